@@ -1,0 +1,14 @@
+"""The `annuaire` command. Thin: parses options, calls the library, prints.
+
+Each capability registers its commands from its own module below; this
+package only holds the group, the shared options and the error mapping.
+"""
+
+from __future__ import annotations
+
+from annuaire.cli.app import cli, main
+
+# Registering the commands of each capability (import for side effects).
+from annuaire.cli import core, serve  # noqa: F401,E402
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,62 @@
+"""One exception tree for the whole directory, translated at each edge.
+
+    DirectoryError
+    ├── InvalidInput                 bad data from outside (files, requests, packets)
+    │   ├── ImportFileError          a national file that cannot be loaded (path, line)
+    │   └── RuleViolation            a publication line breaking a rule (code)
+    ├── NotFound
+    ├── Unauthorized
+    ├── Forbidden
+    └── Conflict                     refused because of the current state (stale file, mass delete…)
+
+Each interface maps these in ONE place: HTTP problem+json, FHIR
+OperationOutcome, LDAP result code, CLI exit code.
+"""
+
+from __future__ import annotations
+
+
+class DirectoryError(Exception):
+    """Base of every error the directory raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(DirectoryError):
+    exit_code = 2
+
+
+class ImportFileError(InvalidInput):
+    """A national file that cannot be loaded; names the file and the line."""
+
+    def __init__(self, path: str, message: str, line: int | None = None) -> None:
+        where = f"{path}, line {line}" if line is not None else path
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.line = line
+
+
+class RuleViolation(InvalidInput):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class NotFound(DirectoryError):
+    exit_code = 3
+
+
+class Unauthorized(DirectoryError):
+    exit_code = 4
+
+
+class Forbidden(DirectoryError):
+    exit_code = 4
+
+
+class Conflict(DirectoryError):
+    exit_code = 5

@@ -1,0 +1,12 @@
+"""Content digests: how the diff engine tells a changed record from an unchanged one."""
+
+from __future__ import annotations
+
+from hashlib import blake2b
+from typing import Iterable
+
+
+def digest(values: Iterable[str | None]) -> int:
+    """A signed 64-bit hash of a record's fields (fits a BIGINT column)."""
+    text = "\x1f".join(v or "" for v in values)
+    return int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
