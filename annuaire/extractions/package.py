@@ -1,0 +1,150 @@
+"""Writing one extraction ZIP atomically, hashing and counting as it goes.
+
+A reader (the download endpoint, a mirror, the local sync) must never see a
+half-written file: members are streamed into `<name>.zip.tmp-<pid>` in the
+target directory and the finished archive is moved into place with
+`os.replace`, which is atomic on one file system. The manifest is written the
+same way, after the zip, so a manifest always describes a complete zip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Iterable
+
+from annuaire import formats
+
+# Level 1 deflate: about 3x faster than the default for ~10 % larger files.
+COMPRESS_LEVEL = 1
+CHUNK_LINES = 20_000
+HASH_BLOCK = 1 << 20
+
+
+@dataclass
+class MemberInfo:
+    """What the manifest says about one text file of the archive."""
+
+    name: str
+    lines: int = 0  # data lines, header excluded
+    bytes: int = 0
+    sha256: str = ""
+
+
+@dataclass
+class ArchiveInfo:
+    name: str
+    bytes: int = 0
+    sha256: str = ""
+    members: list[MemberInfo] = field(default_factory=list)
+
+
+class MemberWriter:
+    """One `.txt` member being streamed: encodes, hashes and counts lines."""
+
+    def __init__(self, stream, info: MemberInfo) -> None:  # type: ignore[no-untyped-def]
+        self._stream = stream
+        self._hash = hashlib.sha256()
+        self.info = info
+
+    def write_text(self, text: str, lines: int) -> None:
+        data = text.encode("utf-8")
+        self._hash.update(data)
+        self._stream.write(data)
+        self.info.bytes += len(data)
+        self.info.lines += lines
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        """Write already terminated lines, in chunks (one encode per chunk)."""
+        chunk: list[str] = []
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) >= CHUNK_LINES:
+                self.write_text("".join(chunk), len(chunk))
+                chunk = []
+        if chunk:
+            self.write_text("".join(chunk), len(chunk))
+
+    def close(self) -> None:
+        self._stream.close()
+        self.info.sha256 = self._hash.hexdigest()
+
+
+class AtomicArchive:
+    """`with AtomicArchive(outdir, name, ts) as archive:` writes `<name>_<ts>.zip`.
+
+    On an exception the temporary file is removed and nothing appears.
+    """
+
+    def __init__(self, outdir: Path, name: str, ts: str) -> None:
+        self.outdir = Path(outdir)
+        self.name = name
+        self.ts = ts
+        self.path = self.outdir / formats.file_name(name, ts, "zip")
+        self._tmp = self.outdir / f".{self.path.name}.tmp-{os.getpid()}"
+        self.info = ArchiveInfo(self.path.name)
+        self._zip: zipfile.ZipFile | None = None
+
+    def __enter__(self) -> "AtomicArchive":
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        self._zip = zipfile.ZipFile(self._tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL)
+        return self
+
+    def member(self, kind: str, header: str) -> MemberWriter:
+        """Open `<kind>_<ts>.txt` and write its header line (not counted)."""
+        assert self._zip is not None
+        info = MemberInfo(formats.file_name(kind, self.ts, "txt"))
+        zinfo = zipfile.ZipInfo(info.name, date_time=_zip_time(self.ts))
+        zinfo.compress_type = zipfile.ZIP_DEFLATED
+        zinfo.compress_level = COMPRESS_LEVEL
+        zinfo.external_attr = 0o644 << 16
+        writer = MemberWriter(self._zip.open(zinfo, "w", force_zip64=True), info)
+        writer.write_text(header, 0)
+        self.info.members.append(info)
+        return writer
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        assert self._zip is not None
+        try:
+            self._zip.close()
+        except Exception:
+            if exc_type is None:
+                raise
+        if exc_type is not None:
+            self._tmp.unlink(missing_ok=True)
+            return
+        _fsync(self._tmp)
+        self.info.bytes = self._tmp.stat().st_size
+        self.info.sha256 = sha256_file(self._tmp)
+        os.replace(self._tmp, self.path)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a small file so that readers see the old or the new content only."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(HASH_BLOCK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _zip_time(ts: str) -> tuple[int, int, int, int, int, int]:
+    return (int(ts[0:4]), int(ts[4:6]), int(ts[6:8]), int(ts[8:10]), int(ts[10:12]), 0)

@@ -1,0 +1,192 @@
+"""Reading the national `|`-separated files: sources, encodings, headers, lines.
+
+A source is a `.txt` file or a member of a `.zip`. Files are recognised by
+name (`<Kind>_<YYYYMMDDhhmm>.txt`) and their header is checked against the
+known layouts; columns are then found by header name, never by position.
+Every problem raises ImportFileError naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from annuaire import formats
+from annuaire.errors import ImportFileError
+
+KNOWN_LAYOUTS: dict[str, tuple[tuple[str, ...], ...]] = {
+    formats.PERSONNE_ACTIVITE: (formats.PERSONNE_ACTIVITE_COLUMNS, formats.PERSONNE_ACTIVITE_COLUMNS_OLD),
+    formats.SAVOIR_FAIRE: (formats.SAVOIR_FAIRE_COLUMNS,),
+    formats.DIPLOMES: (formats.DIPLOMES_COLUMNS,),
+    formats.MSSANTE: (formats.MSSANTE_COLUMNS,),
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One national text file, on disk or inside a zip."""
+
+    kind: str  # formats.PERSONNE_ACTIVITE, …
+    ts: str  # YYYYMMDDhhmm from the name
+    path: Path  # the .txt or the .zip
+    member: str | None = None  # name inside the zip
+    size: int = 0  # uncompressed bytes, for progress
+
+    @property
+    def label(self) -> str:
+        return f"{self.path.name}:{self.member}" if self.member else self.path.name
+
+    def open(self) -> io.BufferedIOBase:
+        if self.member is None:
+            return open(self.path, "rb")
+        archive = zipfile.ZipFile(self.path)
+        return archive.open(self.member)  # type: ignore[return-value]
+
+
+def find_sources(paths: list[Path]) -> list[Source]:
+    """Expand the given files (zips or txts) into recognised sources."""
+    sources: list[Source] = []
+    for path in paths:
+        if not path.exists():
+            raise ImportFileError(str(path), "no such file")
+        if path.suffix.lower() == ".zip":
+            sources.extend(_zip_sources(path))
+            continue
+        parsed = formats.parse_file_name(path.name)
+        if parsed is None or parsed[0] not in KNOWN_LAYOUTS:
+            raise ImportFileError(
+                path.name,
+                "not a national extraction file name (expected e.g. PS_LibreAcces_Personne_activite_YYYYMMDDhhmm.txt)",
+            )
+        sources.append(Source(parsed[0], parsed[1], path, None, path.stat().st_size))
+    return sources
+
+
+def _zip_sources(path: Path) -> list[Source]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ImportFileError(path.name, f"not a readable zip archive ({exc}); is it truncated?") from exc
+    found = []
+    for info in infos:
+        if info.is_dir():
+            continue
+        parsed = formats.parse_file_name(info.filename)
+        if parsed is None or parsed[0] not in KNOWN_LAYOUTS:
+            raise ImportFileError(f"{path.name}:{info.filename}", "unexpected file in the archive")
+        found.append(Source(parsed[0], parsed[1], path, info.filename, info.file_size))
+    if not found:
+        raise ImportFileError(path.name, "the archive holds no national extraction file")
+    return found
+
+
+class Lines:
+    """Decoded, split lines of one source, checked against its header.
+
+    Encoding: UTF-8; a file whose first invalid byte comes before any
+    multi-byte UTF-8 character is read as latin-1 (old extractions). Invalid
+    UTF-8 after valid multi-byte characters is a corrupt file: error.
+    """
+
+    def __init__(self, source: Source, progress: Callable[[int], None] | None = None) -> None:
+        self.source = source
+        self.progress = progress
+        self.header: tuple[str, ...] = ()
+        self.trailing = False
+        self._encoding = "utf-8"
+        self._seen_multibyte = False
+
+    def column_index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.header)}
+
+    def _decode(self, raw: bytes, line_no: int) -> str:
+        if self._encoding == "utf-8":
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if self._seen_multibyte:
+                    raise ImportFileError(
+                        self.source.label, f"invalid UTF-8 byte 0x{raw[exc.start]:02x} at column {exc.start + 1}", line_no
+                    ) from exc
+                self._encoding = "latin-1"
+                return raw.decode("latin-1")
+            if not self._seen_multibyte and not text.isascii():
+                self._seen_multibyte = True
+            return text
+        return raw.decode("latin-1")
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        """Yield (line number, fields) for every data line; line 1 is the header."""
+        label = self.source.label
+        try:
+            stream = self.source.open()
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise ImportFileError(label, f"cannot open ({exc})") from exc
+        with stream:
+            buffered = io.BufferedReader(stream, 1 << 20) if self.source.member else stream
+            line_no = 0
+            expected = 0
+            pending = 0
+            try:
+                for raw in buffered:
+                    line_no += 1
+                    pending += len(raw)
+                    if pending >= 1 << 20 and self.progress:
+                        self.progress(pending)
+                        pending = 0
+                    if raw.endswith(b"\n"):
+                        raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+                    elif raw.endswith(b"\r"):
+                        raw = raw[:-1]
+                    if b"\x00" in raw:
+                        raise ImportFileError(label, "NUL byte in the line (binary or corrupt file)", line_no)
+                    text = self._decode(raw, line_no)
+                    if line_no == 1:
+                        self._read_header(text.lstrip("\ufeff"))
+                        expected = len(self.header) + (1 if self.trailing else 0)
+                        continue
+                    if not text:
+                        continue
+                    fields = text.split("|")
+                    if len(fields) != expected:
+                        # A trailing separator is tolerated on files that do not require it.
+                        if len(fields) == expected + 1 and not self.trailing and fields[-1] == "":
+                            fields.pop()
+                        else:
+                            raise ImportFileError(
+                                label,
+                                f"{len(fields)} fields where the header has {expected}",
+                                line_no,
+                            )
+                    elif self.trailing:
+                        if fields[-1] != "":
+                            raise ImportFileError(label, "missing the trailing '|' of this layout", line_no)
+                        fields.pop()
+                    yield line_no, fields
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise ImportFileError(label, f"corrupt or truncated archive ({exc})", line_no + 1) from exc
+            if pending and self.progress:
+                self.progress(pending)
+            if line_no == 0:
+                raise ImportFileError(label, "empty file (no header line)")
+
+    def _read_header(self, text: str) -> None:
+        names = text.split("|")
+        self.trailing = names[-1] == ""
+        if self.trailing:
+            names.pop()
+        header = tuple(n.strip() for n in names)
+        layouts = KNOWN_LAYOUTS[self.source.kind]
+        if not any(set(layout) <= set(header) for layout in layouts):
+            missing = [c for c in layouts[-1] if c not in header]
+            raise ImportFileError(
+                self.source.label,
+                f"header is not a known {self.source.kind} layout (missing columns: {', '.join(missing[:5])})",
+                1,
+            )
+        self.header = header
