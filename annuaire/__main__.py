@@ -1,0 +1,3 @@
+from annuaire.cli import main
+
+main()

@@ -1,0 +1,140 @@
+"""Substring ("contains") search through trigram indexes, on both engines.
+
+A b-tree answers prefixes; `name:contains=ene` needs a trigram index:
+- SQLite: one FTS5 virtual table per column group with `tokenize='trigram'`,
+  external content (the indexed table itself, no copy of the text), kept in
+  sync by triggers so that every writer is covered without knowing about it;
+- PostgreSQL: `pg_trgm` GIN indexes on the key columns, used by `LIKE '%x%'`.
+
+Fragments are normalised with `search_key` (the indexed columns hold keys) or
+lowercased (mailbox addresses). A trigram index needs at least three
+characters: shorter fragments raise InvalidInput rather than scanning.
+
+Usage: `contains_ids(store, "person.last_name_key", "ene")` is a SELECT of the
+matching ids (person.id), to put in `id IN (...)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, column, literal_column, select, table, text
+from sqlalchemy.engine import Connection
+
+from annuaire.errors import InvalidInput
+from annuaire.store.keys import search_key
+
+MIN_FRAGMENT = 3
+
+
+@dataclass(frozen=True)
+class Trigram:
+    """One indexed column: `fts` is the SQLite FTS5 table covering it."""
+
+    table: str
+    column: str
+    fts: str
+    fts_columns: tuple[str, ...]
+    normalise: str  # "key" (search_key) or "lower"
+
+
+INDEXED: dict[str, Trigram] = {
+    t.table + "." + t.column: t
+    for t in (
+        Trigram("person", "last_name_key", "person_name_tri", ("last_name_key", "first_name_key"), "key"),
+        Trigram("person", "first_name_key", "person_name_tri", ("last_name_key", "first_name_key"), "key"),
+        Trigram("structure", "name_key", "structure_name_tri", ("name_key", "city_key"), "key"),
+        Trigram("structure", "city_key", "structure_name_tri", ("name_key", "city_key"), "key"),
+        Trigram("mailbox", "address", "mailbox_address_tri", ("address",), "lower"),
+    )
+}
+
+
+def normalise_fragment(target: str, fragment: str) -> str:
+    """The fragment as stored in the indexed column; InvalidInput when too short."""
+    spec = _spec(target)
+    value = search_key(fragment) if spec.normalise == "key" else fragment.strip().lower()
+    if len(value) < MIN_FRAGMENT:
+        raise InvalidInput(
+            f"a 'contains' search needs at least {MIN_FRAGMENT} letters or digits, got {fragment!r}"
+        )
+    return value
+
+
+def contains_ids(store_or_dialect: object, target: str, fragment: str) -> Select:
+    """SELECT of the ids of `table` whose `column` contains `fragment`."""
+    spec = _spec(target)
+    value = normalise_fragment(target, fragment)
+    dialect = getattr(store_or_dialect, "engine", None)
+    name = dialect.dialect.name if dialect is not None else str(store_or_dialect)
+    if name == "sqlite":
+        quoted = '"' + value.replace('"', '""') + '"'
+        fts = table(spec.fts, column("rowid"))
+        return select(literal_column("rowid").label("id")).select_from(fts).where(
+            text(f"{spec.fts} MATCH :q").bindparams(q=f"{{{spec.column}}} : {quoted}")
+        )
+    like = "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    base = table(spec.table, column("id"), column(spec.column))
+    return select(base.c.id).where(base.c[spec.column].like(like, escape="\\"))
+
+
+def _spec(target: str) -> Trigram:
+    try:
+        return INDEXED[target]
+    except KeyError:
+        raise InvalidInput(f"no trigram index on {target!r}; indexed: {', '.join(sorted(INDEXED))}") from None
+
+
+# --- DDL, run by the FHIR migration (0003) -----------------------------------
+
+
+def _groups() -> dict[str, Trigram]:
+    out: dict[str, Trigram] = {}
+    for spec in INDEXED.values():
+        out.setdefault(spec.fts, spec)
+    return out
+
+
+def create_indexes(conn: Connection) -> None:
+    """Create the trigram indexes (and their sync triggers on SQLite), filled."""
+    if conn.dialect.name == "sqlite":
+        for fts, spec in _groups().items():
+            cols = ", ".join(spec.fts_columns)
+            new = ", ".join(f"new.{c}" for c in spec.fts_columns)
+            old = ", ".join(f"old.{c}" for c in spec.fts_columns)
+            conn.exec_driver_sql(
+                f"CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content='{spec.table}', "
+                f"content_rowid='id', tokenize='trigram')"
+            )
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {spec.table} BEGIN "
+                f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.id, {new}); END"
+            )
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {spec.table} BEGIN "
+                f"INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.id, {old}); END"
+            )
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {fts}_au AFTER UPDATE OF {cols} ON {spec.table} BEGIN "
+                f"INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.id, {old}); "
+                f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.id, {new}); END"
+            )
+            conn.exec_driver_sql(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
+        return
+    conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    for spec in INDEXED.values():
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS ix_{spec.table}_{spec.column}_trgm ON {spec.table} "
+            f"USING gin ({spec.column} gin_trgm_ops)"
+        )
+
+
+def drop_indexes(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        for fts, spec in _groups().items():
+            for suffix in ("ai", "ad", "au"):
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {fts}_{suffix}")
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {fts}")
+        return
+    for spec in INDEXED.values():
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS ix_{spec.table}_{spec.column}_trgm")
