@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from annuaire import formats
 from annuaire.errors import Conflict, ImportFileError
@@ -22,7 +22,7 @@ from annuaire.referential import nomenclatures, records
 from annuaire.referential.reader import Lines, Source, find_sources
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
-from annuaire.store.diff import Counts, TableSync
+from annuaire.store.diff import Counts, TableSync, Writer
 from annuaire.store.digest import digest
 from annuaire.store.schema import activity, diploma, person, run, skill, structure
 
@@ -99,12 +99,15 @@ def import_referential(
         summary.run_id = run_id
         loader = _Loader(conn, run_id, now, summary, progress)
         by_kind = {s.kind: s for s in sources}
-        if formats.PERSONNE_ACTIVITE in by_kind:
-            loader.load_activities(by_kind[formats.PERSONNE_ACTIVITE])
-        if formats.SAVOIR_FAIRE in by_kind:
-            loader.load_children(by_kind[formats.SAVOIR_FAIRE], skill, "skill", records.SKILL)
-        if formats.DIPLOMES in by_kind:
-            loader.load_children(by_kind[formats.DIPLOMES], diploma, "diploma", records.DIPLOMA)
+        try:
+            if formats.PERSONNE_ACTIVITE in by_kind:
+                loader.load_activities(by_kind[formats.PERSONNE_ACTIVITE])
+            if formats.SAVOIR_FAIRE in by_kind:
+                loader.load_children(by_kind[formats.SAVOIR_FAIRE], skill, "skill", records.SKILL)
+            if formats.DIPLOMES in by_kind:
+                loader.load_children(by_kind[formats.DIPLOMES], diploma, "diploma", records.DIPLOMA)
+        finally:
+            loader.writer.close()
         loader.touch_parents()
         summary.warnings.extend(loader.code_warnings())
         conn.execute(
@@ -126,11 +129,17 @@ class _Loader:
         self.summary = summary
         self.progress = progress
         self.person_ids: dict[str, int] | None = None
+        self.writer = Writer()  # one writer thread for every table of this transaction
+        self.persons_changed: set[str] = set()
+        self.children_changed: set[str] = set()
         self.known = {table: set(codes) for table, codes in nomenclatures.tables().items()}
         self.unknown: dict[tuple[str, str], list[int]] = {}  # (column, code) -> [count, first line]
 
-    def _sync(self, table, entity: str, key_column: str, columns) -> TableSync:
-        return TableSync(self.conn, table, entity, key_column, tuple(columns), self.run_id, self.now)
+    def _sync(self, table, entity: str, key_column: str, columns, track: bool = False) -> TableSync:
+        return TableSync(
+            self.conn, table, entity, key_column, tuple(columns), self.run_id, self.now,
+            track_changes=track, writer=self.writer,
+        )
 
     def _check_codes(self, fields: list[str], coded: list[tuple[int, str, set[str]]], line_no: int) -> None:
         for i, column, known in coded:
@@ -152,7 +161,7 @@ class _Loader:
     def load_activities(self, source: Source) -> None:
         lines = Lines(source, self.progress.advance)
         self.progress.start(f"Reading {source.member or source.path.name}", source.size)
-        persons = self._sync(person, "person", "id_nat", [*records.PERSON, *records.PERSON_KEYS])
+        persons = self._sync(person, "person", "id_nat", [*records.PERSON, *records.PERSON_KEYS], track=True)
         structures = self._sync(structure, "structure", "tech_id", [*records.STRUCTURE, *records.STRUCTURE_KEYS])
         activities = self._sync(activity, "activity", "key", ["person_id", "structure_id", *records.ACTIVITY])
         person_ids: dict[str, int] = {}
@@ -164,9 +173,9 @@ class _Loader:
         for line_no, fields in lines:
             if pick_person is None:
                 index = lines.column_index()
-                pick_person = records.Picker.build(index, records.PERSON)
-                pick_structure = records.Picker.build(index, records.STRUCTURE)
-                pick_activity = records.Picker.build(index, records.ACTIVITY)
+                pick_person = records.picker(index, records.PERSON)
+                pick_structure = records.picker(index, records.STRUCTURE)
+                pick_activity = records.picker(index, records.ACTIVITY)
                 i_idnat, i_tech = index[records.ID_NAT], index[records.TECH_ID]
                 coded = self._coded(index)
             id_nat = fields[i_idnat]
@@ -175,7 +184,7 @@ class _Loader:
             self._check_codes(fields, coded, line_no)
             pid = person_ids.get(id_nat)
             if pid is None:
-                values = pick_person.pick(fields)
+                values = pick_person(fields)
                 pid = persons.offer(id_nat, values + records.person_keys(values), digest(values))
                 person_ids[id_nat] = pid
             tech = fields[i_tech]
@@ -183,7 +192,7 @@ class _Loader:
             if tech:
                 sid = structure_ids.get(tech)
                 if sid is None:
-                    values = pick_structure.pick(fields)
+                    values = pick_structure(fields)
                     sid = structures.offer(tech, values + records.structure_keys(values), digest(values))
                     structure_ids[tech] = sid
             base = f"{id_nat}|{tech}|"
@@ -193,9 +202,10 @@ class _Loader:
                 n += 1
                 key = base + str(n)
             activity_keys.add(key)
-            values = pick_activity.pick(fields)
+            values = pick_activity(fields)
             activities.offer(key, (pid, sid, *values), digest(values))
         self.summary.counts["person"] = persons.finish()
+        self.persons_changed = set(persons.changed)
         self.summary.counts["structure"] = structures.finish()
         self.summary.counts["activity"] = activities.finish()
         self.person_ids = person_ids
@@ -207,17 +217,17 @@ class _Loader:
         person_ids = self.person_ids
         if person_ids is None:
             person_ids = dict(self.conn.execute(select(person.c.id_nat, person.c.id).where(person.c.active)).all())
-        sync = self._sync(table, entity, "key", ["person_id", *mapping])
+        sync = self._sync(table, entity, "key", ["person_id", *mapping], track=True)
         keys: set[str] = set()
-        picker = None
+        pick = None
         i_idnat = 0
         coded: list = []
         orphans = 0
         first_orphan = 0
         for line_no, fields in lines:
-            if picker is None:
+            if pick is None:
                 index = lines.column_index()
-                picker = records.Picker.build(index, mapping)
+                pick = records.picker(index, mapping)
                 i_idnat = index[records.ID_NAT]
                 coded = self._coded(index)
             id_nat = fields[i_idnat]
@@ -227,7 +237,7 @@ class _Loader:
                 first_orphan = first_orphan or line_no
                 continue
             self._check_codes(fields, coded, line_no)
-            values = picker.pick(fields)
+            values = pick(fields)
             base = f"{id_nat}|{'|'.join(values[4::2] if entity == 'skill' else values[::2])}|"
             n = 0
             key = base + "0"
@@ -237,6 +247,7 @@ class _Loader:
             keys.add(key)
             sync.offer(key, (pid, *values), digest(values))
         self.summary.counts[entity] = sync.finish()
+        self.children_changed.update(key.split("|", 1)[0] for key in sync.changed)
         if orphans:
             self.summary.warnings.append(
                 f"{source.label}: {orphans} line(s) of persons absent from Personne_activite were skipped "
@@ -245,26 +256,8 @@ class _Loader:
 
     def touch_parents(self) -> None:
         """A person whose savoir-faire or diplomas changed gets a new version too."""
-        from annuaire.store.schema import journal
-
-        changed = {
-            key.split("|", 1)[0]
-            for (key,) in self.conn.execute(
-                select(journal.c.key).where(journal.c.run_id == self.run_id, journal.c.entity.in_(("skill", "diploma")))
-            )
-        }
-        if not changed:
-            return
-        already = {
-            key
-            for (key,) in self.conn.execute(
-                select(journal.c.key).where(journal.c.run_id == self.run_id, journal.c.entity == "person")
-            )
-        }
-        rows = [{"k": k} for k in changed - already]
+        rows = [{"k": k} for k in self.children_changed - self.persons_changed]
         if rows:
-            from sqlalchemy import bindparam
-
             self.conn.execute(
                 update(person)
                 .where(person.c.id_nat == bindparam("k"))

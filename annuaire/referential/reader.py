@@ -121,7 +121,11 @@ class Lines:
         return raw.decode("latin-1")
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
-        """Yield (line number, fields) for every data line; line 1 is the header."""
+        """Yield (line number, fields) for every data line; line 1 is the header.
+
+        `fields` has one more, empty, element after the last column: pickers
+        read it for columns that an older layout lacks.
+        """
         label = self.source.label
         try:
             stream = self.source.open()
@@ -155,18 +159,15 @@ class Lines:
                     fields = text.split("|")
                     if len(fields) != expected:
                         # A trailing separator is tolerated on files that do not require it.
-                        if len(fields) == expected + 1 and not self.trailing and fields[-1] == "":
-                            fields.pop()
-                        else:
+                        if not (len(fields) == expected + 1 and not self.trailing and fields[-1] == ""):
                             raise ImportFileError(
-                                label,
-                                f"{len(fields)} fields where the header has {expected}",
-                                line_no,
+                                label, f"{len(fields)} fields where the header has {expected}", line_no
                             )
                     elif self.trailing:
                         if fields[-1] != "":
                             raise ImportFileError(label, "missing the trailing '|' of this layout", line_no)
-                        fields.pop()
+                    else:
+                        fields.append("")
                     yield line_no, fields
             except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
                 raise ImportFileError(label, f"corrupt or truncated archive ({exc})", line_no + 1) from exc

@@ -7,7 +7,8 @@ described once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from operator import itemgetter
+from typing import Callable
 
 from annuaire.store.keys import search_key
 
@@ -121,18 +122,15 @@ CODED_COLUMNS = {
 }
 
 
-@dataclass(frozen=True)
-class Picker:
-    """Indexes of the wanted columns in one file's header ('' when absent)."""
+def picker(index: dict[str, int], wanted: dict[str, str]) -> Callable[[list[str]], tuple[str, ...]]:
+    """A fast function taking the wanted columns of a line, in the store's order.
 
-    indexes: tuple[int, ...]
-
-    @classmethod
-    def build(cls, index: dict[str, int], wanted: dict[str, str]) -> "Picker":
-        return cls(tuple(index.get(header, -1) for header in wanted.values()))
-
-    def pick(self, fields: list[str]) -> tuple[str, ...]:
-        return tuple(fields[i] if i >= 0 else "" for i in self.indexes)
+    Columns absent from an older layout read the empty field that the reader
+    appends after the last column (index len(header)).
+    """
+    missing = len(index)
+    get = itemgetter(*(index.get(header, missing) for header in wanted.values()))
+    return get  # type: ignore[return-value]
 
 
 def person_keys(values: tuple[str, ...]) -> tuple[str, str]:

@@ -6,7 +6,10 @@ from hashlib import blake2b
 from typing import Iterable
 
 
-def digest(values: Iterable[str | None]) -> int:
-    """A signed 64-bit hash of a record's fields (fits a BIGINT column)."""
-    text = "\x1f".join(v or "" for v in values)
+def digest(values: Iterable[str]) -> int:
+    """A signed 64-bit hash of a record's fields (fits a BIGINT column); None counts as ''."""
+    try:
+        text = "\x1f".join(values)  # type: ignore[arg-type]
+    except TypeError:
+        text = "\x1f".join(v or "" for v in values)
     return int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)

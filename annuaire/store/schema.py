@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData(
@@ -96,8 +97,8 @@ journal = Table(
     Column("before_digest", BigInteger),
     Column("after_digest", BigInteger),
     Column("data", Text),  # JSON copy of the new state (mailboxes) or None
-    Index(None, "entity", "key"),
-    Index(None, "scope", "id"),
+    # Domain history (mailboxes only); followers read by id (the primary key).
+    Index(None, "scope", "id", sqlite_where=text("scope IS NOT NULL"), postgresql_where=text("scope IS NOT NULL")),
 )
 
 # --- nomenclatures -----------------------------------------------------------
@@ -117,7 +118,7 @@ person = Table(
     "person",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=False),
-    Column("id_nat", Key(20), nullable=False, unique=True),  # Identification nationale PP
+    Column("id_nat", Key(20), nullable=False),  # Identification nationale PP
     Column("id_type", String(2), nullable=False),  # 8 RPPS, 0 ADELI
     Column("id_pp", String(20), nullable=False),
     *_labelled("civilite"),
@@ -129,6 +130,7 @@ person = Table(
     Column("last_name_key", Key(200)),
     Column("first_name_key", Key(200)),
     *_record_columns(),
+    Index(None, "id_nat", unique=True),
     Index(None, "last_name_key"),
     Index(None, "first_name_key"),
     Index(None, "profession_code"),
@@ -139,7 +141,7 @@ structure = Table(
     "structure",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=False),
-    Column("tech_id", Key(40), nullable=False, unique=True),  # Identifiant technique de la structure
+    Column("tech_id", Key(40), nullable=False),  # Identifiant technique de la structure
     Column("idnat", Key(40)),  # Ancien identifiant: TRE_G07 type digit + id (1+FINESS, 3+SIRET…)
     Column("siret", String(14)),
     Column("siren", String(9)),
@@ -168,6 +170,7 @@ structure = Table(
     Column("name_key", Key(300)),
     Column("city_key", Key(200)),
     *_record_columns(),
+    Index(None, "tech_id", unique=True),
     Index(None, "idnat"),
     Index(None, "finess"),
     Index(None, "siret"),
@@ -185,7 +188,7 @@ activity = Table(
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=False),
     # id_nat|tech_id|n : n counts identical (person, structure) pairs in file order
-    Column("key", Key(80), nullable=False, unique=True),
+    Column("key", Key(80), nullable=False),
     Column("person_id", BigInteger, nullable=False),
     Column("structure_id", BigInteger),
     *_labelled("profession"),
@@ -199,6 +202,7 @@ activity = Table(
     *_labelled("genre"),
     Column("registration_authority", String(100)),
     *_record_columns(),
+    Index(None, "key", unique=True),
     Index(None, "person_id"),
     Index(None, "structure_id"),
     Index(None, "last_updated"),
@@ -209,7 +213,7 @@ skill = Table(
     "skill",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=False),
-    Column("key", Key(80), nullable=False, unique=True),  # id_nat|type|code
+    Column("key", Key(80), nullable=False),  # id_nat|type|code
     Column("person_id", BigInteger, nullable=False),
     *_labelled("profession"),
     *_labelled("category"),
@@ -217,6 +221,7 @@ skill = Table(
     Column("code", String(16)),
     Column("label", String(300)),
     *_record_columns(),
+    Index(None, "key", unique=True),
     Index(None, "person_id"),
     Index(None, "code"),
 )
@@ -226,7 +231,7 @@ diploma = Table(
     "diploma",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=False),
-    Column("key", Key(120), nullable=False, unique=True),  # id_nat|diploma|authorisation|n
+    Column("key", Key(120), nullable=False),  # id_nat|diploma|authorisation|n
     Column("person_id", BigInteger, nullable=False),
     *_labelled("type"),
     Column("code", String(30)),
@@ -234,6 +239,7 @@ diploma = Table(
     *_labelled("auth_type"),
     *_labelled("auth_discipline"),
     *_record_columns(),
+    Index(None, "key", unique=True),
     Index(None, "person_id"),
 )
 
