@@ -39,6 +39,10 @@ class Settings:
     # Secret for signed tokens (FHIR paging links…); generated per store when empty
     secret: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Publication API (issue 3): CA bundle verifying operators' TLS client certificates
+    # (empty = tokens only); days without publication after which `annuaire quality` calls a domain stale.
+    tls_client_ca: str = ""
+    stale_days: int = 30
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":

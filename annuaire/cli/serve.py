@@ -27,4 +27,18 @@ def serve(ctx: Context, host: str | None, http_port: int | None, ldap_port: int 
     store = ctx.store
     app = create_app(store, settings)
     console.print(f"HTTP  {settings.base_url}/")
-    uvicorn.run(app, host=settings.host, port=settings.http_port, log_level="warning")
+    console.print(f"Publication API  {settings.base_url}/api/v1/domains/<domain>/mailboxes (OpenAPI: /api/v1/openapi.json)")
+    # Daily extractions (issue 5): generated in a subprocess, at start-up when none exists.
+    from annuaire.extractions.scheduler import start_scheduler
+
+    scheduler = start_scheduler(store.url, settings)
+    try:
+        # Publication API (issue 3): TLS when ANNUAIRE_TLS_CERT/KEY are set, operators' client
+        # certificates too when ANNUAIRE_TLS_CLIENT_CA is set.
+        from annuaire.mailboxes.tlsident import uvicorn_tls_options
+
+        uvicorn.run(app, host=settings.host, port=settings.http_port, log_level="warning",
+                    **uvicorn_tls_options(settings))
+    finally:
+        if scheduler is not None:
+            scheduler.stop()

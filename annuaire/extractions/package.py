@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Iterable
+from typing import Self
 
 from annuaire import formats
 
@@ -44,17 +47,37 @@ class ArchiveInfo:
 
 
 class MemberWriter:
-    """One `.txt` member being streamed: encodes, hashes and counts lines."""
+    """One `.txt` member being streamed: encodes, hashes, counts lines, compresses.
+
+    Hashing and deflating run in a helper thread (hashlib and zlib release the
+    GIL on large buffers), so rendering lines and compressing them use two
+    cores; a bounded queue keeps memory flat.
+    """
 
     def __init__(self, stream, info: MemberInfo) -> None:  # type: ignore[no-untyped-def]
         self._stream = stream
         self._hash = hashlib.sha256()
         self.info = info
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="extraction-writer", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # keep draining so that the producer never blocks
+            try:
+                self._hash.update(data)
+                self._stream.write(data)
+            except BaseException as exc:  # noqa: BLE001 - re-raised by the producer
+                self._error = exc
 
     def write_text(self, text: str, lines: int) -> None:
+        if self._error is not None:
+            raise self._error
         data = text.encode("utf-8")
-        self._hash.update(data)
-        self._stream.write(data)
+        self._queue.put(data)
         self.info.bytes += len(data)
         self.info.lines += lines
 
@@ -70,8 +93,19 @@ class MemberWriter:
             self.write_text("".join(chunk), len(chunk))
 
     def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
         self._stream.close()
         self.info.sha256 = self._hash.hexdigest()
+
+    def abort(self) -> None:
+        """Stop the helper thread after a failure of the producer."""
+        if self._thread.is_alive():
+            self._error = self._error or RuntimeError("aborted")
+            self._queue.put(None)
+            self._thread.join()
 
 
 class AtomicArchive:
@@ -88,8 +122,9 @@ class AtomicArchive:
         self._tmp = self.outdir / f".{self.path.name}.tmp-{os.getpid()}"
         self.info = ArchiveInfo(self.path.name)
         self._zip: zipfile.ZipFile | None = None
+        self._members: list[MemberWriter] = []
 
-    def __enter__(self) -> "AtomicArchive":
+    def __enter__(self) -> Self:
         self.outdir.mkdir(parents=True, exist_ok=True)
         self._zip = zipfile.ZipFile(self._tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL)
         return self
@@ -100,15 +135,19 @@ class AtomicArchive:
         info = MemberInfo(formats.file_name(kind, self.ts, "txt"))
         zinfo = zipfile.ZipInfo(info.name, date_time=_zip_time(self.ts))
         zinfo.compress_type = zipfile.ZIP_DEFLATED
-        zinfo.compress_level = COMPRESS_LEVEL
+        zinfo._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]  # (public name from 3.13)
         zinfo.external_attr = 0o644 << 16
         writer = MemberWriter(self._zip.open(zinfo, "w", force_zip64=True), info)
+        self._members.append(writer)
         writer.write_text(header, 0)
         self.info.members.append(info)
         return writer
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         assert self._zip is not None
+        if exc_type is not None:
+            for member in self._members:
+                member.abort()
         try:
             self._zip.close()
         except Exception:
@@ -148,3 +187,15 @@ def _fsync(path: Path) -> None:
 
 def _zip_time(ts: str) -> tuple[int, int, int, int, int, int]:
     return (int(ts[0:4]), int(ts[4:6]), int(ts[6:8]), int(ts[8:10]), int(ts[10:12]), 0)
+
+
+_UNSAFE = str.maketrans({"|": " ", "\n": " ", "\r": " "})
+
+
+def render(values: tuple | list, separators: int, trailing: bool = False) -> str:  # type: ignore[type-arg]
+    """One `|`-separated line; None is empty, and a stray `|` or newline in a
+    value (free text from an operator) becomes a space rather than a broken line."""
+    line = "|".join([v or "" for v in values])
+    if line.count("|") != separators or "\n" in line or "\r" in line:
+        line = "|".join([(v or "").translate(_UNSAFE) for v in values])
+    return line + ("|\n" if trailing else "\n")

@@ -17,6 +17,10 @@ from annuaire.store import Store
 
 # "module:function" of each capability's routes, most specific prefixes first.
 PROVIDERS: list[str] = [
+    "annuaire.mailboxes.api:routes",  # /api/v1: operator publication API
+    "annuaire.extractions.http:routes",  # /extractions: daily extraction downloads (issue 5)
+    "annuaire.fhir.app:routes",  # /fhir/v2: FHIR API compatible with the national API v2 (issue 6)
+    "annuaire.web.routes:routes",  # web search page: "/", /pro, /structure, /aide, /assets (keep last: owns "/")
 ]
 
 

@@ -218,6 +218,7 @@ class SearchRequest:
     types_only: bool
     filter: Filter
     attributes: list[str] = field(default_factory=list)
+    filter_raw: bytes = field(default=b"", compare=False, repr=False)  # BER of the filter (cache key)
 
 
 @dataclass(slots=True)
@@ -479,7 +480,7 @@ def _decode_search(data: bytes, pos: int, end: int) -> SearchRequest:
         raw, q = read_octets(data, q, lstop, OCTET_STRING, "attribute selector")
         attributes.append(_attr_desc(raw, "attribute selector"))
     return SearchRequest(_text(base, "baseObject"), scope, deref, size_limit, time_limit, types_only,
-                         flt, attributes)
+                         flt, attributes, data[p:fstop])
 
 
 def _read_bool(data: bytes, pos: int, end: int, what: str) -> tuple[bool, int]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, column, literal_column, select, table, text
+from sqlalchemy import Select, column, literal_column, or_, select, table, text
 from sqlalchemy.engine import Connection
 
 from annuaire.errors import InvalidInput
@@ -29,13 +29,19 @@ MIN_FRAGMENT = 3
 
 @dataclass(frozen=True)
 class Trigram:
-    """One indexed column: `fts` is the SQLite FTS5 table covering it."""
+    """One searchable column (or group of columns of one table): `fts` is the
+    SQLite FTS5 table covering it, `searched` the columns a fragment may be in."""
 
     table: str
     column: str
     fts: str
     fts_columns: tuple[str, ...]
     normalise: str  # "key" (search_key) or "lower"
+    searched: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.searched or (self.column,)
 
 
 INDEXED: dict[str, Trigram] = {
@@ -43,6 +49,9 @@ INDEXED: dict[str, Trigram] = {
     for t in (
         Trigram("person", "last_name_key", "person_name_tri", ("last_name_key", "first_name_key"), "key"),
         Trigram("person", "first_name_key", "person_name_tri", ("last_name_key", "first_name_key"), "key"),
+        # either name: one index query for FHIR `name:contains`
+        Trigram("person", "name", "person_name_tri", ("last_name_key", "first_name_key"), "key",
+                ("last_name_key", "first_name_key")),
         Trigram("structure", "name_key", "structure_name_tri", ("name_key", "city_key"), "key"),
         Trigram("structure", "city_key", "structure_name_tri", ("name_key", "city_key"), "key"),
         Trigram("mailbox", "address", "mailbox_address_tri", ("address",), "lower"),
@@ -62,7 +71,11 @@ def normalise_fragment(target: str, fragment: str) -> str:
 
 
 def contains_ids(store_or_dialect: object, target: str, fragment: str) -> Select:
-    """SELECT of the ids of `table` whose `column` contains `fragment`."""
+    """SELECT of the ids of `table` whose `column` contains `fragment`.
+
+    On SQLite the ids come out in ascending order (FTS5 rowid order), so a
+    caller may page with `id > last ORDER BY id LIMIT n` without sorting.
+    """
     spec = _spec(target)
     value = normalise_fragment(target, fragment)
     dialect = getattr(store_or_dialect, "engine", None)
@@ -71,11 +84,11 @@ def contains_ids(store_or_dialect: object, target: str, fragment: str) -> Select
         quoted = '"' + value.replace('"', '""') + '"'
         fts = table(spec.fts, column("rowid"))
         return select(literal_column("rowid").label("id")).select_from(fts).where(
-            text(f"{spec.fts} MATCH :q").bindparams(q=f"{{{spec.column}}} : {quoted}")
+            text(f"{spec.fts} MATCH :q").bindparams(q=f"{{{' '.join(spec.columns)}}} : {quoted}")
         )
     like = "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    base = table(spec.table, column("id"), column(spec.column))
-    return select(base.c.id).where(base.c[spec.column].like(like, escape="\\"))
+    base = table(spec.table, column("id"), *(column(c) for c in spec.columns))
+    return select(base.c.id).where(or_(*(base.c[c].like(like, escape="\\") for c in spec.columns)))
 
 
 def _spec(target: str) -> Trigram:
@@ -123,6 +136,8 @@ def create_indexes(conn: Connection) -> None:
         return
     conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     for spec in INDEXED.values():
+        if spec.searched:
+            continue
         conn.exec_driver_sql(
             f"CREATE INDEX IF NOT EXISTS ix_{spec.table}_{spec.column}_trgm ON {spec.table} "
             f"USING gin ({spec.column} gin_trgm_ops)"
@@ -137,4 +152,6 @@ def drop_indexes(conn: Connection) -> None:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {fts}")
         return
     for spec in INDEXED.values():
+        if spec.searched:
+            continue
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS ix_{spec.table}_{spec.column}_trgm")

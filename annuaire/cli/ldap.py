@@ -1,0 +1,220 @@
+"""`annuaire ldap`, `annuaire ldap-account …`, `annuaire export-ldif`: the LDAP address book."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from annuaire.cli.app import Context, cli, console, handle_errors, pass_context
+from annuaire.errors import InvalidInput
+
+
+def _port(value: str | None) -> int | None:
+    """`0` disables, `auto` picks a free port (printed and written to --ready-file)."""
+    if value is None:
+        return None
+    if value == "auto":
+        return 0
+    try:
+        port = int(value)
+    except ValueError:
+        raise InvalidInput(f"port {value!r} must be a number, 0 (disabled) or 'auto'") from None
+    return None if port == 0 else port
+
+
+def ldap_config(ctx: Context, *, host: str | None, ldap_port: str | None, ldaps_port: str | None,
+                workers: int | None, tls_cert: str | None, tls_key: str | None, demo_tls: bool,
+                base_dn: str | None = None, ready_file: str | None = None, limits: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    """The LdapConfig of a command line (shared by `annuaire ldap` and `annuaire serve`)."""
+    from annuaire.config import Settings
+    from annuaire.ldap.limits import LdapLimits
+    from annuaire.ldap.service import LdapConfig
+
+    settings = Settings.from_env(host=host)
+    config = LdapConfig.from_settings(settings, ctx.db_url)
+    if ldap_port is not None:
+        config.port = _port(ldap_port)
+    if ldaps_port is not None:
+        config.ldaps_port = _port(ldaps_port)
+    if workers is not None:
+        config.workers = workers
+    config.refresh_interval = float(os.environ.get("ANNUAIRE_LDAP_REFRESH", config.refresh_interval))
+    if base_dn:
+        config.base_dn = base_dn
+    if ready_file:
+        config.ready_file = ready_file
+    if tls_cert or tls_key:
+        config.tls_cert, config.tls_key = tls_cert or "", tls_key or ""
+    if demo_tls and not config.tls:
+        from annuaire.ldap.tls import demo_certificate
+
+        cert, key = demo_certificate(Path("demo-tls"))
+        config.tls_cert, config.tls_key = str(cert), str(key)
+        console.print(f"demo TLS: self-signed certificate {cert} (clients must trust it explicitly)")
+    if config.tls and config.ldaps_port is None and ldaps_port is None:
+        config.ldaps_port = 6636
+    values = {}
+    for item in limits:
+        name, _, value = item.partition("=")
+        if name not in LdapLimits.__dataclass_fields__:
+            known = ", ".join(LdapLimits.__dataclass_fields__)
+            raise InvalidInput(f"unknown LDAP limit {name!r}; known limits: {known}")
+        kind = type(getattr(LdapLimits(), name))
+        values[name] = kind(value)
+    if values:
+        merged = {**config.limits.__dict__, **values}
+        config.limits = LdapLimits(**merged)
+    return config
+
+
+def ldap_options(func):  # type: ignore[no-untyped-def]
+    """Options shared by `annuaire ldap` and `annuaire serve`."""
+    options = [
+        click.option("--ldap-port", default=None, metavar="PORT",
+                     help="Plain LDAP port (default 3389; 0 disables; 'auto' = any free port)."),
+        click.option("--ldaps-port", default=None, metavar="PORT",
+                     help="LDAPS port when a certificate is configured (default 6636; 0 disables)."),
+        click.option("--ldap-workers", "workers", type=int, default=None,
+                     help="Worker processes sharing the port (default 2)."),
+        click.option("--tls-cert", default=None, type=click.Path(exists=True, dir_okay=False),
+                     help="PEM certificate for LDAPS and StartTLS."),
+        click.option("--tls-key", default=None, type=click.Path(exists=True, dir_okay=False),
+                     help="PEM private key of --tls-cert."),
+        click.option("--demo-tls", is_flag=True,
+                     help="Generate (once) a self-signed certificate in ./demo-tls for trying LDAPS/StartTLS."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@cli.command("ldap")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@ldap_options
+@click.option("--base-dn", default=None, help="Naming context (default o=annuaire-sante,c=fr).")
+@click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE",
+              help="Override one limit, e.g. --limit anonymous_size_limit=50 (see annuaire.ldap.limits).")
+@click.option("--ready-file", default=None, help="Write the ports (JSON) to this file once listening.")
+@pass_context
+@handle_errors
+def ldap_command(ctx: Context, host: str | None, ldap_port: str | None, ldaps_port: str | None,
+                 workers: int | None, tls_cert: str | None, tls_key: str | None, demo_tls: bool,
+                 base_dn: str | None, limits: tuple[str, ...], ready_file: str | None) -> None:
+    """Run the LDAP address book alone (read-only; anonymous or account binds).
+
+    \b
+    Example:
+      annuaire ldap --ldap-port 3389 --ldap-workers 2
+      ldapsearch -x -H ldap://127.0.0.1:3389 -b o=annuaire-sante,c=fr '(cn=dupont*)' cn mail
+    """
+    from annuaire.ldap.service import run_ldap
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = ldap_config(ctx, host=host, ldap_port=ldap_port, ldaps_port=ldaps_port, workers=workers,
+                         tls_cert=tls_cert, tls_key=tls_key, demo_tls=demo_tls, base_dn=base_dn,
+                         ready_file=ready_file, limits=limits)
+    run_ldap(config)
+
+
+@cli.group("ldap-account")
+def ldap_account() -> None:
+    """LDAP consultation accounts (e.g. an establishment's proxy) with their own limits."""
+
+
+@ldap_account.command("add")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--size-limit", type=int, default=None, help="Entries per search (default 1000).")
+@click.option("--entries-per-minute", type=int, default=None, help="Budget of returned entries (default 20000).")
+@pass_context
+@handle_errors
+def account_add(ctx: Context, name: str, password_stdin: bool, size_limit: int | None,
+                entries_per_minute: int | None) -> None:
+    """Create an account; it binds as cn=NAME,ou=accounts,<base DN>.
+
+    \b
+    Example:
+      annuaire ldap-account add ch-exemple-proxy --size-limit 500
+    """
+    from annuaire.ldap.accounts import account_dn, add_account
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    add_account(ctx.store, name, password, size_limit=size_limit, entries_per_minute=entries_per_minute)
+    click.echo(f"account {name} created: bind DN {account_dn(name, 'o=annuaire-sante,c=fr')}")
+
+
+@ldap_account.command("list")
+@pass_context
+@handle_errors
+def account_list(ctx: Context) -> None:
+    """List the active accounts and their limits."""
+    from annuaire.ldap.accounts import load_accounts
+
+    for acc in load_accounts(ctx.store).values():
+        click.echo(f"{acc.name}\tsize_limit={acc.size_limit or 'default'}\t"
+                   f"entries_per_minute={acc.entries_per_minute or 'default'}")
+
+
+@ldap_account.command("remove")
+@click.argument("name")
+@pass_context
+@handle_errors
+def account_remove(ctx: Context, name: str) -> None:
+    """Deactivate an account (its binds fail from the next refresh, within seconds)."""
+    from annuaire.ldap.accounts import remove_account
+
+    remove_account(ctx.store, name)
+    click.echo(f"account {name} removed")
+
+
+@cli.command("export-ldif")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--base-dn", default="o=annuaire-sante,c=fr", show_default=True, help="Naming context.")
+@click.option("--slapd-conf", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write a slapd.conf (back-mdb, recommended indexes) for this export.")
+@pass_context
+@handle_errors
+def export_ldif(ctx: Context, out: Path, base_dn: str, slapd_conf: Path | None) -> None:
+    """Write the LDAP tree as LDIF (and mssante.schema beside it) for OpenLDAP slapd.
+
+    \b
+    Example:
+      annuaire export-ldif /srv/ldap/annuaire.ldif --slapd-conf /srv/ldap/slapd.conf
+      slapadd -q -f /srv/ldap/slapd.conf -l /srv/ldap/annuaire.ldif
+    """
+    from annuaire.ldap.ldif import export, slapd_config
+
+    count, schema = export(ctx.store, out, base_dn)
+    click.echo(f"{out}: {count:,} mailbox entries; schema {schema}")
+    if slapd_conf is not None:
+        data_dir = slapd_conf.parent.resolve()
+        slapd_conf.write_text(slapd_config(data_dir, schema.resolve(), base_dn))
+        click.echo(f"{slapd_conf}: slapd configuration (create {data_dir / 'data'} before slapadd)")
+
+
+def start_ldap_beside_http(ctx: Context, *, host: str | None, ldap_port: int | str | None,
+                           ldaps_port: str | None = None, workers: int | None = None, tls_cert: str | None = None,
+                           tls_key: str | None = None, demo_tls: bool = False):  # type: ignore[no-untyped-def]
+    """For `annuaire serve`: start the LDAP workers in a child process; None when LDAP is disabled.
+
+    The caller stops it after the HTTP server returns: `process.terminate(); process.join()`.
+    """
+    from annuaire.ldap.service import start_ldap_process
+
+    config = ldap_config(ctx, host=host, ldap_port=None if ldap_port is None else str(ldap_port),
+                         ldaps_port=ldaps_port, workers=workers, tls_cert=tls_cert, tls_key=tls_key,
+                         demo_tls=demo_tls)
+    if config.port is None and config.ldaps_port is None:
+        return None
+    process = start_ldap_process(config)
+    where = ", ".join(f"{scheme}://{config.host}:{port}" for scheme, port in
+                      (("ldap", config.port), ("ldaps", config.ldaps_port if config.tls else None)) if port)
+    console.print(f"LDAP  {where} (base {config.base_dn}, {config.workers} workers)")
+    return process

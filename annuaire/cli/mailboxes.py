@@ -1,0 +1,262 @@
+"""Mailbox commands: operator (add, list, token, cert, domain add|remove), whitelist, publish, quality."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import orjson
+from rich.table import Table
+
+from annuaire.cli.app import Context, cli, console, handle_errors, pass_context
+from annuaire.config import Settings
+
+
+@cli.group()
+def operator() -> None:
+    """Operators publishing MSSanté mailboxes, their domains and API tokens."""
+
+
+@operator.command("add")
+@click.argument("name")
+@click.option("--domain", "domains", multiple=True, required=True, help="A domain of the operator (repeatable).")
+@click.option("--cert-dn", default=None, help="Subject DN of the operator's TLS client certificate.")
+@click.option("--contact", default=None, help="Contact of the person responsible (whitelist ResponsableContact).")
+@click.option("--support-contact", default=None, help="Support contact (whitelist SupportContact).")
+@pass_context
+@handle_errors
+def operator_add(ctx: Context, name: str, domains: tuple[str, ...], cert_dn: str | None, contact: str | None,
+                 support_contact: str | None) -> None:
+    """Register an operator and its domains; prints its API token ONCE (only a hash is kept).
+
+    \b
+    Example:
+      annuaire operator add "CH Exemple" --domain ch-exemple.mssante.fr --cert-dn "CN=mss.ch-exemple.fr,O=CH Exemple,C=FR"
+    """
+    from annuaire.mailboxes.operators import add_operator
+
+    op, token = add_operator(ctx.store, name, list(domains), cert_dn=cert_dn, contact=contact,
+                             support_contact=support_contact)
+    console.print(f"Operator {op.name!r} registered with {', '.join(op.domains)}. "
+                  "Its API token (shown once, keep it safe):", highlight=False)
+    click.echo(token)
+
+
+@operator.command("list")
+@click.option("--json", "as_json", is_flag=True, help="JSON on stdout.")
+@pass_context
+@handle_errors
+def operator_list(ctx: Context, as_json: bool) -> None:
+    """List operators with their domains and mailbox counts.
+
+    \b
+    Example:
+      annuaire operator list
+    """
+    from annuaire.mailboxes.operators import domain_counts, list_operators
+
+    ops = list_operators(ctx.store)
+    counts = domain_counts(ctx.store)
+    if as_json:
+        data = [{"name": o.name, "cert_dn": o.cert_dn, "contact": o.contact, "support_contact": o.support_contact,
+                 "created_at": o.created_at, "domains": {d: counts.get(d, 0) for d in o.domains}} for o in ops]
+        sys.stdout.buffer.write(orjson.dumps(data) + b"\n")
+        return
+    table = Table(title="Operators")
+    for column in ("name", "domains", "mailboxes", "certificate DN", "created"):
+        table.add_column(column)
+    for o in ops:
+        table.add_row(o.name, "\n".join(o.domains), "\n".join(f"{counts.get(d, 0):,}" for d in o.domains),
+                      o.cert_dn or "", o.created_at[:10])
+    console.print(table)
+
+
+@operator.command("token")
+@click.argument("name")
+@pass_context
+@handle_errors
+def operator_token(ctx: Context, name: str) -> None:
+    """Issue a new API token; the previous one stops working at once.
+
+    \b
+    Example:
+      annuaire operator token "CH Exemple"
+    """
+    from annuaire.mailboxes.operators import rotate_token
+
+    token = rotate_token(ctx.store, name)
+    console.print(f"New API token of {name!r} (the old one no longer works):", highlight=False)
+    click.echo(token)
+
+
+@operator.command("cert")
+@click.argument("name")
+@click.argument("dn", required=False)
+@pass_context
+@handle_errors
+def operator_cert(ctx: Context, name: str, dn: str | None) -> None:
+    """Register (or, without DN, remove) the operator's TLS client certificate subject DN.
+
+    \b
+    Example:
+      annuaire operator cert "CH Exemple" "CN=mss.ch-exemple.fr,O=CH Exemple,C=FR"
+    """
+    from annuaire.mailboxes.operators import set_cert_dn
+
+    set_cert_dn(ctx.store, name, dn)
+    console.print(f"{name}: certificate DN {'set to ' + dn if dn else 'removed'}", highlight=False)
+
+
+@operator.group("domain")
+def operator_domain() -> None:
+    """Attach or detach domains of an operator."""
+
+
+@operator_domain.command("add")
+@click.argument("name")
+@click.argument("domains", nargs=-1, required=True)
+@pass_context
+@handle_errors
+def operator_domain_add(ctx: Context, name: str, domains: tuple[str, ...]) -> None:
+    """Give domains to an operator (a domain belongs to at most one operator).
+
+    \b
+    Example:
+      annuaire operator domain add "CH Exemple" labo.ch-exemple.mssante.fr
+    """
+    from annuaire.mailboxes.operators import add_domains
+
+    op = add_domains(ctx.store, name, list(domains))
+    console.print(f"{op.name}: {', '.join(op.domains)}", highlight=False)
+
+
+@operator_domain.command("remove")
+@click.argument("name")
+@click.argument("domains", nargs=-1, required=True)
+@pass_context
+@handle_errors
+def operator_domain_remove(ctx: Context, name: str, domains: tuple[str, ...]) -> None:
+    """Take domains away from an operator (their published boxes stay until replaced).
+
+    \b
+    Example:
+      annuaire operator domain remove "CH Exemple" labo.ch-exemple.mssante.fr
+    """
+    from annuaire.mailboxes.operators import remove_domains
+
+    op = remove_domains(ctx.store, name, list(domains))
+    console.print(f"{op.name}: {', '.join(op.domains) or 'no domain left'}", highlight=False)
+
+
+@cli.command()
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file (default: stdout).")
+@pass_context
+@handle_errors
+def whitelist(ctx: Context, output: Path | None) -> None:
+    """Write the domain whitelist in the national listeblanchemssante.xml layout.
+
+    \b
+    Example:
+      annuaire whitelist -o listeblanchemssante.xml
+    """
+    from annuaire.mailboxes.operators import whitelist_xml
+
+    xml = whitelist_xml(ctx.store)
+    if output is None:
+        sys.stdout.buffer.write(xml)
+    else:
+        output.write_bytes(xml)
+        console.print(f"wrote {output}", highlight=False)
+
+
+@cli.command()
+@click.argument("domain")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--server", required=True, envvar="ANNUAIRE_SERVER", metavar="URL",
+              help="Base URL of the directory, e.g. http://127.0.0.1:8080 (env ANNUAIRE_SERVER).")
+@click.option("--token", envvar="ANNUAIRE_TOKEN", default="", help="Operator API token (env ANNUAIRE_TOKEN).")
+@click.option("--dry-run", is_flag=True, help="Validate and report; apply nothing.")
+@click.option("--confirm-mass-delete", is_flag=True, help="Accept deleting many boxes at once.")
+@click.option("--if-match", default=None, metavar="ETAG", help="Only apply if the domain is still at this version.")
+@click.option("--cert", nargs=2, default=None, metavar="CERT KEY", help="TLS client certificate and key files.")
+@click.option("--ca", default=None, metavar="FILE", help="CA bundle verifying the server's TLS certificate.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw report JSON on stdout.")
+@handle_errors
+def publish(domain: str, file: Path, server: str, token: str, dry_run: bool, confirm_mass_delete: bool,
+            if_match: str | None, cert: tuple[str, str] | None, ca: str | None, as_json: bool) -> None:
+    """Send FILE (JSON {"mailboxes": [...]} or the '|' MSSanté text layout) as DOMAIN's complete list.
+
+    \b
+    Example:
+      annuaire publish ch-exemple.mssante.fr boxes.csv --server http://127.0.0.1:8080 --token ann_1_… --dry-run
+    """
+    from annuaire.mailboxes.client import publish_file
+
+    report = publish_file(server, token, domain, file, dry_run=dry_run, confirm_mass_delete=confirm_mass_delete,
+                          if_match=if_match, cert=cert, ca=ca)
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(report) + b"\n")
+        return
+    title = "Dry run (nothing applied)" if report.get("dry_run") else f"Publication {report.get('publication')}"
+    console.print(f"[bold]{title}[/] — {report['domain']}, version {report['version']}", highlight=False)
+    console.print(
+        "created {created:,}  updated {updated:,}  deleted {deleted:,}  unchanged {unchanged:,}  ".format(**report)
+        + f"rejected {len(report['rejected']):,}  warnings {len(report['warnings']):,}",
+        highlight=False,
+    )
+    for title, items, style in (("Rejected", report["rejected"], "red"), ("Warnings", report["warnings"], "yellow")):
+        if not items:
+            continue
+        table = Table(title=title, title_style=style)
+        for column in ("line", "address", "code", "message"):
+            table.add_column(column)
+        for item in items[:100]:
+            where = str(item.get("line") or item["index"])
+            table.add_row(where, item.get("address") or "", item["code"], item["message"])
+        console.print(table)
+        if len(items) > 100:
+            console.print(f"… and {len(items) - 100} more (use --json for all)")
+
+
+@cli.command()
+@click.option("--operator", "operator_name", default=None, help="Only this operator's domains.")
+@click.option("--all", "show_all", is_flag=True, help="Also list domains without any issue.")
+@click.option("--json", "as_json", is_flag=True, help="The full report as JSON on stdout.")
+@pass_context
+@handle_errors
+def quality(ctx: Context, operator_name: str | None, show_all: bool, as_json: bool) -> None:
+    """Per domain: boxes of departed professionals, naming issues, holders with several
+    boxes, liste rouge boxes and the last publication (stale domains).
+
+    \b
+    Example:
+      annuaire quality --operator "CH Exemple"
+    """
+    from annuaire.mailboxes.quality import has_issues, quality_report
+
+    settings = Settings.from_env()
+    report = quality_report(ctx.store, settings, operator_name=operator_name)
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(report) + b"\n")
+        return
+    shown = [e for e in report if show_all or has_issues(e)]
+    table = Table(title=f"Mailbox quality ({len(shown)} of {len(report)} domains)")
+    for column in ("domain", "operator", "boxes", "departed", "naming", "dup. holders", "liste rouge", "last publication"):
+        table.add_column(column, justify="right" if column in ("boxes", "departed", "naming", "dup. holders", "liste rouge") else "left")
+    for e in shown:
+        last = (e["last_published"] or "never")[:16].replace("T", " ")
+        if e["stale"]:
+            last = f"[yellow]{last} (stale)[/]"
+        table.add_row(e["domain"], e["operator"] or "(national)", f"{e['mailboxes']:,}", str(len(e["departed"])),
+                      str(len(e["naming"])), str(len(e["holder_duplicates"])), str(len(e["liste_rouge"])), last)
+    console.print(table)
+    for e in shown:
+        details = [f"  departed: {d['address']} ({d['reason']})" for d in e["departed"][:10]]
+        details += [f"  naming: {d['address']} ({d['code']})" for d in e["naming"][:10]]
+        details += [f"  holder {d['holder']}: {', '.join(d['addresses'])}" for d in e["holder_duplicates"][:10]]
+        if details:
+            console.print(f"[bold]{e['domain']}[/]", highlight=False)
+            for line in details:
+                console.print(line, highlight=False)

@@ -1,0 +1,79 @@
+"""Generating the daily extractions from the current state of the store.
+
+`generate(store, outdir)` writes each extraction from its own consistent
+snapshot, zip first and manifest last (see catalog: an extraction exists once
+its manifest does), then prunes old ones. Also runnable as a module, which is
+how the server's scheduler runs it in a separate process:
+`python -m annuaire.extractions.generate OUTDIR` (store from ANNUAIRE_DB).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Connection
+
+from annuaire import formats
+from annuaire.extractions import catalog, mssante, ps_libreacces
+from annuaire.extractions.manifest import Manifest
+from annuaire.extractions.package import AtomicArchive
+from annuaire.extractions.snapshot import snapshot
+from annuaire.store import Store
+
+WRITERS: dict[str, Callable[[Connection, AtomicArchive], object]] = {
+    formats.MSSANTE: mssante.write,
+    formats.PS_LIBRE_ACCES: ps_libreacces.write,
+}
+
+
+def generate_one(store: Store, outdir: Path, name: str, now: datetime | None = None) -> Manifest:
+    """Write `<name>_<ts>.zip` and its manifest; return the manifest."""
+    if name not in WRITERS:
+        raise ValueError(f"unknown extraction {name!r} (known: {', '.join(WRITERS)})")
+    with snapshot(store, now) as snap, AtomicArchive(Path(outdir), name, snap.ts) as archive:
+        WRITERS[name](snap.conn, archive)
+    manifest = Manifest.from_archive(name, snap.ts, snap.generated_at, archive.info)
+    manifest.write(Path(outdir))
+    return manifest
+
+
+def generate(
+    store: Store,
+    outdir: Path,
+    names: tuple[str, ...] = catalog.KINDS,
+    keep_days: int | None = None,
+    now: datetime | None = None,
+) -> list[Manifest]:
+    """Write every requested extraction, then remove those older than `keep_days`."""
+    manifests = [generate_one(store, outdir, name, now) for name in names]
+    if keep_days is not None:
+        catalog.prune(Path(outdir), keep_days)
+    return manifests
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of the scheduler's subprocess: OUTDIR [KEEP_DAYS]."""
+    from annuaire.errors import DirectoryError
+    from annuaire.store import open_store
+
+    outdir = Path(argv[0])
+    keep_days = int(argv[1]) if len(argv) > 1 else None
+    try:
+        store = open_store()
+        try:
+            for manifest in generate(store, outdir, keep_days=keep_days):
+                lines = sum(f["lines"] for f in manifest.files)
+                print(f"{manifest.zip['name']}: {lines} lines", flush=True)
+        finally:
+            store.dispose()
+    except DirectoryError as exc:
+        print(f"Error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,59 @@
+"""One consistent read of the store for one extraction, and its timestamps.
+
+Every line of an extraction must come from the same state of the store, or a
+mailbox could appear with a structure that was deleted a moment later. The
+read runs in one transaction: a WAL snapshot on SQLite (pinned by the first
+read), REPEATABLE READ on PostgreSQL. `generated_at` is taken just BEFORE the
+snapshot, so a change stamped before it is in the files or, at worst, is also
+reported by the next "changes since generated_at" query: never lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from annuaire import formats
+from annuaire.store import Store
+from annuaire.store.clock import FORMAT, from_stored
+
+PARIS = ZoneInfo("Europe/Paris")
+MMAP_BYTES = 16 << 30
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    conn: Connection
+    generated_at: str  # UTC, stored format
+    ts: str  # YYYYMMDDhhmm, Paris local time (the file names')
+
+
+def file_timestamp(generated_at: str) -> str:
+    """The `YYYYMMDDhhmm` of the file names: Paris local time, as the national files."""
+    return from_stored(generated_at).astimezone(PARIS).strftime(formats.TIMESTAMP_FORMAT)
+
+
+@contextmanager
+def snapshot(store: Store, now: datetime | None = None) -> Iterator[Snapshot]:
+    """A read-only transaction seeing one state of the store."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    generated_at = moment.strftime(FORMAT)
+    with store.engine.connect() as conn:
+        if store.is_postgresql:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        if store.is_sqlite:
+            # Memory-mapped reads: an extraction touches most pages of a multi-GB file.
+            conn.connection.driver_connection.execute(f"PRAGMA mmap_size={MMAP_BYTES}")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                # Pin the snapshot now (SQLite's deferred BEGIN takes it at the first read).
+                conn.exec_driver_sql("SELECT count(*) FROM run")
+                yield Snapshot(conn, generated_at, file_timestamp(generated_at))
+        finally:
+            if store.is_sqlite:
+                conn.connection.driver_connection.execute("PRAGMA mmap_size=0")  # type: ignore[union-attr]

@@ -1,0 +1,331 @@
+"""HTTP routes of the FHIR API under /fhir/v2 (Starlette).
+
+Reads serve the stored bytes of each resource; searches assemble the Bundle
+by concatenating stored bytes (no JSON parsing on the hot path, except for
+`_elements`). Every error leaves through `outcome()`: one OperationOutcome in
+the national shape (one issue, severity error, code exception).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Awaitable, Callable
+
+import orjson
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from annuaire.config import Settings
+from annuaire.errors import DirectoryError, Forbidden, InvalidInput, NotFound, Unauthorized
+from annuaire.fhir import ids, paging, params, query
+from annuaire.fhir.auth import KeyRing, RateLimiter
+from annuaire.fhir.cache import Follower
+from annuaire.fhir.capability import capability_statement
+from annuaire.fhir.tables import ORGANIZATION, PRACTITIONER, ROLE, fhir_resource, fhir_sync
+from annuaire.store import Store
+from annuaire.store.schema import activity
+
+PREFIX = "/fhir/v2"
+CONTENT_TYPE = "application/fhir+json;charset=UTF-8"
+MAX_INCLUDED = 5000  # included/revincluded resources per page
+log = logging.getLogger(__name__)
+
+
+class Gone(DirectoryError):
+    """A record that existed and no longer does (410)."""
+
+
+class TooManyRequests(DirectoryError):
+    pass
+
+
+STATUS = [
+    (TooManyRequests, 429), (Gone, 410), (Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (InvalidInput, 400),
+]
+
+
+def outcome(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    body = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception", "diagnostics": message}]}
+    return Response(orjson.dumps(body), status_code=status, media_type=CONTENT_TYPE, headers=headers)
+
+
+def _status(exc: DirectoryError) -> int:
+    for cls, status in STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def _software_version() -> str:
+    try:
+        return version("annuaire")
+    except PackageNotFoundError:
+        return "0"
+
+
+class FhirApi:
+    """The state shared by the routes: store, settings, keys, limits, secret."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.keys = KeyRing(store)
+        self.limiter = RateLimiter(settings.fhir_rate_limit)
+        self.follower = Follower(store)
+        self.compiler = query.Compiler(store.engine.dialect.name)
+        self._secret: bytes | None = settings.secret.encode() if settings.secret else None
+        self.threaded = os.environ.get("ANNUAIRE_FHIR_THREADS", "") not in ("", "0")
+
+    @property
+    def secret(self) -> bytes:
+        if self._secret is None:
+            with self.store.read() as conn:
+                self._secret = conn.execute(select(fhir_sync.c.secret).where(fhir_sync.c.id == 1)).scalar_one().encode()
+        return self._secret
+
+    async def _call(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run a store query. In the event loop itself by default: a search is
+        a few milliseconds of CPU under the GIL, and handing it to a thread
+        pool costs more (thread switches, GIL convoys) than it saves; scale
+        with worker processes. `ANNUAIRE_FHIR_THREADS=1` uses the pool (for
+        a slow remote database)."""
+        if self.threaded:
+            return await run_in_threadpool(func, *args)
+        return func(*args)
+
+    def base(self, request: Request) -> str:
+        root = self.settings.public_url.rstrip("/") if self.settings.public_url else str(request.base_url).rstrip("/")
+        return root + PREFIX
+
+    # --- guard: key, rate, errors -------------------------------------------
+
+    def guarded(self, handler: Callable[[Request], Awaitable[Response]], needs_key: bool = True) -> Callable:
+        async def endpoint(request: Request) -> Response:
+            try:
+                self.follower.start()
+                if needs_key:
+                    self._check_key(request)  # in memory (the key ring reloads every 2 s)
+                return await handler(request)
+            except DirectoryError as exc:
+                headers = {"Retry-After": "1"} if isinstance(exc, TooManyRequests) else None
+                return outcome(_status(exc), exc.message, headers)
+            except Exception:  # noqa: BLE001 - the one place unexpected errors become a 500
+                log.exception("FHIR request failed: %s", request.url)
+                return outcome(500, "Unknown error")
+
+        return endpoint
+
+    def _check_key(self, request: Request) -> None:
+        found = self.keys.lookup(request.headers.get("esante-api-key"))
+        if found is None:
+            raise Unauthorized("Missing or invalid API key: send it in the ESANTE-API-KEY header")
+        key_id, rate = found
+        if not self.limiter.allow(key_id, rate):
+            raise TooManyRequests("Too many requests for this API key: slow down and retry")
+
+    # --- handlers -------------------------------------------------------------
+
+    async def metadata(self, request: Request) -> Response:
+        body = capability_statement(self.base(request), _software_version())
+        return Response(orjson.dumps(body), media_type=CONTENT_TYPE)
+
+    async def read(self, request: Request) -> Response:
+        rtype = _resource_type(request.path_params["type"])
+        rid_text = request.path_params["id"]
+        for name, _ in request.query_params.multi_items():
+            if name not in ("_format", "_elements"):
+                raise InvalidInput(f"Parameter {name} not found for read of {rtype}")
+        elements = params._elements(rtype, request.query_params["_elements"]) if "_elements" in request.query_params else None
+        body = await self._call(self._read, rtype, rid_text)
+        if elements is not None:
+            body = _subset(body, elements)
+        return Response(body, media_type=CONTENT_TYPE)
+
+    def _read(self, rtype: str, public_id: str) -> bytes:
+        try:
+            rid, _ = ids.parse(rtype, public_id)
+        except ValueError:
+            raise NotFound(f"Resource not found with id: {public_id}") from None
+        with self.store.read() as conn:
+            row = conn.execute(
+                select(fhir_resource.c.active, fhir_resource.c.json).where(
+                    (fhir_resource.c.kind == ids.TYPES[rtype]) & (fhir_resource.c.rid == rid)
+                )
+            ).first()
+        body = bytes(row.json) if row else b""
+        if not row or _public_id(body) != public_id:
+            raise NotFound(f"Resource not found with id: {public_id}")
+        if not row.active:
+            raise Gone(f"Resource {rtype}/{public_id} no longer exists (inactive); its last state is in "
+                       f"{rtype}?_id={public_id}")
+        return body
+
+    async def search_get(self, request: Request) -> Response:
+        rtype = _resource_type(request.path_params["type"])
+        pairs = request.query_params.multi_items()
+        self_url = f"{self.base(request)}/{rtype}" + (f"?{request.url.query}" if request.url.query else "")
+        return await self._search(rtype, pairs, self_url, self.base(request))
+
+    async def search_post(self, request: Request) -> Response:
+        rtype = _resource_type(request.path_params["type"])
+        ctype = request.headers.get("content-type", "")
+        if ctype and not ctype.startswith("application/x-www-form-urlencoded"):
+            raise InvalidInput(f"POST {rtype}/_search expects application/x-www-form-urlencoded, got {ctype}")
+        body = (await request.body()).decode("utf-8", "replace")
+        from urllib.parse import parse_qsl
+
+        pairs = request.query_params.multi_items() + parse_qsl(body, keep_blank_values=True)
+        query_text = "&".join(p for p in (request.url.query, body) if p)
+        self_url = f"{self.base(request)}/{rtype}" + (f"?{query_text}" if query_text else "")
+        return await self._search(rtype, pairs, self_url, self.base(request))
+
+    async def page(self, request: Request) -> Response:
+        pairs = request.query_params.multi_items()
+        if [n for n, _ in pairs] != ["id"]:
+            raise InvalidInput("A page link has exactly one parameter, id: follow the next link as given")
+        cursor = paging.decode(self.secret, pairs[0][1])
+        self_url = f"{self.base(request)}/_page?{request.url.query}"
+        body = await self._call(self._run, cursor.search, cursor, self_url, self.base(request))
+        return Response(body, media_type=CONTENT_TYPE)
+
+    async def _search(self, rtype: str, pairs: list[tuple[str, str]], self_url: str, base: str) -> Response:
+        search = params.parse(rtype, pairs, self.settings.fhir_default_count, self.settings.fhir_max_count)
+        body = await self._call(self._run, search, None, self_url, base)
+        return Response(body, media_type=CONTENT_TYPE)
+
+    # --- the search itself ------------------------------------------------------
+
+    def _run(self, search: params.Search, cursor: paging.Cursor | None, self_url: str, base: str) -> bytes:
+        kind = ids.TYPES[search.resource_type]
+        plan = self.compiler.conditions(search)
+        with self.store.read() as conn:
+            if cursor is None:
+                bounds = query.bounds(conn, kind)
+                rows, more, total = query.first_page(conn, plan, bounds, search.count, search.total)
+            else:
+                bounds, total = cursor.bounds, cursor.total
+                rows, more = query.run_page(conn, plan, cursor.after, bounds, search.count)
+            entries = self._entries(conn, search, rows, base)
+        links = []
+        if more:
+            token = paging.encode(self.secret, paging.Cursor(search, rows[-1][0], bounds, total))
+            links.append(b'{"relation":"next","url":' + orjson.dumps(f"{base}/_page?id={token}") + b"}")
+        links.append(b'{"relation":"self","url":' + orjson.dumps(self_url) + b"}")
+        head = b'{"resourceType":"Bundle","type":"searchset","id":"' + str(uuid.uuid4()).encode() + b'",'
+        if total is not None and search.total != "none":
+            head += b'"total":' + str(total).encode() + b","
+        return head + b'"entry":[' + b",".join(entries) + b'],"link":[' + b",".join(links) + b"]}"
+
+    def _entries(self, conn: Any, search: params.Search, rows: list[tuple[int, bytes]], base: str) -> list[bytes]:
+        rtype = search.resource_type
+        subset = search.elements
+        out: list[bytes] = []
+
+        def entry(type_: str, body: bytes, filtered: bool = False) -> bytes:
+            if filtered and subset is not None:
+                body = _subset(body, subset)
+            url = f"{base}/{type_}/{_public_id(body)}".encode()
+            return b'{"fullUrl":"' + url + b'","resource":' + body + b"}"
+
+        rev: dict[int, list[bytes]] = {}
+        if search.revinclude and rows:
+            column = None
+            if rtype == "Practitioner" and "PractitionerRole:practitioner" in search.revinclude:
+                column = activity.c.person_id
+            elif rtype == "Organization" and "PractitionerRole:organization" in search.revinclude:
+                column = activity.c.structure_id
+            if column is not None:
+                owners = [rid for rid, _ in rows if rid > 0]
+                pairs = query.roles_of(conn, column, owners, MAX_INCLUDED)
+                bodies = query.resources(conn, ROLE, [a for _, a in pairs])
+                for owner, aid in pairs:
+                    if aid in bodies:
+                        rev.setdefault(owner, []).append(bodies[aid])
+        for rid, body in rows:
+            out.append(entry(rtype, body, filtered=True))
+            out.extend(entry("PractitionerRole", b) for b in rev.get(rid, ()))
+        if search.include and rows:
+            out.extend(self._includes(conn, search, rows, entry))
+        return out
+
+    def _includes(self, conn: Any, search: params.Search, rows: list[tuple[int, bytes]], entry: Callable) -> list[bytes]:
+        out: list[bytes] = []
+        inc = set(search.include)
+        if search.resource_type == "PractitionerRole":
+            every = bool(inc & {"*", "PractitionerRole:*"})
+            refs = conn.execute(
+                select(activity.c.person_id, activity.c.structure_id).where(activity.c.id.in_([r for r, _ in rows]))
+            ).all()
+            if every or "PractitionerRole:practitioner" in inc:
+                people = sorted({r.person_id for r in refs})
+                bodies = query.resources(conn, PRACTITIONER, people[:MAX_INCLUDED])
+                out.extend(entry("Practitioner", bodies[p]) for p in people if p in bodies)
+            if every or "PractitionerRole:organization" in inc:
+                sites = sorted({r.structure_id for r in refs if r.structure_id is not None})
+                bodies = query.resources(conn, ORGANIZATION, sites[:MAX_INCLUDED])
+                out.extend(entry("Organization", bodies[s]) for s in sites if s in bodies)
+        elif search.resource_type == "Organization" and "Organization:partof" in inc:
+            parents = sorted({p for p in (_partof(body) for _, body in rows) if p is not None})
+            matched = {rid for rid, _ in rows}
+            parents = [p for p in parents if p not in matched]
+            bodies = query.resources(conn, ORGANIZATION, parents)
+            out.extend(entry("Organization", bodies[p]) for p in parents if p in bodies)
+        return out
+
+
+# --- helpers ---------------------------------------------------------------------
+
+_ID_MARK = b'"id":"'
+_PARTOF = b'"partOf":{"reference":"Organization/001-02-'
+
+
+def _public_id(body: bytes) -> str:
+    start = body.find(_ID_MARK) + len(_ID_MARK)
+    return body[start : body.index(b'"', start)].decode()
+
+
+def _partof(body: bytes) -> int | None:
+    at = body.find(_PARTOF)
+    if at < 0:
+        return None
+    start = at + len(_PARTOF)
+    return -int(body[start : body.index(b'"', start)])
+
+
+def _subset(body: bytes, elements: tuple[str, ...]) -> bytes:
+    """`_elements`: keep the mandatory elements and the asked ones, tagged SUBSETTED."""
+    doc = orjson.loads(body)
+    keep = {"resourceType", "id", "meta", *elements}
+    out = {k: v for k, v in doc.items() if k in keep}
+    meta = dict(out.get("meta", {}))
+    meta["tag"] = [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}]
+    out["meta"] = meta
+    return orjson.dumps(out)
+
+
+def _resource_type(name: str) -> str:
+    if name not in ids.TYPES:
+        known = ", ".join(sorted(ids.TYPES))
+        raise NotFound(f"Can't process the request. Resource type not supported. Server knows how to handle: [{known}]")
+    return name
+
+
+def routes(store: Store, settings: Settings) -> list[BaseRoute]:
+    """The /fhir/v2 routes, for annuaire.http.app PROVIDERS."""
+    api = FhirApi(store, settings)
+    g = api.guarded
+    return [
+        Mount(PREFIX, routes=[
+            Route("/metadata", g(api.metadata, needs_key=False), methods=["GET"]),
+            Route("/_page", g(api.page), methods=["GET"]),
+            Route("/{type}/_search", g(api.search_post), methods=["POST"]),
+            Route("/{type}/{id}", g(api.read), methods=["GET"]),
+            Route("/{type}", g(api.search_get), methods=["GET"]),
+        ])
+    ]

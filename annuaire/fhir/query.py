@@ -1,0 +1,682 @@
+"""Compiling a parsed search into SQL on the store's indexes, and running it.
+
+Every condition is `rid IN (<indexed lookup>)` or a predicate on the cache
+row itself; the page is `rid > last ORDER BY rid LIMIT n+1` on the cache's
+primary key. The lookups only use indexed columns:
+- names: `person.last_name_key` / `first_name_key` prefix ranges
+  (`search_key` + `prefix_upper_bound`), `:contains` through the trigram
+  indexes of annuaire.store.contains; organisation names and cities likewise;
+- identifiers: the unique/indexed id columns (id_nat, idnat, finess, siret…);
+- mailboxes: `fhir_telecom` (address, domain, type), which holds exactly the
+  published mailboxes as rendered (never liste rouge);
+- coded values without a column index: `fhir_token`.
+Only content parameters exclude inactive resources (an inactive resource has
+no name, telecom, codes…); identifiers, `_id`, `_lastUpdated` and `active`
+also find inactive ones, as incremental sync needs.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, exists, false, func, literal, or_, select, text, true, union
+
+from sqlalchemy.sql.elements import False_
+
+from annuaire.errors import InvalidInput
+from annuaire.fhir import codes as cs
+from annuaire.fhir import ids
+from annuaire.fhir.params import Clause, DateRange, Search
+from annuaire.fhir.tables import ORGANIZATION, fhir_legal_entity, fhir_resource, fhir_telecom, fhir_token
+from annuaire.store import contains
+from annuaire.store.keys import prefix_upper_bound, search_key
+from annuaire.store.schema import activity, person, skill, structure
+
+f = fhir_resource
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def _prefix(column: Any, key: str) -> ColumnElement:
+    return and_(column >= key, column < prefix_upper_bound(key))
+
+
+def _key(name: str, value: str) -> str:
+    key = search_key(value)
+    if not key:
+        raise InvalidInput(f"Parameter {name}: {value!r} has no letter or digit to search for")
+    return key
+
+
+def _token(value: str) -> tuple[str | None, str]:
+    """`system|code` -> (system, code); `code` -> (None, code); `system|` -> (system, '')."""
+    if "|" in value:
+        system, _, code = value.partition("|")
+        return system, code
+    return None, value
+
+
+@dataclass
+class Sel:
+    """A condition "rid is one of these ids": the id lookups (OR'ed) can drive
+    the query when they are few, or be probed row by row (EXISTS) when many."""
+
+    branches: list  # selects of one id column each
+    plain: Any = None  # an equivalent predicate on the cache row, if any
+    natural: tuple = ()  # indexes of branches that already yield ids in ascending order
+
+    def ids(self) -> Any:
+        return self.branches[0] if len(self.branches) == 1 else union(*self.branches)
+
+    def expr(self) -> ColumnElement:
+        if self.plain is not None:
+            return self.plain
+        return or_(*[exists(b.where(b.selected_columns[0] == f.c.rid)) for b in self.branches])
+
+
+def _in(select_ids: Any) -> Sel:
+    return Sel([select_ids])
+
+
+def _expr(item: Any) -> ColumnElement:
+    return item.expr() if isinstance(item, Sel) else item
+
+
+# Which condition drives a query when several could (most selective first).
+DRIVER_RANK = {
+    "_id": 0, "identifier": 1, "mailbox-mss": 2, "practitioner": 3, "organization": 3, "partof": 3,
+    "family": 4, "name": 5, "given": 6, "address-postalcode": 6, "address-line": 6, "address-city": 7,
+    "address": 7, "qualification-code": 8, "role": 9, "type": 9, "mailbox-mss-type": 9,
+}
+
+
+@dataclass
+class Plan:
+    """Conditions on the cache rows, and the id lookup that drives the page (if any)."""
+
+    conditions: list
+    driver: Any | None
+
+
+class Compiler:
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+
+    def conditions(self, search: Search) -> Plan:
+        kind = ids.TYPES[search.resource_type]
+        items: list[tuple[int, Any]] = []
+        content = False
+        for clause in search.clauses:
+            method = getattr(self, "p_" + clause.name.lstrip("_").replace("-", "_"))
+            alternatives = [method(search.resource_type, clause, v) for v in clause.values]
+            if all(isinstance(a, Sel) for a in alternatives):
+                item: Any = _any(alternatives)
+            else:
+                item = or_(*[_expr(a) for a in alternatives]) if len(alternatives) > 1 else alternatives[0]
+            items.append((DRIVER_RANK.get(clause.name, 50), item))
+            content = content or clause.name not in ("_id", "_lastUpdated", "active", "identifier", "identifier-type")
+        drivers = sorted((rank, i) for i, (rank, item) in enumerate(items) if isinstance(item, Sel))
+        driver = items[drivers[0][1]][1] if drivers else None
+        conditions: list[ColumnElement] = [f.c.kind == kind]
+        conditions += [_expr(item) for _, item in items if item is not driver]
+        if content:
+            conditions.append(f.c.active == true())
+        return Plan(conditions, driver)
+
+    # --- common ---
+
+    def p_id(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        try:
+            rid, person_id = ids.parse(rtype, value.strip())
+        except ValueError:
+            return false()
+        cond = f.c.rid == rid
+        if person_id is not None:  # a role id names its practitioner too
+            cond = and_(cond, f.c.rid.in_(select(activity.c.id).where((activity.c.id == rid) & (activity.c.person_id == person_id))))
+        return cond
+
+    def p_lastUpdated(self, rtype: str, clause: Clause, r: DateRange) -> Sel:
+        g = fhir_resource.alias("g")
+        lookup = select(g.c.rid).where((g.c.kind == ids.TYPES[rtype]) & self._date(g.c.last_updated, r))
+        # in a row-by-row probe the index must not be used: coalesce() hides it
+        return Sel([lookup], self._date(func.coalesce(f.c.last_updated, ""), r))
+
+    def _date(self, col: Any, r: DateRange) -> ColumnElement:
+        return {
+            "eq": and_(col >= r.start, col < r.end),
+            "ap": and_(col >= r.start, col < r.end),
+            "ne": or_(col < r.start, col >= r.end),
+            "gt": col >= r.end,
+            "sa": col >= r.end,
+            "lt": col < r.start,
+            "eb": col < r.start,
+            "ge": col >= r.start,
+            "le": col < r.end,
+        }[r.prefix]
+
+    def p_active(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        return f.c.active == (true() if value == "true" else false())
+
+    # --- strings ---
+
+    def _string(self, name: str, clause: Clause, value: str, key_col: Any, raw_col: Any, target: str | None,
+                id_col: Any, where: ColumnElement | None = None) -> ColumnElement:
+        base = select(id_col)
+        if where is not None:
+            base = base.where(where)
+        if clause.modifier == "contains":
+            if target is None:
+                raise InvalidInput(f"Modifier :contains is not supported on parameter {name}")
+            lookup = contains.contains_ids(self.dialect, target, value)
+            if where is not None:
+                return _in(base.where(id_col.in_(lookup)))
+            return Sel([lookup], natural=(0,) if self.dialect == "sqlite" else ())
+        key = _key(name, value)
+        if clause.modifier == "exact":
+            cond = key_col == key
+            if raw_col is not None:
+                cond = and_(cond, raw_col == value)
+            return _in(base.where(cond))
+        return _in(base.where(_prefix(key_col, key)))
+
+    def p_family(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        return self._string("family", clause, value, person.c.last_name_key, person.c.last_name,
+                            "person.last_name_key", person.c.id)
+
+    def p_given(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        return self._string("given", clause, value, person.c.first_name_key, person.c.first_name,
+                            "person.first_name_key", person.c.id)
+
+    def p_name(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        if rtype == "Organization":
+            return self._string("name", clause, value, structure.c.name_key, structure.c.name, "structure.name_key", structure.c.id)
+        if clause.modifier == "contains":  # one index query over both names
+            return self._string("name", clause, value, None, None, "person.name", person.c.id)
+        alternatives = [self.p_family(rtype, clause, value), self.p_given(rtype, clause, value)]
+        words = search_key(value).split()
+        if clause.modifier is None and len(words) > 1:
+            # "dupont cam": family = leading words, given starts with the rest (and the reverse).
+            for i in range(1, len(words)):
+                head, tail = " ".join(words[:i]), " ".join(words[i:])
+                alternatives.append(_in(select(person.c.id).where((person.c.last_name_key == head) & _prefix(person.c.first_name_key, tail))))
+                alternatives.append(_in(select(person.c.id).where((person.c.first_name_key == head) & _prefix(person.c.last_name_key, tail))))
+        return _any(alternatives)
+
+    def p_address(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        return _any([
+            self.p_address_city(rtype, clause, value),
+            self.p_address_postalcode(rtype, clause, value),
+            self.p_address_line(rtype, clause, value),
+        ])
+
+    def p_address_city(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        return self._string("address-city", clause, value, structure.c.city_key, None, "structure.city_key", structure.c.id)
+
+    def p_address_postalcode(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        if clause.modifier == "contains":
+            raise InvalidInput("Modifier :contains is not supported on parameter address-postalcode")
+        code = value.strip().upper()
+        cond = structure.c.postcode == code if clause.modifier == "exact" else _prefix(structure.c.postcode, code)
+        return _in(select(structure.c.id).where(cond))
+
+    def p_address_line(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        if clause.modifier == "contains":
+            raise InvalidInput("Modifier :contains is not supported on parameter address-line")
+        key = _key("address-line", value)
+        t = fhir_token
+        cond = t.c.code == key if clause.modifier == "exact" else _prefix(t.c.code, key)
+        return _in(select(t.c.rid).where((t.c.kind == ORGANIZATION) & (t.c.param == "address-line") & (t.c.system == "") & cond))
+
+    def p_number_smartcard(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        return false()  # the public referential carries no CPS card data
+
+    def p_type_smartcard(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        return false()
+
+    def p_pharmacy_licence(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        return false()  # no licence numbers in the public referential
+
+    # --- mailboxes ---
+
+    def p_mailbox_mss(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        t = fhir_telecom
+        kind = ids.TYPES[rtype]
+        text = value.strip().lower()
+        if not text:
+            raise InvalidInput("Parameter mailbox-mss has an empty value")
+        if clause.modifier == "exact":
+            cond = t.c.address == text
+        elif clause.modifier == "contains":
+            local, at, domain = text.rpartition("@")
+            if at:
+                # "…x@dom…": the domain starts with what follows the @ (indexed),
+                # the local part ends with what precedes it.
+                cond = _prefix(t.c.domain, domain) if domain else t.c.domain.is_not(None)
+                if local:
+                    cond = and_(cond, t.c.address.like("%" + _like_escape(local) + "@%", escape="\\"))
+            else:
+                ids_ = contains.contains_ids(self.dialect, "mailbox.address", text)
+                cond = t.c.mailbox_id.in_(ids_)
+        else:
+            cond = _prefix(t.c.address, text)
+        return _in(select(t.c.rid).where((t.c.kind == kind) & cond))
+
+    def p_mailbox_mss_type(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        system, code = _token(value)
+        if system not in (None, cs.TYPE_BAL):
+            return false()
+        t = fhir_telecom
+        kind = ids.TYPES[rtype]
+        cond = (t.c.kind == kind) & (t.c.type == code.upper()) if code else (t.c.kind == kind)
+        return _in(select(t.c.rid).where(cond))
+
+    # --- tokens ---
+
+    def _tokens(self, rtype: str, param: str, value: str) -> ColumnElement:
+        system, code = _token(value)
+        t = fhir_token
+        cond = (t.c.kind == ids.TYPES[rtype]) & (t.c.param == param)
+        if code:
+            cond = cond & (t.c.code == code)
+        if system is not None:
+            cond = cond & (t.c.system == system)
+        return _in(select(t.c.rid).where(cond))
+
+    def p_qualification_code(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        system, code = _token(value)
+        alternatives = []
+        # Profession and savoir-faire codes have their own indexes in the store.
+        if system in (None, cs.PROFESSION):
+            alternatives.append(_in(select(person.c.id).where(person.c.profession_code == code)) if code
+                                else _in(select(person.c.id).where(person.c.profession_code.is_not(None))))
+        skill_systems = set(cs.SKILL_SYSTEMS.values())
+        if system is None or system in skill_systems:
+            wanted = [k for k, v in cs.SKILL_SYSTEMS.items() if v == system]
+            cond = skill.c.active == true()
+            if code:
+                cond = cond & (skill.c.code == code)
+            if system is not None:
+                cond = cond & skill.c.type_code.in_(wanted)
+            if code or system is not None:
+                alternatives.append(_in(select(skill.c.person_id).where(cond)))
+        if system is None or system not in skill_systems | {cs.PROFESSION}:
+            alternatives.append(self._tokens(rtype, "qualification-code", value))
+        return _any(alternatives) if alternatives else false()
+
+    def p_role(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        return self._tokens(rtype, "role", value)
+
+    def p_type(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        system, code = _token(value)
+        if system in (None, cs.V2_3307) and code in ("GEOGRAPHICAL-ENTITY", "LEGAL-ENTITY"):
+            return f.c.rid > 0 if code == "GEOGRAPHICAL-ENTITY" else f.c.rid < 0
+        return self._tokens(rtype, "type", value)
+
+    def p_data_registration_authority(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        if rtype == "Organization":
+            return false()  # structures carry no registration authority in the public files
+        _, code = _token(value)
+        return self._tokens(rtype, "data-registration-authority", code)
+
+    def p_data_information_system(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        system, code = _token(value)
+        if system not in (None, cs.DATA_INFORMATION_SYSTEM):
+            return false()
+        if rtype != "Organization":
+            return true() if code == "RPPS" else false()
+        finess = and_(structure.c.tech_id >= "F", structure.c.tech_id < "G")
+        if code == "FINESS":
+            return _any([f.c.rid < 0, _in(select(structure.c.id).where(finess))])
+        if code == "RPPS":
+            return _in(select(structure.c.id).where(~finess))
+        return false()
+
+    # --- identifiers ---
+
+    def p_identifier(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        system, code = _token(value)
+        code = code.strip()
+        if rtype == "Practitioner":
+            if system is None:
+                if not code:
+                    return false()
+                return _in(select(person.c.id).where(person.c.id_nat.in_([code, "8" + code])))
+            if system == cs.IDNPS:
+                return _in(select(person.c.id).where(person.c.id_nat == code)) if code else true()
+            if system in cs.RPPS_ALIASES:
+                if not code:
+                    return _in(select(person.c.id).where(person.c.id_type == "8"))
+                return _in(select(person.c.id).where(person.c.id_nat == "8" + code))
+            return false()
+        if rtype == "PractitionerRole":
+            if system not in (None, *cs.RPPS_ALIASES):
+                return false()
+            if not code:
+                return true()
+            return f.c.rid == int(code) if code.isdigit() and len(code) < 19 else false()
+        return self._org_identifier(system, code)
+
+    def _org_identifier(self, system: str | None, code: str) -> ColumnElement:
+        s, le = structure, fhir_legal_entity
+        sites = lambda cond: _in(select(s.c.id).where(cond))  # noqa: E731
+        legal = lambda cond: _in(select(-le.c.id).where(cond))  # noqa: E731
+        if system is None:
+            if not code:
+                return false()
+            return _any([
+                sites(s.c.idnat == code), sites(s.c.finess == code), sites(s.c.siret == code), sites(s.c.tech_id == code),
+                legal(le.c.finess == code), legal(le.c.finess == code[1:]) if code.startswith("1") else false(),
+            ])
+        if system == cs.IDNST:
+            if not code:
+                return true()
+            return _any([sites(s.c.idnat == code), legal(le.c.finess == code[1:]) if code.startswith("1") else false()])
+        if system == cs.FINESS:
+            if not code:
+                return _any([f.c.rid < 0, sites(s.c.finess.is_not(None))])
+            return _any([sites(s.c.finess == code), legal(le.c.finess == code)])
+        if system == cs.SIRENE:
+            if not code:
+                return sites(or_(s.c.siret.is_not(None), s.c.siren.is_not(None)))
+            if len(code) == 14:
+                return sites(s.c.siret == code)
+            return sites(and_(s.c.siret >= code, s.c.siret < prefix_upper_bound(code)))  # SIREN = SIRET prefix
+        if system in (*cs.RPPS_ALIASES, cs.RPPS_RANG):
+            return sites(s.c.tech_id == code) if code else f.c.rid > 0
+        return false()
+
+    def p_identifier_type(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        system, code = _token(value)
+        if system not in (None, cs.V2_0203):
+            return false()
+        s = structure
+        if rtype == "Practitioner":
+            return {"IDNPS": true(), "RPPS": _in(select(person.c.id).where(person.c.id_type == "8"))}.get(code, false())
+        return {
+            "IDNST": _any([f.c.rid < 0, _in(select(s.c.id).where(s.c.idnat.is_not(None)))]),
+            "FINEG": _in(select(s.c.id).where(s.c.finess.is_not(None))),
+            "FINEJ": f.c.rid < 0,
+            "SIRET": _in(select(s.c.id).where(s.c.siret.is_not(None))),
+            "SIREN": _in(select(s.c.id).where(s.c.siren.is_not(None))),
+            "INTRN": f.c.rid > 0,
+        }.get(code, false())
+
+    # --- references ---
+
+    def _reference(self, target: str, value: str) -> int | None:
+        text = value.strip()
+        if "/" in text:
+            rtype, _, text = text.rpartition("/")
+            rtype = rtype.rsplit("/", 1)[-1]
+            if rtype != target:
+                raise InvalidInput(f"Reference {value!r} does not point to a {target}")
+        try:
+            return ids.parse(target, text)[0]
+        except ValueError:
+            return None
+
+    def p_practitioner(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        pid = self._reference("Practitioner", value)
+        return _in(select(activity.c.id).where(activity.c.person_id == pid)) if pid is not None else false()
+
+    def p_organization(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        rid = self._reference("Organization", value)
+        if rid is None or rid < 0:
+            return false()  # roles point to sites
+        return _in(select(activity.c.id).where(activity.c.structure_id == rid))
+
+    def p_partof(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+        rid = self._reference("Organization", value)
+        if rid is None or rid >= 0:
+            return false()
+        le = fhir_legal_entity
+        return _in(select(structure.c.id).where(structure.c.finess_ej == select(le.c.finess).where(le.c.id == -rid).scalar_subquery()))
+
+
+def _any(alternatives: list) -> Any:
+    """OR of alternatives: a union when each is an id lookup (so it can drive)."""
+    alternatives = [a for a in alternatives if not isinstance(a, False_)]
+    if alternatives and all(isinstance(a, Sel) for a in alternatives):
+        if len(alternatives) == 1:
+            return alternatives[0]
+        branches, natural, offset = [], [], 0
+        for a in alternatives:
+            branches += a.branches
+            natural += [offset + i for i in a.natural]
+            offset += len(a.branches)
+        plain = or_(*[a.expr() for a in alternatives]) if any(a.plain is not None for a in alternatives) else None
+        return Sel(branches, plain, tuple(natural))
+    return or_(*[_expr(a) for a in alternatives]) if alternatives else false()
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# --- running -----------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    rows: list[tuple[int, bytes]]  # (rid, json) of the matches, in rid order
+    more: bool
+    total: int | None
+
+
+DRIVE_LIMIT = 500  # best-effort totals are counted exactly up to this many candidates
+WALK_THRESHOLD = 20_000  # more candidates than this: walk the cache in id order instead
+
+
+def _candidates(conn: Connection, plan: Plan, after: int | None, bounds_: tuple[int, int], limit: int) -> list[int]:
+    """The next `limit` candidate ids of the driving lookup, in id order.
+
+    Each OR'ed lookup is asked separately and the sorted lists merged (a SQL
+    UNION would build and sort the whole set). `+0` keeps the engine from
+    walking an id index hoping to fill the LIMIT: it reads the lookup's own
+    index range (a name prefix, a domain…) and keeps the smallest ids, which
+    is cheap even for tens of thousands of entries.
+    """
+    lo, hi = bounds_
+    lists = []
+    for i, branch in enumerate(plan.driver.branches):
+        sub = branch.subquery("c")
+        cid = list(sub.c)[0]
+        key = cid if i in plan.driver.natural else cid + 0
+        where = and_(key >= lo, key <= hi)
+        if after is not None:
+            where = and_(where, key > after)
+        lists.append(conn.execute(select(cid).where(where).order_by(key).limit(limit)).scalars().all())
+    if len(lists) == 1:
+        return list(lists[0])
+    out: list[int] = []
+    for rid in heapq.merge(*lists):
+        if not out or out[-1] != rid:
+            out.append(rid)
+            if len(out) == limit:
+                break
+    return out
+
+
+def _few(conn: Connection, plan: Plan, bounds_: tuple[int, int], limit: int = 0) -> bool:
+    """At most `limit` (DRIVE_LIMIT) candidates? Counted without sorting, stopping early."""
+    limit = limit or DRIVE_LIMIT
+    lo, hi = bounds_
+    total = 0
+    for branch in plan.driver.branches:
+        sub = branch.subquery("c")
+        cid = list(sub.c)[0]
+        inner = select(cid).where(and_(cid >= lo, cid <= hi)).limit(limit + 1 - total).subquery()
+        total += conn.execute(select(func.count()).select_from(inner)).scalar()
+        if total > limit:
+            return False
+    return True
+
+
+def _dense(conn: Connection, plan: Plan, bounds_: tuple[int, int]) -> bool:
+    """So many candidates (> WALK_THRESHOLD) that walking the cache in id
+    order fills a page sooner than sorting them (a profession, a role code)."""
+    if plan.driver.plain is not None:
+        return True
+    if len(plan.driver.natural) == len(plan.driver.branches):
+        return False  # already in id order: driving is always cheap
+    return not _few(conn, plan, bounds_, WALK_THRESHOLD)
+
+
+def _rid_in(ids_: list[int]) -> ColumnElement:
+    """`fhir_resource.rid IN (…)` with the integers inlined: thousands of
+    bound parameters cost more in Python than the query itself."""
+    return text("fhir_resource.rid IN (" + ",".join(str(int(i)) for i in ids_) + ")")
+
+
+def _filtered(conn: Connection, plan: Plan, candidates: list[int], columns: list, limit: int | None) -> list:
+    """Cache rows of these candidates that pass the other conditions, in order."""
+    out: list = []
+    i, size = 0, (limit + 8 if limit is not None else 500)  # most candidates pass: read little first
+    while i < len(candidates):
+        chunk = candidates[i : i + size]
+        stmt = select(*columns).where(and_(*plan.conditions, _rid_in(chunk))).order_by(f.c.rid)
+        out += conn.execute(stmt).all()
+        if limit is not None and len(out) >= limit:
+            return out[:limit]
+        i, size = i + size, 2000
+    return out
+
+
+def _driven(conn: Connection, plan: Plan, after: int | None, bounds_: tuple[int, int], columns: list,
+            limit: int | None) -> list:
+    """Rows found from the driving lookup, batch after batch until `limit`."""
+    out: list = []
+    batch = max(2 * limit, 64) if limit is not None else 20_000
+    while True:
+        candidates = _candidates(conn, plan, after, bounds_, batch)
+        if not candidates:
+            return out
+        out += _filtered(conn, plan, candidates, columns, None if limit is None else limit - len(out))
+        if (limit is not None and len(out) >= limit) or len(candidates) < batch:
+            return out
+        after, batch = candidates[-1], min(batch * 4, 20_000)
+
+
+def _walk(plan: Plan, columns: list, after: int | None, bounds_: tuple[int, int]) -> Any:
+    """The cache in id order, every condition checked per row."""
+    lo, hi = bounds_
+    conds = list(plan.conditions)
+    if plan.driver is not None:
+        conds.append(plan.driver.expr())
+    where = and_(*conds, f.c.rid >= lo, f.c.rid <= hi)
+    if after is not None:
+        where = and_(where, f.c.rid > after)
+    return select(*columns).where(where)
+
+
+def _walks(conn: Connection, plan: Plan, bounds_: tuple[int, int], after: int | None) -> bool:
+    """Walk the cache rather than drive? Without a lookup, or when it has
+    many candidates (not few, and dense)."""
+    if plan.driver is None:
+        return True
+    return not _few(conn, plan, bounds_) and _dense(conn, plan, bounds_)
+
+
+def run_page(conn: Connection, plan: Plan, after: int | None, bounds_: tuple[int, int],
+             count: int) -> tuple[list[tuple[int, bytes]], bool]:
+    columns = [f.c.rid, f.c.json]
+    if _walks(conn, plan, bounds_, after):
+        rows = conn.execute(_walk(plan, columns, after, bounds_).order_by(f.c.rid).limit(count + 1)).all()
+    else:
+        rows = _driven(conn, plan, after, bounds_, columns, count + 1)
+    return [(r[0], bytes(r[1])) for r in rows[:count]], len(rows) > count
+
+
+def first_page(conn: Connection, plan: Plan, bounds_: tuple[int, int], count: int,
+               total_mode: str) -> tuple[list[tuple[int, bytes]], bool, int | None]:
+    """Page one and the total, sharing the work: the first DRIVE_LIMIT+1
+    candidates are read once; when that is all of them, they give the total."""
+    if plan.driver is None:
+        rows, more = run_page(conn, plan, None, bounds_, count) if count else ([], False)
+        return rows, more, count_matches(conn, plan, bounds_, total_mode)
+    natural = len(plan.driver.natural) == len(plan.driver.branches)
+    if natural:  # ids come sorted (trigram index): reading the first ones is the count probe
+        candidates = _candidates(conn, plan, None, bounds_, DRIVE_LIMIT + 1)
+        few = len(candidates) <= DRIVE_LIMIT
+    else:
+        few = _few(conn, plan, bounds_)  # a count that stops early: cheaper than sorting many
+    if few and total_mode != "none":
+        if not natural:
+            candidates = _candidates(conn, plan, None, bounds_, DRIVE_LIMIT + 1)
+        matched = [r[0] for r in _filtered(conn, plan, candidates, [f.c.rid], None)]
+        page = matched[:count]
+        bodies = resources(conn, plan_kind(plan), page, active_only=False) if page else {}
+        return [(rid, bodies[rid]) for rid in page if rid in bodies], len(matched) > count, len(matched)
+    if not few and _dense(conn, plan, bounds_):  # e.g. a profession, a first full sync: walk the cache
+        rows = conn.execute(_walk(plan, [f.c.rid, f.c.json], None, bounds_).order_by(f.c.rid).limit(count + 1)).all()
+    elif natural:
+        rows = _filtered(conn, plan, candidates, [f.c.rid, f.c.json], count + 1)
+        if len(rows) <= count and not few:
+            rows += _driven(conn, plan, candidates[-1], bounds_, [f.c.rid, f.c.json], count + 1 - len(rows))
+    else:
+        rows = _driven(conn, plan, None, bounds_, [f.c.rid, f.c.json], count + 1)
+    total = count_matches(conn, plan, bounds_, total_mode) if total_mode == "accurate" else None
+    return [(r[0], bytes(r[1])) for r in rows[:count]], len(rows) > count, total
+
+
+def plan_kind(plan: Plan) -> str:
+    return plan.conditions[0].right.value  # conditions[0] is always `kind == <kind>`
+
+
+_BOUNDS = (
+    "SELECT (SELECT min(rid) FROM fhir_resource WHERE kind = {0}), (SELECT max(rid) FROM fhir_resource WHERE kind = {0})"
+)
+_BOUNDS_SQL = {"qmark": _BOUNDS.format("?"), "format": _BOUNDS.format("%s"), "pyformat": _BOUNDS.format("%s")}
+
+
+def bounds(conn: Connection, kind: str) -> tuple[int, int]:
+    """The snapshot of a walk: rids existing now (new records sort outside)."""
+    # two subqueries: each is one index probe (min and max in one select would scan)
+    lo, hi = conn.exec_driver_sql(_BOUNDS_SQL[conn.dialect.paramstyle], (kind, kind)).one()
+    return (lo or 0, hi or 0)
+
+
+def count_matches(conn: Connection, plan: Plan, bounds_: tuple[int, int], mode: str) -> int | None:
+    """Matches in the snapshot. Best effort (the default, and `estimate`):
+    exact when there are at most DRIVE_LIMIT candidates, else omitted (None);
+    `accurate`: always exact, however long it takes; `none`: omitted."""
+    if mode == "none":
+        return None
+    if plan.driver is not None:
+        if _few(conn, plan, bounds_):
+            candidates = _candidates(conn, plan, None, bounds_, DRIVE_LIMIT + 1)
+            return len(_filtered(conn, plan, candidates, [f.c.rid], None))
+        if mode != "accurate":
+            return None
+        if plan.driver.plain is None:
+            return len(_driven(conn, plan, None, bounds_, [f.c.rid], None))
+    stmt = _walk(plan, [literal(1)], None, bounds_)
+    if mode == "accurate":
+        return conn.execute(select(func.count()).select_from(stmt.subquery())).scalar()
+    n = conn.execute(select(func.count()).select_from(stmt.limit(DRIVE_LIMIT + 1).subquery())).scalar()
+    return None if n > DRIVE_LIMIT else n
+
+
+def resources(conn: Connection, kind: str, rids: list[int], active_only: bool = True) -> dict[int, bytes]:
+    out: dict[int, bytes] = {}
+    for i in range(0, len(rids), 900):
+        chunk = rids[i : i + 900]
+        cond = (f.c.kind == kind) & _rid_in(chunk)
+        if active_only:
+            cond = cond & (f.c.active == true())
+        out.update((r[0], bytes(r[1])) for r in conn.execute(select(f.c.rid, f.c.json).where(cond)).all())
+    return out
+
+
+def roles_of(conn: Connection, column: Any, owners: list[int], limit: int) -> list[tuple[int, int]]:
+    """(owner, activity id) of active roles pointing to these practitioners/sites."""
+    if not owners:
+        return []
+    rows = conn.execute(
+        select(column, activity.c.id).where(column.in_(owners) & (activity.c.active == true()))
+        .order_by(column, activity.c.id).limit(limit)
+    ).all()
+    return [(r[0], r[1]) for r in rows]

@@ -1,0 +1,205 @@
+"""Reading the store for LDAP: the published mailboxes, and following the journal.
+
+LDAP never writes the store. It reads:
+
+- the published mailboxes (active, not liste rouge) joined with their holder
+  (person, savoir-faire) and structure, as records for `entries.make_entry`;
+- the `journal` (monotonic `id`) to reload only what changed: a mailbox by
+  its address, a person (key id_nat) or a savoir-faire (key `id_nat|…`) by
+  its holder's mailboxes, a structure (key tech_id) by its mailboxes.
+
+The same queries run on SQLite and on PostgreSQL (read replicas welcome).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+from sqlalchemy import Connection, and_, func, select
+
+from annuaire.ldap.index import DirectoryIndex
+from annuaire.store import Store
+from annuaire.store.schema import journal, mailbox, person, skill, structure
+
+log = logging.getLogger("annuaire.ldap")
+
+CHUNK = 500
+FULL_RELOAD_THRESHOLD = 20_000  # journal rows in one poll beyond which the index is rebuilt
+SKILL_TYPE_PREFERENCE = {"S": 0, "CEX": 1, "PAC": 2, "DSM": 3, "CAPA": 4}
+
+
+def _base_query():  # type: ignore[no-untyped-def]
+    mb, p, s = mailbox, person, structure
+    return select(
+        mb.c.address, mb.c.type, mb.c.holder, mb.c.service, mb.c.description, mb.c.dematerialisation,
+        mb.c.structure_idnat, p.c.id.label("person_id"), p.c.first_name, p.c.last_name,
+        p.c.civilite_exercice_code, p.c.profession_code, p.c.profession_label,
+        s.c.name.label("structure_name"), s.c.sign.label("structure_sign"), s.c.addressee, s.c.geo_complement,
+        s.c.street_number, s.c.street_repetition, s.c.street_type_label, s.c.street_name,
+        s.c.distribution_mention, s.c.cedex_office, s.c.postcode, s.c.commune_label, s.c.phone, s.c.dept_code,
+    ).select_from(
+        mb.outerjoin(p, p.c.id_nat == mb.c.holder)
+        .outerjoin(s, and_(s.c.idnat == mb.c.structure_idnat, s.c.active.is_(True)))
+    ).where(mb.c.active.is_(True), mb.c.liste_rouge.is_(False))
+
+
+def _skills(conn: Connection, person_ids: Iterable[int] | None) -> dict[int, tuple[str, str]]:
+    """The savoir-faire shown for each person: its ordinal speciality first."""
+    best: dict[int, tuple[int, str, str]] = {}
+    stmt = select(skill.c.person_id, skill.c.type_code, skill.c.code, skill.c.label).where(skill.c.active.is_(True))
+
+    def take(rows: Iterable[Any]) -> None:
+        for r in rows:
+            rank = SKILL_TYPE_PREFERENCE.get(r.type_code or "", 9)
+            current = best.get(r.person_id)
+            if current is None or rank < current[0]:
+                best[r.person_id] = (rank, r.code or "", r.label or "")
+
+    if person_ids is None:
+        take(conn.execute(stmt.order_by(skill.c.id)))
+    else:
+        ids = sorted(set(person_ids))
+        for i in range(0, len(ids), CHUNK):
+            take(conn.execute(stmt.where(skill.c.person_id.in_(ids[i:i + CHUNK])).order_by(skill.c.id)))
+    return {k: (v[1], v[2]) for k, v in best.items()}
+
+
+def _records(rows: Iterable[Any], skills: dict[int, tuple[str, str]]) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        rec = dict(row._mapping)
+        sk = skills.get(rec["person_id"]) if rec["person_id"] is not None else None
+        if sk:
+            rec["skill_code"], rec["skill_label"] = sk
+        yield rec
+
+
+def load_all(store: Store) -> tuple[list[dict[str, Any]], int]:
+    """Every published mailbox as a record, and the journal id they are consistent with."""
+    with store.read() as conn:
+        last = conn.execute(select(func.coalesce(func.max(journal.c.id), 0))).scalar_one()
+        skills = _skills(conn, None)
+        rows = conn.execution_options(stream_results=True, yield_per=5000).execute(
+            _base_query().order_by(mailbox.c.address))
+        records = list(_records(rows, skills))
+    return records, int(last)
+
+
+def load_index(store: Store, suffix: str) -> tuple[DirectoryIndex, int]:
+    started = time.monotonic()
+    records, last = load_all(store)
+    loaded = time.monotonic()
+    index = DirectoryIndex.build(records, suffix)
+    log.info("LDAP index: %d published mailboxes (read %.1f s, indexed %.1f s)", index.live,
+             loaded - started, time.monotonic() - loaded)
+    return index, last
+
+
+@dataclass
+class Changes:
+    """What one poll of the journal found."""
+
+    last: int
+    upserts: list[dict[str, Any]] = field(default_factory=list)
+    removed: set[str] = field(default_factory=set)
+    full: DirectoryIndex | None = None
+    rows: int = 0
+
+
+def poll(store: Store, last: int, suffix: str, *, force_full: bool = False,
+         threshold: int = FULL_RELOAD_THRESHOLD) -> Changes:
+    """Read the journal after `last` and the records it designates (runs in a thread)."""
+    with store.read() as conn:
+        rows = conn.execute(
+            select(journal.c.id, journal.c.entity, journal.c.key).where(journal.c.id > last)
+            .order_by(journal.c.id).limit(threshold + 1)
+        ).all()
+    if force_full or len(rows) > threshold:
+        index, new_last = load_index(store, suffix)
+        return Changes(new_last, full=index, rows=len(rows))
+    if not rows:
+        return Changes(last)
+    addresses: set[str] = set()
+    holders: set[str] = set()
+    structures: set[str] = set()
+    for r in rows:
+        if r.entity == "mailbox":
+            addresses.add(r.key.lower())
+        elif r.entity == "person":
+            holders.add(r.key)
+        elif r.entity in ("skill", "diploma"):
+            holders.add(r.key.split("|", 1)[0])
+        elif r.entity == "structure":
+            structures.add(r.key)
+    changes = Changes(int(rows[-1].id), rows=len(rows))
+    found: dict[str, dict[str, Any]] = {}
+    with store.read() as conn:
+        idnats: set[str] = set()
+        tech = sorted(structures)
+        for i in range(0, len(tech), CHUNK):
+            idnats.update(x for (x,) in conn.execute(
+                select(structure.c.idnat).where(structure.c.tech_id.in_(tech[i:i + CHUNK]))) if x)
+        queries = [(mailbox.c.address, sorted(addresses)), (mailbox.c.holder, sorted(holders)),
+                   (mailbox.c.structure_idnat, sorted(idnats))]
+        raw: list[Any] = []
+        for column, values in queries:
+            for i in range(0, len(values), CHUNK):
+                raw.extend(conn.execute(_base_query().where(column.in_(values[i:i + CHUNK]))).all())
+        skills = _skills(conn, [r.person_id for r in raw if r.person_id is not None])
+        for rec in _records(raw, skills):
+            found.setdefault(rec["address"].lower(), rec)
+    changes.upserts = list(found.values())
+    changes.removed = addresses - set(found)
+    return changes
+
+
+class Refresher:
+    """Follows the journal every `interval` seconds and applies the changes to a Directory."""
+
+    def __init__(self, store: Store, directory: Any, last: int, *, interval: float = 2.0,
+                 on_accounts: Callable[[], None] | None = None) -> None:
+        self.store = store
+        self.directory = directory
+        self.last = last
+        self.interval = interval
+        self.on_accounts = on_accounts
+        self.applied = 0
+
+    def apply(self, changes: Changes) -> None:
+        directory = self.directory
+        if changes.full is not None:
+            directory.index = changes.full
+            gc.collect()
+            gc.freeze()
+        else:
+            index = directory.index
+            for address in changes.removed:
+                index.remove(address)
+            for rec in changes.upserts:
+                index.upsert(rec, directory.suffix)
+        self.last = changes.last
+        self.applied += changes.rows
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.step(loop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep serving the current index
+                log.exception("LDAP refresh failed; serving the current index")
+
+    async def step(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        loop = loop or asyncio.get_running_loop()
+        force = self.directory.index.needs_compaction()
+        changes = await loop.run_in_executor(None, lambda: poll(self.store, self.last, self.directory.suffix,
+                                                                force_full=force))
+        self.apply(changes)
+        if self.on_accounts is not None:
+            await loop.run_in_executor(None, self.on_accounts)

@@ -1,0 +1,399 @@
+"""The operator publication API under /api/v1 (Starlette routes) and its ONE error mapping.
+
+Every failure is a problem+json answer (RFC 7807) naming what and where;
+nothing is applied unless the whole publication succeeds. Request order:
+identity (401), domain ownership (403), content type (415), body size
+(413, counted while streaming), shape of the document (400), then the
+publication itself (report, 409 mass deletion, 412 If-Match).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from datetime import datetime
+from typing import Any, Awaitable, Callable
+from urllib.parse import urlencode
+
+import orjson
+from sqlalchemy import and_, func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route
+
+from annuaire.config import Settings
+from annuaire.errors import Conflict, DirectoryError, Forbidden, InvalidInput, NotFound, Unauthorized
+from annuaire.mailboxes import openapi
+from annuaire.mailboxes.entries import ListFormatError, decode_text, parse_json, parse_text
+from annuaire.mailboxes.model import Mailbox, mailbox_from_row
+from annuaire.mailboxes.operators import Operator, authenticate_dn, authenticate_token
+from annuaire.mailboxes.publication import MassDeletion, check_owner, publish
+from annuaire.mailboxes.rules import normalise_domain
+from annuaire.mailboxes.tlsident import client_dn
+from annuaire.store import Store
+from annuaire.store.clock import to_stored
+from annuaire.store.schema import domain as domain_table
+from annuaire.store.schema import journal, mailbox, run
+
+log = logging.getLogger(__name__)
+
+JSON_TYPES = ("application/json",)
+TEXT_TYPES = ("text/csv", "text/plain")
+CSV_COLUMNS = (
+    "Type de BAL", "Adresse BAL", "Identification nationale PP", "Type identifiant structure",
+    "Identification Structure", "Service de rattachement", "Dématérialisation", "Liste rouge", "Description",
+    "Responsable", "Rang",
+)
+
+
+class BodyTooLarge(InvalidInput):
+    http_status = 413
+
+
+class UnsupportedMediaType(InvalidInput):
+    http_status = 415
+
+
+# --- the one mapping: DirectoryError -> problem+json ------------------------------------------
+
+_STATUS = ((Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409), (InvalidInput, 400))
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
+           405: "Method Not Allowed", 412: "Precondition Failed", 413: "Content Too Large", 415: "Unsupported Media Type",
+           500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def http_status(exc: DirectoryError) -> int:
+    explicit = getattr(exc, "http_status", None)
+    if explicit:
+        return int(explicit)
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 503  # the store itself failed (cannot open, connection lost)
+
+
+def problem(status: int, detail: str, instance: str, **extra: Any) -> Response:
+    body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status, "detail": detail,
+            "instance": instance, **{k: v for k, v in extra.items() if v is not None}}
+    headers = {"WWW-Authenticate": 'Bearer realm="annuaire"'} if status == 401 else None
+    return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def problem_for(exc: DirectoryError, request: Request) -> Response:
+    status = http_status(exc)
+    extra: dict[str, Any] = {"code": type(exc).__name__}
+    if isinstance(exc, ListFormatError):
+        extra.update(line=exc.line, index=exc.index)
+    if isinstance(exc, MassDeletion):
+        extra.update(exc.figures)
+    return problem(status, exc.message, request.url.path, **extra)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def guarded(endpoint: Endpoint) -> Endpoint:
+    """Every endpoint answers problem+json on failure, never a bare 500."""
+
+    @functools.wraps(endpoint)
+    async def wrapper(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except DirectoryError as exc:
+            return problem_for(exc, request)
+        except IntegrityError:  # a concurrent writer outside the domain lock (e.g. a national import)
+            log.warning("integrity conflict on %s %s", request.method, request.url.path, exc_info=True)
+            return problem(409, "the store changed during the publication; nothing was applied, send it again",
+                           request.url.path, code="ConcurrentChange")
+        except DBAPIError:
+            log.exception("store error on %s %s", request.method, request.url.path)
+            return problem(503, "the store is unavailable; nothing was applied, retry later", request.url.path,
+                           code="StoreUnavailable")
+        except Exception:  # noqa: BLE001 - a bug: logged with its traceback, answered cleanly
+            log.exception("unexpected error on %s %s", request.method, request.url.path)
+            return problem(500, "unexpected server error; nothing was applied", request.url.path, code="InternalError")
+
+    return wrapper
+
+
+# --- request helpers ---------------------------------------------------------------------------
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def _query(request: Request, allowed: set[str]) -> dict[str, str]:
+    params = dict(request.query_params)
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        known = ", ".join(sorted(allowed)) or "none"
+        raise InvalidInput(f"unknown query parameter(s) {', '.join(unknown)} (known: {known})")
+    return params
+
+
+def _flag(params: dict[str, str], name: str) -> bool:
+    if name not in params:
+        return False
+    value = params[name].strip().lower()
+    if value in ("", "true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise InvalidInput(f"query parameter {name}={value!r}: expected true or false")
+
+
+def _int_param(params: dict[str, str], name: str, default: int, maximum: int | None = None) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise InvalidInput(f"query parameter {name}={raw!r}: expected a non-negative integer")
+    value = int(raw)
+    return min(value, maximum) if maximum else value
+
+
+def _if_match(header: str | None) -> int | None:
+    """The version in If-Match (`"3"`, `W/"3"`, `3`); `*` = any; anything else can never match."""
+    if header is None or header.strip() == "*":
+        return None
+    text = header.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    return int(text) if text.isdigit() else -1
+
+
+def _since(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    try:
+        return to_stored(datetime.fromisoformat(raw.replace("Z", "+00:00")))
+    except ValueError as exc:
+        raise InvalidInput(f"since={raw!r} is not an ISO 8601 date or instant (e.g. 2026-11-25T03:00:00Z)") from exc
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) as soon as it exceeds `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"the body is {int(declared):,} bytes, the limit is {limit:,} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the body exceeds the limit of {limit:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _media_type(request: Request) -> tuple[str, str | None]:
+    raw = request.headers.get("content-type", "")
+    media, _, rest = raw.partition(";")
+    media = media.strip().lower()
+    charset = None
+    for param in rest.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip('"') or None
+    if media in JSON_TYPES or media in TEXT_TYPES:
+        return media, charset
+    shown = f"{media!r}" if media else "none"
+    raise UnsupportedMediaType(
+        f"content type {shown} is not accepted: send application/json ({{\"mailboxes\": [...]}}) "
+        "or text/csv / text/plain (the '|'-separated Extraction_Correspondance_MSSante layout)"
+    )
+
+
+# --- the API ------------------------------------------------------------------------------------
+
+
+class PublicationAPI:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def _identify(self, request: Request, conn: Any = None) -> Operator:
+        if conn is None:
+            with self.store.read() as conn:
+                return self._identify(request, conn)
+        header = request.headers.get("authorization")
+        if header:
+            scheme, _, token = header.strip().partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorized("the Authorization header must read 'Bearer <token>'")
+            return authenticate_token(conn, token.strip())
+        dn = client_dn(request.scope)
+        if dn:
+            return authenticate_dn(conn, dn)
+        raise Unauthorized("missing credentials: send 'Authorization: Bearer <token>' or a registered TLS client certificate")
+
+    def _owner(self, request: Request) -> tuple[Operator, str]:
+        name = normalise_domain(request.path_params["domain"])
+        with self.store.read() as conn:
+            op = self._identify(request, conn)
+            check_owner(conn, op, name)
+        return op, name
+
+    # PUT /api/v1/domains/{domain}/mailboxes
+    async def put_mailboxes(self, request: Request) -> Response:
+        started = time.perf_counter()
+        params = _query(request, {"dry_run", "confirm_mass_delete"})
+        dry_run, confirm = _flag(params, "dry_run"), _flag(params, "confirm_mass_delete")
+        if_match = _if_match(request.headers.get("if-match"))
+        op, name = await run_in_threadpool(self._owner, request)
+        media, charset = _media_type(request)
+        body = await read_body(request, self.settings.max_body_bytes)
+        report = await run_in_threadpool(self._publish, op, name, media, charset, body, dry_run, confirm, if_match)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        return _json(report, headers={"ETag": f'"{report["version"]}"', "Server-Timing": f"app;dur={elapsed_ms:.1f}"})
+
+    def _publish(self, op: Operator, name: str, media: str, charset: str | None, body: bytes,
+                 dry_run: bool, confirm: bool, if_match: int | None) -> dict[str, Any]:
+        if media in JSON_TYPES:
+            entries = parse_json(body)
+        else:
+            entries = parse_text(decode_text(body, charset))
+        return publish(self.store, self.settings, op, name, entries, dry_run=dry_run,
+                       confirm_mass_delete=confirm, if_match=if_match)
+
+    # GET /api/v1/domains/{domain}/mailboxes
+    async def get_mailboxes(self, request: Request) -> Response:
+        params = _query(request, {"format"})
+        fmt = params.get("format") or ("csv" if "text/csv" in request.headers.get("accept", "") else "json")
+        if fmt not in ("json", "csv"):
+            raise InvalidInput(f"format={fmt!r}: expected json or csv")
+        op, name = await run_in_threadpool(self._owner, request)
+        version, boxes = await run_in_threadpool(self._current, name)
+        headers = {"ETag": f'"{version}"'}
+        if fmt == "csv":
+            return Response(_csv(boxes), media_type="text/csv; charset=utf-8", headers=headers)
+        # The operator's own view: its `responsible` contact is included (never in public outputs).
+        listed = [{**mb.public(), "responsible": mb.responsible} for mb in boxes]
+        return _json({"domain": name, "version": version, "mailboxes": listed}, headers=headers)
+
+    def _current(self, name: str) -> tuple[int, list[Mailbox]]:
+        with self.store.read() as conn:
+            version = conn.execute(select(domain_table.c.version).where(domain_table.c.name == name)).scalar() or 0
+            rows = conn.execute(
+                select(mailbox).where(mailbox.c.domain == name, mailbox.c.active).order_by(mailbox.c.address)
+            ).mappings()
+            return int(version), [mailbox_from_row(row) for row in rows]
+
+    # GET /api/v1/domains
+    async def list_domains(self, request: Request) -> Response:
+        _query(request, set())
+        op = await run_in_threadpool(self._identify, request)
+        return _json({"operator": op.name, "domains": await run_in_threadpool(self._domains, op)})
+
+    def _domains(self, op: Operator) -> list[dict[str, Any]]:
+        counts = (
+            select(mailbox.c.domain, func.count().label("n"))
+            .where(mailbox.c.active)
+            .group_by(mailbox.c.domain)
+            .subquery()
+        )
+        query = (
+            select(domain_table.c.name, domain_table.c.version, domain_table.c.last_published, counts.c.n)
+            .outerjoin(counts, counts.c.domain == domain_table.c.name)
+            .where(domain_table.c.operator_id == op.id)
+            .order_by(domain_table.c.name)
+        )
+        with self.store.read() as conn:
+            return [
+                {"domain": r[0], "version": r[1], "last_published": r[2], "mailboxes": r[3] or 0}
+                for r in conn.execute(query)
+            ]
+
+    # GET /api/v1/domains/{domain}/history
+    async def history(self, request: Request) -> Response:
+        params = _query(request, {"since", "after", "limit"})
+        since = _since(params.get("since"))
+        after = _int_param(params, "after", 0)
+        limit = max(1, _int_param(params, "limit", 1000, 10_000))
+        op, name = await run_in_threadpool(self._owner, request)
+        entries = await run_in_threadpool(self._journal, name, since, after, limit)
+        next_url = None
+        if len(entries) == limit:
+            query = {"after": entries[-1]["id"], "limit": limit, **({"since": params["since"]} if since else {})}
+            next_url = f"{request.url.path}?{urlencode(query)}"
+        return _json({"domain": name, "entries": entries, "next": next_url})
+
+    def _journal(self, name: str, since: str | None, after: int, limit: int) -> list[dict[str, Any]]:
+        conditions = [journal.c.scope == name, journal.c.entity == "mailbox", journal.c.id > after]
+        if since:
+            conditions.append(journal.c.at >= since)
+        query = select(journal).where(and_(*conditions)).order_by(journal.c.id).limit(limit)
+        with self.store.read() as conn:
+            return [
+                {"id": r["id"], "at": r["at"], "address": r["key"], "change": r["change"], "publication": r["run_id"],
+                 "data": orjson.loads(r["data"]) if r["data"] else None}
+                for r in conn.execute(query).mappings()
+            ]
+
+    # GET /api/v1/publications/{id}
+    async def publication(self, request: Request) -> Response:
+        _query(request, set())
+        raw = request.path_params["id"]
+        op = await run_in_threadpool(self._identify, request)
+        if not raw.isdigit():
+            raise NotFound(f"no publication {raw!r} (ids are integers)")
+        return _json(await run_in_threadpool(self._run, op, int(raw)))
+
+    def _run(self, op: Operator, run_id: int) -> dict[str, Any]:
+        with self.store.read() as conn:
+            row = conn.execute(
+                select(run).where(run.c.id == run_id, run.c.kind == "publication", run.c.operator_id == op.id)
+            ).mappings().first()
+        if row is None:
+            raise NotFound(f"no publication {run_id} of operator {op.name!r}")
+        report = orjson.loads(row["report"]) if row["report"] else {}
+        return {**report, "publication": row["id"], "domain": row["domain"], "status": row["status"],
+                "started_at": row["started_at"], "finished_at": row["finished_at"]}
+
+    async def openapi_json(self, request: Request) -> Response:
+        return _json(openapi.description(self.settings.base_url))
+
+
+def _csv(boxes: list[Mailbox]) -> bytes:
+    """The current list in the text layout the PUT accepts (so GET then PUT changes nothing)."""
+
+    def flag(value: bool | None) -> str:
+        return "" if value is None else ("True" if value else "False")
+
+    lines = ["|".join(CSV_COLUMNS)]
+    for b in boxes:
+        lines.append("|".join((
+            b.type, b.address, b.holder or "", b.structure_type or "", b.structure or "", b.service or "",
+            flag(b.dematerialisation), flag(b.liste_rouge), b.description or "", b.responsible or "",
+            "" if b.rank is None else str(b.rank),
+        )))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def routes(store: Store, settings: Settings) -> list[BaseRoute]:
+    """The publication API routes, for annuaire.http.app.PROVIDERS."""
+    api = PublicationAPI(store, settings)
+    known = [
+        Route("/api/v1/openapi.json", guarded(api.openapi_json), methods=["GET"]),
+        Route("/api/v1/domains", guarded(api.list_domains), methods=["GET"]),
+        Route("/api/v1/domains/{domain}/mailboxes", guarded(api.put_mailboxes), methods=["PUT"]),
+        Route("/api/v1/domains/{domain}/mailboxes", guarded(api.get_mailboxes), methods=["GET"]),
+        Route("/api/v1/domains/{domain}/history", guarded(api.history), methods=["GET"]),
+        Route("/api/v1/publications/{id}", guarded(api.publication), methods=["GET"]),
+    ]
+
+    async def elsewhere(request: Request) -> Response:
+        """Anything else under /api/v1: 405 (known path, other method) or 404, as problem+json."""
+        allowed = sorted({m for r in known if r.matches(request.scope)[0] == Match.PARTIAL for m in r.methods or ()})
+        if allowed:
+            return problem(405, f"{request.method} is not allowed on {request.url.path} (allowed: {', '.join(allowed)})",
+                           request.url.path, code="MethodNotAllowed")
+        return problem(404, f"no such API resource {request.url.path} (see /api/v1/openapi.json)", request.url.path,
+                       code="NotFound")
+
+    every = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return [*known, Route("/api/v1/{rest:path}", elsewhere, methods=every)]

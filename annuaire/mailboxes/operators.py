@@ -1,0 +1,292 @@
+"""Operators, their domains and credentials; the domain whitelist XML.
+
+An operator publishes the mailboxes of the domains it owns (a domain belongs
+to at most one operator). It proves who it is with an API token (shown once,
+stored as a salted scrypt hash) or a TLS client certificate whose subject DN
+is registered. Tokens read `ann_<operator id>_<secret>` so that checking one
+costs one row read and one hash, never a scan of every operator.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+from dataclasses import dataclass, field
+from xml.etree import ElementTree as ET
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from annuaire.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from annuaire.mailboxes.rules import normalise_domain, valid_domain
+from annuaire.store import Store
+from annuaire.store.clock import utc_now
+from annuaire.store.schema import domain, mailbox, operator
+
+TOKEN_PREFIX = "ann_"
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+WHITELIST_NAMESPACE = "https://listeblanche.mssante.fr/schema"
+
+
+@dataclass
+class Operator:
+    id: int
+    name: str
+    cert_dn: str | None = None
+    contact: str | None = None
+    support_contact: str | None = None
+    created_at: str = ""
+    domains: list[str] = field(default_factory=list)
+
+
+# --- tokens -----------------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    """A salted scrypt hash, self-describing: `scrypt$n$r$p$salt$hash`."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(token.encode(), salt=salt, dklen=32, **_SCRYPT)
+    b64 = base64.urlsafe_b64encode
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_token(token: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, expected = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        digest = hashlib.scrypt(
+            token.encode(), salt=base64.urlsafe_b64decode(salt), dklen=32, n=int(n), r=int(r), p=int(p)
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(digest, base64.urlsafe_b64decode(expected))
+
+
+class _VerifiedTokens:
+    """Tokens already verified against a stored hash, so that scrypt runs once per token.
+
+    Keyed by a SHA-256 of the token; the value is the stored hash it matched.
+    A rotated token no longer matches the operator's current hash, so rotation
+    takes effect at once.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._seen: dict[bytes, str] = {}
+        self._size = size
+        self._lock = threading.Lock()
+
+    def matches(self, token: str, stored: str) -> bool:
+        key = hashlib.sha256(token.encode()).digest()
+        with self._lock:
+            if self._seen.get(key) == stored:
+                return True
+        if not verify_token(token, stored):
+            return False
+        with self._lock:
+            if len(self._seen) >= self._size:
+                self._seen.clear()
+            self._seen[key] = stored
+        return True
+
+
+_verified = _VerifiedTokens()
+
+
+def new_token(operator_id: int) -> str:
+    return f"{TOKEN_PREFIX}{operator_id}_{secrets.token_urlsafe(32)}"
+
+
+def authenticate_token(conn: Connection, token: str) -> Operator:
+    """The operator owning this token, or Unauthorized."""
+    invalid = Unauthorized("invalid API token (expected 'Authorization: Bearer ann_…'; ask for a new one if it was rotated)")
+    if not token.startswith(TOKEN_PREFIX):
+        raise invalid
+    ident, _, secret = token[len(TOKEN_PREFIX):].partition("_")
+    if not ident.isdigit() or not secret:
+        raise invalid
+    row = conn.execute(select(operator).where(operator.c.id == int(ident))).mappings().first()
+    if row is None or not row["token_hash"] or not _verified.matches(token, row["token_hash"]):
+        raise invalid
+    return _operator(conn, row)
+
+
+def normalise_dn(dn: str) -> tuple[str, ...]:
+    """A subject DN compared by its attributes, whatever their order, spacing or case of the types."""
+    parts, current, escaped = [], [], False
+    for ch in dn:
+        if escaped:
+            current.append(ch)
+            escaped = False
+        elif ch == "\\":
+            current.append(ch)
+            escaped = True
+        elif ch in ",;":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    normal = []
+    for part in parts:
+        kind, _, value = part.strip().partition("=")
+        if kind.strip():
+            normal.append(f"{kind.strip().upper()}={value.strip()}")
+    return tuple(sorted(normal))
+
+
+def authenticate_dn(conn: Connection, dn: str) -> Operator:
+    """The operator whose registered certificate subject DN is `dn`, or Unauthorized."""
+    wanted = normalise_dn(dn)
+    for row in conn.execute(select(operator).where(operator.c.cert_dn.is_not(None))).mappings():
+        if normalise_dn(row["cert_dn"]) == wanted:
+            return _operator(conn, row)
+    raise Unauthorized(f"the client certificate {dn!r} is not registered for any operator")
+
+
+# --- operators and domains ---------------------------------------------------------------
+
+
+def _operator(conn: Connection, row) -> Operator:
+    names = [d for (d,) in conn.execute(select(domain.c.name).where(domain.c.operator_id == row["id"]).order_by(domain.c.name))]
+    return Operator(row["id"], row["name"], row["cert_dn"], row["contact"], row["support_contact"], row["created_at"], names)
+
+
+def get_operator(conn: Connection, name: str) -> Operator:
+    row = conn.execute(select(operator).where(operator.c.name == name)).mappings().first()
+    if row is None:
+        known = [n for (n,) in conn.execute(select(operator.c.name).order_by(operator.c.name).limit(20))]
+        hint = f" (known: {', '.join(known)})" if known else " (none registered yet: use 'annuaire operator add')"
+        raise NotFound(f"no operator named {name!r}{hint}")
+    return _operator(conn, row)
+
+
+def list_operators(store: Store) -> list[Operator]:
+    with store.read() as conn:
+        rows = conn.execute(select(operator).order_by(operator.c.name)).mappings().all()
+        return [_operator(conn, row) for row in rows]
+
+
+def _check_domains(names: list[str]) -> list[str]:
+    clean = []
+    for name in names:
+        normal = normalise_domain(name)
+        if not valid_domain(normal):
+            raise InvalidInput(f"{name!r} is not a valid mail domain (e.g. ch-exemple.mssante.fr)")
+        clean.append(normal)
+    return list(dict.fromkeys(clean))
+
+
+def _attach(conn: Connection, op: Operator, names: list[str], now: str) -> None:
+    for name in names:
+        row = conn.execute(select(domain.c.operator_id).where(domain.c.name == name)).first()
+        if row is None:
+            conn.execute(insert(domain).values(name=name, operator_id=op.id, version=0, created_at=now))
+        elif row[0] is None:  # a domain known from the national mirror: the operator takes it over
+            conn.execute(update(domain).where(domain.c.name == name).values(operator_id=op.id))
+        elif row[0] != op.id:
+            owner = conn.execute(select(operator.c.name).where(operator.c.id == row[0])).scalar()
+            raise Conflict(f"domain {name} already belongs to operator {owner!r}; remove it there first")
+
+
+def add_operator(
+    store: Store, name: str, domains: list[str], *, cert_dn: str | None = None,
+    contact: str | None = None, support_contact: str | None = None,
+) -> tuple[Operator, str]:
+    """Register an operator and its domains; returns it and its new token (shown once)."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("the operator name is empty")
+    names = _check_domains(domains)
+    now = utc_now()
+    with store.write() as conn:
+        if conn.execute(select(operator.c.id).where(operator.c.name == name)).first():
+            raise Conflict(f"operator {name!r} already exists (use 'annuaire operator token {name}' for a new token)")
+        op_id = conn.execute(
+            insert(operator).values(name=name, cert_dn=cert_dn or None, contact=contact, support_contact=support_contact,
+                                    created_at=now)
+        ).inserted_primary_key[0]
+        token = new_token(op_id)
+        conn.execute(update(operator).where(operator.c.id == op_id).values(token_hash=hash_token(token)))
+        op = Operator(op_id, name, cert_dn, contact, support_contact, now)
+        _attach(conn, op, names, now)
+        return _operator(conn, conn.execute(select(operator).where(operator.c.id == op_id)).mappings().one()), token
+
+
+def rotate_token(store: Store, name: str) -> str:
+    """A new token for the operator; the old one stops working at once."""
+    with store.write() as conn:
+        op = get_operator(conn, name)
+        token = new_token(op.id)
+        conn.execute(update(operator).where(operator.c.id == op.id).values(token_hash=hash_token(token)))
+        return token
+
+
+def set_cert_dn(store: Store, name: str, cert_dn: str | None) -> None:
+    with store.write() as conn:
+        op = get_operator(conn, name)
+        conn.execute(update(operator).where(operator.c.id == op.id).values(cert_dn=cert_dn or None))
+
+
+def add_domains(store: Store, name: str, domains: list[str]) -> Operator:
+    names = _check_domains(domains)
+    with store.write() as conn:
+        op = get_operator(conn, name)
+        _attach(conn, op, names, utc_now())
+        return get_operator(conn, name)
+
+
+def remove_domains(store: Store, name: str, domains: list[str]) -> Operator:
+    """Detach domains from the operator. Their mailboxes stay published as they are
+    (the national mirror, if imported, takes the domain over)."""
+    names = _check_domains(domains)
+    with store.write() as conn:
+        op = get_operator(conn, name)
+        for d in names:
+            if d not in op.domains:
+                raise NotFound(f"domain {d} does not belong to operator {name!r} (its domains: {', '.join(op.domains) or 'none'})")
+        conn.execute(update(domain).where(domain.c.name.in_(names)).values(operator_id=None))
+        return get_operator(conn, name)
+
+
+def domain_counts(store: Store) -> dict[str, int]:
+    """Active mailboxes per domain."""
+    with store.read() as conn:
+        query = select(mailbox.c.domain, func.count()).where(mailbox.c.active).group_by(mailbox.c.domain)
+        return dict(conn.execute(query).all())
+
+
+# --- the whitelist -----------------------------------------------------------------------
+
+
+def whitelist_xml(store: Store, *, generated_at: str | None = None) -> bytes:
+    """Operator domains in the national `listeblanchemssante.xml` layout (one Domaine per domain)."""
+    ET.register_namespace("", WHITELIST_NAMESPACE)
+    ns = f"{{{WHITELIST_NAMESPACE}}}"
+    root = ET.Element(f"{ns}ListeBlancheMSSante")
+    ET.SubElement(root, f"{ns}DateDeGeneration").text = _xml_time(generated_at or utc_now())
+    domains_el = ET.SubElement(root, f"{ns}ListeDomaines")
+    query = (
+        select(domain.c.name, domain.c.description, domain.c.last_published, domain.c.created_at,
+               operator.c.cert_dn, operator.c.contact, operator.c.support_contact)
+        .join(operator, operator.c.id == domain.c.operator_id)
+        .order_by(domain.c.name)
+    )
+    with store.read() as conn:
+        for row in conn.execute(query).mappings():
+            el = ET.SubElement(domains_el, f"{ns}Domaine")
+            ET.SubElement(el, f"{ns}Nom").text = row["name"]
+            ET.SubElement(el, f"{ns}Description").text = row["description"] or ""
+            ET.SubElement(el, f"{ns}DNCertificatOperateur").text = row["cert_dn"] or ""
+            ET.SubElement(el, f"{ns}ResponsableContact").text = row["contact"] or ""
+            ET.SubElement(el, f"{ns}SupportContact").text = row["support_contact"] or ""
+            ET.SubElement(el, f"{ns}DateMAJ").text = _xml_time(row["last_published"] or row["created_at"])
+    ET.indent(root)
+    return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
+
+
+def _xml_time(stored: str) -> str:
+    """`2026-11-25T03:00:00.123456Z` -> `2026-11-25T03:00:00Z` (xs:dateTime)."""
+    return stored[:19] + "Z"

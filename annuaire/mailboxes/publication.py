@@ -1,0 +1,319 @@
+"""THE diff engine for a domain's complete list of mailboxes.
+
+A publication (operator, domain, exhaustive list) becomes: creations, updates,
+deletions (tombstones: `active` false, never forgotten) and unchanged boxes.
+Identical content (same digest) writes nothing. Every change appends one
+journal row (entity 'mailbox', key = address, scope = domain, data = the new
+public state, without `responsible`). The national mirror goes through the
+same `plan_domain` / `write_plans`, so both sources behave identically.
+
+Decisions:
+- An address is tied to its domain (it is part of it) and unique nationally.
+- The type of an address never changes, even after deletion: re-creating a
+  tombstoned address with another type is rejected (TYPE_IMMUTABLE), because
+  clients may still hold the old box and its history must stay readable.
+- A rejected line never deletes anything: an existing box whose address is on
+  a rejected line stays exactly as it was.
+- Apply = one write transaction. Publications of one domain are serialised by
+  locking the domain row (SELECT … FOR UPDATE on PostgreSQL; SQLite already
+  serialises writers with BEGIN IMMEDIATE); each transaction locks one domain
+  (or, for the national import, domains in name order), so no deadlock.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from annuaire.config import Settings
+from annuaire.errors import Conflict, Forbidden
+from annuaire.mailboxes import lookup
+from annuaire.mailboxes.entries import Entry
+from annuaire.mailboxes.model import INSERT_COLUMNS, SOURCE_OPERATOR, Mailbox
+from annuaire.mailboxes.operators import Operator
+from annuaire.mailboxes.rules import Finding, Line, Validation, Validator, finding, normalise_domain
+from annuaire.store import Store
+from annuaire.store.clock import utc_now
+from annuaire.store.diff import JOURNAL_COLUMNS, bulk_insert
+from annuaire.store.schema import domain as domain_table
+from annuaire.store.schema import run
+
+
+class PreconditionFailed(Conflict):
+    """If-Match did not match the domain's current version."""
+
+    http_status = 412
+
+
+class MassDeletion(Conflict):
+    """A list that would delete too many boxes at once (a truncated file?)."""
+
+    def __init__(self, message: str, figures: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.figures = figures
+
+
+@dataclass
+class Plan:
+    """What applying one domain's list will do, computed before writing anything."""
+
+    domain: str
+    source: str
+    inserts: list[Mailbox] = field(default_factory=list)
+    updates: list[tuple[lookup.Existing, Mailbox, str]] = field(default_factory=list)  # change: created|updated
+    deletes: list[tuple[str, lookup.Existing]] = field(default_factory=list)
+    unchanged: int = 0
+    rejected: list[Finding] = field(default_factory=list)  # store-level rejections
+    active_before: int = 0
+
+    @property
+    def created(self) -> int:
+        return len(self.inserts) + sum(1 for _, _, change in self.updates if change == "created")
+
+    @property
+    def updated(self) -> int:
+        return sum(1 for _, _, change in self.updates if change == "updated")
+
+    @property
+    def deleted(self) -> int:
+        return len(self.deletes)
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.inserts or self.updates or self.deletes)
+
+    def counts(self) -> dict[str, int]:
+        return {"created": self.created, "updated": self.updated, "deleted": self.deleted, "unchanged": self.unchanged}
+
+
+def plan_domain(
+    domain: str,
+    lines: list[Line],
+    existing: dict[str, lookup.Existing],
+    elsewhere: dict[str, lookup.Existing],
+    keep: set[str],
+    source: str,
+) -> Plan:
+    """Diff a domain's validated lines against its stored boxes.
+
+    `existing`: every stored box of the domain (tombstones included);
+    `elsewhere`: stored boxes of OTHER domains having one of the lines' addresses;
+    `keep`: addresses of rejected lines (their existing boxes are left alone).
+    """
+    plan = Plan(domain, source)
+    plan.active_before = sum(1 for e in existing.values() if e.active)
+    offered: set[str] = set()
+    for line in lines:
+        mb = line.mailbox
+        old = existing.get(mb.address)
+        if old is None:
+            other = elsewhere.get(mb.address)
+            if other is not None and other.domain != domain:
+                plan.rejected.append(finding("ADDRESS_IN_OTHER_DOMAIN", line.entry, mb.address, value=other.domain))
+                continue
+            plan.inserts.append(mb)
+            offered.add(mb.address)
+            continue
+        offered.add(mb.address)
+        if old.type != mb.type:
+            plan.rejected.append(finding("TYPE_IMMUTABLE", line.entry, mb.address, old=old.type, value=mb.type))
+            continue  # the stored box stays as it is (not deleted either)
+        new_digest = mb.digest(source)
+        if not old.active:
+            plan.updates.append((old, mb, "created"))
+        elif old.digest != new_digest:
+            plan.updates.append((old, mb, "updated"))
+        else:
+            plan.unchanged += 1
+    for address, old in existing.items():
+        if old.active and address not in offered and address not in keep:
+            plan.deletes.append((address, old))
+    return plan
+
+
+def write_plans(conn: Connection, plans: list[Plan], run_id: int, now: str) -> None:
+    """Write plans (one per domain): inserts, updates, tombstones, journal rows and domain
+    versions, each as one batched statement whatever the number of domains."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    inserts: list[tuple] = []
+    updates: list[tuple] = []
+    deletes: list[tuple] = []
+    journal_rows: list[tuple] = []
+
+    def log(scope: str, address: str, change: str, before: int | None, after: int | None, data: dict) -> None:
+        journal_rows.append((run_id, now, "mailbox", address, change, scope, before, after, orjson.dumps(data).decode()))
+
+    for plan in plans:
+        source, scope = plan.source, plan.domain
+        # In address order: index pages are filled in order instead of at random (much less I/O).
+        plan.inserts.sort(key=lambda mb: mb.address)
+        for mb in plan.inserts:
+            dig = mb.digest(source)
+            inserts.append((mb.address, scope, *mb.values(), source, run_id, True, 1, now, dig))
+            log(scope, mb.address, "created", None, dig, {**mb.public(), "active": True, "source": source})
+        for old, mb, change in plan.updates:
+            dig = mb.digest(source)
+            updates.append((*mb.values(), source, run_id, True, now, dig, old.id))
+            log(scope, mb.address, change, old.digest, dig, {**mb.public(), "active": True, "source": source})
+        for address, old in plan.deletes:
+            deletes.append((False, now, run_id, old.id))
+            log(scope, address, "deleted", old.digest, None, {"address": address, "active": False})
+    bulk_insert(conn, "mailbox", INSERT_COLUMNS, inserts)
+    if updates:
+        sets = ", ".join(f'"{c}" = {mark}' for c in INSERT_COLUMNS[2:-4])  # data columns, source, run_id
+        conn.exec_driver_sql(
+            f'UPDATE "mailbox" SET {sets}, active = {mark}, version = version + 1, '
+            f"last_updated = {mark}, digest = {mark} WHERE id = {mark}",
+            updates,
+        )
+    if deletes:
+        conn.exec_driver_sql(
+            f'UPDATE "mailbox" SET active = {mark}, version = version + 1, last_updated = {mark}, '
+            f"run_id = {mark} WHERE id = {mark}",
+            deletes,
+        )
+    bulk_insert(conn, "journal", JOURNAL_COLUMNS, journal_rows)
+    if plans:
+        conn.exec_driver_sql(
+            f'UPDATE "domain" SET version = version + {mark}, last_published = {mark} WHERE name = {mark}',
+            [(1 if plan.changes else 0, now, plan.domain) for plan in plans],
+        )
+
+
+def lock_domain(conn: Connection, name: str, now: str) -> tuple[int, int | None]:
+    """(version, operator id) of the domain, locked until commit; the row is created if missing."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        dialect_insert(domain_table).values(name=name, version=0, created_at=now).on_conflict_do_nothing(index_elements=["name"])
+    )
+    query = select(domain_table.c.version, domain_table.c.operator_id).where(domain_table.c.name == name)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    version, owner = conn.execute(query).one()
+    return int(version), owner
+
+
+def mass_deletion(plan: Plan, settings: Settings) -> dict[str, Any] | None:
+    """The figures when the plan deletes more than the allowed share of the domain, else None."""
+    if plan.deleted <= settings.mass_delete_min or plan.deleted <= settings.mass_delete_ratio * plan.active_before:
+        return None
+    return {
+        "would_delete": plan.deleted,
+        "active": plan.active_before,
+        "ratio": round(plan.deleted / plan.active_before, 4) if plan.active_before else 1.0,
+        "max_ratio": settings.mass_delete_ratio,
+        "min": settings.mass_delete_min,
+    }
+
+
+def record_run(store: Store, **values: Any) -> int:
+    """A run row in its own small transaction (dry runs and refusals leave nothing else)."""
+    with store.write() as conn:
+        return int(conn.execute(insert(run).values(**values)).inserted_primary_key[0])
+
+
+def report_dict(run_id: int | None, domain: str, plan: Plan | None, validation: Validation, *, dry_run: bool,
+                version: int) -> dict[str, Any]:
+    rejected = sorted([*validation.rejected, *(plan.rejected if plan else [])], key=lambda f: f.index)
+    counts = plan.counts() if plan else {"created": 0, "updated": 0, "deleted": 0, "unchanged": 0}
+    return {
+        "publication": run_id,
+        "domain": domain,
+        "dry_run": dry_run,
+        "version": version,
+        **counts,
+        "rejected": [f.as_dict() for f in rejected],
+        "warnings": [f.as_dict() for f in validation.warnings],
+    }
+
+
+class _DryRun(Exception):
+    """Raised inside the transaction to roll it back after planning."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        super().__init__("dry run")
+        self.report = report
+
+
+def check_owner(conn: Connection, op: Operator, name: str) -> None:
+    row = conn.execute(select(domain_table.c.operator_id).where(domain_table.c.name == name)).first()
+    if row is None or row[0] != op.id:
+        raise Forbidden(
+            f"operator {op.name!r} may not publish domain {name!r}: it is not one of its domains "
+            f"({', '.join(op.domains) or 'none'})"
+        )
+
+
+def publish(
+    store: Store,
+    settings: Settings,
+    op: Operator,
+    domain: str,
+    entries: list[Entry],
+    *,
+    dry_run: bool = False,
+    confirm_mass_delete: bool = False,
+    if_match: int | None = None,
+) -> dict[str, Any]:
+    """Replace the domain's mailboxes by this list; returns the report (see the module docstring)."""
+    domain = normalise_domain(domain)
+    started = utc_now()
+    with store.read() as conn:
+        check_owner(conn, op, domain)
+        validation = Validator(settings).validate(conn, entries, domain)
+    run_values = dict(kind="publication", source=op.name, domain=domain, operator_id=op.id, started_at=started)
+    try:
+        with store.write() as conn:
+            now = utc_now()
+            version, owner = lock_domain(conn, domain, now)
+            if owner != op.id:
+                raise Forbidden(f"domain {domain!r} no longer belongs to operator {op.name!r}")
+            if if_match is not None and if_match != version:
+                raise PreconditionFailed(
+                    f"If-Match: the list of {domain} is at version {version}, not {if_match}; "
+                    "fetch it again (GET …/mailboxes) and retry"
+                )
+            existing = lookup.mailboxes_of_domain(conn, domain)
+            new = [ln.mailbox.address for ln in validation.accepted if ln.mailbox.address not in existing]
+            elsewhere = lookup.mailboxes_by_address(conn, new) if new else {}
+            plan = plan_domain(domain, validation.accepted, existing, elsewhere, validation.rejected_addresses,
+                               SOURCE_OPERATOR)
+            figures = mass_deletion(plan, settings)
+            if figures and not confirm_mass_delete:
+                raise MassDeletion(
+                    f"this list would delete {plan.deleted} of the {plan.active_before} mailboxes of {domain} "
+                    f"({figures['ratio']:.0%}; the limit is {settings.mass_delete_ratio:.0%} and "
+                    f"{settings.mass_delete_min} boxes). If the list really is complete, send it again with "
+                    "?confirm_mass_delete=true",
+                    figures,
+                )
+            if dry_run:
+                raise _DryRun(report_dict(None, domain, plan, validation, dry_run=True,
+                                          version=version + (1 if plan.changes else 0)))
+            run_id = int(conn.execute(insert(run).values(**run_values, status="running")).inserted_primary_key[0])
+            write_plans(conn, [plan], run_id, now)
+            report = report_dict(run_id, domain, plan, validation, dry_run=False,
+                                 version=version + (1 if plan.changes else 0))
+            conn.execute(
+                update(run).where(run.c.id == run_id).values(
+                    status="ok", finished_at=utc_now(), report=json.dumps(report, ensure_ascii=False)
+                )
+            )
+            return report
+    except _DryRun as dry:
+        report = dry.report
+        report["publication"] = record_run(store, **run_values, status="dry_run", finished_at=utc_now(),
+                                           report=json.dumps(report, ensure_ascii=False))
+        return report
+    except MassDeletion as exc:
+        exc.figures["publication"] = record_run(
+            store, **run_values, status="refused", finished_at=utc_now(),
+            report=json.dumps({"domain": domain, "refused": exc.message, **exc.figures}, ensure_ascii=False),
+        )
+        raise

@@ -1,0 +1,94 @@
+"""The quality report of published mailboxes, per domain (`annuaire quality`).
+
+What the national good practices ask operators to keep clean: boxes of
+professionals who left (inactive or unknown holder, or no current activity in
+the attached structure), boxes named against the naming rules, several PER
+boxes for one holder, boxes in liste rouge, and domains not published for a
+while. Uses the same checks as the publication rules (`rules.looks_like_name`,
+`rules.person_like`) and the same bulk lookups.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from annuaire.config import Settings
+from annuaire.mailboxes import lookup
+from annuaire.mailboxes.model import PERSONAL_TYPES, STRUCTURE_TYPES
+from annuaire.mailboxes.operators import get_operator
+from annuaire.mailboxes.rules import looks_like_name, person_like
+from annuaire.store import Store
+from annuaire.store.clock import from_stored, to_stored, utc_now
+from annuaire.store.schema import domain, mailbox, operator
+
+
+def quality_report(store: Store, settings: Settings, *, operator_name: str | None = None) -> list[dict[str, Any]]:
+    """One entry per domain (of the operator, or every domain), sorted by name."""
+    stale_before = to_stored(from_stored(utc_now()) - timedelta(days=settings.stale_days))
+    with store.read() as conn:
+        dom_query = select(domain.c.name, domain.c.last_published, operator.c.name).outerjoin(
+            operator, operator.c.id == domain.c.operator_id
+        )
+        if operator_name is not None:
+            op = get_operator(conn, operator_name)
+            dom_query = dom_query.where(domain.c.operator_id == op.id)
+        domains = {row[0]: {"domain": row[0], "operator": row[2], "last_published": row[1]} for row in conn.execute(dom_query)}
+        boxes_query = select(
+            mailbox.c.address, mailbox.c.domain, mailbox.c.type, mailbox.c.holder, mailbox.c.structure_idnat,
+            mailbox.c.liste_rouge,
+        ).where(mailbox.c.active)
+        if operator_name is not None:
+            boxes_query = boxes_query.where(mailbox.c.domain.in_(list(domains) or [""]))
+        boxes = conn.execute(boxes_query).all()
+        people = lookup.persons(conn, {b.holder for b in boxes if b.holder})
+        _, by_idnat = lookup.structures(conn, (), {b.structure_idnat for b in boxes if b.structure_idnat})
+        pairs = lookup.active_activities(conn, {p.id for p in people.values()})
+        org_names = {b.address: person_like(b.address.rpartition("@")[0]) for b in boxes if b.type in STRUCTURE_TYPES}
+        known_names = lookup.person_name_keys(conn, {pair[1] for pair in org_names.values() if pair})
+
+    report: dict[str, dict[str, Any]] = {}
+    per_holder: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for b in boxes:
+        entry = report.setdefault(b.domain, _empty(domains.get(b.domain, {"domain": b.domain})))
+        entry["mailboxes"] += 1
+        if b.liste_rouge:
+            entry["liste_rouge"].append(b.address)
+        if b.type in PERSONAL_TYPES:
+            person = people.get(b.holder or "")
+            site = by_idnat.get(b.structure_idnat or "")
+            if person is None or not person.active:
+                entry["departed"].append({"address": b.address, "holder": b.holder,
+                                          "reason": "unknown holder" if person is None else "inactive holder"})
+            elif site is not None and (person.id, site.id) not in pairs:
+                entry["departed"].append({"address": b.address, "holder": b.holder,
+                                          "reason": f"no current activity in {b.structure_idnat}"})
+            if b.type == "PER":
+                per_holder[(b.domain, b.holder or "")].append(b.address)
+                if person is not None and not looks_like_name(b.address.rpartition("@")[0], person.last_name):
+                    entry["naming"].append({"address": b.address, "code": "NAMING_PER_UNRELATED"})
+        elif org_names.get(b.address) in known_names:
+            entry["naming"].append({"address": b.address, "code": "NAMING_ORG_LIKE_PERSON"})
+    for (dom, holder), addresses in per_holder.items():
+        if len(addresses) > 1:
+            report[dom]["holder_duplicates"].append({"holder": holder, "addresses": sorted(addresses)})
+    for name, info in domains.items():
+        report.setdefault(name, _empty(info))
+    for entry in report.values():
+        last = entry["last_published"]
+        entry["stale"] = last is None or last < stale_before
+    return [report[name] for name in sorted(report)]
+
+
+def _empty(info: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "domain": info["domain"], "operator": info.get("operator"), "last_published": info.get("last_published"),
+        "mailboxes": 0, "departed": [], "naming": [], "holder_duplicates": [], "liste_rouge": [], "stale": False,
+    }
+
+
+def has_issues(entry: dict[str, Any]) -> bool:
+    return bool(entry["departed"] or entry["naming"] or entry["holder_duplicates"] or entry["stale"])

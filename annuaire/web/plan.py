@@ -1,0 +1,129 @@
+"""Choosing the path of a search: drive from a small set, or walk the name index.
+
+A page of results is "the first 20 matches in name order". Two paths exist:
+- walk: read the family-name index in order and keep the rows that match
+  every criterion; it costs about page × 20 / selectivity rows;
+- drive: enumerate the smallest candidate set through its own index
+  (the doctors, the people of a département, the holders of a domain's
+  boxes…), keep the matches and sort them; it costs about the set's size.
+
+Engines choose badly here without statistics (SQLite, before ANALYZE, sorts
+all 330,000 doctors to show 20), so the choice is made from counts: cached for
+codes (a profession, a département, a domain: they change with the daily
+import only; places are estimated from their number of structures), capped
+with LIMIT for free text (a name prefix, part of an address). The estimated
+selectivity of several criteria is the product of theirs, as if independent.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Select, func, select
+
+CAP = 5000  # free-text sets are counted up to this
+COUNT_TTL = 3600.0  # seconds a cached count is trusted (the data changes with the daily import)
+COUNT_CACHE = 4096
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A set of ids one criterion can enumerate from an index."""
+
+    kind: str  # the criterion it stands for; its condition is implied when it drives
+    ids: Select  # SELECT of the ids, with every condition of that criterion
+    key: tuple | None = None  # cache key of its count; None: count capped at CAP
+    walkable: bool = False  # the name range itself: walking it is the walk
+    known: int | None = None  # size already counted by the caller (capped at CAP)
+    estimate: Any = None  # a scalar SELECT estimating the size more cheaply than counting ids
+
+
+@dataclass(frozen=True)
+class Plan:
+    path: str  # "walk" | "drive" | "empty"
+    driver: Candidate | None = None
+
+    @property
+    def implied(self) -> str:
+        """The criterion whose condition the driver already applies ('' when walking)."""
+        return self.driver.kind if self.driver is not None else ""
+
+
+class Counts:
+    """Counts of code-like sets, cached per process for COUNT_TTL seconds."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: OrderedDict[tuple, tuple[float, int]] = OrderedDict()
+
+    def get(self, conn: Connection, key: tuple, query: Select, scalar: bool = False) -> int:
+        """The number of rows of `query` (or its value when `scalar`), once per COUNT_TTL per store and key."""
+        key = (conn.engine.url.render_as_string(), *key)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._values.get(key)
+            if hit is not None and now - hit[0] < COUNT_TTL:
+                self._values.move_to_end(key)
+                return hit[1]
+        counting = query if scalar else select(func.count()).select_from(query.subquery())
+        value = int(conn.execute(counting).scalar_one() or 0)
+        with self._lock:
+            self._values[key] = (now, value)
+            while len(self._values) > COUNT_CACHE:
+                self._values.popitem(last=False)
+        return value
+
+
+COUNTS = Counts()
+
+
+def size(conn: Connection, candidate: Candidate) -> int:
+    """Distinct ids in the set: exact and cached for codes, capped at CAP for free text."""
+    if candidate.known is not None:
+        return candidate.known
+    if candidate.key is not None and candidate.estimate is not None:
+        return COUNTS.get(conn, candidate.key, candidate.estimate, scalar=True)
+    if candidate.key is not None:
+        return COUNTS.get(conn, candidate.key, candidate.ids)
+    query = select(func.count()).select_from(candidate.ids.limit(CAP).subquery())
+    return conn.execute(query).scalar_one()
+
+
+def choose(
+    conn: Connection,
+    candidates: list[Candidate],
+    total: int,
+    page: int,
+    page_size: int,
+    *,
+    walk: bool = True,
+) -> Plan:
+    """The cheaper path for this page.
+
+    `walk=False` when the matches cluster in name order (several readings of
+    a name all sit around the same letters), where the walk would read the
+    index up to them whatever the selectivity says.
+    """
+    if not candidates:
+        return Plan("walk")
+    sizes = [(size(conn, c), c) for c in candidates]
+    if any(n == 0 and c.key is None for n, c in sizes):  # fresh counts only
+        return Plan("empty")  # (cached counts may lag behind an import)
+    sizes = [(max(n, 1), c) for n, c in sizes]
+    total = max(total, 1)
+    ranges = [n for n, c in sizes if c.walkable]
+    others = 1.0
+    for n, c in sizes:
+        if not c.walkable:
+            others *= min(1.0, n / total)
+    wanted = page * page_size / max(others, 1e-9)
+    # Walking a name range reads at most the range; walking the whole index, at most everything.
+    walk_rows = min(ranges[0] if ranges else total, wanted)
+    smallest, best = min(sizes, key=lambda item: item[0])
+    if not walk or smallest < walk_rows:
+        return Plan("drive", best)
+    return Plan("walk")

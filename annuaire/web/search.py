@@ -1,0 +1,484 @@
+"""The queries of the search page: criteria -> one page of people or structures.
+
+Every condition goes through an indexed column: name prefixes on the
+`*_key` columns (b-tree ranges), codes on their indexes, places through
+structure.city_key / dept_code / postcode, addresses through the mailbox
+address (prefix range, or the trigram index of `annuaire.store.contains`).
+Only public data leaves this module: active people and structures, published
+mailboxes (never liste rouge, never the `responsible` column).
+
+Pages are read with LIMIT size+1 (the extra row tells whether a next page
+exists) so that no search ever counts millions of rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    true,
+)
+
+from annuaire.errors import InvalidInput
+from annuaire.store import contains
+from annuaire.store.schema import activity, mailbox, person, skill, structure
+from annuaire.web import names, plan
+from annuaire.web.interpret import Criteria
+from annuaire.web.sql import Columns, bare, prefix
+
+PAGE_SIZE = 20
+MAX_PAGE = 50  # deeper than 1,000 results: refine the search instead
+PERSON_BOX_TYPES = ("PER", "CAB")
+STRUCTURE_BOX_TYPES = ("ORG", "APP")
+
+
+# --- what a page shows --------------------------------------------------------
+
+
+@dataclass
+class Box:
+    """A published mailbox, as the public may see it."""
+
+    address: str
+    type: str
+    service: str = ""
+    description: str = ""
+    structure_idnat: str = ""
+
+
+@dataclass
+class Place:
+    """A structure where somebody works (or the structure of a result)."""
+
+    tech_id: str
+    name: str
+    city: str
+    postcode: str
+    role: str = ""
+
+
+@dataclass
+class PersonHit:
+    id_nat: str
+    civility: str
+    first_name: str
+    last_name: str
+    profession: str
+    skills: list[str] = field(default_factory=list)
+    places: list[Place] = field(default_factory=list)
+    boxes: list[Box] = field(default_factory=list)
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.civility, self.first_name, self.last_name) if p)
+
+
+@dataclass
+class StructureHit:
+    place: Place
+    boxes: list[Box] = field(default_factory=list)
+
+
+@dataclass
+class Page:
+    number: int
+    items: list[Any]
+    has_next: bool
+    note: str = ""  # e.g. "no family name starts so: first names shown"
+
+    @property
+    def first_rank(self) -> int:
+        return (self.number - 1) * PAGE_SIZE + 1
+
+
+# --- building blocks ------------------------------------------------------------
+
+
+def published(types: Sequence[str]) -> ColumnElement[bool]:
+    return and_(mailbox.c.active == true(), mailbox.c.liste_rouge == false(), mailbox.c.type.in_(types))
+
+
+def address_condition(conn: Connection, address: str, ix: Any = bare) -> ColumnElement[bool]:
+    """Mailboxes whose address matches what was typed.
+
+    '@domain' (or '@dom' prefix) goes through the domain index; a full or
+    partial address through the address index (prefix), else the trigram index.
+    """
+    if address.startswith("@"):
+        return prefix(ix(mailbox.c.domain), address[1:]) if len(address) > 1 else false()
+    starts = prefix(ix(mailbox.c.address), address)
+    try:
+        ids = contains.contains_ids(conn.dialect.name, "mailbox.address", address)
+    except InvalidInput:
+        return starts
+    return or_(starts, mailbox.c.id.in_(ids))
+
+
+def place_condition(c: Criteria, ix: Any = bare) -> ColumnElement[bool] | None:
+    """Conditions on structure columns for the place criteria, or None."""
+    conds: list[ColumnElement[bool]] = []
+    if c.departement:
+        conds.append(ix(structure.c.dept_code) == c.departement)
+    if c.postcode:
+        conds.append(ix(structure.c.postcode) == c.postcode)
+    if c.city_key:
+        conds.append(city_condition(c.city_key, ix))
+    return and_(*conds) if conds else None
+
+
+def city_condition(key: str, ix: Any = bare) -> ColumnElement[bool]:
+    """The city itself, or its numbered districts ('lyon' -> 'lyon 3e arrondissement')."""
+    col = ix(structure.c.city_key)
+    return or_(col == key, and_(col >= key + " 0", col < key + " :"))
+
+
+def place_key(c: Criteria) -> tuple:
+    return (c.departement, c.postcode, c.city_key)
+
+
+# --- people -----------------------------------------------------------------
+
+
+def people_query(conn: Connection, c: Criteria, page: int, first_name: str | None = None) -> Select | None:
+    """Ids of the active people matching the criteria, in name order; None when surely empty.
+
+    The path (walk the name index, or drive from the smallest candidate set)
+    is chosen by annuaire.web.plan from counts.
+    """
+    found = names.readings(conn, c.name) if c.name else []
+    candidates = person_candidates(conn, c, first_name, found)
+    if not candidates:
+        return None  # nothing asked
+    walk = not found or names.walkable(found)
+    chosen = plan.choose(conn, candidates, total_people(conn), page, PAGE_SIZE, walk=walk)
+    if chosen.path == "empty":
+        return None
+    ix = Columns(conn)
+    skip = chosen.implied
+    conds: list[ColumnElement[bool]] = [person.c.active == true()]
+    walked = chosen.driver is None and names.walkable(found)
+    if chosen.driver is not None:
+        conds.append(person.c.id.in_(chosen.driver.ids))
+    elif ix.steer and not walked:
+        conds.append(person.c.last_name_key >= "")  # walk the family-name index in order
+    if c.name and skip != "name":
+        conds.append(names.condition(found, ix, walked))
+    if first_name and skip != "first_name":
+        conds.append(prefix(ix(person.c.first_name_key), first_name))
+    if c.profession and skip != "profession":
+        conds.append(ix(person.c.profession_code) == c.profession)
+    if c.savoir_faire and skip != "savoir_faire":
+        conds.append(exists().where(skill.c.person_id == person.c.id, *skill_conditions(c, ix)))
+    if place_key(c) != (None, None, None) and skip != "place":
+        conds.append(exists().where(activity.c.person_id == person.c.id, *place_conditions(c)))
+    if (c.address or c.mailbox_type in PERSON_BOX_TYPES) and skip != "box":
+        conds.append(exists().where(mailbox.c.holder == person.c.id_nat, *box_conditions(conn, c, ix)))
+    return (
+        select(person.c.id)
+        .where(*conds)
+        .order_by(person.c.last_name_key, person.c.first_name_key, person.c.id)
+    )
+
+
+def skill_conditions(c: Criteria, ix: Any = bare) -> list[ColumnElement[bool]]:
+    return [ix(skill.c.code) == c.savoir_faire, skill.c.active == true()]
+
+
+def place_conditions(c: Criteria) -> list[ColumnElement[bool]]:
+    """On activity: a current activity in one of the active structures of the place.
+
+    The structures form a set computed once per query (through their own
+    index), so that checking a person costs one activity lookup, not a join.
+    """
+    place = place_condition(c)
+    assert place is not None
+    there = select(structure.c.id).where(structure.c.active == true(), place)
+    return [activity.c.active == true(), activity.c.structure_id.in_(there)]
+
+
+def box_conditions(conn: Connection, c: Criteria, ix: Any = bare) -> list[ColumnElement[bool]]:
+    """On mailbox: a published PER/CAB box matching the typed address and the asked type."""
+    conds = [published(PERSON_BOX_TYPES)]
+    if c.address:
+        conds.append(address_condition(conn, c.address, ix))
+    if c.mailbox_type in PERSON_BOX_TYPES:
+        conds.append(mailbox.c.type == c.mailbox_type)
+    return conds
+
+
+def person_candidates(
+    conn: Connection, c: Criteria, first_name: str | None, found: list[names.Reading]
+) -> list[plan.Candidate]:
+    """One set of person ids per criterion an index can enumerate (each with all its conditions)."""
+    out: list[plan.Candidate] = []
+    if c.name:
+        ids = names.ids(found, Columns(conn))
+        out.append(plan.Candidate("name", ids, walkable=names.walkable(found), known=names.estimate(found)))
+    if first_name:
+        ids = select(person.c.id).where(prefix(person.c.first_name_key, first_name))
+        out.append(plan.Candidate("first_name", ids))
+    if c.profession:
+        ids = select(person.c.id).where(person.c.profession_code == c.profession)
+        out.append(plan.Candidate("profession", ids, ("profession", c.profession)))
+    if c.savoir_faire:
+        ids = select(skill.c.person_id).where(*skill_conditions(c))
+        out.append(plan.Candidate("savoir_faire", ids, ("skill", c.savoir_faire)))
+    if place_key(c) != (None, None, None):
+        ids = select(activity.c.person_id).where(*place_conditions(c))
+        structures_there = select(func.count()).select_from(structure).where(place_condition(c))
+        estimate = select(structures_there.scalar_subquery() * activities_per_structure(conn))
+        out.append(plan.Candidate("place", ids, ("place-people", *place_key(c)), estimate=estimate))
+    if c.address or c.mailbox_type in PERSON_BOX_TYPES:
+        ids = (
+            select(person.c.id)
+            .select_from(mailbox.join(person, person.c.id_nat == mailbox.c.holder))
+            .where(*box_conditions(conn, c))
+        )
+        free_text = c.address and not c.address.startswith("@")
+        key = None if free_text else ("box-people", c.address, c.mailbox_type)
+        boxes = select(func.count()).select_from(mailbox).where(*box_conditions(conn, c))
+        out.append(plan.Candidate("box", ids, key, estimate=None if free_text else boxes))
+    return out
+
+
+def activities_per_structure(conn: Connection) -> float:
+    activities = plan.COUNTS.get(conn, ("activities",), select(activity.c.id))
+    return activities / max(plan.COUNTS.get(conn, ("structures",), select(structure.c.id)), 1)
+
+
+def total_people(conn: Connection) -> int:
+    return plan.COUNTS.get(conn, ("people",), select(person.c.id))
+
+
+def search_people(conn: Connection, c: Criteria, page: int) -> Page:
+    """One page of people; a lone word with no family-name match tries first names."""
+    ids, has_next = _page_ids(conn, people_query(conn, c, page), page)
+    note = ""
+    if not ids and page == 1 and len(c.name) == 1 and not c.address:
+        query = people_query(conn, replace(c, name=()), page, first_name=c.name[0])
+        ids, has_next = _page_ids(conn, query, page)
+        note = "Aucun nom de famille ne commence ainsi : résultats par prénom."
+    return Page(page, load_people(conn, ids), has_next, note)
+
+
+def _page_ids(conn: Connection, query: Select | None, page: int) -> tuple[list[int], bool]:
+    if query is None:
+        return [], False
+    rows = conn.execute(query.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).scalars().all()
+    return list(rows[:PAGE_SIZE]), len(rows) > PAGE_SIZE
+
+
+def load_people(conn: Connection, ids: list[int]) -> list[PersonHit]:
+    """The public card of each person, in the order of `ids` (4 queries per page)."""
+    if not ids:
+        return []
+    rows = conn.execute(
+        select(
+            person.c.id, person.c.id_nat, person.c.civilite_exercice_label, person.c.first_name,
+            person.c.last_name, person.c.profession_label,
+        ).where(person.c.id.in_(ids))
+    ).all()
+    hits = {
+        r.id: PersonHit(
+            id_nat=r.id_nat,
+            civility=_short_civility(r.civilite_exercice_label),
+            first_name=r.first_name or "",
+            last_name=r.last_name or "",
+            profession=r.profession_label or "",
+        )
+        for r in rows
+    }
+    for r in conn.execute(
+        select(skill.c.person_id, skill.c.label)
+        .where(skill.c.person_id.in_(ids), skill.c.active == true())
+        .order_by(skill.c.person_id, skill.c.id)
+    ):
+        if r.label and r.label not in hits[r.person_id].skills:
+            hits[r.person_id].skills.append(r.label)
+    for r in conn.execute(
+        select(
+            activity.c.person_id, activity.c.role_label, structure.c.tech_id, structure.c.name,
+            structure.c.sign, structure.c.commune_label, structure.c.postcode,
+        )
+        .select_from(activity.join(structure, structure.c.id == activity.c.structure_id))
+        .where(activity.c.person_id.in_(ids), activity.c.active == true(), structure.c.active == true())
+        .order_by(activity.c.person_id, activity.c.id)
+    ):
+        place = Place(r.tech_id, r.name or r.sign or "", r.commune_label or "", r.postcode or "", r.role_label or "")
+        if all(p.tech_id != place.tech_id for p in hits[r.person_id].places):
+            hits[r.person_id].places.append(place)
+    by_nat = {h.id_nat: h for h in hits.values()}
+    for box in person_boxes(conn, list(by_nat)):
+        by_nat[box[0]].boxes.append(box[1])
+    return [hits[i] for i in ids if i in hits]
+
+
+def person_boxes(conn: Connection, id_nats: list[str]) -> list[tuple[str, Box]]:
+    """(holder, box) of the published PER/CAB boxes of these people, best rank first."""
+    if not id_nats:
+        return []
+    rows = conn.execute(
+        select(
+            mailbox.c.holder, mailbox.c.address, mailbox.c.type, mailbox.c.service,
+            mailbox.c.description, mailbox.c.structure_idnat, mailbox.c.rank,
+        ).where(mailbox.c.holder.in_(id_nats), published(PERSON_BOX_TYPES))
+    ).all()
+    rows = sorted(rows, key=lambda r: (r.holder, r.rank is None, r.rank or 0, r.type != "PER", r.address))
+    return [
+        (r.holder, Box(r.address, r.type, r.service or "", r.description or "", r.structure_idnat or ""))
+        for r in rows
+    ]
+
+
+def _short_civility(label: str | None) -> str:
+    return {"Docteur": "Dr", "Professeur": "Pr"}.get(label or "", label or "")
+
+
+# --- structures ---------------------------------------------------------------
+
+
+def structures_query(
+    conn: Connection, c: Criteria, types: Sequence[str], page: int, require_boxes: bool = True
+) -> Select | None:
+    """Ids of the active structures matching the criteria (publishing boxes of `types`), in name order.
+
+    The path is chosen as for people (see `people_query`); None when surely empty.
+    """
+    if c.profession or c.savoir_faire:
+        return None  # professions belong to people, not to structures
+    needs_box = require_boxes or bool(c.address)
+    candidates: list[plan.Candidate] = []
+    if c.name:
+        ids = select(structure.c.id).where(prefix(structure.c.name_key, " ".join(c.name)))
+        candidates.append(plan.Candidate("name", ids, walkable=True))
+    if place_key(c) != (None, None, None):
+        ids = select(structure.c.id).where(place_condition(c))
+        candidates.append(plan.Candidate("place", ids, ("place-structures", *place_key(c))))
+    if needs_box:
+        ids = (
+            select(structure.c.id)
+            .select_from(mailbox.join(structure, structure.c.idnat == mailbox.c.structure_idnat))
+            .where(*structure_box_conditions(conn, c, types))
+        )
+        free_text = c.address and not c.address.startswith("@")
+        key = None if free_text else ("box-structures", c.address, *types)
+        boxes = select(func.count()).select_from(mailbox).where(*structure_box_conditions(conn, c, types))
+        candidates.append(plan.Candidate("box", ids, key, estimate=None if free_text else boxes))
+    if not candidates:
+        return None
+    total = plan.COUNTS.get(conn, ("structures",), select(structure.c.id))
+    chosen = plan.choose(conn, candidates, total, page, PAGE_SIZE)
+    if chosen.path == "empty":
+        return None
+    ix = Columns(conn)
+    skip = chosen.implied
+    conds: list[ColumnElement[bool]] = [structure.c.active == true()]
+    if chosen.driver is not None:
+        conds.append(structure.c.id.in_(chosen.driver.ids))
+        name_ix = ix
+    else:
+        name_ix = bare  # the walked index stays usable
+        if not c.name and ix.steer:
+            conds.append(structure.c.name_key >= "")  # walk the name index in order
+    if c.name and skip != "name":
+        conds.append(prefix(name_ix(structure.c.name_key), " ".join(c.name)))
+    place = place_condition(c, ix)
+    if place is not None and skip != "place":
+        conds.append(place)
+    if needs_box and skip != "box":
+        conds.append(
+            exists().where(
+                mailbox.c.structure_idnat == structure.c.idnat, *structure_box_conditions(conn, c, types, ix)
+            )
+        )
+    return select(structure.c.id).where(*conds).order_by(structure.c.name_key, structure.c.id)
+
+
+def structure_box_conditions(
+    conn: Connection, c: Criteria, types: Sequence[str], ix: Any = bare
+) -> list[ColumnElement[bool]]:
+    conds = [published(types)]
+    if c.address:
+        conds.append(address_condition(conn, c.address, ix))
+    return conds
+
+
+def search_structures(
+    conn: Connection, c: Criteria, page: int, types: Sequence[str], *, require_boxes: bool = True
+) -> Page:
+    ids, has_next = _page_ids(conn, structures_query(conn, c, types, page, require_boxes), page)
+    return Page(page, load_structures(conn, ids, types), has_next)
+
+
+def some_structures(conn: Connection, c: Criteria, limit: int = 5) -> list[StructureHit]:
+    """A few structures named like the box, or publishing the typed address (beside people)."""
+    if not (c.name or c.address) or c.profession or c.savoir_faire:
+        return []
+    query = structures_query(conn, c, STRUCTURE_BOX_TYPES, 1, require_boxes=False)
+    if query is None:
+        return []
+    return load_structures(conn, list(conn.execute(query.limit(limit)).scalars()), STRUCTURE_BOX_TYPES)
+
+
+def load_structures(conn: Connection, ids: list[int], types: Sequence[str]) -> list[StructureHit]:
+    if not ids:
+        return []
+    rows = conn.execute(
+        select(
+            structure.c.id, structure.c.tech_id, structure.c.idnat, structure.c.name, structure.c.sign,
+            structure.c.commune_label, structure.c.postcode,
+        ).where(structure.c.id.in_(ids))
+    ).all()
+    hits = {r.id: StructureHit(Place(r.tech_id, r.name or r.sign or "", r.commune_label or "", r.postcode or "")) for r in rows}
+    by_idnat = {r.idnat: hits[r.id] for r in rows if r.idnat}
+    for idnat, box in structure_boxes(conn, list(by_idnat), types):
+        by_idnat[idnat].boxes.append(box)
+    return [hits[i] for i in ids if i in hits]
+
+
+def structure_boxes(conn: Connection, idnats: list[str], types: Sequence[str]) -> list[tuple[str, Box]]:
+    """(structure idnat, box) of the published boxes of these structures."""
+    if not idnats:
+        return []
+    rows = conn.execute(
+        select(
+            mailbox.c.structure_idnat, mailbox.c.address, mailbox.c.type, mailbox.c.service,
+            mailbox.c.description,
+        )
+        .where(mailbox.c.structure_idnat.in_(idnats), published(types))
+        .order_by(mailbox.c.structure_idnat, mailbox.c.address)
+    ).all()
+    return [(r.structure_idnat, Box(r.address, r.type, r.service or "", r.description or "")) for r in rows]
+
+
+# --- lookups the interpretation of the box needs ----------------------------------
+
+
+def city_label(conn: Connection, key: str) -> str | None:
+    """The label of the city whose key is `key` (or of its districts), if any structure is there."""
+    row = conn.execute(
+        select(structure.c.commune_label, structure.c.city_key)
+        .where(city_condition(key), structure.c.active == true())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    label = row.commune_label or key
+    return label if row.city_key == key else label.rsplit(" ", 2)[0]
+
+
+def is_family_name(conn: Connection, key: str) -> bool:
+    return conn.execute(
+        select(person.c.id).where(person.c.last_name_key == key, person.c.active == true()).limit(1)
+    ).first() is not None

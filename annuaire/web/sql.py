@@ -1,0 +1,38 @@
+"""SQL building blocks of the search page: prefix ranges, and steering SQLite's index choice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
+
+from annuaire.store.keys import prefix_upper_bound
+
+
+def prefix(col: Any, key: str) -> ColumnElement[bool]:
+    """`col` starts with `key` (an index range on both engines)."""
+    return and_(col >= key, col < prefix_upper_bound(key))
+
+
+def bare(col: Any) -> Any:
+    return col
+
+
+class Columns:
+    """Column references for one query, with SQLite's index use steered.
+
+    On SQLite `+column` keeps the planner off that column's index: the path is
+    chosen by annuaire.web.plan from counts, and SQLite without statistics
+    would otherwise prefer any equality index, however unselective.
+    PostgreSQL has statistics and gets the bare columns.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.steer = conn.dialect.name == "sqlite"
+
+    def __call__(self, col: Any) -> Any:
+        if not self.steer:
+            return col
+        return UnaryExpression(col, operator=custom_op("+"), type_=col.type)

@@ -1,0 +1,154 @@
+"""The public pages: search, professional, structure, help; and their one error mapping.
+
+Handlers are plain functions (Starlette runs them in its thread pool) that
+read the store, build the page's data and render a Jinja2 template with
+autoescaping. Errors of the directory become a French error page here, and
+only here: InvalidInput 400, NotFound 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from annuaire.config import Settings
+from annuaire.errors import DirectoryError, InvalidInput, NotFound
+from annuaire.store import Store
+from annuaire.store.keys import search_key
+from annuaire.web import search
+from annuaire.web.details import person_detail, structure_detail
+from annuaire.web.interpret import Criteria, interpret, with_filters
+from annuaire.web.links import access
+from annuaire.web.params import FIELDS, SearchParams, read_page, read_params
+from annuaire.web.vocab import MAILBOX_TYPES, vocabulary
+
+TEMPLATES = Path(__file__).with_name("templates")
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-cache",
+}
+
+
+def make_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"], default_for_string=True, default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    vocab = vocabulary()
+    env.globals["vocab"] = vocab
+    env.globals["skills_sorted"] = sorted(vocab.skills.items(), key=lambda item: search_key(item[1]))
+    env.globals["mailbox_types"] = MAILBOX_TYPES
+    env.globals["max_page"] = search.MAX_PAGE
+    env.globals["page_size"] = search.PAGE_SIZE
+    return env
+
+
+class Pages:
+    """The page handlers bound to one store and one Settings."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.env = make_environment()
+
+    def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("access", access(self.settings, request.url.hostname, str(request.base_url)))
+        context.setdefault("params", SearchParams())
+        html = self.env.get_template(name).render(request=request, **context)
+        return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+    # --- pages -------------------------------------------------------------
+
+    def home(self, request: Request) -> Response:
+        params = read_params(request.query_params)
+        if any(not request.query_params.get(name, "x").strip() for name in FIELDS):
+            return RedirectResponse(params.url(), status_code=303)  # the short, shareable URL
+        if params.blank:
+            return self.render(request, "home.html", params=params)
+        with self.store.read() as conn:
+            box = interpret(
+                params.q,
+                city=lambda key: search.city_label(conn, key),
+                surname=lambda key: search.is_family_name(conn, key),
+                as_name=params.comme == "nom",
+            )
+            criteria = with_filters(
+                box,
+                profession=params.profession or None,
+                savoir_faire=params.savoir_faire or None,
+                departement=params.departement or None,
+                mailbox_type=params.type or None,
+            )
+            structures_only = params.type in search.STRUCTURE_BOX_TYPES
+            if structures_only:
+                page = search.search_structures(conn, criteria, params.page, (params.type,))
+                side: list[search.StructureHit] = []
+            else:
+                page = search.search_people(conn, criteria, params.page)
+                side = search.some_structures(conn, criteria) if params.page == 1 else []
+        return self.render(
+            request,
+            "results.html",
+            params=params,
+            criteria=criteria,
+            page=page,
+            structures_only=structures_only,
+            side=side,
+            as_name_url=_as_name_url(params, box),
+            page_url=lambda n: params.url(page=n),
+        )
+
+    def professional(self, request: Request) -> Response:
+        id_nat = request.path_params["id"]
+        with self.store.read() as conn:
+            detail = person_detail(conn, id_nat)
+        return self.render(request, "professional.html", detail=detail)
+
+    def structure(self, request: Request) -> Response:
+        tech_id = request.path_params["id"]
+        page = read_page(request.query_params)
+        with self.store.read() as conn:
+            detail = structure_detail(conn, tech_id, page)
+        base = f"/structure/{quote(tech_id, safe='')}"
+        return self.render(
+            request, "structure.html", detail=detail, page_url=lambda n: base if n == 1 else f"{base}?page={n}"
+        )
+
+    def help(self, request: Request) -> Response:
+        return self.render(request, "help.html")
+
+
+def _as_name_url(params: SearchParams, box: Criteria) -> str:
+    """The link that reads the whole box as a name, when the box was read otherwise."""
+    if params.comme == "nom" or not box.interpreted or box.address:
+        return ""
+    return params.url(comme="nom", page=1)
+
+
+def page_errors(pages: Pages, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    """The one mapping of directory errors to French error pages."""
+
+    @wraps(handler)
+    def wrapper(request: Request) -> Response:
+        try:
+            return handler(request)
+        except InvalidInput as exc:
+            return pages.render(request, "error.html", 400, title="Demande incorrecte", message=exc.message)
+        except NotFound as exc:
+            message = exc.message[0].upper() + exc.message[1:] + "."
+            return pages.render(request, "error.html", 404, title="Page introuvable", message=message)
+        except DirectoryError as exc:
+            return pages.render(request, "error.html", 500, title="Erreur", message=exc.message)
+
+    return wrapper

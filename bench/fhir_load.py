@@ -1,0 +1,273 @@
+"""FHIR API load benchmark at national scale.
+
+    .venv/bin/python bench/fhir_load.py [--db URL] [--duration 30] [--connections 16]
+
+1. the national synthetic dataset (≈1.95 M professionals, bench/common.py)
+   is imported into the store if the store is empty, then rendered
+   (`annuaire fhir render`);
+2. the HTTP app (`annuaire serve`'s app) runs under uvicorn with 2 worker
+   processes;
+3. a minimal keep-alive HTTP/1.1 client (asyncio, one process, on the same
+   machine) sends a mix of searches drawn from the data: family-name prefixes
+   of 3 to 8 letters, `name:contains`, identifier, `mailbox-mss:contains=@domain`
+   and family prefix + `_revinclude`, all with the default `_count` (50);
+4. p50/p99 latency per kind and overall, searches per second; the result is
+   written to docs/benchmarks.md, section "FHIR API".
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+DEFAULT_DB = f"sqlite:///{ROOT / 'bench' / 'out' / 'fhir-national.sqlite'}"
+
+
+def app_factory():  # noqa: ANN201 - uvicorn --factory entry point
+    """The app as `annuaire serve` builds it, for uvicorn's worker processes."""
+    from annuaire.config import Settings
+    from annuaire.http.app import create_app
+    from annuaire.store import open_store
+
+    return create_app(open_store(os.environ["ANNUAIRE_DB"]), Settings.from_env())
+
+
+def prepare(url: str) -> None:
+    from sqlalchemy import func, select
+
+    from annuaire.fhir.cache import refresh
+    from annuaire.store import open_store
+    from annuaire.store.schema import person
+
+    store = open_store(url)
+    with store.read() as conn:
+        persons = conn.execute(select(func.count()).select_from(person)).scalar()
+    if not persons:
+        from common import dataset
+
+        from annuaire.referential.importer import import_paths
+
+        folder = dataset()
+        started = time.perf_counter()
+        import_paths(store, sorted(folder.glob("*.zip")))
+        print(f"imported in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    started = time.perf_counter()
+    stats = refresh(store)
+    print(f"rendered {stats.rendered:,} ({stats.changed:,} changed) in {time.perf_counter() - started:.0f} s",
+          file=sys.stderr)
+    store.dispose()
+
+
+def queries(url: str, seed: int = 7) -> list[tuple[str, str]]:
+    """(kind, path) pairs drawn from the data, shuffled."""
+    from sqlalchemy import func, select
+
+    from annuaire.store import open_store
+    from annuaire.store.schema import mailbox, person
+
+    rng = random.Random(seed)
+    store = open_store(url)
+    with store.read() as conn:
+        top = conn.execute(select(func.max(person.c.id))).scalar()
+        sample = []
+        while len(sample) < 2000:
+            ids = [rng.randint(1, top) for _ in range(500)]
+            sample += conn.execute(
+                select(person.c.last_name_key, person.c.id_pp).where(person.c.id.in_(ids) & person.c.active)
+            ).all()
+        domains = list(conn.execute(select(mailbox.c.domain).where(mailbox.c.active).distinct()).scalars())
+    store.dispose()
+    out: list[tuple[str, str]] = []
+    names = [s.last_name_key for s in sample if s.last_name_key and len(s.last_name_key.replace(" ", "")) >= 8]
+    for _ in range(3000):
+        name = rng.choice(names)
+        n = rng.randint(3, 8)
+        out.append((f"family prefix {n}", f"/fhir/v2/Practitioner?family={quote(name[:n])}"))
+    for _ in range(1000):
+        name = rng.choice(names)
+        start = rng.randint(0, max(0, len(name) - 5))
+        frag = name[start : start + 5].strip()
+        if len(frag) >= 3:
+            out.append(("name:contains", f"/fhir/v2/Practitioner?name:contains={quote(frag)}"))
+    for _ in range(1000):
+        out.append(("identifier", f"/fhir/v2/Practitioner?identifier={rng.choice(sample).id_pp}"))
+    for _ in range(1000):
+        out.append(("mailbox-mss:contains=@domain",
+                    f"/fhir/v2/Practitioner?mailbox-mss:contains=%40{quote(rng.choice(domains))}"))
+    for _ in range(1000):
+        name = rng.choice(names)
+        out.append(("family 5 + _revinclude",
+                    f"/fhir/v2/Practitioner?family={quote(name[:5])}&_revinclude=PractitionerRole:practitioner"))
+    rng.shuffle(out)
+    return out
+
+
+async def _connection(port: int, key: str, work: list[tuple[str, str]], results: list, stop: float,
+                      errors: list) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = random.randrange(len(work))
+    while time.perf_counter() < stop:
+        kind, path = work[i % len(work)]
+        i += 1
+        request = f"GET {path} HTTP/1.1\r\nHost: bench\r\nESANTE-API-KEY: {key}\r\n\r\n".encode()
+        t0 = time.perf_counter()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await reader.readexactly(length)
+        elapsed = time.perf_counter() - t0
+        if status != 200:
+            errors.append((status, path))
+        results.append((kind, elapsed, length))
+    writer.close()
+
+
+async def load(port: int, key: str, work: list[tuple[str, str]], seconds: float, connections: int) -> tuple[list, list]:
+    results: list = []
+    errors: list = []
+    stop = time.perf_counter() + seconds
+    await asyncio.gather(*(_connection(port, key, work, results, stop, errors) for _ in range(connections)))
+    return results, errors
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process and its children (the uvicorn workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    while pids:
+        p = pids.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                pids += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+def report(results: list, seconds: float, errors: list, meta: str) -> str:
+    kinds: dict[str, list] = {}
+    for kind, elapsed, size in results:
+        kinds.setdefault(kind.split(" ")[0] if kind.startswith("family prefix") else kind, []).append((elapsed, size))
+    lines = [
+        "## FHIR API",
+        "",
+        meta,
+        "",
+        "| searches | count | p50 ms | p99 ms | mean KiB |",
+        "|---|---|---|---|---|",
+    ]
+    for kind in sorted(kinds):
+        values = [e for e, _ in kinds[kind]]
+        size = statistics.mean(s for _, s in kinds[kind]) / 1024
+        label = "family prefix (3-8 letters)" if kind == "family" else kind
+        lines.append(f"| {label} | {len(values):,} | {percentile(values, .5)*1000:.1f} | {percentile(values, .99)*1000:.1f} | {size:.0f} |")
+    every = [e for _, e, _ in results]
+    lines.append(f"| **all** | {len(every):,} | **{percentile(every, .5)*1000:.1f}** | **{percentile(every, .99)*1000:.1f}** | |")
+    lines += ["", f"**{len(every) / seconds:,.0f} searches/s**; {len(errors)} non-200 answers.", ""]
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    path = ROOT / "docs" / "benchmarks.md"
+    path.parent.mkdir(exist_ok=True)
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    start = old.find("## FHIR API")
+    if start >= 0:
+        end = old.find("\n## ", start + 5)
+        old = old[:start] + (old[end + 1 :] if end >= 0 else "")
+    path.write_text(old.rstrip("\n") + "\n\n" + text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", default=os.environ.get("ANNUAIRE_DB", DEFAULT_DB))
+    parser.add_argument("--duration", type=float, default=30)
+    parser.add_argument("--connections", default="4,16",
+                        help="Comma-separated numbers of keep-alive connections, one run each (default 4,16).")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-write", action="store_true", help="Do not update docs/benchmarks.md.")
+    args = parser.parse_args()
+
+    from common import machine
+
+    from annuaire.fhir.auth import add_key
+    from annuaire.store import open_store
+
+    prepare(args.db)
+    work = queries(args.db)
+    store = open_store(args.db)
+    key = add_key(store, f"bench-{os.getpid()}-{int(time.time())}", rate_limit=1_000_000)
+    store.dispose()
+    port = 18000 + os.getpid() % 1000
+    env = dict(os.environ, ANNUAIRE_DB=args.db)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "fhir_load:app_factory", "--app-dir", str(ROOT / "bench"),
+         "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers), "--log-level", "warning",
+         "--no-access-log"],
+        env=env, cwd=ROOT,
+    )
+    try:
+        import httpx
+
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/fhir/v2/metadata", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        asyncio.run(load(port, key, work, 5, 16))  # warm-up
+        runs = []
+        for connections in [int(c) for c in args.connections.split(",")]:
+            server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
+            results, errors = asyncio.run(load(port, key, work, args.duration, connections))
+            runs.append((connections, results, errors, cpu_seconds(server.pid) - server_cpu,
+                         time.process_time() - client_cpu, os.getloadavg()[0]))
+    finally:
+        server.terminate()
+        server.wait(10)
+    engine = args.db.split(":", 1)[0]
+    meta = (f"{engine} store, ~1.95 M practitioners (4.6 M resources); uvicorn {args.workers} workers and the load "
+            f"client on the same machine: {machine()}; each run {args.duration:.0f} s after a 5 s warm-up; "
+            "default `_count` (50), best-effort `total` included.")
+    sections = []
+    for connections, results, errors, server_cpu, client_cpu, load1 in runs:
+        text = report(results, args.duration, errors, f"{connections} keep-alive connections")
+        n = max(1, len(results))
+        text += (f"Server CPU per search: {1000 * server_cpu / n:.2f} ms, i.e. {n / server_cpu:,.0f} searches/s "
+                 f"per fully available core; load client {1000 * client_cpu / n:.2f} ms per search; 1-minute load "
+                 f"average at the end of the run: {load1:.1f} on {os.cpu_count()} cores.\n")
+        if errors:
+            print("first errors:", errors[:5], file=sys.stderr)
+        sections.append(text.replace("## FHIR API\n\n", "### ", 1))
+    text = "## FHIR API\n\n`bench/fhir_load.py`: " + meta + "\n\n" + "\n".join(sections)
+    print(text)
+    if not args.no_write:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The real FHIR API served by uvicorn on a free port (in a thread), and the
+test databases (a fresh SQLite file or PostgreSQL database per engine)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+
+from annuaire.config import Settings
+from annuaire.fhir import auth
+from annuaire.fhir.app import routes
+from annuaire.store import Store
+
+PG_ADMIN_URL = os.environ.get("ANNUAIRE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerThread:
+    """uvicorn serving an app in a thread, on a free port."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "ServerThread":
+        self.thread.start()
+        deadline = time.time() + 10
+        while not self.server.started:
+            if time.time() > deadline:
+                raise RuntimeError("the FHIR test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(5)
+
+
+@dataclass
+class Api:
+    store: Store
+    base: str
+    key: str
+    data: dict[str, Any]
+
+    def client(self, key: str | None = "default") -> httpx.Client:
+        headers = {"ESANTE-API-KEY": self.key if key == "default" else key} if key else {}
+        return httpx.Client(base_url=self.base, headers=headers, timeout=30)
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        with self.client() as c:
+            return c.get(path, **kw)
+
+    def json(self, path: str, **kw: Any) -> dict:
+        r = self.get(path, **kw)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "application/fhir+json;charset=UTF-8"
+        return r.json()
+
+
+def _pg_problem() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL.replace("+psycopg", ""), connect_timeout=3):
+            return None
+    except Exception as exc:  # noqa: BLE001
+        return str(exc).strip().splitlines()[0]
+
+
+def _database(engine: str, tmp: Path) -> Iterator[str]:
+    if engine == "sqlite":
+        yield f"sqlite:///{tmp / 'fhir.sqlite'}"
+        return
+    problem = _pg_problem()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL not reachable: {problem}")
+        pytest.skip(f"PostgreSQL not reachable: {problem}")
+    import psycopg
+
+    name = f"annuaire_fhir_{uuid.uuid4().hex[:10]}"
+    admin = PG_ADMIN_URL.replace("+psycopg", "")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def serve(store: Store, data: dict[str, Any], settings: Settings | None = None) -> Iterator[Api]:
+    settings = settings or Settings(fhir_rate_limit=1000.0)
+    key = auth.add_key(store, f"tests-{uuid.uuid4().hex[:6]}")
+    with ServerThread(Starlette(routes=routes(store, settings))) as server:
+        yield Api(store, f"http://127.0.0.1:{server.port}/fhir/v2", key, data)
+
+

@@ -1,0 +1,94 @@
+"""Paging walks: each record exactly once, even while records change; next
+links cannot be forged; a generic FHIR client (fhirpy) searches and pages."""
+
+from __future__ import annotations
+
+import base64
+
+from fhir_data import World
+
+from annuaire.fhir.cache import refresh
+from annuaire.store.schema import mailbox, person
+
+
+def walk(api, path, params):
+    seen, pages = [], 0
+    with api.client() as c:
+        r = c.get(path, params=params)
+        while True:
+            assert r.status_code == 200, r.text
+            b = r.json()
+            pages += 1
+            seen += [e["resource"]["id"] for e in b["entry"]]
+            nxt = [l["url"] for l in b["link"] if l["relation"] == "next"]
+            assert b["link"][-1]["relation"] == "self"
+            if not nxt:
+                return seen, pages
+            assert nxt[0].startswith(f"{api.base}/_page?id=")
+            r = c.get(nxt[0])
+
+
+def test_full_walk_returns_each_record_once(api):
+    seen, pages = walk(api, "/Practitioner", {"_count": "7"})
+    assert len(seen) == len(set(seen)) == 125 and pages == 18
+    seen, _ = walk(api, "/PractitionerRole", {"_count": "50", "organization": f"001-01-{api.data['s2']}"})
+    assert len(seen) == len(set(seen)) == 121
+    first = api.json("/Practitioner", params={"_count": "7"})
+    nxt = first["link"][0]["url"]
+    page2 = api.json(nxt.replace(api.base, ""))
+    assert page2["total"] == 125  # the total is carried along
+    assert page2["link"][-1] == {"relation": "self", "url": nxt}
+
+
+def test_walk_during_changes_is_consistent(fresh_api):
+    api, store = fresh_api, fresh_api.store
+    w = World(store)
+    w._next = {k: 10_000 for k in w._next}
+    seen = []
+    with api.client() as c:
+        r = c.get("/Practitioner", params={"_count": "20"})
+        first = True
+        while True:
+            b = r.json()
+            seen += [e["resource"]["id"] for e in b["entry"]]
+            if first:  # changes in the middle of the walk
+                first = False
+                w.person("30000000001", "NOUVEAU", "Arrive")  # created after the walk started
+                w.change(person, "person", "id_nat", "82" + f"{99:010d}", last_name="RENOMME")
+                w.change(mailbox, "mailbox", "address", "cabinet.martin@autre.mssante.fr", active=False)
+                refresh(store)
+            nxt = [l["url"] for l in b["link"] if l["relation"] == "next"]
+            if not nxt:
+                break
+            r = c.get(nxt[0])
+    assert len(seen) == len(set(seen)) == 125  # the snapshot: each once, the newcomer left out
+    assert api.json("/Practitioner", params={"family": "nouveau"})["total"] == 1
+
+
+def test_next_links_cannot_be_forged(api):
+    first = api.json("/Practitioner", params={"_count": "5", "family": "pageur"})
+    token = first["link"][0]["url"].split("id=", 1)[1]
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    raw[-1] ^= 1
+    forged = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    for bad in (forged, token[:-2], "abc", token + "x"):
+        r = api.get("/_page", params={"id": bad})
+        assert r.status_code == 400, bad
+        assert r.json()["resourceType"] == "OperationOutcome"
+    assert api.get("/_page", params={"id": token, "_count": "500"}).status_code == 400
+    assert api.get("/_page", params={"id": token}).status_code == 200
+
+
+def test_fhirpy_searches_and_pages(api):
+    from fhirpy import SyncFHIRClient
+
+    client = SyncFHIRClient(api.base, extra_headers={"ESANTE-API-KEY": api.key})
+    found = client.resources("Practitioner").search(given="bénédicte").fetch_all()
+    assert sorted(p["name"][0]["family"] for p in found) == ["MARTIN", "TESTDUPONT"]
+    everyone = client.resources("Practitioner").search(family="pageur").limit(9).fetch_all()
+    ids = [p.id for p in everyone]
+    assert len(ids) == len(set(ids)) == 120
+    role = client.resources("PractitionerRole").search(practitioner=f"003-{api.data['bene']}-{api.data['bene']}").first()
+    assert role["organization"]["reference"] == f"Organization/001-01-{api.data['s1']}"
+    bene = client.reference("Practitioner", f"003-{api.data['bene']}-{api.data['bene']}").to_resource()
+    assert bene["identifier"][1]["value"] == "10000000017"

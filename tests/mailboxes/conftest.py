@@ -1,0 +1,47 @@
+"""Fixtures of the publication tests (data and helpers live in mailbox_fixtures.py).
+
+`env` is cheap: one store and one server per test module and engine, reset
+to "nothing published" before each test. Tests that need their own settings
+or operators build their own with `make_env(store, settings)`.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from annuaire.store import Store, open_store
+from tests.conftest import create_pg_database, drop_pg_database, skip_or_fail_without_pg
+from tests.mailboxes.mailbox_fixtures import Env, make_env, reset_publications
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def module_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """A store shared by the tests of one module, on each engine."""
+    name = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('mailboxes') / 'annuaire.sqlite'}"
+    else:
+        skip_or_fail_without_pg()
+        url, name = create_pg_database()
+    store = open_store(url)
+    try:
+        yield store
+    finally:
+        store.dispose()
+        if name:
+            drop_pg_database(name)
+
+
+@pytest.fixture(scope="module")
+def module_env(module_store: Store) -> Iterator[Env]:
+    with make_env(module_store) as env:
+        yield env
+
+
+@pytest.fixture
+def env(module_env: Env) -> Env:
+    """The module's server, with nothing published yet."""
+    reset_publications(module_env.store)
+    return module_env
