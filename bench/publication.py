@@ -26,6 +26,7 @@ encoding and the HTTP round trip. Results go to docs/benchmarks.md, section
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import sys
@@ -172,6 +173,7 @@ def bench_engine(label: str, store: Store, ps_zip: Path, mss_zip: Path, lists: d
             t = time.perf_counter()
             r = put(client, tokens[largest], largest, first_body)
             first.append((server_ms(r) / 1000, time.perf_counter() - t))
+            results.setdefault("load", []).append(os.getloadavg()[0])
             assert r.json()["created"] == len(lists[largest]), r.json()["created"]
             t = time.perf_counter()
             r = put(client, tokens[largest], largest, changed_body)
@@ -189,6 +191,7 @@ def bench_engine(label: str, store: Store, ps_zip: Path, mss_zip: Path, lists: d
             for name, body in bodies.items():
                 server += server_ms(put(client, tokens[name], name, body)) / 1000
             every.append((server, time.perf_counter() - t))
+            results.setdefault("load", []).append(os.getloadavg()[0])
             print(f"  run {n + 1}: every domain {every[-1][1]:.1f} s (server {server:.1f} s)", flush=True)
         results["every"] = every
     national = []
@@ -203,8 +206,10 @@ def bench_engine(label: str, store: Store, ps_zip: Path, mss_zip: Path, lists: d
 
 
 def report(all_results: dict[str, dict], professionals: int, runs: int, command: str) -> str:
+    loads = [v for r in all_results.values() for v in r.get("load", [])]
     lines = [f"## {SECTION}", "",
-             f"- Machine: {machine()}",
+             f"- Machine: {machine()}; 1-minute load average during the runs: median {median(loads):.1f}"
+             if loads else f"- Machine: {machine()}",
              f"- Dataset: synthetic national files, {professionals:,} professionals, seed 1, day 0 "
              f"(bench/common.py); MSSanté file split per domain into JSON lists",
              f"- Command: `{command}`",

@@ -58,7 +58,8 @@ def ldap_config(ctx: Context, *, host: str | None, ldap_port: str | None, ldaps_
     if config.tls and config.ldaps_port is None and ldaps_port is None:
         config.ldaps_port = 6636
     values = {}
-    for item in limits:
+    from_env = [x.strip() for x in os.environ.get("ANNUAIRE_LDAP_LIMITS", "").split(",") if x.strip()]
+    for item in (*from_env, *limits):
         name, _, value = item.partition("=")
         if name not in LdapLimits.__dataclass_fields__:
             known = ", ".join(LdapLimits.__dataclass_fields__)
@@ -97,7 +98,8 @@ def ldap_options(func):  # type: ignore[no-untyped-def]
 @ldap_options
 @click.option("--base-dn", default=None, help="Naming context (default o=annuaire-sante,c=fr).")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE",
-              help="Override one limit, e.g. --limit anonymous_size_limit=50 (see annuaire.ldap.limits).")
+              help="Override one limit, e.g. --limit anonymous_size_limit=50 (see annuaire.ldap.limits). "
+              "Environment: ANNUAIRE_LDAP_LIMITS=name=value,name=value.")
 @click.option("--ready-file", default=None, help="Write the ports (JSON) to this file once listening.")
 @pass_context
 @handle_errors

@@ -99,6 +99,7 @@ class Plan:
 
     conditions: list
     driver: Any | None
+    tiny: bool = False  # the driver is an id or identifier lookup: a handful of candidates
 
 
 class Compiler:
@@ -124,7 +125,8 @@ class Compiler:
         conditions += [_expr(item) for _, item in items if item is not driver]
         if content:
             conditions.append(f.c.active == true())
-        return Plan(conditions, driver)
+        tiny = bool(drivers) and drivers[0][0] <= DRIVER_RANK["identifier"]
+        return Plan(conditions, driver, tiny)
 
     # --- common ---
 
@@ -597,8 +599,8 @@ def first_page(conn: Connection, plan: Plan, bounds_: tuple[int, int], count: in
     if plan.driver is None:
         rows, more = run_page(conn, plan, None, bounds_, count) if count else ([], False)
         return rows, more, count_matches(conn, plan, bounds_, total_mode)
-    natural = len(plan.driver.natural) == len(plan.driver.branches)
-    if natural:  # ids come sorted (trigram index): reading the first ones is the count probe
+    natural = plan.tiny or len(plan.driver.natural) == len(plan.driver.branches)
+    if natural:  # few or already sorted ids: reading the first ones is the count probe
         candidates = _candidates(conn, plan, None, bounds_, DRIVE_LIMIT + 1)
         few = len(candidates) <= DRIVE_LIMIT
     else:
@@ -606,6 +608,9 @@ def first_page(conn: Connection, plan: Plan, bounds_: tuple[int, int], count: in
     if few and total_mode != "none":
         if not natural:
             candidates = _candidates(conn, plan, None, bounds_, DRIVE_LIMIT + 1)
+        if len(candidates) <= count:  # one query for the total and the page
+            rows = _filtered(conn, plan, candidates, [f.c.rid, f.c.json], None)
+            return [(r[0], bytes(r[1])) for r in rows], False, len(rows)
         matched = [r[0] for r in _filtered(conn, plan, candidates, [f.c.rid], None)]
         page = matched[:count]
         bodies = resources(conn, plan_kind(plan), page, active_only=False) if page else {}

@@ -3,14 +3,17 @@
 Every function takes the full set of keys of a list and answers with one
 query per BATCH keys, the keys passed as ONE parameter: a JSON array read by
 `json_each` on SQLite, an array with `= ANY(…)` on PostgreSQL. Never one
-query per line, and no statement with thousands of placeholders to compile
-(a 62k-box list must validate in well under a second).
+query per line, and no statement with thousands of placeholders to compile.
+Referential answers are cached per engine for as long as the referential
+does not change (see `_cached`).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import orjson
 from sqlalchemy import Connection
@@ -73,10 +76,77 @@ class Structure:
     active: bool
 
 
+# --- the referential, cached per engine ------------------------------------------------------
+
+# The referential only changes through writers that set `last_updated` (schema
+# convention: every change bumps version and last_updated, tombstones too), so
+# the three maxima below change whenever anything a lookup returned may have
+# changed. Each lookup checks them (three index probes) and starts from an empty
+# cache when they moved: a daily republication of a 60k-box domain then costs
+# no referential query at all.
+_TOKEN_SQL = (
+    "SELECT (SELECT max(last_updated) FROM person), (SELECT max(last_updated) FROM structure), "
+    "(SELECT max(last_updated) FROM activity)"
+)
+MAX_CACHED = 1_500_000  # entries per engine before starting afresh (~300 MB at most)
+
+
+class _Generation:
+    """Lookups valid for one state of the referential (None = known to be absent)."""
+
+    def __init__(self, token: tuple) -> None:
+        self.token = token
+        self.maps: dict[str, dict[Any, Any]] = {}
+        self.size = 0
+
+
+class _ReferentialCache:
+    def __init__(self) -> None:
+        self._generation: _Generation | None = None
+
+    def generation(self, conn: Connection) -> _Generation:
+        token = tuple(conn.exec_driver_sql(_TOKEN_SQL).one())
+        current = self._generation
+        if current is None or current.token != token or current.size > MAX_CACHED:
+            # Threads holding the previous generation keep filling it: it is simply dropped.
+            current = self._generation = _Generation(token)
+        return current
+
+
+_caches: "weakref.WeakKeyDictionary[Any, _ReferentialCache]" = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def _cached(conn: Connection, kind: str, keys: Iterable[Any], load: Callable[[list], dict[Any, Any]]) -> dict[Any, Any]:
+    """`load` (a bulk query) for the keys not cached yet; returns the found values by key."""
+    with _caches_lock:
+        cache = _caches.get(conn.engine)
+        if cache is None:
+            cache = _caches[conn.engine] = _ReferentialCache()
+    generation = cache.generation(conn)
+    known = generation.maps.setdefault(kind, {})
+    wanted = set(keys)
+    wanted.discard(None)
+    missing = [k for k in wanted if k not in known]
+    if missing:
+        found = load(missing)
+        for key in missing:
+            known[key] = found.get(key)
+        generation.size += len(missing)
+    return {k: v for k in wanted if (v := known.get(k)) is not None}
+
+
 def persons(conn: Connection, id_nats: Iterable[str]) -> dict[str, Person]:
     """Persons by national id (active or not)."""
     sql = "SELECT id, id_nat, active, profession_code, first_name, last_name FROM person WHERE {in}"
-    return {row[1]: Person(row[0], row[1], bool(row[2]), row[3], row[4], row[5]) for row in select_in(conn, sql, "id_nat", id_nats)}
+
+    def load(keys: list) -> dict:
+        return {r[1]: Person(r[0], r[1], bool(r[2]), r[3], r[4], r[5]) for r in select_in(conn, sql, "id_nat", keys)}
+
+    return _cached(conn, "person", id_nats, load)
+
+
+_STRUCTURE_SQL = "SELECT id, tech_id, idnat, name, active FROM structure WHERE {in}"
 
 
 def structures(
@@ -86,26 +156,45 @@ def structures(
 
     Several sites may share an idnat in odd data; an active one is preferred.
     """
-    sql = "SELECT id, tech_id, idnat, name, active FROM structure WHERE {in}"
-    by_tech = {row[1]: Structure(row[0], row[1], row[2], row[3], bool(row[4])) for row in select_in(conn, sql, "tech_id", tech_ids)}
-    by_idnat: dict[str, Structure] = {}
-    for row in select_in(conn, sql, "idnat", idnats):
-        found = Structure(row[0], row[1], row[2], row[3], bool(row[4]))
-        if row[2] not in by_idnat or (found.active and not by_idnat[row[2]].active):
-            by_idnat[row[2]] = found
-    return by_tech, by_idnat
+
+    def by_tech(keys: list) -> dict:
+        return {r[1]: Structure(r[0], r[1], r[2], r[3], bool(r[4])) for r in select_in(conn, _STRUCTURE_SQL, "tech_id", keys)}
+
+    def by_idnat(keys: list) -> dict:
+        found: dict[str, Structure] = {}
+        for r in select_in(conn, _STRUCTURE_SQL, "idnat", keys):
+            site = Structure(r[0], r[1], r[2], r[3], bool(r[4]))
+            if r[2] not in found or (site.active and not found[r[2]].active):
+                found[r[2]] = site
+        return found
+
+    return _cached(conn, "structure_tech", tech_ids, by_tech), _cached(conn, "structure_idnat", idnats, by_idnat)
 
 
 def active_activities(conn: Connection, person_ids: Iterable[int]) -> set[tuple[int, int | None]]:
     """(person id, structure id) of the active activities of these persons."""
     sql = "SELECT person_id, structure_id FROM activity WHERE active AND {in}"
-    return {(row[0], row[1]) for row in select_in(conn, sql, "person_id", person_ids)}
+
+    def load(keys: list) -> dict:
+        sites: dict[int, set] = {k: set() for k in keys}
+        for r in select_in(conn, sql, "person_id", keys):
+            sites[r[0]].add(r[1])
+        return {k: frozenset(v) for k, v in sites.items()}
+
+    return {(pid, sid) for pid, sids in _cached(conn, "activity", person_ids, load).items() for sid in sids}
 
 
 def person_name_keys(conn: Connection, last_name_keys: Iterable[str]) -> set[tuple[str, str]]:
     """(first name key, last name key) of the active persons with one of these last names."""
     sql = "SELECT first_name_key, last_name_key FROM person WHERE active AND {in}"
-    return {(row[0] or "", row[1] or "") for row in select_in(conn, sql, "last_name_key", last_name_keys)}
+
+    def load(keys: list) -> dict:
+        firsts: dict[str, set] = {k: set() for k in keys}
+        for r in select_in(conn, sql, "last_name_key", keys):
+            firsts.setdefault(r[1] or "", set()).add(r[0] or "")
+        return {k: frozenset(v) for k, v in firsts.items()}
+
+    return {(first, last) for last, firsts in _cached(conn, "names", last_name_keys, load).items() for first in firsts}
 
 
 @dataclass(slots=True)

@@ -107,7 +107,11 @@ def authenticate_token(conn: Connection, token: str) -> Operator:
     ident, _, secret = token[len(TOKEN_PREFIX):].partition("_")
     if not ident.isdigit() or not secret:
         raise invalid
-    row = conn.execute(select(operator).where(operator.c.id == int(ident))).mappings().first()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    row = conn.exec_driver_sql(  # hot path (every request): no SQL expression building
+        f"SELECT id, name, cert_dn, token_hash, contact, support_contact, created_at FROM operator WHERE id = {mark}",
+        (int(ident),),
+    ).mappings().first()
     if row is None or not row["token_hash"] or not _verified.matches(token, row["token_hash"]):
         raise invalid
     return _operator(conn, row)
@@ -150,7 +154,10 @@ def authenticate_dn(conn: Connection, dn: str) -> Operator:
 
 
 def _operator(conn: Connection, row) -> Operator:
-    names = [d for (d,) in conn.execute(select(domain.c.name).where(domain.c.operator_id == row["id"]).order_by(domain.c.name))]
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    names = [d for (d,) in conn.exec_driver_sql(
+        f"SELECT name FROM domain WHERE operator_id = {mark} ORDER BY name", (row["id"],)
+    )]
     return Operator(row["id"], row["name"], row["cert_dn"], row["contact"], row["support_contact"], row["created_at"], names)
 
 

@@ -27,9 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, insert
 
 from annuaire.config import Settings
 from annuaire.errors import Conflict, Forbidden
@@ -41,7 +39,6 @@ from annuaire.mailboxes.rules import Finding, Line, Validation, Validator, findi
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
 from annuaire.store.diff import JOURNAL_COLUMNS, bulk_insert
-from annuaire.store.schema import domain as domain_table
 from annuaire.store.schema import run
 
 
@@ -186,16 +183,21 @@ def write_plans(conn: Connection, plans: list[Plan], run_id: int, now: str) -> N
         )
 
 
+def _sql(conn: Connection, text: str) -> str:
+    """`?` placeholders in the driver's style (hot paths skip SQL expression building)."""
+    return text if conn.dialect.paramstyle == "qmark" else text.replace("?", "%s")
+
+
 def lock_domain(conn: Connection, name: str, now: str) -> tuple[int, int | None]:
     """(version, operator id) of the domain, locked until commit; the row is created if missing."""
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(
-        dialect_insert(domain_table).values(name=name, version=0, created_at=now).on_conflict_do_nothing(index_elements=["name"])
+    conn.exec_driver_sql(
+        _sql(conn, "INSERT INTO domain (name, version, created_at) VALUES (?, 0, ?) ON CONFLICT (name) DO NOTHING"),
+        (name, now),
     )
-    query = select(domain_table.c.version, domain_table.c.operator_id).where(domain_table.c.name == name)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    version, owner = conn.execute(query).one()
+    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+    version, owner = conn.exec_driver_sql(
+        _sql(conn, f"SELECT version, operator_id FROM domain WHERE name = ?{lock}"), (name,)
+    ).one()
     return int(version), owner
 
 
@@ -242,7 +244,7 @@ class _DryRun(Exception):
 
 
 def check_owner(conn: Connection, op: Operator, name: str) -> None:
-    row = conn.execute(select(domain_table.c.operator_id).where(domain_table.c.name == name)).first()
+    row = conn.exec_driver_sql(_sql(conn, "SELECT operator_id FROM domain WHERE name = ?"), (name,)).first()
     if row is None or row[0] != op.id:
         raise Forbidden(
             f"operator {op.name!r} may not publish domain {name!r}: it is not one of its domains "
@@ -296,14 +298,17 @@ def publish(
             if dry_run:
                 raise _DryRun(report_dict(None, domain, plan, validation, dry_run=True,
                                           version=version + (1 if plan.changes else 0)))
-            run_id = int(conn.execute(insert(run).values(**run_values, status="running")).inserted_primary_key[0])
+            run_id = conn.exec_driver_sql(
+                _sql(conn, "INSERT INTO run (kind, source, domain, operator_id, started_at, status) "
+                           "VALUES ('publication', ?, ?, ?, ?, 'running') RETURNING id"),
+                (op.name, domain, op.id, started),
+            ).scalar_one()
             write_plans(conn, [plan], run_id, now)
             report = report_dict(run_id, domain, plan, validation, dry_run=False,
                                  version=version + (1 if plan.changes else 0))
-            conn.execute(
-                update(run).where(run.c.id == run_id).values(
-                    status="ok", finished_at=utc_now(), report=json.dumps(report, ensure_ascii=False)
-                )
+            conn.exec_driver_sql(
+                _sql(conn, "UPDATE run SET status = 'ok', finished_at = ?, report = ? WHERE id = ?"),
+                (utc_now(), orjson.dumps(report).decode(), run_id),
             )
             return report
     except _DryRun as dry:

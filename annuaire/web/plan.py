@@ -1,8 +1,9 @@
 """Choosing the path of a search: drive from a small set, or walk the name index.
 
 A page of results is "the first 20 matches in name order". Two paths exist:
-- walk: read the family-name index in order and keep the rows that match
-  every criterion; it costs about page × 20 / selectivity rows;
+- walk: read people in name order (the family-name index, or the
+  (profession, name) index when a profession is asked) and keep the rows
+  that match every criterion; it costs about page × 20 / selectivity rows;
 - drive: enumerate the smallest candidate set through its own index
   (the doctors, the people of a département, the holders of a domain's
   boxes…), keep the matches and sort them; it costs about the set's size.
@@ -37,7 +38,7 @@ class Candidate:
     kind: str  # the criterion it stands for; its condition is implied when it drives
     ids: Select  # SELECT of the ids, with every condition of that criterion
     key: tuple | None = None  # cache key of its count; None: count capped at CAP
-    walkable: bool = False  # the name range itself: walking it is the walk
+    walkable: bool = False  # an index yields it in name order (a family-name range, a profession)
     known: int | None = None  # size already counted by the caller (capped at CAP)
     estimate: Any = None  # a scalar SELECT estimating the size more cheaply than counting ids
 
@@ -115,14 +116,14 @@ def choose(
         return Plan("empty")  # (cached counts may lag behind an import)
     sizes = [(max(n, 1), c) for n, c in sizes]
     total = max(total, 1)
-    ranges = [n for n, c in sizes if c.walkable]
+    ordered = [n for n, c in sizes if c.walkable]
     others = 1.0
     for n, c in sizes:
         if not c.walkable:
             others *= min(1.0, n / total)
     wanted = page * page_size / max(others, 1e-9)
-    # Walking a name range reads at most the range; walking the whole index, at most everything.
-    walk_rows = min(ranges[0] if ranges else total, wanted)
+    # Walking sets given in name order reads at most the smallest; the whole name index, everything.
+    walk_rows = min(min(ordered) if ordered else total, wanted)
     smallest, best = min(sizes, key=lambda item: item[0])
     if not walk or smallest < walk_rows:
         return Plan("drive", best)

@@ -167,17 +167,20 @@ def people_query(conn: Connection, c: Criteria, page: int, first_name: str | Non
     ix = Columns(conn)
     skip = chosen.implied
     conds: list[ColumnElement[bool]] = [person.c.active == true()]
-    walked = chosen.driver is None and names.walkable(found)
+    walking = chosen.driver is None
+    walked_name = walking and names.walkable(found)
     if chosen.driver is not None:
         conds.append(person.c.id.in_(chosen.driver.ids))
-    elif ix.steer and not walked:
+    elif ix.steer and not walked_name and not c.profession:
         conds.append(person.c.last_name_key >= "")  # walk the family-name index in order
     if c.name and skip != "name":
-        conds.append(names.condition(found, ix, walked))
+        conds.append(names.condition(found, ix, walked_name))
     if first_name and skip != "first_name":
         conds.append(prefix(ix(person.c.first_name_key), first_name))
     if c.profession and skip != "profession":
-        conds.append(ix(person.c.profession_code) == c.profession)
+        # walking: the (profession, name) index gives the profession's people in name order
+        profession_col = person.c.profession_code if walking else ix(person.c.profession_code)
+        conds.append(profession_col == c.profession)
     if c.savoir_faire and skip != "savoir_faire":
         conds.append(exists().where(skill.c.person_id == person.c.id, *skill_conditions(c, ix)))
     if place_key(c) != (None, None, None) and skip != "place":
@@ -230,7 +233,7 @@ def person_candidates(
         out.append(plan.Candidate("first_name", ids))
     if c.profession:
         ids = select(person.c.id).where(person.c.profession_code == c.profession)
-        out.append(plan.Candidate("profession", ids, ("profession", c.profession)))
+        out.append(plan.Candidate("profession", ids, ("profession", c.profession), walkable=True))
     if c.savoir_faire:
         ids = select(skill.c.person_id).where(*skill_conditions(c))
         out.append(plan.Candidate("savoir_faire", ids, ("skill", c.savoir_faire)))

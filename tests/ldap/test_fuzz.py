@@ -181,3 +181,49 @@ def test_server_survives_hostile_packets(sqlite_world, caplog) -> None:  # type:
     asyncio.run(scenario())
     failures = [r for r in caplog.records if r.name == "annuaire.ldap" and r.levelname == "ERROR"]
     assert not failures, failures[0].getMessage()
+
+
+def test_pipelined_requests_from_a_slow_reader(sqlite_world) -> None:  # type: ignore[no-untyped-def]
+    """A client that sends 400 searches without reading: the server stops reading it (bounded
+    buffers), keeps serving others, and every answer arrives in order once the client reads."""
+    from annuaire.ldap.limits import LdapLimits
+    from annuaire.ldap.service import LdapConfig, start_in_process
+
+    url, _ = sqlite_world
+
+    async def scenario() -> None:
+        service = await start_in_process(LdapConfig(store_url=url, port=0, workers=1,
+                                                    limits=LdapLimits(entries_per_minute=10**9)))
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
+            for mid in range(1, 401):
+                req = m.SearchRequest("ou=mailboxes,o=annuaire-sante,c=fr", 2, 0, 0, 0, False,
+                                      parse("(mail=*mssante*)"), [])
+                writer.write(m.encode_message(m.LDAPMessage(mid, req)))
+            await writer.drain()
+            await asyncio.sleep(0.5)
+            conn = next(iter(service.state.connections))
+            assert len(conn.buf) <= 256 * 1024 + 65536  # unread requests stay in the kernel, not in memory
+            # Another client is served meanwhile.
+            r2, w2 = await asyncio.open_connection("127.0.0.1", service.port)
+            w2.write(m.encode_message(m.LDAPMessage(1, m.SearchRequest(
+                "ou=mailboxes,o=annuaire-sante,c=fr", 2, 0, 0, 0, False, parse("(sn=dupond)"), ["mail"]))))
+            await w2.drain()
+            first = await asyncio.wait_for(r2.read(65536), 5)
+            assert b"jeanne.dupond@medecin.mssante.fr" in first
+            w2.close()
+            done = []
+            buf = b""
+            while len(done) < 400:
+                buf += await asyncio.wait_for(reader.read(1 << 20), 10)
+                while (size := ber.frame_length(buf, 1 << 24)) is not None:
+                    msg = m.decode_message(buf[:size])
+                    buf = buf[size:]
+                    if isinstance(msg.op, m.SearchResultDone):
+                        done.append(msg.message_id)
+            assert done == list(range(1, 401))
+            writer.close()
+        finally:
+            await service.close()
+
+    asyncio.run(scenario())

@@ -14,6 +14,7 @@ from sqlalchemy import update
 from annuaire.cli import cli
 from annuaire.config import Settings
 from annuaire.mailboxes.operators import WHITELIST_NAMESPACE
+from annuaire.store.clock import utc_now
 from annuaire.store.schema import person
 from tests.mailboxes.mailbox_fixtures import ALIX, CAMILLE, JEAN_PIERRE, org, per, publication_app, running, seed_referential
 
@@ -119,7 +120,7 @@ def test_quality_command(store: Any) -> None:
                       headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and r.json()["rejected"] == []
     with store.write() as conn:
-        conn.execute(update(person).where(person.c.id_nat == CAMILLE).values(active=False))
+        conn.execute(update(person).where(person.c.id_nat == CAMILLE).values(active=False, last_updated=utc_now()))
     r = run(store, "quality", "--json")
     report = {e["domain"]: e for e in orjson.loads(r.stdout)}
     ch = report[D]

@@ -193,3 +193,21 @@ def test_every_rule_is_documented() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "publication.md").read_text()
     missing = [code for code in RULES if f"| {code} |" not in doc]
     assert missing == []
+
+
+def test_referential_changes_are_seen_at_once(env: Env) -> None:
+    """Referential lookups are cached between publications, until the referential changes."""
+    from sqlalchemy import update
+
+    from annuaire.store.schema import person
+
+    assert env.put(D, [per("camille.martin")]).json()["created"] == 1
+    try:
+        with env.store.write() as conn:  # what a referential import does: the change bumps last_updated
+            conn.execute(update(person).where(person.c.id_nat == CAMILLE).values(active=False, last_updated=utc_now()))
+        report = env.put(D, [per("camille.martin")]).json()
+        assert [i["code"] for i in report["rejected"]] == ["HOLDER_INACTIVE"]
+    finally:
+        with env.store.write() as conn:
+            conn.execute(update(person).where(person.c.id_nat == CAMILLE).values(active=True, last_updated=utc_now()))
+    assert env.put(D, [per("camille.martin")]).json()["unchanged"] == 1
