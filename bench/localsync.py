@@ -16,6 +16,7 @@ Reports the median wall time and peak memory of `annuaire local-sync`:
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -41,6 +42,7 @@ def copy(src: Path, dst: Path) -> Path:
     for suffix in ("", "-wal", "-shm"):
         if Path(str(src) + suffix).exists():
             shutil.copy(str(src) + suffix, str(dst) + suffix)
+    os.sync()  # the copy's dirty pages must not be flushed inside the measured run
     return dst
 
 

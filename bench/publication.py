@@ -41,14 +41,14 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import NATIONAL, dataset, machine, median  # noqa: E402
+from common import NATIONAL, dataset, machine, median
 
-from annuaire.config import Settings  # noqa: E402
-from annuaire.mailboxes import operators  # noqa: E402
-from annuaire.mailboxes.national import import_mssante_file, read_entries  # noqa: E402
-from annuaire.progress import Silent  # noqa: E402
-from annuaire.referential.reader import find_sources  # noqa: E402
-from annuaire.store import Store, open_store  # noqa: E402
+from annuaire.config import Settings
+from annuaire.mailboxes import operators
+from annuaire.mailboxes.national import import_mssante_file, read_entries
+from annuaire.progress import Silent
+from annuaire.referential.reader import find_sources
+from annuaire.store import Store, open_store
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 OPERATORS = 340
@@ -210,13 +210,13 @@ def report(all_results: dict[str, dict], professionals: int, runs: int, command:
     lines = [f"## {SECTION}", "",
              f"- Machine: {machine()}" + (f"; 1-minute load average during the runs: median {median(loads):.1f}"
                                           if loads else ""),
-             f"- Dataset: synthetic national files, {professionals:,} professionals, seed 1, day 0 "
-             f"(bench/common.py); the MSSanté file split per domain into JSON lists",
+             (f"- Dataset: synthetic national files, {professionals:,} professionals, seed 1, day 0 "
+              "(bench/common.py); the MSSanté file split per domain into JSON lists"),
              f"- Command: `{command}`",
-             f"- Median of {runs} runs. \"server\" = the PUT's Server-Timing (body read and parsed, validated, "
-             "applied, committed); \"client\" = wall time seen by the client (adds the HTTP round trip); "
-             "\"CPU\" = CPU time of the benchmark process (server and client threads; on PostgreSQL the "
-             "database's own CPU is not included).", ""]
+             (f"- Median of {runs} runs. \"server\" = the PUT's Server-Timing (body read and parsed, validated, "
+              "applied, committed); \"client\" = wall time seen by the client (adds the HTTP round trip); "
+              "\"CPU\" = CPU time of the benchmark process (server and client threads; on PostgreSQL the "
+              "database's own CPU is not included)."), ""]
     lines += ["| engine | measure | boxes | server | client | CPU | target |",
               "|---|---|---:|---:|---:|---:|---|"]
     for engine, r in all_results.items():
@@ -240,7 +240,7 @@ def report(all_results: dict[str, dict], professionals: int, runs: int, command:
 def write_section(text: str) -> None:
     """Replace (or append) our section of docs/benchmarks.md, leaving the others intact."""
     current = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(rf"^## {SECTION}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^## {SECTION}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
     if pattern.search(current):
         current = pattern.sub(lambda _: text + "\n", current)
     else:

@@ -17,6 +17,7 @@ import asyncio
 import gc
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
@@ -78,24 +79,30 @@ def _records(rows: Iterable[Any], skills: dict[int, tuple[str, str]]) -> Iterato
         yield rec
 
 
-def load_all(store: Store) -> tuple[list[dict[str, Any]], int]:
-    """Every published mailbox as a record, and the journal id they are consistent with."""
+@contextmanager
+def published_records(store: Store) -> Iterator[tuple[Iterator[dict[str, Any]], int]]:
+    """(records streamed from one read transaction, the journal id they are consistent with)."""
     with store.read() as conn:
         last = conn.execute(select(func.coalesce(func.max(journal.c.id), 0))).scalar_one()
         skills = _skills(conn, None)
         rows = conn.execution_options(stream_results=True, yield_per=5000).execute(
             _base_query().order_by(mailbox.c.address))
-        records = list(_records(rows, skills))
-    return records, int(last)
+        yield _records(rows, skills), int(last)
+
+
+def load_all(store: Store) -> tuple[list[dict[str, Any]], int]:
+    """Every published mailbox as a record (in memory), and the journal id."""
+    with published_records(store) as (records, last):
+        return list(records), last
 
 
 def load_index(store: Store, suffix: str) -> tuple[DirectoryIndex, int]:
+    """Index the published mailboxes, streaming them (the records never all sit in memory)."""
     started = time.monotonic()
-    records, last = load_all(store)
-    loaded = time.monotonic()
-    index = DirectoryIndex.build(records, suffix)
-    log.info("LDAP index: %d published mailboxes (read %.1f s, indexed %.1f s)", index.live,
-             loaded - started, time.monotonic() - loaded)
+    with published_records(store) as (records, last):
+        index = DirectoryIndex.build(records, suffix)
+    log.info("LDAP index: %d published mailboxes (read and indexed in %.1f s)", index.live,
+             time.monotonic() - started)
     return index, last
 
 

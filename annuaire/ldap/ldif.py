@@ -82,11 +82,10 @@ def write_ldif(records: Iterable[dict[str, Any]], out: IO[str], base_dn: str) ->
 
 def export(store: Any, path: Path, base_dn: str = "o=annuaire-sante,c=fr") -> tuple[int, Path]:
     """Write `path` (LDIF) and `mssante.schema` beside it; returns (entries, schema path)."""
-    from annuaire.ldap.backend import load_all
+    from annuaire.ldap.backend import published_records
 
-    records, _ = load_all(store)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as out:
+    with published_records(store) as (records, _), open(tmp, "w", encoding="utf-8") as out:
         count = write_ldif(records, out, base_dn)
     tmp.replace(path)
     schema_path = path.with_name("mssante.schema")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
 
+from annuaire.ldap import messages as m
 from annuaire.ldap.accounts import load_accounts
 from annuaire.ldap.backend import Refresher, load_index
 from annuaire.ldap.directory import Directory
@@ -111,6 +112,9 @@ class Service:
             t.cancel()
         for s in self.servers:
             s.close()
+        for conn in list(self.state.connections):
+            conn.disconnect(m.UNAVAILABLE, "the server is shutting down")
+        await asyncio.sleep(0.05)  # let the notices go out
         for conn in list(self.state.connections):
             if conn.transport is not None:
                 conn.transport.abort()

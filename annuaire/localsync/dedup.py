@@ -79,11 +79,14 @@ def relink(conn: sqlite3.Connection) -> LinkChanges:
     return changes
 
 
-def suspected_duplicates(conn: sqlite3.Connection, national: bool = True) -> dict[str, object]:
+def suspected_duplicates(
+    conn: sqlite3.Connection, national: bool = True, touched: set[str] | None = None
+) -> dict[str, object]:
     """Pairs with the same normalised name and structure but different addresses.
 
-    `local`: pairs involving a local contact; `national_groups`: how many
-    national names have several addresses at one structure (when `national`).
+    `local`: pairs involving a local contact; `national_groups`: national
+    names with several addresses at one structure (when `national`), among the
+    names a sync run added or changed (`touched`), or all of them.
     """
     pairs: list[dict[str, object]] = []
     linked = dict(conn.execute("SELECT local_id, address FROM link"))
@@ -116,15 +119,31 @@ def suspected_duplicates(conn: sqlite3.Connection, national: bool = True) -> dic
                                   "other_local_address": addr_b, "name_key": cn_key})
     if not national:
         return {"local": pairs}
-    national_groups = conn.execute(
-        "SELECT cn_key, structure, group_concat(address, ' ') FROM national "
-        "WHERE bal_type IN ('PER', 'CAB') AND cn_key <> '' AND structure <> '' "
-        "GROUP BY cn_key, structure HAVING count(*) > 1"
-    ).fetchall()
+    groups = _national_groups(conn, touched)
     return {
         "local": pairs,
-        "national_groups": len(national_groups),
+        "national_groups": len(groups),
         "national_examples": [
-            {"name_key": k, "structure": s, "addresses": a.split(" ")} for k, s, a in national_groups[:EXAMPLES]
+            {"name_key": k, "structure": s, "addresses": sorted(a.split(" "))} for k, s, a in groups[:EXAMPLES]
         ],
     }
+
+
+_GROUPS = (
+    "SELECT cn_key, structure, group_concat(address, ' ') FROM national "
+    "WHERE bal_type IN ('PER', 'CAB') AND cn_key <> '' AND structure <> '' {where} "
+    "GROUP BY cn_key, structure HAVING count(*) > 1"
+)
+FULL_SCAN = 20_000  # touched names beyond which one scan of the index is cheaper than lookups
+
+
+def _national_groups(conn: sqlite3.Connection, touched: set[str] | None) -> list[tuple[str, str, str]]:
+    """National names with several addresses at one structure (among `touched` names when given)."""
+    if touched is None or len(touched) > FULL_SCAN:
+        return conn.execute(_GROUPS.format(where="")).fetchall()
+    keys = sorted(k for k in touched if k)
+    out: list[tuple[str, str, str]] = []
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        out.extend(conn.execute(_GROUPS.format(where=f"AND cn_key IN ({', '.join('?' * len(chunk))})"), chunk))
+    return sorted(out)

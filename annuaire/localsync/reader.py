@@ -40,8 +40,9 @@ class Extraction:
     encoding: str = "utf-8"
     lines: int = 0  # data lines read
     duplicates: int = 0  # lines whose address was already seen (first one kept)
-    # address -> (digest, raw line in the national column order, without trailing '|')
-    selected: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    # selected lines: address -> digest, and address -> raw line (national column order, no trailing '|')
+    digests: dict[str, int] = field(default_factory=dict)
+    raw: dict[str, bytes] = field(default_factory=dict)
 
     def fields(self, raw: bytes) -> list[str]:
         """The 31 values of a selected line, address lowercased."""
@@ -50,15 +51,15 @@ class Extraction:
         return values
 
 
-def line_digest(raw: bytes) -> int:
-    """64-bit content hash of one line, stored beside each national contact.
+def line_digests(lines: list[bytes]) -> list[int]:
+    """64-bit content hash of each line, stored beside each national contact.
 
-    CRC-32 and Adler-32 side by side: both run in C over the buffer without
-    allocating, which matters for half a million lines; the national file is
-    not adversarial and a line is only compared with the previous version of
-    the same address.
+    CRC-32 and Adler-32 side by side, each mapped in C over the whole list:
+    no Python call per line, which matters for half a million lines. The
+    national file is not adversarial, and a line is only ever compared with the
+    previous version of the same address.
     """
-    return ((zlib.crc32(raw) << 32) | zlib.adler32(raw)) - (1 << 63)
+    return [((c << 32) | a) - (1 << 63) for c, a in zip(map(zlib.crc32, lines), map(zlib.adler32, lines))]
 
 
 def _read_member(source: Source) -> bytes:
@@ -157,7 +158,7 @@ def _parse(data: bytes, source: Source, filters: Filters, out: Extraction) -> No
     if tuple(names) != formats.MSSANTE_COLUMNS:  # another column order: rebuild in the national one
         picks = [names.index(c) for c in formats.MSSANTE_COLUMNS]
         lines = [b"|".join([fields[i] for i in picks]) for fields in (line.split(b"|") for line in lines)]
-    addresses = [line.split(b"|", 2)[_ADDRESS] for line in lines]
+    addresses = [line.split(b"|", _ADDRESS + 1)[_ADDRESS] for line in lines]
     if not all(b"@" in a for a in addresses):
         i = next(i for i, a in enumerate(addresses) if b"@" not in a)
         line_no = numbers[i] if numbers else i + 2
@@ -169,10 +170,14 @@ def _parse(data: bytes, source: Source, filters: Filters, out: Extraction) -> No
         addresses = [addresses[i] for i in kept]
     keys = b"\n".join(addresses).decode(out.encoding).lower().split("\n") if addresses else []
     keys = [k.strip() for k in keys]
-    values = list(zip(map(line_digest, lines), lines))
+    digests = line_digests(lines)
     # The first line of an address wins: fill in reverse, later lines are overwritten.
-    out.selected = dict(zip(reversed(keys), reversed(values)))
-    out.duplicates = len(keys) - len(out.selected)
+    keys.reverse()
+    digests.reverse()
+    lines.reverse()
+    out.digests = dict(zip(keys, digests))
+    out.raw = dict(zip(keys, lines))
+    out.duplicates = len(keys) - len(out.digests)
 
 
 def _check_counts(

@@ -40,6 +40,7 @@ _INSERT = (
 _COLUMNS = NATIONAL_FIELDS + NATIONAL_KEYS
 # Columns that some index holds (see db.py): a row whose values of these did not change is updated in place.
 _INDEXED = ("bal_type", "id_nat", "structure", "cn_key", "last_name_key", "first_name_key", "org_key")
+_CN_KEY = _COLUMNS.index("cn_key")
 _INDEXED_POS = tuple(_COLUMNS.index(c) for c in _INDEXED)
 _PLAIN_POS = tuple(i for i, c in enumerate(_COLUMNS) if c not in _INDEXED and c != "address")
 _UPDATE = (
@@ -113,12 +114,12 @@ def sync(
             report.extraction_ts = extraction.ts
             report.lines = extraction.lines
             report.duplicate_lines = extraction.duplicates
-            report.selected = len(extraction.selected)
+            report.selected = len(extraction.digests)
             with base.write() as conn:
-                _apply(conn, extraction, report, progress)
+                touched = _apply(conn, extraction, report, progress)
                 links = dedup.relink(conn)
                 report.merges, report.unmerged = links.merged, links.unmerged
-                report.suspected_duplicates = dedup.suspected_duplicates(conn)
+                report.suspected_duplicates = dedup.suspected_duplicates(conn, touched=touched)
                 set_meta(
                     conn,
                     {
@@ -138,18 +139,21 @@ def sync(
     return _finish(report, started)
 
 
-def _apply(conn: sqlite3.Connection, extraction: Extraction, report: SyncReport, progress: Progress) -> None:
-    """Diff by digest and write only the changed national contacts (caller's transaction)."""
-    selected = extraction.selected
+def _apply(conn: sqlite3.Connection, extraction: Extraction, report: SyncReport, progress: Progress) -> set[str]:
+    """Diff by digest and write only the changed national contacts (caller's transaction).
+
+    Returns the name keys of the added and changed contacts.
+    """
+    digests, raw_lines = extraction.digests, extraction.raw
     existing = dict(conn.execute("SELECT address, digest FROM national"))
-    removed = [(a,) for a in existing.keys() - selected.keys()]
-    # Set differences run in C: (address, digest) pairs that are new or changed.
-    offered = {(a, dig) for a, (dig, _) in selected.items()}
-    changed = sorted({a for a, _ in offered - existing.items()})
+    removed = [(a,) for a in existing.keys() - digests.keys()]  # a set difference, in C
+    addresses = list(digests)
+    before = map(existing.get, addresses)  # mapped in C: no Python call per line
+    changed = sorted(a for a, old, new in zip(addresses, before, digests.values()) if old != new)
     report.added = sum(1 for a in changed if a not in existing)
     report.updated = len(changed) - report.added
     report.removed = len(removed)
-    report.unchanged = len(selected) - len(changed)
+    report.unchanged = len(digests) - len(changed)
     total = len(removed) + len(changed)
     done = 0
     progress("apply", done, total)
@@ -159,14 +163,16 @@ def _apply(conn: sqlite3.Connection, extraction: Extraction, report: SyncReport,
         progress("apply", done, total)
     # Loading a large share of the table: building the indexes once, after, is faster.
     rebuild = _drop_indexes(conn) if len(changed) > max(BULK, len(existing)) else []
+    touched: set[str] = set()
     for i in range(0, len(changed), BATCH):
         batch = changed[i : i + BATCH]
         old_keys = _indexed_values(conn, [a for a in batch if a in existing])
         replace, update = [], []
         for address in batch:
-            dig, raw = selected[address]
-            values = extraction.fields(raw)
+            dig = digests[address]
+            values = extraction.fields(raw_lines[address])
             row = (*values, *national_keys(values), dig)
+            touched.add(row[_CN_KEY])
             if old_keys.get(address) == tuple(row[i] for i in _INDEXED_POS):
                 # Most daily changes leave names and ids alone: no index to touch.
                 update.append((*(row[i] for i in _PLAIN_POS), dig, address))
@@ -178,6 +184,7 @@ def _apply(conn: sqlite3.Connection, extraction: Extraction, report: SyncReport,
         progress("apply", done, total)
     for sql in rebuild:
         conn.execute(sql)
+    return touched
 
 
 def _indexed_values(conn: sqlite3.Connection, addresses: list[str]) -> dict[str, tuple[str, ...]]:

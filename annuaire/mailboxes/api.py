@@ -12,8 +12,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
@@ -25,9 +26,21 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 
 from annuaire.config import Settings
-from annuaire.errors import Conflict, DirectoryError, Forbidden, InvalidInput, NotFound, Unauthorized
+from annuaire.errors import (
+    Conflict,
+    DirectoryError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+)
 from annuaire.mailboxes import openapi
-from annuaire.mailboxes.entries import ListFormatError, decode_text, parse_json, parse_text
+from annuaire.mailboxes.entries import (
+    ListFormatError,
+    decode_text,
+    parse_json,
+    parse_text,
+)
 from annuaire.mailboxes.model import Mailbox, mailbox_from_row
 from annuaire.mailboxes.operators import Operator, authenticate_dn, authenticate_token
 from annuaire.mailboxes.publication import MassDeletion, check_owner, publish
@@ -112,7 +125,7 @@ def guarded(endpoint: Endpoint) -> Endpoint:
             log.exception("store error on %s %s", request.method, request.url.path)
             return problem(503, "the store is unavailable; nothing was applied, retry later", request.url.path,
                            code="StoreUnavailable")
-        except Exception:  # noqa: BLE001 - a bug: logged with its traceback, answered cleanly
+        except Exception:
             log.exception("unexpected error on %s %s", request.method, request.url.path)
             return problem(500, "unexpected server error; nothing was applied", request.url.path, code="InternalError")
 
@@ -161,8 +174,7 @@ def _if_match(header: str | None) -> int | None:
     if header is None or header.strip() == "*":
         return None
     text = header.strip()
-    if text.startswith("W/"):
-        text = text[2:]
+    text = text.removeprefix("W/")
     text = text.strip('"')
     return int(text) if text.isdigit() else -1
 
@@ -171,7 +183,7 @@ def _since(raw: str | None) -> str | None:
     if not raw:
         return None
     try:
-        return to_stored(datetime.fromisoformat(raw.replace("Z", "+00:00")))
+        return to_stored(datetime.fromisoformat(raw))  # Python 3.11 reads a trailing Z
     except ValueError as exc:
         raise InvalidInput(f"since={raw!r} is not an ISO 8601 date or instant (e.g. 2026-11-25T03:00:00Z)") from exc
 
@@ -216,10 +228,11 @@ class PublicationAPI:
         self.store = store
         self.settings = settings
 
-    def _identify(self, request: Request, conn: Any = None) -> Operator:
-        if conn is None:
+    def _identify(self, request: Request, connection: Any = None) -> Operator:
+        if connection is None:
             with self.store.read() as conn:
                 return self._identify(request, conn)
+        conn = connection
         header = request.headers.get("authorization")
         if header:
             scheme, _, token = header.strip().partition(" ")
@@ -266,7 +279,7 @@ class PublicationAPI:
         fmt = params.get("format") or ("csv" if "text/csv" in request.headers.get("accept", "") else "json")
         if fmt not in ("json", "csv"):
             raise InvalidInput(f"format={fmt!r}: expected json or csv")
-        op, name = await run_in_threadpool(self._owner, request)
+        _, name = await run_in_threadpool(self._owner, request)
         version, boxes = await run_in_threadpool(self._current, name)
         headers = {"ETag": f'"{version}"'}
         if fmt == "csv":
@@ -314,7 +327,7 @@ class PublicationAPI:
         since = _since(params.get("since"))
         after = _int_param(params, "after", 0)
         limit = max(1, _int_param(params, "limit", 1000, 10_000))
-        op, name = await run_in_threadpool(self._owner, request)
+        _, name = await run_in_threadpool(self._owner, request)
         entries = await run_in_threadpool(self._journal, name, since, after, limit)
         next_url = None
         if len(entries) == limit:

@@ -8,7 +8,14 @@ from typing import Any
 
 import httpx
 
-from annuaire.errors import Conflict, DirectoryError, Forbidden, InvalidInput, NotFound, Unauthorized
+from annuaire.errors import (
+    Conflict,
+    DirectoryError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+)
 
 _BY_STATUS: dict[int, type[DirectoryError]] = {
     400: InvalidInput, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 412: Conflict,

@@ -163,7 +163,7 @@ def split_header(line: str) -> list[str]:
 
 def parse_text(text: str) -> list[Entry]:
     """The `Extraction_Correspondance_MSSante` layout (+ optional columns) into entries."""
-    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
     if not lines or not lines[0].strip():
         raise ListFormatError("empty list: the first line must be the header (e.g. 'Type de BAL|Adresse BAL|…')", 1)
     columns = TextColumns(split_header(lines[0]), strict=True)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection
@@ -105,7 +106,14 @@ class _ReferentialCache:
         self._generation: _Generation | None = None
 
     def generation(self, conn: Connection) -> _Generation:
-        token = tuple(conn.exec_driver_sql(_TOKEN_SQL).one())
+        # One check per transaction: the lookups of one validation share it.
+        transaction = conn.get_transaction()
+        seen = conn.info.get("annuaire.referential_token")
+        if seen is not None and transaction is not None and seen[0] is transaction:
+            token = seen[1]
+        else:
+            token = tuple(conn.exec_driver_sql(_TOKEN_SQL).one())
+            conn.info["annuaire.referential_token"] = (transaction, token)
         current = self._generation
         if current is None or current.token != token or current.size > MAX_CACHED:
             # Threads holding the previous generation keep filling it: it is simply dropped.
@@ -113,7 +121,7 @@ class _ReferentialCache:
         return current
 
 
-_caches: "weakref.WeakKeyDictionary[Any, _ReferentialCache]" = weakref.WeakKeyDictionary()
+_caches: weakref.WeakKeyDictionary[Any, _ReferentialCache] = weakref.WeakKeyDictionary()
 _caches_lock = threading.Lock()
 
 

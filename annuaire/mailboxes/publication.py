@@ -35,7 +35,14 @@ from annuaire.mailboxes import lookup
 from annuaire.mailboxes.entries import Entry
 from annuaire.mailboxes.model import INSERT_COLUMNS, SOURCE_OPERATOR, Mailbox
 from annuaire.mailboxes.operators import Operator
-from annuaire.mailboxes.rules import Finding, Line, Validation, Validator, finding, normalise_domain
+from annuaire.mailboxes.rules import (
+    Finding,
+    Line,
+    Validation,
+    Validator,
+    finding,
+    normalise_domain,
+)
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
 from annuaire.store.diff import JOURNAL_COLUMNS, bulk_insert
@@ -267,11 +274,16 @@ def publish(
     domain = normalise_domain(domain)
     started = utc_now()
     with store.read() as conn:
-        check_owner(conn, op, domain)
+        check_owner(conn, op, domain)  # before the work; checked again under the lock
         validation = Validator(settings).validate(conn, entries, domain)
-    run_values = dict(kind="publication", source=op.name, domain=domain, operator_id=op.id, started_at=started)
+    run_values = {"kind": "publication", "source": op.name, "domain": domain, "operator_id": op.id, "started_at": started}
     try:
         with store.write() as conn:
+            if conn.dialect.name == "postgresql":
+                # The durability the store has on SQLite (WAL, synchronous=NORMAL): a machine crash may
+                # lose the last instant of publications, never part of one; the next one restores them.
+                # A flushed commit costs 10-60 ms of fsync here: 5,000 publications a day must not wait on it.
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             now = utc_now()
             version, owner = lock_domain(conn, domain, now)
             if owner != op.id:

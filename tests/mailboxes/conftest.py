@@ -7,7 +7,7 @@ or operators build their own with `make_env(store, settings)`.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import uvicorn
@@ -61,17 +62,19 @@ def seed_referential(store: Store) -> None:
     now = utc_now()
     with store.write() as conn:
         conn.execute(insert(person), [
-            dict(id=i, id_nat=nat, id_type=nat[0], id_pp=nat[1:], first_name=first, last_name=last,
-                 first_name_key=search_key(first), last_name_key=search_key(last), profession_code=prof,
-                 active=active, version=1, last_updated=now, digest=0)
+            {"id": i, "id_nat": nat, "id_type": nat[0], "id_pp": nat[1:], "first_name": first, "last_name": last,
+             "first_name_key": search_key(first), "last_name_key": search_key(last), "profession_code": prof,
+             "active": active, "version": 1, "last_updated": now, "digest": 0}
             for i, nat, first, last, prof, active in PEOPLE
         ])
         conn.execute(insert(structure), [
-            dict(id=i, tech_id=tech, idnat=idnat, name=name, active=active, version=1, last_updated=now, digest=0)
+            {"id": i, "tech_id": tech, "idnat": idnat, "name": name, "active": active, "version": 1,
+             "last_updated": now, "digest": 0}
             for i, tech, idnat, name, active in STRUCTURES
         ])
         conn.execute(insert(activity), [
-            dict(id=n, key=f"{p}|{s}|0", person_id=p, structure_id=s, active=True, version=1, last_updated=now, digest=0)
+            {"id": n, "key": f"{p}|{s}|0", "person_id": p, "structure_id": s, "active": True, "version": 1,
+             "last_updated": now, "digest": 0}
             for n, (p, s) in enumerate(ACTIVITIES, start=1)
         ])
 

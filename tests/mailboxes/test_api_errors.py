@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -70,7 +71,7 @@ def test_trailing_separator_is_tolerated(env: Env) -> None:
 
 
 def test_bad_charset(seeded: Env) -> None:
-    _problem(seeded.put(A, body="Type de BAL|Adresse BAL\n".encode(), content_type="text/csv; charset=klingon"),
+    _problem(seeded.put(A, body=b"Type de BAL|Adresse BAL\n", content_type="text/csv; charset=klingon"),
              400, "unknown charset")
     _problem(seeded.put(A, body=b"Type de BAL|Adresse BAL\nPER|\xe9@a.mssante.fr\n",
                         content_type="text/csv; charset=utf-8"), 400, "line 2", "utf-8")
@@ -172,7 +173,11 @@ def test_unknown_paths_and_methods(env: Env) -> None:
 def test_store_failure_is_a_503_not_a_500() -> None:
     """The database disappears under a running server: a clean 503 problem, never a 500."""
     from annuaire.store import open_store
-    from tests.conftest import create_pg_database, drop_pg_database, skip_or_fail_without_pg
+    from tests.conftest import (
+        create_pg_database,
+        drop_pg_database,
+        skip_or_fail_without_pg,
+    )
 
     skip_or_fail_without_pg()
     url, name = create_pg_database()

@@ -16,7 +16,16 @@ from annuaire.config import Settings
 from annuaire.mailboxes.operators import WHITELIST_NAMESPACE
 from annuaire.store.clock import utc_now
 from annuaire.store.schema import person
-from tests.mailboxes.mailbox_fixtures import ALIX, CAMILLE, JEAN_PIERRE, org, per, publication_app, running, seed_referential
+from tests.mailboxes.mailbox_fixtures import (
+    ALIX,
+    CAMILLE,
+    JEAN_PIERRE,
+    org,
+    per,
+    publication_app,
+    running,
+    seed_referential,
+)
 
 TOKEN = re.compile(r"^ann_\d+_[A-Za-z0-9_-]{20,}$")
 D = "ch-exemple.mssante.fr"

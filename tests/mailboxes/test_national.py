@@ -165,7 +165,7 @@ def test_malformed_file_changes_nothing(env: Env, tmp_path: Path, case: str) -> 
         rows = [line("ORG", f"pediatrie@{CH}", structure=("1", "990000019"), service="Pédiatrie")]
         path = write(folder, ts, rows, raw_lines=["PER|x\xff@medecin.mssante.fr" + "|" * 30 + "\n"], as_zip=False,
                      encoding="utf-8")
-        path.write_bytes(path.read_bytes().replace("x\xff".encode("utf-8"), b"x\xff"))
+        path.write_bytes(path.read_bytes().replace("x\xff".encode(), b"x\xff"))
         expected = "line 3"
     elif case == "name":
         path = folder / "mailboxes.txt"

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import orjson
@@ -47,7 +48,7 @@ def _issue(folder: Path, stem: str, subject: x509.Name, issuer: tuple[Any, x509.
            server: bool = False) -> tuple[Path, Path, Any, x509.Name]:
     key = ec.generate_private_key(ec.SECP256R1())
     signer_key, issuer_name = issuer if issuer else (key, subject)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
@@ -77,7 +78,7 @@ class Pki:
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     folder = tmp_path_factory.mktemp("pki")
     ca_crt, _, ca_key, ca_name = _issue(folder, "ca", _name(C="FR", O="Annuaire test", CN="Test CA"), None, ca=True)
-    other_crt, _, other_key, other_name = _issue(folder, "other-ca", _name(CN="Other CA"), None, ca=True)
+    _, _, other_key, other_name = _issue(folder, "other-ca", _name(CN="Other CA"), None, ca=True)
     server = _issue(folder, "server", _name(CN="127.0.0.1"), (ca_key, ca_name), server=True)
     alpha = _issue(folder, "alpha", _name(C="FR", O="Alpha", CN="mail.alpha.test"), (ca_key, ca_name))
     stranger = _issue(folder, "stranger", _name(C="FR", O="Stranger", CN="mail.stranger.test"), (ca_key, ca_name))
@@ -134,7 +135,7 @@ def test_no_or_unknown_certificate(tls: tuple[Env, str], pki: Pki) -> None:
 
 
 def test_publish_command_with_certificate(tls: tuple[Env, str], pki: Pki, tmp_path: Path) -> None:
-    env, url = tls
+    _, url = tls
     file = tmp_path / "boxes.csv"
     file.write_text("Type de BAL|Adresse BAL|Identification nationale PP\nPER|camille.martin@a.mssante.fr|810000000001\n")
     r = CliRunner().invoke(cli, ["publish", A, str(file), "--server", url, "--ca", str(pki.ca),
