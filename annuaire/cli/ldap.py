@@ -220,3 +220,21 @@ def start_ldap_beside_http(ctx: Context, *, host: str | None, ldap_port: int | s
                       (("ldap", config.port), ("ldaps", config.ldaps_port if config.tls else None)) if port)
     console.print(f"LDAP  {where} (base {config.base_dn}, {config.workers} workers)")
     return process
+
+
+@cli.command("ldap-schema")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path), required=False)
+def ldap_schema(out: Path | None) -> None:
+    """Write the custom LDAP schema (class mssMailbox) as an OpenLDAP .schema file (stdout without OUT).
+
+    \b
+    Example:
+      annuaire ldap-schema /etc/ldap/schema/mssante.schema
+    """
+    from annuaire.ldap.schema import openldap_schema
+
+    if out is None:
+        click.echo(openldap_schema(), nl=False)
+    else:
+        out.write_text(openldap_schema(), encoding="utf-8")
+        click.echo(f"{out}: OpenLDAP schema (include after core, cosine and inetorgperson)")

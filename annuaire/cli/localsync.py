@@ -202,20 +202,26 @@ def export_cmd(local_db: Path, fmt: str, output: Path | None, base_dn: str | Non
       annuaire local-sync export --local carnet.sqlite --format outlook-csv -o contacts.csv
     """
     import io
+    import os
 
-    from annuaire.extractions.package import atomic_write_bytes
     from annuaire.localsync.db import LocalBase
     from annuaire.localsync.export import DEFAULT_BASE_DN, encoding_of, export
 
     with LocalBase.open(local_db, create=False) as base:
-        buffer = io.StringIO(newline="")
-        count = export(base, fmt, buffer, base_dn or DEFAULT_BASE_DN)
-    data = buffer.getvalue().encode(encoding_of(fmt))
-    if output is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-    else:
-        atomic_write_bytes(output, data)
+        if output is None:
+            out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding_of(fmt), newline="")
+            count = export(base, fmt, out, base_dn or DEFAULT_BASE_DN)
+            out.flush()
+            out.detach()
+        else:
+            # Streamed to a temporary file, then renamed: a reader never sees half an export.
+            tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+            try:
+                with open(tmp, "w", encoding=encoding_of(fmt), newline="") as out:
+                    count = export(base, fmt, out, base_dn or DEFAULT_BASE_DN)
+                os.replace(tmp, output)
+            finally:
+                tmp.unlink(missing_ok=True)
     console.print(f"{count:,} contacts exported", highlight=False)
 
 

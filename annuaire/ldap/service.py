@@ -203,6 +203,9 @@ def _worker(config: LdapConfig, directory: Directory, last: int, counters: Share
 def run_ldap(config: LdapConfig) -> None:
     """Serve until SIGTERM/SIGINT. Forks `config.workers` workers (1 = serve in this process)."""
     directory, last = _directory(config)
+    # Fewer, larger young-generation collections: full collections (which walk every tracked
+    # object outside the frozen index) become rare instead of following the plan cache's churn.
+    gc.set_threshold(50_000, 50, 100)
     workers = max(1, config.workers)
     plain, secure = _sockets(config, workers)
     counters = SharedCounters()

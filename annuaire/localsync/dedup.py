@@ -134,7 +134,7 @@ _GROUPS = (
     "WHERE bal_type IN ('PER', 'CAB') AND cn_key <> '' AND structure <> '' {where} "
     "GROUP BY cn_key, structure HAVING count(*) > 1"
 )
-FULL_SCAN = 20_000  # touched names beyond which one scan of the index is cheaper than lookups
+FULL_SCAN = 150_000  # touched names beyond which one scan of the index is cheaper than lookups
 
 
 def _national_groups(conn: sqlite3.Connection, touched: set[str] | None) -> list[tuple[str, str, str]]:

@@ -15,6 +15,7 @@ national order first.
 
 from __future__ import annotations
 
+import codecs
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -109,8 +110,13 @@ def _encoding(data: bytes, source: Source) -> str:
     if b"\x00" in data:
         line = data.count(b"\n", 0, data.index(b"\x00")) + 1
         raise ImportFileError(source.label, "NUL byte in the line (binary or corrupt file)", line)
+    # Checked in 1 MB steps: decoding the whole file at once would allocate it twice over.
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
     try:
-        data.decode("utf-8")
+        for i in range(0, len(data), 1 << 20):
+            decoder.decode(view[i : i + (1 << 20)])
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return "latin-1"
     return "utf-8"
@@ -138,14 +144,14 @@ def _header(data: bytes, source: Source, encoding: str) -> tuple[list[str], bool
 
 def _parse(data: bytes, source: Source, filters: Filters, out: Extraction) -> None:
     """Whole-list operations (split, count, map) rather than a Python loop per line."""
-    names, trailing, start = _header(data, source, out.encoding)
+    names, trailing, _ = _header(data, source, out.encoding)
     width = len(names) + (1 if trailing else 0)
     separators = width - 1
     label = source.label
-    body = data[start:]
-    if b"\r" in body:
-        body = body.replace(b"\r\n", b"\n")
-    lines = body.split(b"\n")
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+    lines = data.split(b"\n")
+    del lines[0]  # the header
     if lines and not lines[-1]:
         lines.pop()  # the newline ending the last line
     numbers: list[int] | None = None  # file line numbers, once lines were removed

@@ -149,7 +149,8 @@ def _apply(conn: sqlite3.Connection, extraction: Extraction, report: SyncReport,
     removed = [(a,) for a in existing.keys() - digests.keys()]  # a set difference, in C
     addresses = list(digests)
     before = map(existing.get, addresses)  # mapped in C: no Python call per line
-    changed = sorted(a for a, old, new in zip(addresses, before, digests.values()) if old != new)
+    changed = [a for a, old, new in zip(addresses, before, digests.values()) if old != new]
+    changed.sort()
     report.added = sum(1 for a in changed if a not in existing)
     report.updated = len(changed) - report.added
     report.removed = len(removed)

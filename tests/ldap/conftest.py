@@ -3,21 +3,12 @@
 The server runs exactly as in production (`python -m annuaire.ldap … ldap`,
 forked workers sharing the port with SO_REUSEPORT), with LDAPS and StartTLS
 on a demo certificate, and is queried by real clients (OpenLDAP's
-ldapsearch, ldap3).
+ldapsearch, ldap3). Helpers live in ldap_support.py, test data in ldap_data.py.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import os
-import shutil
-import signal
-import subprocess
 import sys
-import time
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -25,106 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ldap_data import World, populate  # noqa: E402
-
-BASE = "o=annuaire-sante,c=fr"
-SUFFIX = f"ou=mailboxes,{BASE}"
-PG_ADMIN_URL = os.environ.get("ANNUAIRE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-HAVE_LDAPSEARCH = shutil.which("ldapsearch") is not None
-
-
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
-
-
-def _pg_problem() -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(_libpq(PG_ADMIN_URL), connect_timeout=3):
-            return None
-    except Exception as exc:  # noqa: BLE001
-        return str(exc).strip().splitlines()[0]
-
-
-@dataclass
-class LdapServer:
-    url: str  # store URL
-    port: int
-    ldaps_port: int | None
-    cert: Path
-    world: World
-    process: subprocess.Popen
-    log: Path
-    env: dict = field(default_factory=dict)
-
-    @property
-    def uri(self) -> str:
-        return f"ldap://127.0.0.1:{self.port}"
-
-    @property
-    def ldaps_uri(self) -> str:
-        return f"ldaps://localhost:{self.ldaps_port}"
-
-
-def make_store(engine: str, tmp: Path) -> tuple[str, str | None]:
-    """A new empty store URL (and the PostgreSQL database name to drop)."""
-    if engine == "sqlite":
-        return f"sqlite:///{tmp / f'ldap-{uuid.uuid4().hex[:8]}.sqlite'}", None
-    problem = _pg_problem()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL not reachable: {problem}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {problem}")
-    import psycopg
-
-    name = f"annuaire_ldap_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}", name
-
-
-def drop_store(name: str | None) -> None:
-    if name is None:
-        return
-    import psycopg
-
-    with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def start_server(url: str, tmp: Path, world: World, *, workers: int = 2, limits: dict | None = None,
-                 tls: bool = True) -> LdapServer:
-    from annuaire.ldap.tls import demo_certificate
-
-    cert, key = demo_certificate(tmp / "tls")
-    ready = tmp / f"ready-{uuid.uuid4().hex[:6]}.json"
-    log = tmp / f"server-{uuid.uuid4().hex[:6]}.log"
-    args = [sys.executable, "-m", "annuaire.ldap", "--db", url, "ldap", "--ldap-port", "auto",
-            "--ldap-workers", str(workers), "--ready-file", str(ready)]
-    if tls:
-        args += ["--ldaps-port", "auto", "--tls-cert", str(cert), "--tls-key", str(key)]
-    for name, value in (limits or {}).items():
-        args += ["--limit", f"{name}={value}"]
-    env = {**os.environ, "ANNUAIRE_LDAP_REFRESH": "0.5"}
-    with open(log, "wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 120
-    while not ready.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"LDAP server did not start:\n{log.read_text()}")
-        time.sleep(0.05)
-    info = json.loads(ready.read_text())
-    return LdapServer(url, info["port"], info["ldaps_port"], cert, world, process, log)
-
-
-def stop_server(server: LdapServer) -> None:
-    server.process.send_signal(signal.SIGTERM)
-    try:
-        server.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+from ldap_support import LdapServer, drop_store, make_store, start_server, stop_server  # noqa: E402
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -158,52 +50,3 @@ def sqlite_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, World]:
     return url, world
 
 
-# --- ldapsearch ----------------------------------------------------------------------------
-
-
-@dataclass
-class LdapSearchResult:
-    rc: int
-    entries: list[dict[str, list[str]]]
-    stdout: str
-    stderr: str
-
-    @property
-    def mails(self) -> list[str]:
-        return [e["mail"][0] for e in self.entries if "mail" in e]
-
-
-def parse_ldif(text: str) -> list[dict[str, list[str]]]:
-    entries: list[dict[str, list[str]]] = []
-    current: dict[str, list[str]] | None = None
-    lines: list[str] = []
-    for raw in text.splitlines():
-        if raw.startswith(" ") and lines:
-            lines[-1] += raw[1:]
-        else:
-            lines.append(raw)
-    for line in lines:
-        if not line.strip():
-            current = None
-            continue
-        if line.startswith("#") or ":" not in line:
-            continue
-        attr, _, value = line.partition(":")
-        if value.startswith(":"):
-            value = base64.b64decode(value[1:].strip()).decode("utf-8")
-        else:
-            value = value.strip()
-        if current is None:
-            current = {}
-            entries.append(current)
-        current.setdefault(attr, []).append(value)
-    return [e for e in entries if "dn" in e]
-
-
-def ldapsearch(uri: str, filt: str, *attrs: str, base: str = SUFFIX, scope: str = "sub", options: tuple = (),
-               env: dict | None = None, timeout: float = 30) -> LdapSearchResult:
-    args = ["ldapsearch", "-x", "-LLL", "-o", "ldif-wrap=no", "-H", uri, "-b", base, "-s", scope, *options,
-            filt, *attrs]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
-    return LdapSearchResult(proc.returncode, parse_ldif(proc.stdout), proc.stdout, proc.stderr)

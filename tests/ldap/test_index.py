@@ -7,7 +7,6 @@ import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from annuaire.ldap import messages as m
 from annuaire.ldap.backend import load_index
@@ -16,44 +15,11 @@ from annuaire.ldap.entries import entry_dn
 from annuaire.ldap.filters import compile_filter, parse
 from annuaire.ldap.index import DirectoryIndex
 from annuaire.store import open_store
-
-SUFFIX = "ou=mailboxes,o=annuaire-sante,c=fr"
-FRAGMENTS = ["dup", "dupont", "DUPONTIER", "secret", "jean", "Jean-Pierre", "confidentiel", "dupuytren", "hélène",
-             "mar", "martin", "cardio", "medecin", "mssante", "810", "75", "PER", "ORG", "é", "x", "lefèvre"]
-ATTRS = ["cn", "sn", "givenName", "mail", "mssIdNatPS", "o", "description", "mssDepartement", "displayName",
-         "mssBalType", "objectClass", "unknownAttr"]
+from ldap_support import SUFFIX, filters
 
 
 def _search(f: m.Filter, size: int = 0) -> m.SearchRequest:
     return m.SearchRequest(SUFFIX, 2, 0, size, 0, False, f, [])
-
-
-@st.composite
-def atoms(draw):  # type: ignore[no-untyped-def]
-    attr = draw(st.sampled_from(ATTRS))
-    frag = draw(st.sampled_from(FRAGMENTS)).encode()
-    kind = draw(st.integers(0, 7))
-    if kind == 0:
-        return m.Equality(attr, frag)
-    if kind == 1:
-        return m.Substrings(attr, frag, [], None)
-    if kind == 2:
-        return m.Substrings(attr, None, [frag], None)
-    if kind == 3:
-        return m.Substrings(attr, None, [], frag)
-    if kind == 4:
-        other = draw(st.sampled_from(FRAGMENTS)).encode()
-        return m.Substrings(attr, frag, [other], None)
-    if kind == 5:
-        return m.Present(attr)
-    if kind == 6:
-        return m.Approx(attr, frag)
-    return m.GreaterOrEqual(attr, frag)
-
-
-filters = st.recursive(atoms(), lambda c: st.one_of(st.builds(m.And, st.lists(c, min_size=1, max_size=3)),
-                                                    st.builds(m.Or, st.lists(c, min_size=1, max_size=3)),
-                                                    st.builds(m.Not, c)), max_leaves=6)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BASE, SUFFIX
+from ldap_support import BASE, SUFFIX
 
 ldap3 = pytest.importorskip("ldap3")
 

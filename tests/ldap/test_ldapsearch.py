@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from conftest import BASE, HAVE_LDAPSEARCH, SUFFIX, ldapsearch
+from ldap_support import BASE, HAVE_LDAPSEARCH, SUFFIX, ldapsearch
 
 pytestmark = pytest.mark.skipif(not HAVE_LDAPSEARCH, reason="ldap-utils not installed (apt-get install ldap-utils)")
 

@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from conftest import SUFFIX, ldapsearch, start_server, stop_server
+from ldap_support import SUFFIX, ldapsearch, start_server, stop_server
 
 from annuaire.ldap.ldif import slapd_config
 from annuaire.ldap.schema import openldap_schema

@@ -6,7 +6,7 @@ import socket
 import time
 
 import pytest
-from conftest import HAVE_LDAPSEARCH, SUFFIX, ldapsearch, start_server, stop_server
+from ldap_support import HAVE_LDAPSEARCH, SUFFIX, ldapsearch, start_server, stop_server
 
 from annuaire.ldap import ber
 from annuaire.ldap import messages as m

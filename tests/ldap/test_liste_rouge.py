@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import BASE, SUFFIX
 from hypothesis import HealthCheck, given, settings
-from test_index import filters
+from ldap_support import BASE, SUFFIX, filters
 
 from annuaire.ldap import messages as m
 from annuaire.ldap.filters import to_string

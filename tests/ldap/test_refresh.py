@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import SUFFIX, drop_store, make_store, start_server, stop_server
+from ldap_support import SUFFIX, drop_store, make_store, start_server, stop_server
 from ldap_data import NOW, journal_row, populate
 from sqlalchemy import insert, update
 

@@ -212,3 +212,21 @@ def test_in_place_updates_know_every_indexed_column(local_db):
         indexes = [row[1] for row in base.conn.execute("PRAGMA index_list(national)")]
         indexed = {col[2] for name in indexes for col in base.conn.execute(f"PRAGMA index_info('{name}')")}
     assert indexed - {"address"} == set(sync_module._INDEXED)
+
+
+def test_latin1_and_crlf_extraction_is_read(files, local_db):
+    """Old national files: latin-1, Windows line ends, columns in another order."""
+    from annuaire import formats
+
+    columns = list(formats.MSSANTE_COLUMNS)
+    order = [1, 0, *range(2, len(columns))]  # 'Adresse BAL' first
+    lines = ["|".join(columns[i] for i in order)]
+    lines += ["|".join(line[i] for i in order) for line in standard_boxes()]
+    path = files / "Extraction_Correspondance_MSSante_202001010300.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("Extraction_Correspondance_MSSante_202001010300.txt", "\r\n".join(lines).encode("latin-1") + b"\r\n")
+    report = sync(local_db, str(path), NO_FILTER)
+    assert report.added == 6
+    with sqlite3.connect(local_db) as conn:
+        name = conn.execute("SELECT first_name, last_name FROM national WHERE address LIKE 'helene%'").fetchone()
+    assert name == ("Hélène", "LÉGER")
