@@ -9,6 +9,6 @@ from __future__ import annotations
 from annuaire.cli.app import cli, main
 
 # Registering the commands of each capability (import for side effects).
-from annuaire.cli import core, serve, extractions, localsync, mailboxes, fhir  # noqa: F401,E402
+from annuaire.cli import core, extractions, fhir, ldap, localsync, mailboxes, serve  # noqa: F401,E402
 
 __all__ = ["cli", "main"]

@@ -6,39 +6,58 @@ import click
 import uvicorn
 
 from annuaire.cli.app import Context, cli, console, handle_errors, pass_context
+from annuaire.cli.ldap import ldap_options, start_ldap_beside_http
 from annuaire.config import Settings
 from annuaire.http.app import create_app
 
 
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
-@click.option("--http-port", type=int, default=None, help="HTTP port (default 8080; 0 disables HTTP).")
-@click.option("--ldap-port", type=int, default=None, help="LDAP port (default 3389; 0 disables LDAP).")
+@click.option("--http-port", type=int, default=None, help="HTTP port (default 8080).")
+@ldap_options
 @pass_context
 @handle_errors
-def serve(ctx: Context, host: str | None, http_port: int | None, ldap_port: int | None) -> None:
-    """Start the HTTP interfaces (publication API, FHIR, web, extractions) and LDAP.
+def serve(
+    ctx: Context,
+    host: str | None,
+    http_port: int | None,
+    ldap_port: str | None,
+    ldaps_port: str | None,
+    workers: int | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    demo_tls: bool,
+) -> None:
+    """Start every interface: publication API, FHIR, web pages, extractions (HTTP) and LDAP.
 
     \b
     Example:
       annuaire serve --host 0.0.0.0 --http-port 8080 --ldap-port 3389
     """
-    settings = Settings.from_env(host=host, http_port=http_port, ldap_port=ldap_port)
+    settings = Settings.from_env(host=host, http_port=http_port)
     store = ctx.store
     app = create_app(store, settings)
-    console.print(f"HTTP  {settings.base_url}/")
-    console.print(f"Publication API  {settings.base_url}/api/v1/domains/<domain>/mailboxes (OpenAPI: /api/v1/openapi.json)")
-    # Daily extractions (issue 5): generated in a subprocess, at start-up when none exists.
+    base = settings.base_url
+    console.print(f"Web search page   {base}/", highlight=False)
+    console.print(f"FHIR API          {base}/fhir/v2 (header ESANTE-API-KEY; keys: annuaire apikey add NAME)", highlight=False)
+    console.print(f"Publication API   {base}/api/v1/domains/<domain>/mailboxes (OpenAPI: {base}/api/v1/openapi.json)", highlight=False)
+    console.print(f"Extractions       {base}/extractions/", highlight=False)
+    ldap_process = start_ldap_beside_http(
+        ctx, host=host, ldap_port=ldap_port, ldaps_port=ldaps_port, workers=workers,
+        tls_cert=tls_cert, tls_key=tls_key, demo_tls=demo_tls,
+    )
+    # Daily extractions: generated in a subprocess, at start-up when none exists.
     from annuaire.extractions.scheduler import start_scheduler
+    from annuaire.mailboxes.tlsident import uvicorn_tls_options
 
     scheduler = start_scheduler(store.url, settings)
     try:
-        # Publication API (issue 3): TLS when ANNUAIRE_TLS_CERT/KEY are set, operators' client
-        # certificates too when ANNUAIRE_TLS_CLIENT_CA is set.
-        from annuaire.mailboxes.tlsident import uvicorn_tls_options
-
-        uvicorn.run(app, host=settings.host, port=settings.http_port, log_level="warning",
-                    **uvicorn_tls_options(settings))
+        # TLS when ANNUAIRE_TLS_CERT/KEY are set; operators' client certificates
+        # too when ANNUAIRE_TLS_CLIENT_CA is set.
+        uvicorn.run(app, host=settings.host, port=settings.http_port, log_level="warning", **uvicorn_tls_options(settings))
     finally:
         if scheduler is not None:
             scheduler.stop()
+        if ldap_process is not None:
+            ldap_process.terminate()
+            ldap_process.join(30)
