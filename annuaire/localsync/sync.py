@@ -19,6 +19,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -108,15 +109,23 @@ def sync(
                 report.extraction_ts = meta.get("extraction_ts", "")
                 return _finish(report, started)
             assert acquired.path is not None
-            extraction = read_extraction(
-                acquired.path, filters, acquired.manifest, acquired.label, lambda n: progress("read", n, 0)
-            )
-            report.extraction_ts = extraction.ts
-            report.lines = extraction.lines
-            report.duplicate_lines = extraction.duplicates
-            report.selected = len(extraction.digests)
             with base.write() as conn:
-                touched = _apply(conn, extraction, report, progress)
+                # The stored digests are read (in the write transaction, by a helper
+                # thread: SQLite and zlib release the GIL) while the file is validated.
+                with ThreadPoolExecutor(1) as pool:
+                    stored = pool.submit(_stored_digests, conn)
+                    try:
+                        extraction = read_extraction(
+                            acquired.path, filters, acquired.manifest, acquired.label,
+                            lambda n: progress("read", n, 0),
+                        )
+                    finally:
+                        existing = stored.result()
+                report.extraction_ts = extraction.ts
+                report.lines = extraction.lines
+                report.duplicate_lines = extraction.duplicates
+                report.selected = len(extraction.digests)
+                touched = _apply(conn, extraction, existing, report, progress)
                 links = dedup.relink(conn)
                 report.merges, report.unmerged = links.merged, links.unmerged
                 report.suspected_duplicates = dedup.suspected_duplicates(conn, touched=touched)
@@ -139,13 +148,18 @@ def sync(
     return _finish(report, started)
 
 
-def _apply(conn: sqlite3.Connection, extraction: Extraction, report: SyncReport, progress: Progress) -> set[str]:
+def _stored_digests(conn: sqlite3.Connection) -> dict[str, int]:
+    return dict(conn.execute("SELECT address, digest FROM national"))
+
+
+def _apply(
+    conn: sqlite3.Connection, extraction: Extraction, existing: dict[str, int], report: SyncReport, progress: Progress
+) -> set[str]:
     """Diff by digest and write only the changed national contacts (caller's transaction).
 
     Returns the name keys of the added and changed contacts.
     """
     digests, raw_lines = extraction.digests, extraction.raw
-    existing = dict(conn.execute("SELECT address, digest FROM national"))
     removed = [(a,) for a in existing.keys() - digests.keys()]  # a set difference, in C
     addresses = list(digests)
     before = map(existing.get, addresses)  # mapped in C: no Python call per line
@@ -174,9 +188,9 @@ def _apply(conn: sqlite3.Connection, extraction: Extraction, report: SyncReport,
             values = extraction.fields(raw_lines[address])
             row = (*values, *national_keys(values), dig)
             touched.add(row[_CN_KEY])
-            if old_keys.get(address) == tuple(row[i] for i in _INDEXED_POS):
+            if old_keys.get(address) == tuple(row[p] for p in _INDEXED_POS):
                 # Most daily changes leave names and ids alone: no index to touch.
-                update.append((*(row[i] for i in _PLAIN_POS), dig, address))
+                update.append((*(row[p] for p in _PLAIN_POS), dig, address))
             else:
                 replace.append(row)
         conn.executemany(_INSERT, replace)

@@ -80,7 +80,7 @@ def interpret(
     vocab = vocabulary()
     i = 0
     while i < len(words):
-        step = _read_at(words, i, found, vocab.longest_phrase, city)
+        step = _read_at(words, i, found, vocab.longest_phrase, city, inside_name=bool(name))
         if step is None:
             name.append(words[i])
             i += 1
@@ -120,18 +120,27 @@ def _name_only(words: list[str]) -> Criteria:
 
 
 def _read_at(
-    words: list[str], i: int, found: dict[str, str], longest: int, city: CityLookup
+    words: list[str], i: int, found: dict[str, str], longest: int, city: CityLookup, inside_name: bool
 ) -> tuple[int, str, str, str, bool] | None:
-    """(words used, kind, value, label, read from a place name) of the phrase at i."""
+    """(words used, kind, value, label, read from a place name) of the phrase at i.
+
+    A place named in words (not a code) must not cut a name in two: after
+    name words, it must end the box ("de la lanin camille" is one name, even
+    if Lanin is a town; "dupont lanin" is Dupont in Lanin).
+    """
     vocab = vocabulary()
     has_place = bool({"departement", "city_key", "postcode"} & set(found))
+
+    def place_fits(length: int) -> bool:
+        return not has_place and (not inside_name or i + length == len(words))
+
     for length in range(min(longest, len(words) - i), 0, -1):
         phrase = " ".join(words[i : i + length])
         term = vocab.lookup(phrase)
         if term is not None and term.kind not in found:
             if term.kind != "departement":
                 return length, term.kind, term.code, term.label, False
-            if not has_place:
+            if place_fits(length):
                 return length, "departement", term.code, f"{term.code} – {term.label}", True
     word = words[i]
     if not has_place:
@@ -142,7 +151,7 @@ def _read_at(
             return 1, "postcode", word, word, False
         for length in range(min(MAX_CITY_WORDS, len(words) - i), 0, -1):
             phrase = " ".join(words[i : i + length])
-            if phrase.replace(" ", "").isdigit():
+            if phrase.replace(" ", "").isdigit() or not place_fits(length):
                 continue
             label = city(phrase)
             if label is not None:

@@ -26,6 +26,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, func, select
 
+from annuaire.web.sql import Columns
+
 CAP = 5000  # free-text sets are counted up to this
 COUNT_TTL = 3600.0  # seconds a cached count is trusted (the data changes with the daily import)
 COUNT_CACHE = 4096
@@ -41,17 +43,23 @@ class Candidate:
     walkable: bool = False  # an index yields it in name order (a family-name range, a profession)
     known: int | None = None  # size already counted by the caller (capped at CAP)
     estimate: Any = None  # a scalar SELECT estimating the size more cheaply than counting ids
+    index_only: bool = False  # its ids come from an index alone (no row visited)
+    drives: bool = True  # False: enumerating it means scanning a table (it only filters)
 
 
 @dataclass(frozen=True)
 class Plan:
     path: str  # "walk" | "drive" | "empty"
     driver: Candidate | None = None
+    ids: Select | None = None  # the driving ids (the driver's, intersected with another set)
 
     @property
     def implied(self) -> str:
         """The criterion whose condition the driver already applies ('' when walking)."""
         return self.driver.kind if self.driver is not None else ""
+
+
+INTERSECT_MAX = 100_000  # a second set up to this size is worth reading from its index
 
 
 class Counts:
@@ -124,7 +132,27 @@ def choose(
     wanted = page * page_size / max(others, 1e-9)
     # Walking sets given in name order reads at most the smallest; the whole name index, everything.
     walk_rows = min(min(ordered) if ordered else total, wanted)
-    smallest, best = min(sizes, key=lambda item: item[0])
+    drivers = sorted(((n, c) for n, c in sizes if c.drives), key=lambda item: item[0])
+    if not drivers:
+        return Plan("walk")
+    smallest, best = drivers[0]
     if not walk or smallest < walk_rows:
-        return Plan("drive", best)
+        return Plan("drive", best, intersect(conn, best, drivers[1:]))
     return Plan("walk")
+
+
+def intersect(conn: Connection, best: Candidate, others: list[tuple[int, Candidate]]) -> Select:
+    """The driver's ids, kept only when also in the next set that an index alone can list.
+
+    Reading two sets from their indexes costs far less than visiting one row
+    per id of the first: a savoir-faire (10,000 people) within a city
+    (40,000) leaves a few dozen rows to visit.
+    """
+    if not best.index_only:
+        return best.ids
+    for n, other in others:
+        if other.index_only and n <= INTERSECT_MAX:
+            ids = best.ids.subquery()
+            # a filter on the first set's rows, never a key to probe its index with
+            return select(ids.c[0]).where(Columns(conn)(ids.c[0]).in_(other.ids))
+    return best.ids

@@ -9,12 +9,14 @@ only here: InvalidInput 400, NotFound 404.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -77,37 +79,52 @@ class Pages:
         if params.blank:
             return self.render(request, "home.html", params=params)
         with self.store.read() as conn:
-            box = interpret(
-                params.q,
-                city=lambda key: search.city_label(conn, key),
-                surname=lambda key: search.is_family_name(conn, key),
-                as_name=params.comme == "nom",
-            )
-            criteria = with_filters(
-                box,
-                profession=params.profession or None,
-                savoir_faire=params.savoir_faire or None,
-                departement=params.departement or None,
-                mailbox_type=params.type or None,
-            )
-            structures_only = params.type in search.STRUCTURE_BOX_TYPES
-            if structures_only:
-                page = search.search_structures(conn, criteria, params.page, (params.type,))
-                side: list[search.StructureHit] = []
-            else:
-                page = search.search_people(conn, criteria, params.page)
-                side = search.some_structures(conn, criteria) if params.page == 1 else []
+            if self.store.is_postgresql:
+                # Short indexed queries: compiling them or splitting them over workers costs more than it saves.
+                conn.exec_driver_sql("SET LOCAL jit = off")
+                conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+            found = self.run_search(conn, params, as_name=params.comme == "nom")
+            if not found.page.items and params.page == 1 and found.box.interpreted and not found.box.address:
+                # Nothing for "camille de la lanin" read as a name in Lanin: try it all as a name.
+                again = self.run_search(conn, params, as_name=True)
+                if again.page.items:
+                    again.page.note = (
+                        f"Aucun résultat pour {_reading(found.box)} : "
+                        f"voici les résultats en lisant « {params.q} » comme un nom."
+                    )
+                    found = again
         return self.render(
             request,
             "results.html",
             params=params,
-            criteria=criteria,
-            page=page,
-            structures_only=structures_only,
-            side=side,
-            as_name_url=_as_name_url(params, box),
+            criteria=found.criteria,
+            page=found.page,
+            structures_only=found.structures_only,
+            side=found.side,
+            as_name_url=_as_name_url(params, found.box),
             page_url=lambda n: params.url(page=n),
         )
+
+    def run_search(self, conn: Connection, params: SearchParams, as_name: bool) -> Found:
+        box = interpret(
+            params.q,
+            city=lambda key: search.city_label(conn, key),
+            surname=lambda key: search.is_family_name(conn, key),
+            as_name=as_name,
+        )
+        criteria = with_filters(
+            box,
+            profession=params.profession or None,
+            savoir_faire=params.savoir_faire or None,
+            departement=params.departement or None,
+            mailbox_type=params.type or None,
+        )
+        if params.type in search.STRUCTURE_BOX_TYPES:
+            page = search.search_structures(conn, criteria, params.page, (params.type,))
+            return Found(box, criteria, page, [], True)
+        page = search.search_people(conn, criteria, params.page)
+        side = search.some_structures(conn, criteria) if params.page == 1 else []
+        return Found(box, criteria, page, side, False)
 
     def professional(self, request: Request) -> Response:
         id_nat = request.path_params["id"]
@@ -127,6 +144,21 @@ class Pages:
 
     def help(self, request: Request) -> Response:
         return self.render(request, "help.html")
+
+
+@dataclass
+class Found:
+    """One reading of the search and its results."""
+
+    box: Criteria  # what the box alone says
+    criteria: Criteria  # with the filters
+    page: search.Page
+    side: list[search.StructureHit]
+    structures_only: bool
+
+
+def _reading(box: Criteria) -> str:
+    return ", ".join(f"{kind.lower()} « {label} »" for kind, label in box.understood)
 
 
 def _as_name_url(params: SearchParams, box: Criteria) -> str:

@@ -69,3 +69,11 @@ def test_filters_win_over_the_box() -> None:
     assert criteria.profession == "60" and criteria.departement == "33" and criteria.mailbox_type == "PER"
     assert ("Profession", "Infirmier") in criteria.understood
     assert ("Profession", "Médecin") not in criteria.understood
+
+
+def test_a_place_never_cuts_a_name_in_two() -> None:
+    cities = {**CITIES, "lanin": "Lanin"}
+    criteria = interpret("de la lanin camille", city=cities.get, surname=lambda _: False)
+    assert criteria.name == ("de", "la", "lanin", "camille") and criteria.city_key is None
+    criteria = interpret("camille de la lanin", city=cities.get, surname=lambda _: False)
+    assert criteria.city_key == "lanin"  # at the end it may be the place

@@ -95,6 +95,10 @@ def test_a_place_that_is_also_a_family_name_reads_as_a_name(site) -> None:
     link = next(h for h in page.links if "comme=nom" in h)
     assert found(site, q="martin laval", comme="nom") == []
     assert link.startswith("/?") and "q=martin+laval" in link
+    # Nobody named Rose works in Laval: the box is then read as a name, and the page says so.
+    response = site.get("/", q="rose laval")
+    assert people(response.text) == [ROSE]
+    assert "comme un nom" in read(response.text).text
 
 
 def test_mailbox_addresses(site) -> None:
