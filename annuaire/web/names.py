@@ -5,7 +5,7 @@
 branch `family starts with A and first name starts with B`. Short words make
 some branches huge ("le" + "k": every Lefèvre and every Kevin) and others
 empty, so every range is counted on its index (exactly and cached for keys of
-up to 3 characters, capped at CAP otherwise): empty readings are dropped, each
+up to 5 characters, capped at CAP otherwise): empty readings are dropped, each
 remaining one is enumerated from its narrower range only, and when several
 readings remain those costing more than BUDGET rows are dropped too: they
 would be slow and flood the page with people nobody meant.
@@ -35,7 +35,8 @@ from annuaire.web.sql import prefix
 
 CAP = 5000
 BUDGET = 10000
-EXACT_UP_TO = 3  # prefixes this short are counted exactly (and cached)
+EXACT_UP_TO = 5  # prefixes this short are counted further (up to EXACT_CAP) and cached
+EXACT_CAP = 100_000
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,13 @@ class Reading:
 
 
 def readings(conn: Connection, words: Sequence[str]) -> list[Reading]:
-    """The possible readings of the words, empty ones dropped, narrowest range first."""
+    """The possible readings of the words, empty ones dropped, narrowest range first.
+
+    One word has one reading, a family-name range, left uncounted (its page
+    is read in order from the index; counting it would cost more).
+    """
+    if len(words) == 1:
+        return [Reading((Range("last_name_key", words[0], CAP),))]
     splits: list[list[tuple[str, str]]] = [[("last_name_key", " ".join(words))]]
     for k in range(1, len(words)):
         a, b = " ".join(words[:k]), " ".join(words[k:])
@@ -83,7 +90,8 @@ def readings(conn: Connection, words: Sequence[str]) -> list[Reading]:
 def _count(conn: Connection, column: str, key: str) -> int:
     col = person.c[column]
     if len(key) <= EXACT_UP_TO:
-        return plan.COUNTS.get(conn, ("name-range", column, key), select(col).where(prefix(col, key)))
+        query = select(col).where(prefix(col, key)).limit(EXACT_CAP)
+        return plan.COUNTS.get(conn, ("name-range", column, key), query)
     inner = select(col).where(prefix(col, key)).limit(CAP).subquery()
     return conn.execute(select(func.count()).select_from(inner)).scalar_one()
 

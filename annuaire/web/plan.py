@@ -117,8 +117,8 @@ def choose(
     a name all sit around the same letters), where the walk would read the
     index up to them whatever the selectivity says.
     """
-    if not candidates:
-        return Plan("walk")
+    if not candidates or (len(candidates) == 1 and candidates[0].walkable and walk):
+        return Plan("walk")  # nothing to weigh: read in name order
     sizes = [(size(conn, c), c) for c in candidates]
     if any(n == 0 and c.key is None for n, c in sizes):  # fresh counts only
         return Plan("empty")  # (cached counts may lag behind an import)

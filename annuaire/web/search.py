@@ -22,6 +22,7 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
+    distinct,
     exists,
     false,
     func,
@@ -113,13 +114,16 @@ def published(types: Sequence[str]) -> ColumnElement[bool]:
 def address_condition(conn: Connection, address: str, ix: Any = bare) -> ColumnElement[bool]:
     """Mailboxes whose address matches what was typed.
 
-    '@domain' (or '@dom' prefix) goes through the domain index; a full or
-    partial address through the address index (prefix) and the trigram index
-    (contains), as one set of ids: an OR of the two would defeat both indexes.
+    '@domain' (or '@dom' prefix) goes through the domain index; the beginning
+    of an address through the address index; any other part of one through
+    the trigram index (contains). Never an OR of two indexed conditions: it
+    would defeat both indexes.
     """
     if address.startswith("@"):
         return prefix(ix(mailbox.c.domain), address[1:]) if len(address) > 1 else false()
     starts = select(mailbox.c.id).where(prefix(mailbox.c.address, address))
+    if conn.execute(starts.limit(1)).first() is not None:
+        return mailbox.c.id.in_(starts)  # the beginning of an address, as typed most often
     try:
         inside = contains.contains_ids(conn.dialect.name, "mailbox.address", address)
     except InvalidInput:
@@ -386,7 +390,9 @@ def structures_query(
         )
         free_text = c.address and not c.address.startswith("@")
         key = None if free_text else ("box-structures", c.address, *types)
-        boxes = select(func.count()).select_from(mailbox).where(*structure_box_conditions(conn, c, types))
+        # structures publishing such boxes (a hospital has hundreds of boxes: count it once)
+        owners = func.count(distinct(mailbox.c.structure_idnat))
+        boxes = select(owners).select_from(mailbox).where(*structure_box_conditions(conn, c, types))
         candidates.append(
             plan.Candidate("box", ids, key, estimate=None if free_text else boxes, drives=bool(c.address))
         )
@@ -440,6 +446,13 @@ def some_structures(conn: Connection, c: Criteria, limit: int = 5) -> list[Struc
     """A few structures named like the box, or publishing the typed address (beside people)."""
     if not (c.name or c.address) or c.profession or c.savoir_faire:
         return []
+    if not c.address and place_key(c) == (None, None, None):
+        # A name alone: the first structures of the name index range.
+        named = prefix(structure.c.name_key, " ".join(c.name))
+        query = select(structure.c.id).where(named, structure.c.active == true()).order_by(
+            structure.c.name_key, structure.c.id
+        )
+        return load_structures(conn, list(conn.execute(query.limit(limit)).scalars()), STRUCTURE_BOX_TYPES)
     query = structures_query(conn, c, STRUCTURE_BOX_TYPES, 1, require_boxes=False)
     if query is None:
         return []
