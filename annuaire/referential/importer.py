@@ -116,6 +116,11 @@ def import_referential(
             .values(status="ok", finished_at=utc_now(), report=json.dumps(summary.as_dict(), ensure_ascii=False))
         )
     progress.done()
+    # Statistics matter once a sizeable part of a table changed (first load above all).
+    store.analyze([
+        name for name, c in summary.counts.items()
+        if c.created + c.updated + c.deactivated > max(1000, (c.unchanged + c.created) // 10)
+    ])
     return summary
 
 

@@ -69,6 +69,23 @@ class Store:
         with self.engine.connect() as conn:
             yield conn
 
+    def analyze(self, tables: list[str]) -> None:
+        """Refresh the planner's statistics after a bulk change of these tables.
+
+        Without them SQLite has no statistics at all and PostgreSQL cannot use
+        index-only scans on freshly loaded tables (it needs the visibility map).
+        """
+        if not tables:
+            return
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                for name in tables:
+                    conn.exec_driver_sql(f'ANALYZE "{name}"')
+            else:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                for name in tables:
+                    conn.exec_driver_sql(f'VACUUM ANALYZE "{name}"')
+
     def dispose(self) -> None:
         self.engine.dispose()
 
