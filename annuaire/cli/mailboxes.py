@@ -243,8 +243,10 @@ def quality(ctx: Context, operator_name: str | None, show_all: bool, as_json: bo
         return
     shown = [e for e in report if show_all or has_issues(e)]
     table = Table(title=f"Mailbox quality ({len(shown)} of {len(report)} domains)")
-    for column in ("domain", "operator", "boxes", "departed", "naming", "dup. holders", "liste rouge", "last publication"):
-        table.add_column(column, justify="right" if column in ("boxes", "departed", "naming", "dup. holders", "liste rouge") else "left")
+    # Domain names are what the reader looks for: never cut them, whatever the terminal width.
+    table.add_column("domain", no_wrap=True, min_width=max((len(e["domain"]) for e in shown), default=6))
+    for column in ("operator", "boxes", "departed", "naming", "dup. holders", "liste rouge", "last publication"):
+        table.add_column(column, justify="left" if column in ("operator", "last publication") else "right")
     for e in shown:
         last = (e["last_published"] or "never")[:16].replace("T", " ")
         if e["stale"]:

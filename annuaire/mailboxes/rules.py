@@ -131,6 +131,7 @@ _TECH_ID_RE = re.compile(r"[FCR][0-9A-Za-z]{1,39}")
 _IDNAT_RE = re.compile(r"[0-9][0-9A-Za-z]{1,44}")
 _STRUCTURE_ID_RE = re.compile(r"[0-9A-Za-z]{1,40}")
 _BAD_CHARS = re.compile(r"[|\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SEPARATORS = str.maketrans("", "", "._-")
 _TRUE = frozenset({"true", "1", "o", "oui", "y", "yes", "vrai"})
 _FALSE = frozenset({"false", "0", "n", "non", "no", "faux", ""})
 
@@ -311,20 +312,27 @@ def check_line(entry: Entry, domain: str | None) -> tuple[Line | None, Finding |
         return None, error, warnings
     if kind in STRUCTURE_TYPES and ref is None:
         return None, finding("STRUCTURE_MISSING", entry, address, type=kind), warnings
-    values: dict[str, Any] = {}
-    for name in TEXT_LIMITS:
-        values[name], error = _text(entry, name, address)
+    values: dict[str, Any] = {"service": None, "description": None, "responsible": None}
+    if entry.service is not None or entry.description is not None or entry.responsible is not None:
+        for name in TEXT_LIMITS:
+            values[name], error = _text(entry, name, address)
+            if error:
+                return None, error, warnings
+    liste_rouge = entry.liste_rouge
+    if liste_rouge is not None and type(liste_rouge) is not bool:
+        liste_rouge, error = _boolean(entry, "liste_rouge", address)
         if error:
             return None, error, warnings
-    liste_rouge, error = _boolean(entry, "liste_rouge", address)
-    if error:
-        return None, error, warnings
-    demat, error = _boolean(entry, "dematerialisation", address)
-    if error:
-        return None, error, warnings
-    rank, error = _rank(entry, address)
-    if error:
-        return None, error, warnings
+    demat = entry.dematerialisation
+    if demat is not None and type(demat) is not bool:
+        demat, error = _boolean(entry, "dematerialisation", address)
+        if error:
+            return None, error, warnings
+    rank = None
+    if entry.rank is not None:
+        rank, error = _rank(entry, address)
+        if error:
+            return None, error, warnings
     not_applicable = ("service", "description", "responsible") if kind == "PER" else ("service",) if kind == "CAB" else ()
     for name in not_applicable:
         if values[name] is not None:
@@ -364,7 +372,7 @@ def looks_like_name(local: str, last_name: str | None) -> bool:
     key = search_key(last_name)
     if not key:
         return True
-    compact = re.sub(r"[^a-z0-9]", "", local)
+    compact = local.translate(_SEPARATORS)  # local parts are [a-z0-9._-]
     if key.replace(" ", "") in compact:
         return True
     return any(len(token) >= 3 and token in compact for token in key.split())
