@@ -13,7 +13,8 @@ from annuaire.errors import DirectoryError
 from annuaire.store import Store, open_store
 from annuaire.store.engine import default_url
 
-console = Console(stderr=True)
+# Logs and pipes get long lines rather than tables cut at 80 columns.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 class Context:
