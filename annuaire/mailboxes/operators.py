@@ -38,7 +38,7 @@ class Operator:
     contact: str | None = None
     support_contact: str | None = None
     created_at: str = ""
-    domains: list[str] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)  # empty when it comes from authentication
 
 
 # --- tokens -----------------------------------------------------------------------
@@ -114,7 +114,7 @@ def authenticate_token(conn: Connection, token: str) -> Operator:
     ).mappings().first()
     if row is None or not row["token_hash"] or not _verified.matches(token, row["token_hash"]):
         raise invalid
-    return _operator(conn, row)
+    return _operator(conn, row, with_domains=False)
 
 
 def normalise_dn(dn: str) -> tuple[str, ...]:
@@ -146,18 +146,23 @@ def authenticate_dn(conn: Connection, dn: str) -> Operator:
     wanted = normalise_dn(dn)
     for row in conn.execute(select(operator).where(operator.c.cert_dn.is_not(None))).mappings():
         if normalise_dn(row["cert_dn"]) == wanted:
-            return _operator(conn, row)
+            return _operator(conn, row, with_domains=False)
     raise Unauthorized(f"the client certificate {dn!r} is not registered for any operator")
 
 
 # --- operators and domains ---------------------------------------------------------------
 
 
-def _operator(conn: Connection, row) -> Operator:
+def domains_of(conn: Connection, operator_id: int) -> list[str]:
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    names = [d for (d,) in conn.exec_driver_sql(
-        f"SELECT name FROM domain WHERE operator_id = {mark} ORDER BY name", (row["id"],)
+    return [d for (d,) in conn.exec_driver_sql(
+        f"SELECT name FROM domain WHERE operator_id = {mark} ORDER BY name", (operator_id,)
     )]
+
+
+def _operator(conn: Connection, row, *, with_domains: bool = True) -> Operator:
+    """An Operator from its row; authentication (every request) skips the list of domains."""
+    names = domains_of(conn, row["id"]) if with_domains else []
     return Operator(row["id"], row["name"], row["cert_dn"], row["contact"], row["support_contact"], row["created_at"], names)
 
 

@@ -34,7 +34,7 @@ from annuaire.errors import Conflict, Forbidden
 from annuaire.mailboxes import lookup
 from annuaire.mailboxes.entries import Entry
 from annuaire.mailboxes.model import INSERT_COLUMNS, SOURCE_OPERATOR, Mailbox
-from annuaire.mailboxes.operators import Operator
+from annuaire.mailboxes.operators import Operator, domains_of
 from annuaire.mailboxes.rules import (
     Finding,
     Line,
@@ -255,7 +255,7 @@ def check_owner(conn: Connection, op: Operator, name: str) -> None:
     if row is None or row[0] != op.id:
         raise Forbidden(
             f"operator {op.name!r} may not publish domain {name!r}: it is not one of its domains "
-            f"({', '.join(op.domains) or 'none'})"
+            f"({', '.join(domains_of(conn, op.id)) or 'none'})"
         )
 
 
