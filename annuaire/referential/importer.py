@@ -9,6 +9,7 @@ deactivated / unchanged, journal). Any error leaves the store as it was.
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from annuaire.referential import nomenclatures, records
 from annuaire.referential.reader import Lines, Source, find_sources
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
-from annuaire.store.diff import Counts, TableSync, Writer
+from annuaire.store.diff import Counts, TableSync
 from annuaire.store.digest import digest
 from annuaire.store.schema import activity, diploma, person, run, skill, structure
 
@@ -99,15 +100,12 @@ def import_referential(
         summary.run_id = run_id
         loader = _Loader(conn, run_id, now, summary, progress)
         by_kind = {s.kind: s for s in sources}
-        try:
-            if formats.PERSONNE_ACTIVITE in by_kind:
-                loader.load_activities(by_kind[formats.PERSONNE_ACTIVITE])
-            if formats.SAVOIR_FAIRE in by_kind:
-                loader.load_children(by_kind[formats.SAVOIR_FAIRE], skill, "skill", records.SKILL)
-            if formats.DIPLOMES in by_kind:
-                loader.load_children(by_kind[formats.DIPLOMES], diploma, "diploma", records.DIPLOMA)
-        finally:
-            loader.writer.close()
+        if formats.PERSONNE_ACTIVITE in by_kind:
+            loader.load_activities(by_kind[formats.PERSONNE_ACTIVITE])
+        if formats.SAVOIR_FAIRE in by_kind:
+            loader.load_children(by_kind[formats.SAVOIR_FAIRE], skill, "skill", records.SKILL)
+        if formats.DIPLOMES in by_kind:
+            loader.load_children(by_kind[formats.DIPLOMES], diploma, "diploma", records.DIPLOMA)
         loader.touch_parents()
         summary.warnings.extend(loader.code_warnings())
         conn.execute(
@@ -134,47 +132,44 @@ class _Loader:
         self.summary = summary
         self.progress = progress
         self.person_ids: dict[str, int] | None = None
-        self.writer = Writer()  # one writer thread for every table of this transaction
         self.persons_changed: set[str] = set()
         self.children_changed: set[str] = set()
         self.known = {table: set(codes) for table, codes in nomenclatures.tables().items()}
-        self.unknown: dict[tuple[str, str], list[int]] = {}  # (column, code) -> [count, first line]
+        self.code_checks: list[_CodeCheck] = []
 
-    def _sync(self, table, entity: str, key_column: str, columns, track: bool = False) -> TableSync:
+    def _sync(self, table, entity: str, key_column: str, columns, track: bool = False, derive=None) -> TableSync:
         return TableSync(
             self.conn, table, entity, key_column, tuple(columns), self.run_id, self.now,
-            track_changes=track, writer=self.writer,
+            track_changes=track, derive=derive,
         )
 
-    def _check_codes(self, fields: list[str], coded: list[tuple[int, str, set[str]]], line_no: int) -> None:
-        for i, column, known in coded:
-            code = fields[i]
-            if code and code not in known:
-                seen = self.unknown.get((column, code))
-                if seen is None:
-                    self.unknown[(column, code)] = [1, line_no]
-                else:
-                    seen[0] += 1
-
-    def _coded(self, index: dict[str, int]) -> list[tuple[int, str, set[str]]]:
-        return [
-            (index[col], col, self.known.get(tre, set()))
+    def _codes(self, index: dict[str, int]) -> "_CodeCheck":
+        checked = [
+            (index[col], col, self.known[tre])
             for col, tre in records.CODED_COLUMNS.items()
             if col in index and tre in self.known
         ]
+        check = _CodeCheck(checked)
+        self.code_checks.append(check)
+        return check
 
     def load_activities(self, source: Source) -> None:
         lines = Lines(source, self.progress.advance)
         self.progress.start(f"Reading {source.member or source.path.name}", source.size)
-        persons = self._sync(person, "person", "id_nat", [*records.PERSON, *records.PERSON_KEYS], track=True)
-        structures = self._sync(structure, "structure", "tech_id", [*records.STRUCTURE, *records.STRUCTURE_KEYS])
+        persons = self._sync(
+            person, "person", "id_nat", [*records.PERSON, *records.PERSON_KEYS], track=True, derive=records.person_keys
+        )
+        structures = self._sync(
+            structure, "structure", "tech_id", [*records.STRUCTURE, *records.STRUCTURE_KEYS],
+            derive=records.structure_keys,
+        )
         activities = self._sync(activity, "activity", "key", ["person_id", "structure_id", *records.ACTIVITY])
         person_ids: dict[str, int] = {}
         structure_ids: dict[str, int] = {}
         activity_keys: set[str] = set()
         pick_person = pick_structure = pick_activity = None
         i_idnat = i_tech = 0
-        coded: list = []
+        check_codes = None
         for line_no, fields in lines:
             if pick_person is None:
                 index = lines.column_index()
@@ -182,15 +177,15 @@ class _Loader:
                 pick_structure = records.picker(index, records.STRUCTURE)
                 pick_activity = records.picker(index, records.ACTIVITY)
                 i_idnat, i_tech = index[records.ID_NAT], index[records.TECH_ID]
-                coded = self._coded(index)
+                check_codes = self._codes(index)
             id_nat = fields[i_idnat]
             if not id_nat:
                 raise ImportFileError(source.label, "empty 'Identification nationale PP'", line_no)
-            self._check_codes(fields, coded, line_no)
+            check_codes(fields, line_no)
             pid = person_ids.get(id_nat)
             if pid is None:
                 values = pick_person(fields)
-                pid = persons.offer(id_nat, values + records.person_keys(values), digest(values))
+                pid = persons.offer(id_nat, values, digest(values))
                 person_ids[id_nat] = pid
             tech = fields[i_tech]
             sid = None
@@ -198,7 +193,7 @@ class _Loader:
                 sid = structure_ids.get(tech)
                 if sid is None:
                     values = pick_structure(fields)
-                    sid = structures.offer(tech, values + records.structure_keys(values), digest(values))
+                    sid = structures.offer(tech, values, digest(values))
                     structure_ids[tech] = sid
             base = f"{id_nat}|{tech}|"
             n = 0
@@ -226,7 +221,7 @@ class _Loader:
         keys: set[str] = set()
         pick = None
         i_idnat = 0
-        coded: list = []
+        check_codes = None
         orphans = 0
         first_orphan = 0
         for line_no, fields in lines:
@@ -234,14 +229,14 @@ class _Loader:
                 index = lines.column_index()
                 pick = records.picker(index, mapping)
                 i_idnat = index[records.ID_NAT]
-                coded = self._coded(index)
+                check_codes = self._codes(index)
             id_nat = fields[i_idnat]
             pid = person_ids.get(id_nat)
             if pid is None:
                 orphans += 1
                 first_orphan = first_orphan or line_no
                 continue
-            self._check_codes(fields, coded, line_no)
+            check_codes(fields, line_no)
             values = pick(fields)
             base = f"{id_nat}|{'|'.join(values[4::2] if entity == 'skill' else values[::2])}|"
             n = 0
@@ -271,10 +266,49 @@ class _Loader:
             )
 
     def code_warnings(self) -> list[str]:
+        unknown: dict[tuple[str, str], list[int]] = {}  # (column, code) -> [count, first line]
+        for check in self.code_checks:
+            for (column, code), (count, first) in check.unknown().items():
+                seen = unknown.setdefault((column, code), [0, first])
+                seen[0] += count
+                seen[1] = min(seen[1], first)
         return [
             f"unknown code {code!r} in column '{column}' ({count} line(s), first at line {first})"
-            for (column, code), (count, first) in sorted(self.unknown.items())
+            for (column, code), (count, first) in sorted(unknown.items())
         ]
+
+
+class _CodeCheck:
+    """Unknown codes of one file's coded columns.
+
+    Lines repeat a few thousand combinations of codes: each distinct
+    combination is counted with one dict lookup per line and checked
+    against the nomenclatures once, at the end.
+    """
+
+    def __init__(self, checked: list[tuple[int, str, set[str]]]) -> None:
+        self.checked = checked
+        self.pick = itemgetter(*(i for i, _, _ in checked)) if checked else (lambda fields: ())
+        self.combos: dict[object, list[int]] = {}  # combination -> [count, first line]
+
+    def __call__(self, fields: list[str], line_no: int) -> None:
+        combo = self.pick(fields)
+        seen = self.combos.get(combo)
+        if seen is None:
+            self.combos[combo] = [1, line_no]
+        else:
+            seen[0] += 1
+
+    def unknown(self) -> dict[tuple[str, str], list[int]]:
+        found: dict[tuple[str, str], list[int]] = {}
+        for combo, (count, first) in self.combos.items():
+            codes = combo if isinstance(combo, tuple) else (combo,)
+            for (_, column, known), code in zip(self.checked, codes):
+                if code and code not in known:
+                    seen = found.setdefault((column, code), [0, first])
+                    seen[0] += count
+                    seen[1] = min(seen[1], first)
+        return found
 
 
 def summary_json(summaries: list[ImportSummary]) -> bytes:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from hashlib import blake2b
+from struct import Struct
 from typing import Iterable
+
+_SIGNED_64 = Struct(">q").unpack
 
 
 def digest(values: Iterable[str]) -> int:
@@ -12,4 +15,4 @@ def digest(values: Iterable[str]) -> int:
         text = "\x1f".join(values)  # type: ignore[arg-type]
     except TypeError:
         text = "\x1f".join(v or "" for v in values)
-    return int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
+    return _SIGNED_64(blake2b(text.encode(), digest_size=8).digest())[0]

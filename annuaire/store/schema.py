@@ -133,7 +133,8 @@ person = Table(
     Index(None, "id_nat", unique=True),
     Index(None, "last_name_key"),
     Index(None, "first_name_key"),
-    Index(None, "profession_code"),
+    # the people of one profession in name order (web search, migration 0005)
+    Index("ix_person_profession_code_last_name_key", "profession_code", "last_name_key", "first_name_key"),
     Index(None, "last_updated"),
 )
 
@@ -204,7 +205,7 @@ activity = Table(
     *_record_columns(),
     Index(None, "key", unique=True),
     Index(None, "person_id"),
-    Index(None, "structure_id"),
+    Index(None, "structure_id", "active", "person_id"),  # the people of a place, from the index alone
     Index(None, "last_updated"),
 )
 
@@ -223,7 +224,7 @@ skill = Table(
     *_record_columns(),
     Index(None, "key", unique=True),
     Index(None, "person_id"),
-    Index(None, "code"),
+    Index(None, "code", "active", "person_id"),  # the people of a savoir-faire, from the index alone
 )
 
 # One row per line of PS_LibreAcces_Dipl_AutExerc.
