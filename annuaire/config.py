@@ -16,6 +16,7 @@ class Settings:
     host: str = "127.0.0.1"
     http_port: int = 8080
     public_url: str = ""  # base URL as seen by clients; default http://host:port
+    http_workers: int = 1  # processes serving HTTP (the FHIR rate limit then holds per process)
     # LDAP server
     ldap_port: int = 3389
     ldaps_port: int = 0

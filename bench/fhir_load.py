@@ -35,14 +35,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 DEFAULT_DB = f"sqlite:///{ROOT / 'bench' / 'out' / 'fhir-national.sqlite'}"
 
 
-def app_factory():  # noqa: ANN201 - uvicorn --factory entry point
-    """The app as `annuaire serve` builds it, for uvicorn's worker processes."""
-    from annuaire.config import Settings
-    from annuaire.http.app import create_app
-    from annuaire.store import open_store
-
-    return create_app(open_store(os.environ["ANNUAIRE_DB"]), Settings.from_env())
-
 
 def prepare(url: str) -> None:
     from sqlalchemy import func, select
@@ -258,7 +250,7 @@ def main() -> None:
     port = 18000 + os.getpid() % 1000
     env = dict(os.environ, ANNUAIRE_DB=args.db)
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "fhir_load:app_factory", "--app-dir", str(ROOT / "bench"),
+        [sys.executable, "-m", "uvicorn", "--factory", "annuaire.http.app:app_from_env", "--app-dir", str(ROOT / "bench"),
          "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers), "--log-level", "warning",
          "--no-access-log"],
         env=env, cwd=ROOT,

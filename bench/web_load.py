@@ -40,14 +40,6 @@ TRADES = [
 ]
 
 
-def app_factory():  # type: ignore[no-untyped-def]
-    """The app `annuaire serve` builds, for `uvicorn --factory --workers N` (store from ANNUAIRE_DB)."""
-    from annuaire.config import Settings
-    from annuaire.http.app import create_app
-    from annuaire.store import open_store
-
-    return create_app(open_store(os.environ["ANNUAIRE_DB"]), Settings.from_env())
-
 
 def national_store(professionals: int) -> str:
     """The URL of a SQLite store holding the generated dataset (imported once, cached)."""
@@ -161,7 +153,7 @@ def start_server(url: str, workers: int) -> tuple[subprocess.Popen, str]:
     env = dict(os.environ, ANNUAIRE_DB=url, ANNUAIRE_EXTRACTIONS_DIR=str(OUT / "web-bench-extractions"))
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "uvicorn", "--factory", "web_load:app_factory", "--app-dir",
+            sys.executable, "-m", "uvicorn", "--factory", "annuaire.http.app:app_from_env", "--app-dir",
             str(Path(__file__).resolve().parent), "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(workers), "--log-level", "warning", "--no-access-log",
         ],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 import uvicorn
 
@@ -14,6 +16,8 @@ from annuaire.http.app import create_app
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--http-port", type=int, default=None, help="HTTP port (default 8080).")
+@click.option("--http-workers", type=int, default=None,
+              help="HTTP worker processes (default 1; one per core for throughput).")
 @ldap_options
 @pass_context
 @handle_errors
@@ -21,6 +25,7 @@ def serve(
     ctx: Context,
     host: str | None,
     http_port: int | None,
+    http_workers: int | None,
     ldap_port: str | None,
     ldaps_port: str | None,
     workers: int | None,
@@ -34,9 +39,10 @@ def serve(
     Example:
       annuaire serve --host 0.0.0.0 --http-port 8080 --ldap-port 3389
     """
-    settings = Settings.from_env(host=host, http_port=http_port)
+    settings = Settings.from_env(host=host, http_port=http_port, http_workers=http_workers)
+    if settings.http_workers < 1:
+        raise click.BadParameter(f"must be at least 1, got {settings.http_workers}", param_hint="--http-workers")
     store = ctx.store
-    app = create_app(store, settings)
     base = settings.base_url
     console.print(f"Web search page   {base}/", highlight=False)
     console.print(f"FHIR API          {base}/fhir/v2 (header ESANTE-API-KEY; keys: annuaire apikey add NAME)", highlight=False)
@@ -54,7 +60,14 @@ def serve(
     try:
         # TLS when ANNUAIRE_TLS_CERT/KEY are set; operators' client certificates
         # too when ANNUAIRE_TLS_CLIENT_CA is set.
-        uvicorn.run(app, host=settings.host, port=settings.http_port, log_level="warning", **uvicorn_tls_options(settings))
+        options = dict(host=settings.host, port=settings.http_port, log_level="warning", **uvicorn_tls_options(settings))
+        if settings.http_workers == 1:
+            uvicorn.run(create_app(store, settings), **options)
+        else:
+            # Worker processes build the same app from the environment.
+            os.environ.update(ANNUAIRE_DB=store.url, ANNUAIRE_HOST=settings.host,
+                              ANNUAIRE_HTTP_PORT=str(settings.http_port))
+            uvicorn.run("annuaire.http.app:app_from_env", factory=True, workers=settings.http_workers, **options)
     finally:
         if scheduler is not None:
             scheduler.stop()

@@ -7,6 +7,7 @@ only assembles them.
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
 
 from starlette.applications import Starlette
@@ -33,3 +34,10 @@ def create_app(store: Store, settings: Settings) -> Starlette:
     app.state.store = store
     app.state.settings = settings
     return app
+
+
+def app_from_env() -> Starlette:
+    """The same app in a worker process (`uvicorn --factory`): store from ANNUAIRE_DB."""
+    from annuaire.store import open_store
+
+    return create_app(open_store(os.environ["ANNUAIRE_DB"]), Settings.from_env())

@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from annuaire import formats
 from annuaire.errors import Conflict, ImportFileError
@@ -273,3 +273,40 @@ def test_run_is_recorded(store, world):
     with store.read() as conn:
         row = conn.execute(select(run).where(run.c.id == summary.run_id)).one()
     assert row.status == "ok" and row.kind == "referential" and row.file_ts == summary.file_ts
+
+
+def _contains_agrees_with_a_scan(store, target: str, table, columns: list[str], fragments: list[str]) -> int:
+    """The trigram index answers exactly what a full scan of the table answers."""
+    from annuaire.store.contains import contains_ids
+
+    found = 0
+    with store.read() as conn:
+        for fragment in fragments:
+            indexed = {i for (i,) in conn.execute(contains_ids(store, target, fragment))}
+            scanned = {
+                i for (i,) in conn.execute(select(table.c.id).where(or_(*(table.c[c].contains(fragment) for c in columns))))
+            }
+            assert indexed == scanned, (target, fragment)
+            found += len(indexed)
+    return found
+
+
+def test_contains_indexes_follow_imports(store, world):
+    """Imports fill the trigram indexes in batches (not per row): they must stay exact."""
+    from .conftest import mss_zip
+
+    from annuaire.store.schema import mailbox
+
+    for day in (0, 1):
+        import_paths(store, [ps_zip(world[day]), mss_zip(world[day])])
+        with store.read() as conn:
+            names = [n for (n,) in conn.execute(select(person.c.last_name_key).order_by(person.c.id.desc()).limit(5))]
+            cities = [c for (c,) in conn.execute(select(structure.c.city_key).order_by(structure.c.id.desc()).limit(3))]
+            domains = [d for (d,) in conn.execute(select(mailbox.c.domain).order_by(mailbox.c.id.desc()).limit(3))]
+        assert _contains_agrees_with_a_scan(
+            store, "person.name", person, ["last_name_key", "first_name_key"], [n[1:5] for n in names if len(n) > 5]
+        ) > 0
+        assert _contains_agrees_with_a_scan(
+            store, "structure.city_key", structure, ["city_key"], [c[:4] for c in cities if len(c) > 4]
+        ) > 0
+        assert _contains_agrees_with_a_scan(store, "mailbox.address", mailbox, ["address"], [d[:6] for d in domains]) > 0
