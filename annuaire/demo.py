@@ -8,49 +8,14 @@ sample publication, then starts every interface with `annuaire serve`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import select
 
-DEMO_OPERATOR = "Opérateur de démonstration"
-DEMO_DOMAIN = "demo.mssante.fr"
-
-
-def annuaire(*args: str, env: dict[str, str], capture: bool = False) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "annuaire", *args], check=True, env=env, text=True,
-        stdout=subprocess.PIPE if capture else None,
-    )
-    return proc.stdout or ""
-
-
-def sample_publication(db_url: str, path: Path) -> None:
-    """A small complete list for the demo domain: one PER and one ORG box of fictitious records."""
-    from annuaire.store import open_store
-    from annuaire.store.keys import search_key
-    from annuaire.store.schema import person, structure
-
-    store = open_store(db_url)
-    with store.read() as conn:
-        who = conn.execute(
-            select(person.c.id_nat, person.c.first_name, person.c.last_name)
-            .where(person.c.active, person.c.profession_code == "10").limit(1)
-        ).one()
-        where = conn.execute(
-            select(structure.c.idnat, structure.c.name).where(structure.c.active, structure.c.finess != "").limit(1)
-        ).one()
-    store.dispose()
-    local = search_key(f"{who.first_name} {who.last_name}").replace(" ", ".")
-    boxes = [
-        {"address": f"{local}@{DEMO_DOMAIN}", "type": "PER", "holder": who.id_nat, "dematerialisation": True},
-        {"address": f"secretariat@{DEMO_DOMAIN}", "type": "ORG", "structure": where.idnat,
-         "service": "Secrétariat", "description": f"Secrétariat - {where.name}", "responsible": "dsi@example.invalid"},
-    ]
-    path.write_text(json.dumps({"mailboxes": boxes}, ensure_ascii=False, indent=2), encoding="utf-8")
+def annuaire(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-m", "annuaire", *args], check=True, env=env)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,18 +38,18 @@ def main(argv: list[str] | None = None) -> None:
     annuaire("import", *sorted(str(p) for p in data.glob("*.zip")), env=env)
     annuaire("stats", env=env)
 
-    token_file = folder / "operator-token.txt"
-    if not token_file.exists():
-        token = annuaire("operator", "add", DEMO_OPERATOR, "--domain", DEMO_DOMAIN, env=env, capture=True).strip()
-        token_file.write_text(token + "\n")
-    sample = folder / "sample-publication.json"
-    sample_publication(db_url, sample)
+    from annuaire.mailboxes.sample import prepare_demo
+    from annuaire.store import open_store
+
+    base = f"http://127.0.0.1:{args.http_port}"
+    store = open_store(db_url)
+    demo = prepare_demo(store, folder, base)  # the demo operator (a fresh token each run) and its sample list
+    store.dispose()
     if args.no_serve:
         return
-    base = f"http://127.0.0.1:{args.http_port}"
     print(
-        f"\nTo publish the sample list of {DEMO_DOMAIN} while the server runs, in another terminal:\n"
-        f"  .venv/bin/annuaire publish {DEMO_DOMAIN} {sample} --server {base} --token $(cat {token_file})\n"
+        f"\nTo publish the sample list of {demo['domain']} while the server runs, in another terminal:\n"
+        f"  .venv/bin/{demo['command']}\n"
         f"LDAP address book: ldapsearch -x -H ldap://127.0.0.1:{args.ldap_port} -b o=annuaire-sante,c=fr '(sn=mar*)'\n",
         flush=True,
     )

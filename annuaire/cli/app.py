@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sys
 from functools import update_wrapper
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 from rich.console import Console
 
 from annuaire.errors import DirectoryError
-from annuaire.store import Store, open_store
-from annuaire.store.engine import default_url
+
+if TYPE_CHECKING:
+    from annuaire.store import Store
 
 # Logs and pipes get long lines rather than tables cut at 80 columns.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
@@ -28,6 +29,8 @@ class Context:
     @property
     def store(self) -> Store:
         if self._store is None:
+            from annuaire.store import open_store
+
             self._store = open_store(self.db_url)
         return self._store
 
@@ -54,6 +57,8 @@ def cli(ctx: click.Context, db_url: str | None, quiet: bool) -> None:
       annuaire import data/PS_LibreAcces_*.zip data/Extraction_Correspondance_MSSante_*.zip
       annuaire stats
     """
+    from annuaire.store.url import default_url
+
     ctx.obj = Context(db_url or default_url(), quiet)
 
 

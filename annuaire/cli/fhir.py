@@ -6,8 +6,6 @@ import click
 from rich.table import Table
 
 from annuaire.cli.app import Context, cli, console, handle_errors, pass_context
-from annuaire.fhir import auth
-from annuaire.fhir.cache import refresh
 
 
 @cli.group()
@@ -35,6 +33,8 @@ def apikey_add(ctx: Context, name: str, rate_limit: int | None) -> None:
     Example:
       annuaire apikey add "Hôpital fictif - messagerie" --rate-limit 50
     """
+    from annuaire.fhir import auth
+
     key = auth.add_key(ctx.store, name, rate_limit)
     console.print(f"API key for {name!r} (shown once, keep it safe):", highlight=False)
     click.echo(key)
@@ -46,6 +46,8 @@ def apikey_add(ctx: Context, name: str, rate_limit: int | None) -> None:
 def apikey_list(ctx: Context) -> None:
     """List keys (names, limits, state; never the keys)."""
     table = Table("name", "rate limit (req/s)", "active", "created")
+    from annuaire.fhir import auth
+
     for k in auth.list_keys(ctx.store):
         table.add_row(k.name, str(k.rate_limit or "default"), "yes" if k.active else "revoked", k.created_at[:19])
     console.print(table)
@@ -57,6 +59,8 @@ def apikey_list(ctx: Context) -> None:
 @handle_errors
 def apikey_revoke(ctx: Context, name: str) -> None:
     """Revoke the key of NAME (effective within seconds)."""
+    from annuaire.fhir import auth
+
     auth.revoke_key(ctx.store, name)
     console.print(f"revoked the API key of {name!r}", highlight=False)
 
@@ -86,6 +90,8 @@ def fhir_render(ctx: Context, full: bool) -> None:
         counts[label] = counts.get(label, 0) + n
         if not ctx.quiet and console.is_terminal:
             console.print(f"  {label}: {counts[label]:,}", end="\r", highlight=False)
+
+    from annuaire.fhir.cache import refresh
 
     stats = refresh(ctx.store, full=full, progress=progress)
     console.print(

@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 
 import click
-import uvicorn
 
 from annuaire.cli.app import Context, cli, console, handle_errors, pass_context
 from annuaire.cli.ldap import ldap_options, start_ldap_beside_http
 from annuaire.config import Settings
-from annuaire.http.app import create_app
 
 
 @cli.command()
@@ -39,6 +37,10 @@ def serve(
     Example:
       annuaire serve --host 0.0.0.0 --http-port 8080 --ldap-port 3389
     """
+    import uvicorn
+
+    from annuaire.http.app import create_app
+
     settings = Settings.from_env(host=host, http_port=http_port, http_workers=http_workers)
     if settings.http_workers < 1:
         raise click.BadParameter(f"must be at least 1, got {settings.http_workers}", param_hint="--http-workers")

@@ -21,6 +21,7 @@ import ssl
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from annuaire.ldap import messages as m
 from annuaire.ldap.accounts import Account, account_dn, bind_account_name, verify_password
@@ -286,8 +287,9 @@ class LdapConnection(asyncio.Protocol):
 
     # --- search --------------------------------------------------------------------------
 
-    def search(self, mid: int, req: m.SearchRequest, controls: list[m.Control]) -> None:
-        started = time.monotonic()
+    def begin_search(self, mid: int, controls: list[m.Control]) -> tuple[bytes, Callable[..., None], Any] | None:
+        """(encoded message id, the SearchResultDone sender, the paged-results control or None)
+        of a search; None when its controls were refused (the refusal is sent)."""
         mid_tlv = encode_int(mid)
 
         def done(code: int, message: str = "", matched: str = "", controls_bytes: bytes = b"",
@@ -299,14 +301,24 @@ class LdapConnection(asyncio.Protocol):
 
         problem = self._critical_problem(controls, (m.OID_PAGED_RESULTS,))
         if problem:
-            return done(m.UNAVAILABLE_CRITICAL_EXTENSION, problem)
+            done(m.UNAVAILABLE_CRITICAL_EXTENSION, problem)
+            return None
         paged = None
         for c in controls:
             if c.oid == m.OID_PAGED_RESULTS:
                 try:
                     paged = m.decode_paged_control(c.value)
                 except BerError as exc:
-                    return done(m.PROTOCOL_ERROR, f"invalid paged results control: {exc}")
+                    done(m.PROTOCOL_ERROR, f"invalid paged results control: {exc}")
+                    return None
+        return mid_tlv, done, paged
+
+    def search(self, mid: int, req: m.SearchRequest, controls: list[m.Control]) -> None:
+        started = time.monotonic()
+        begun = self.begin_search(mid, controls)
+        if begun is None:
+            return
+        mid_tlv, done, paged = begun
         limits = self.state.limits
         account = self.account
         if account is None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from annuaire.ldap import messages as m
-from annuaire.ldap.ber import encode_int, tlv
+from annuaire.ldap.ber import tlv
 from annuaire.ldap.directory import Directory, parse_dn, selection
 from annuaire.ldap.index import DirectoryIndex
 from annuaire.ldap.limits import LdapLimits, SharedCounters
@@ -138,25 +138,10 @@ class OneAccountConnection(LdapConnection):
 
     async def _merged_search(self, mid: int, req: m.SearchRequest, controls: list[m.Control]) -> None:
         started = time.monotonic()
-        mid_tlv = encode_int(mid)
-
-        def done(code: int, message: str = "", matched: str = "", controls_bytes: bytes = b"",
-                 parts: list[bytes] | None = None) -> None:
-            op = m.encode_op(m.SearchResultDone(m.LDAPResult(code, matched, message)))
-            out = parts if parts is not None else []
-            out.append(tlv(0x30, mid_tlv + op + controls_bytes))
-            self.send(b"".join(out))
-
-        problem = self._critical_problem(controls, (m.OID_PAGED_RESULTS,))
-        if problem:
-            return done(m.UNAVAILABLE_CRITICAL_EXTENSION, problem)
-        paged = None
-        for c in controls:
-            if c.oid == m.OID_PAGED_RESULTS:
-                try:
-                    paged = m.decode_paged_control(c.value)
-                except Exception as exc:  # noqa: BLE001 - BerError
-                    return done(m.PROTOCOL_ERROR, f"invalid paged results control: {exc}")
+        begun = self.begin_search(mid, controls)
+        if begun is None:
+            return
+        mid_tlv, done, paged = begun
         if paged is not None and paged[1]:
             return self._next_page(req, paged, done, mid_tlv)
         limits = self.state.limits

@@ -8,32 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 
 from annuaire.errors import DirectoryError
+from annuaire.store.url import default_url, normalise_url
 
-DEFAULT_DB_FILE = "annuaire.sqlite"
 MIGRATIONS = Path(__file__).with_name("migrations")
-
-
-def default_url() -> str:
-    """`ANNUAIRE_DB`, else an SQLite file in the current directory."""
-    return os.environ.get("ANNUAIRE_DB") or f"sqlite:///{DEFAULT_DB_FILE}"
-
-
-def normalise_url(url: str) -> str:
-    """Accept `postgresql://` and `postgres://` as psycopg 3 URLs; a bare path as SQLite."""
-    if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://") :]
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    if "://" not in url:
-        url = f"sqlite:///{url}"
-    return url
 
 
 @dataclass
@@ -122,7 +102,9 @@ def create_store_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def _alembic_config() -> Config:
+def _alembic_config():  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
@@ -130,6 +112,10 @@ def _alembic_config() -> Config:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the latest revision (no-op when already there)."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     config = _alembic_config()
     head = ScriptDirectory.from_config(config).get_current_head()
     with engine.connect() as conn:
