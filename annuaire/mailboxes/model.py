@@ -65,10 +65,11 @@ class Mailbox:
 
     def digest(self, source: str) -> int:
         """Content hash compared by the diff (the source counts: a box taken over by an operator changes)."""
+        # Every value a str ('' for None): the digest's fast path (same digest as with None).
         return digest((
-            self.type, self.holder, self.structure_type, self.structure, self.service, self.description,
-            self.responsible, _flag(self.liste_rouge), None if self.rank is None else str(self.rank),
-            _flag(self.dematerialisation), source,
+            self.type, self.holder or "", self.structure_type or "", self.structure or "", self.service or "",
+            self.description or "", self.responsible or "", _flag(self.liste_rouge) or "",
+            "" if self.rank is None else str(self.rank), _flag(self.dematerialisation) or "", source,
         ))
 
     def values(self) -> tuple:
