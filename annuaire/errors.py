@@ -37,7 +37,6 @@ class ImportFileError(InvalidInput):
         where = f"{path}, line {line}" if line is not None else path
         super().__init__(f"{where}: {message}")
         self.path = path
-        self.detail = message
         self.line = line
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from annuaire import formats
 from annuaire.errors import Conflict, ImportFileError
 from annuaire.progress import Reporter, Silent
-from annuaire.referential import nomenclatures, parse, records, workers
+from annuaire.referential import nomenclatures, parse, records
 from annuaire.referential.reader import Source, find_sources
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
@@ -97,19 +97,13 @@ def import_referential(
         ).inserted_primary_key[0]
         summary.run_id = run_id
         loader = _Loader(conn, run_id, now, summary, progress)
-        # Every file starts being parsed now (large ones by worker processes), while
-        # the importer loads the stored state and writes.
-        readings = {s.kind: loader.start(s) for s in sources}
-        try:
-            if formats.PERSONNE_ACTIVITE in readings:
-                loader.load_activities(readings[formats.PERSONNE_ACTIVITE])
-            if formats.SAVOIR_FAIRE in readings:
-                loader.load_children(readings[formats.SAVOIR_FAIRE], skill, "skill", records.SKILL)
-            if formats.DIPLOMES in readings:
-                loader.load_children(readings[formats.DIPLOMES], diploma, "diploma", records.DIPLOMA)
-        finally:
-            for reading in readings.values():
-                reading.close()
+        by_kind = {s.kind: s for s in sources}
+        if formats.PERSONNE_ACTIVITE in by_kind:
+            loader.load_activities(by_kind[formats.PERSONNE_ACTIVITE])
+        if formats.SAVOIR_FAIRE in by_kind:
+            loader.load_children(by_kind[formats.SAVOIR_FAIRE], skill, "skill", records.SKILL)
+        if formats.DIPLOMES in by_kind:
+            loader.load_children(by_kind[formats.DIPLOMES], diploma, "diploma", records.DIPLOMA)
         loader.touch_parents()
         summary.warnings.extend(loader.code_warnings())
         conn.execute(
@@ -147,16 +141,8 @@ class _Loader:
             track_changes=track, derive=derive,
         )
 
-    def start(self, source: Source) -> workers.Reading:
-        if source.kind == formats.PERSONNE_ACTIVITE:
-            parse_file, args = parse.activity_chunks, (source, self.known)
-        else:
-            mapping = records.SKILL if source.kind == formats.SAVOIR_FAIRE else records.DIPLOMA
-            parse_file, args = parse.child_chunks, (source, self.known, mapping)
-        return workers.Reading(parse_file, *args, label=source.label, size=source.size)
-
-    def load_activities(self, reading: workers.Reading) -> None:
-        self.progress.start(f"Reading {reading.label}", reading.size)
+    def load_activities(self, source: Source) -> None:
+        self.progress.start(f"Reading {source.label}", source.size)
         persons = self._sync(
             person, "person", "id_nat", [*records.PERSON, *records.PERSON_KEYS], track=True, derive=records.person_keys
         )
@@ -167,7 +153,7 @@ class _Loader:
         activities = self._sync(activity, "activity", "key", ["person_id", "structure_id", *records.ACTIVITY])
         person_ids: dict[str, int] = {}
         structure_ids: dict[str, int] = {}
-        for chunk in reading:
+        for chunk in parse.activity_chunks(source, self.known):
             for id_nat, values, dig in chunk.persons:
                 person_ids[id_nat] = persons.offer(id_nat, values, dig)
             for tech, values, dig in chunk.structures:
@@ -183,16 +169,16 @@ class _Loader:
         self.summary.counts["activity"] = activities.finish()
         self.person_ids = person_ids
 
-    def load_children(self, reading: workers.Reading, table, entity: str, mapping: dict[str, str]) -> None:
+    def load_children(self, source: Source, table, entity: str, mapping: dict[str, str]) -> None:
         """SavoirFaire or Dipl_AutExerc: lines attached to a person."""
-        self.progress.start(f"Reading {reading.label}", reading.size)
+        self.progress.start(f"Reading {source.label}", source.size)
         person_ids = self.person_ids
         if person_ids is None:
             person_ids = dict(self.conn.execute(select(person.c.id_nat, person.c.id).where(person.c.active)).all())
         sync = self._sync(table, entity, "key", ["person_id", *mapping], track=True)
         orphans = 0
         first_orphan = 0
-        for chunk in reading:
+        for chunk in parse.child_chunks(source, self.known, mapping):
             for key, id_nat, line_no, values, dig in chunk.records:
                 pid = person_ids.get(id_nat)
                 if pid is None:
@@ -207,7 +193,7 @@ class _Loader:
         self.children_changed.update(key.split("|", 1)[0] for key in sync.changed)
         if orphans:
             self.summary.warnings.append(
-                f"{reading.label}: {orphans} line(s) of persons absent from Personne_activite were skipped "
+                f"{source.label}: {orphans} line(s) of persons absent from Personne_activite were skipped "
                 f"(first at line {first_orphan})"
             )
 

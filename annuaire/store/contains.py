@@ -27,6 +27,7 @@ from annuaire.errors import InvalidInput
 from annuaire.store.keys import search_key
 
 MIN_FRAGMENT = 3
+BATCHED = 1000  # inserts from which the trigram index is filled in one statement
 
 
 @dataclass(frozen=True)
@@ -156,17 +157,19 @@ def create_indexes(conn: Connection) -> None:
 
 
 @contextmanager
-def batched_inserts(conn: Connection, table: str) -> Iterator[None]:
-    """Inserts into `table` inside this block reach its trigram index in one statement.
+def batched_inserts(conn: Connection, table: str, rows: int) -> Iterator[None]:
+    """`rows` inserts into `table` inside this block reach its trigram index in one statement.
 
     On SQLite the per-row trigger costs ~28 µs an insert (FTS5's per-statement
     overhead); one INSERT … SELECT of the new rows costs ~5 µs a row. The
     trigger is dropped for the block and recreated after it, inside the
-    caller's transaction, so other connections never see it missing. Rows
-    inserted here must get ids above the table's current maximum (rowids and
-    our sequential ids do).
+    caller's transaction, so other connections never see it missing. That is
+    a schema change, which every connection pays once (statements prepared
+    again): worth it from BATCHED rows on. Rows inserted here must get ids
+    above the table's current maximum (rowids and our sequential ids do).
     """
-    specs = [s for s in _groups().values() if s.table == table] if conn.dialect.name == "sqlite" else []
+    sqlite = conn.dialect.name == "sqlite" and rows >= BATCHED
+    specs = [s for s in _groups().values() if s.table == table] if sqlite else []
     if not specs:
         yield
         return

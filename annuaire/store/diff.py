@@ -54,7 +54,7 @@ def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: list
             for row in rows:
                 copy.write_row(row)
         return
-    with batched_inserts(conn, table):
+    with batched_inserts(conn, table, len(rows)):
         conn.exec_driver_sql(f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join([mark(conn)] * len(columns))})', rows)
 
 
