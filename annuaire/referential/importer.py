@@ -9,6 +9,7 @@ deactivated / unchanged, journal). Any error leaves the store as it was.
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,11 +19,12 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from annuaire import formats
 from annuaire.errors import Conflict, ImportFileError
 from annuaire.progress import Reporter, Silent
-from annuaire.referential import nomenclatures, parse, records
-from annuaire.referential.reader import Source, find_sources
+from annuaire.referential import nomenclatures, records
+from annuaire.referential.reader import Lines, Source, find_sources
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
 from annuaire.store.diff import Counts, TableSync
+from annuaire.store.digest import digest
 from annuaire.store.schema import activity, diploma, person, run, skill, structure
 
 REFERENTIAL_KINDS = (formats.PERSONNE_ACTIVITE, formats.SAVOIR_FAIRE, formats.DIPLOMES)
@@ -132,8 +134,8 @@ class _Loader:
         self.person_ids: dict[str, int] | None = None
         self.persons_changed: set[str] = set()
         self.children_changed: set[str] = set()
-        self.known = {table: frozenset(codes) for table, codes in nomenclatures.tables().items()}
-        self.unknown: parse.Unknown = {}
+        self.known = {table: set(codes) for table, codes in nomenclatures.tables().items()}
+        self.code_checks: list[_CodeCheck] = []
 
     def _sync(self, table, entity: str, key_column: str, columns, track: bool = False, derive=None) -> TableSync:
         return TableSync(
@@ -141,8 +143,19 @@ class _Loader:
             track_changes=track, derive=derive,
         )
 
+    def _codes(self, index: dict[str, int]) -> "_CodeCheck":
+        checked = [
+            (index[col], col, self.known[tre])
+            for col, tre in records.CODED_COLUMNS.items()
+            if col in index and tre in self.known
+        ]
+        check = _CodeCheck(checked)
+        self.code_checks.append(check)
+        return check
+
     def load_activities(self, source: Source) -> None:
-        self.progress.start(f"Reading {source.label}", source.size)
+        lines = Lines(source, self.progress.advance)
+        self.progress.start(f"Reading {source.member or source.path.name}", source.size)
         persons = self._sync(
             person, "person", "id_nat", [*records.PERSON, *records.PERSON_KEYS], track=True, derive=records.person_keys
         )
@@ -153,16 +166,44 @@ class _Loader:
         activities = self._sync(activity, "activity", "key", ["person_id", "structure_id", *records.ACTIVITY])
         person_ids: dict[str, int] = {}
         structure_ids: dict[str, int] = {}
-        for chunk in parse.activity_chunks(source, self.known):
-            for id_nat, values, dig in chunk.persons:
-                person_ids[id_nat] = persons.offer(id_nat, values, dig)
-            for tech, values, dig in chunk.structures:
-                structure_ids[tech] = structures.offer(tech, values, dig)
-            for key, id_nat, tech, values, dig in chunk.activities:
-                activities.offer(key, (person_ids[id_nat], structure_ids.get(tech), *values), dig)
-            self.progress.advance(chunk.read)
-            if chunk.unknown:
-                parse.merge_unknown(self.unknown, chunk.unknown)
+        activity_keys: set[str] = set()
+        pick_person = pick_structure = pick_activity = None
+        i_idnat = i_tech = 0
+        check_codes = None
+        for line_no, fields in lines:
+            if pick_person is None:
+                index = lines.column_index()
+                pick_person = records.picker(index, records.PERSON)
+                pick_structure = records.picker(index, records.STRUCTURE)
+                pick_activity = records.picker(index, records.ACTIVITY)
+                i_idnat, i_tech = index[records.ID_NAT], index[records.TECH_ID]
+                check_codes = self._codes(index)
+            id_nat = fields[i_idnat]
+            if not id_nat:
+                raise ImportFileError(source.label, "empty 'Identification nationale PP'", line_no)
+            check_codes(fields, line_no)
+            pid = person_ids.get(id_nat)
+            if pid is None:
+                values = pick_person(fields)
+                pid = persons.offer(id_nat, values, digest(values))
+                person_ids[id_nat] = pid
+            tech = fields[i_tech]
+            sid = None
+            if tech:
+                sid = structure_ids.get(tech)
+                if sid is None:
+                    values = pick_structure(fields)
+                    sid = structures.offer(tech, values, digest(values))
+                    structure_ids[tech] = sid
+            base = f"{id_nat}|{tech}|"
+            n = 0
+            key = base + "0"
+            while key in activity_keys:
+                n += 1
+                key = base + str(n)
+            activity_keys.add(key)
+            values = pick_activity(fields)
+            activities.offer(key, (pid, sid, *values), digest(values))
         self.summary.counts["person"] = persons.finish()
         self.persons_changed = set(persons.changed)
         self.summary.counts["structure"] = structures.finish()
@@ -171,24 +212,40 @@ class _Loader:
 
     def load_children(self, source: Source, table, entity: str, mapping: dict[str, str]) -> None:
         """SavoirFaire or Dipl_AutExerc: lines attached to a person."""
-        self.progress.start(f"Reading {source.label}", source.size)
+        lines = Lines(source, self.progress.advance)
+        self.progress.start(f"Reading {source.member or source.path.name}", source.size)
         person_ids = self.person_ids
         if person_ids is None:
             person_ids = dict(self.conn.execute(select(person.c.id_nat, person.c.id).where(person.c.active)).all())
         sync = self._sync(table, entity, "key", ["person_id", *mapping], track=True)
+        keys: set[str] = set()
+        pick = None
+        i_idnat = 0
+        check_codes = None
         orphans = 0
         first_orphan = 0
-        for chunk in parse.child_chunks(source, self.known, mapping):
-            for key, id_nat, line_no, values, dig in chunk.records:
-                pid = person_ids.get(id_nat)
-                if pid is None:
-                    orphans += 1
-                    first_orphan = first_orphan or line_no
-                    continue
-                sync.offer(key, (pid, *values), dig)
-            self.progress.advance(chunk.read)
-            if chunk.unknown:
-                parse.merge_unknown(self.unknown, chunk.unknown)
+        for line_no, fields in lines:
+            if pick is None:
+                index = lines.column_index()
+                pick = records.picker(index, mapping)
+                i_idnat = index[records.ID_NAT]
+                check_codes = self._codes(index)
+            id_nat = fields[i_idnat]
+            pid = person_ids.get(id_nat)
+            if pid is None:
+                orphans += 1
+                first_orphan = first_orphan or line_no
+                continue
+            check_codes(fields, line_no)
+            values = pick(fields)
+            base = f"{id_nat}|{'|'.join(values[4::2] if entity == 'skill' else values[::2])}|"
+            n = 0
+            key = base + "0"
+            while key in keys:
+                n += 1
+                key = base + str(n)
+            keys.add(key)
+            sync.offer(key, (pid, *values), digest(values))
         self.summary.counts[entity] = sync.finish()
         self.children_changed.update(key.split("|", 1)[0] for key in sync.changed)
         if orphans:
@@ -209,10 +266,49 @@ class _Loader:
             )
 
     def code_warnings(self) -> list[str]:
+        unknown: dict[tuple[str, str], list[int]] = {}  # (column, code) -> [count, first line]
+        for check in self.code_checks:
+            for (column, code), (count, first) in check.unknown().items():
+                seen = unknown.setdefault((column, code), [0, first])
+                seen[0] += count
+                seen[1] = min(seen[1], first)
         return [
             f"unknown code {code!r} in column '{column}' ({count} line(s), first at line {first})"
-            for (column, code), (count, first) in sorted(self.unknown.items())
+            for (column, code), (count, first) in sorted(unknown.items())
         ]
+
+
+class _CodeCheck:
+    """Unknown codes of one file's coded columns.
+
+    Lines repeat a few thousand combinations of codes: each distinct
+    combination is counted with one dict lookup per line and checked
+    against the nomenclatures once, at the end.
+    """
+
+    def __init__(self, checked: list[tuple[int, str, set[str]]]) -> None:
+        self.checked = checked
+        self.pick = itemgetter(*(i for i, _, _ in checked)) if checked else (lambda fields: ())
+        self.combos: dict[object, list[int]] = {}  # combination -> [count, first line]
+
+    def __call__(self, fields: list[str], line_no: int) -> None:
+        combo = self.pick(fields)
+        seen = self.combos.get(combo)
+        if seen is None:
+            self.combos[combo] = [1, line_no]
+        else:
+            seen[0] += 1
+
+    def unknown(self) -> dict[tuple[str, str], list[int]]:
+        found: dict[tuple[str, str], list[int]] = {}
+        for combo, (count, first) in self.combos.items():
+            codes = combo if isinstance(combo, tuple) else (combo,)
+            for (_, column, known), code in zip(self.checked, codes):
+                if code and code not in known:
+                    seen = found.setdefault((column, code), [0, first])
+                    seen[0] += count
+                    seen[1] = min(seen[1], first)
+        return found
 
 
 def summary_json(summaries: list[ImportSummary]) -> bytes:
