@@ -7,7 +7,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,42 +38,15 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
-def _tree_pss_kib(pid: int) -> int:
-    """Proportional set size of a process and its descendants (shared pages counted once)."""
-    total = 0
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-                    break
-            for task in Path(f"/proc/{current}/task").iterdir():
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-        except (OSError, ValueError):
-            continue
-    return total
-
-
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Run a command; return (wall seconds, peak memory in MiB of the command and its worker processes).
-
-    Memory is sampled every 0.2 s as the sum of the proportional set sizes of
-    the process tree (the importer parses big files in worker processes).
-    """
-    with tempfile.TemporaryFile("w+") as errors:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True)
-        peak = 0
-        while proc.poll() is None:
-            peak = max(peak, _tree_pss_kib(proc.pid))
-            time.sleep(0.2)
-        wall = time.perf_counter() - start
-        if proc.returncode != 0:
-            errors.seek(0)
-            raise SystemExit(f"{' '.join(cmd)} failed:\n{errors.read()[-3000:]}")
-    return wall, peak / 1024
+    """Run a command; return (wall seconds, peak RSS in MiB) using /usr/bin/time."""
+    start = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    peak_kib = int(proc.stderr.strip().splitlines()[-1])
+    return wall, peak_kib / 1024
 
 
 def median(values: list[float]) -> float:
