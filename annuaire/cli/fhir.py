@@ -45,9 +45,9 @@ def apikey_add(ctx: Context, name: str, rate_limit: int | None) -> None:
 @handle_errors
 def apikey_list(ctx: Context) -> None:
     """List keys (names, limits, state; never the keys)."""
-    table = Table("name", "rate limit (req/s)", "active", "created")
     from annuaire.fhir import auth
 
+    table = Table("name", "rate limit (req/s)", "active", "created")
     for k in auth.list_keys(ctx.store):
         table.add_row(k.name, str(k.rate_limit or "default"), "yes" if k.active else "revoked", k.created_at[:19])
     console.print(table)

@@ -3,7 +3,6 @@ test databases (a fresh SQLite file or PostgreSQL database per engine)."""
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
-import pytest
 import uvicorn
 from starlette.applications import Starlette
 
@@ -21,8 +19,8 @@ from annuaire.config import Settings
 from annuaire.fhir import auth
 from annuaire.fhir.app import routes
 from annuaire.store import Store
+from tests.pg import create_pg_database, drop_pg_database, skip_or_fail_without_pg
 
-PG_ADMIN_URL = os.environ.get("ANNUAIRE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def free_port() -> int:
@@ -75,36 +73,16 @@ class Api:
         return r.json()
 
 
-def _pg_problem() -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN_URL.replace("+psycopg", ""), connect_timeout=3):
-            return None
-    except Exception as exc:  # noqa: BLE001
-        return str(exc).strip().splitlines()[0]
-
-
 def _database(engine: str, tmp: Path) -> Iterator[str]:
     if engine == "sqlite":
         yield f"sqlite:///{tmp / 'fhir.sqlite'}"
         return
-    problem = _pg_problem()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL not reachable: {problem}")
-        pytest.skip(f"PostgreSQL not reachable: {problem}")
-    import psycopg
-
-    name = f"annuaire_fhir_{uuid.uuid4().hex[:10]}"
-    admin = PG_ADMIN_URL.replace("+psycopg", "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    skip_or_fail_without_pg()
+    url, name = create_pg_database("annuaire_fhir")
     try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        yield url
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_pg_database(name)
 
 
 def serve(store: Store, data: dict[str, Any], settings: Settings | None = None) -> Iterator[Api]:

@@ -9,41 +9,24 @@ ldapsearch, ldap3).
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 from hypothesis import strategies as st
 
 from annuaire.ldap import messages as m
+from tests.pg import create_pg_database, drop_pg_database, skip_or_fail_without_pg
+from tests.processes import start_ready, stop
 from ldap_data import World
 
 BASE = "o=annuaire-sante,c=fr"
 SUFFIX = f"ou=mailboxes,{BASE}"
-PG_ADMIN_URL = os.environ.get("ANNUAIRE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 HAVE_LDAPSEARCH = shutil.which("ldapsearch") is not None
-
-
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
-
-
-def _pg_problem() -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(_libpq(PG_ADMIN_URL), connect_timeout=3):
-            return None
-    except Exception as exc:  # noqa: BLE001
-        return str(exc).strip().splitlines()[0]
 
 
 @dataclass
@@ -70,26 +53,13 @@ def make_store(engine: str, tmp: Path) -> tuple[str, str | None]:
     """A new empty store URL (and the PostgreSQL database name to drop)."""
     if engine == "sqlite":
         return f"sqlite:///{tmp / f'ldap-{uuid.uuid4().hex[:8]}.sqlite'}", None
-    problem = _pg_problem()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL not reachable: {problem}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {problem}")
-    import psycopg
-
-    name = f"annuaire_ldap_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}", name
+    skip_or_fail_without_pg()
+    return create_pg_database("annuaire_ldap")
 
 
 def drop_store(name: str | None) -> None:
-    if name is None:
-        return
-    import psycopg
-
-    with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if name is not None:
+        drop_pg_database(name)
 
 
 def start_server(url: str, tmp: Path, world: World, *, workers: int = 2, limits: dict | None = None,
@@ -105,26 +75,12 @@ def start_server(url: str, tmp: Path, world: World, *, workers: int = 2, limits:
         args += ["--ldaps-port", "auto", "--tls-cert", str(cert), "--tls-key", str(key)]
     for name, value in (limits or {}).items():
         args += ["--limit", f"{name}={value}"]
-    env = {**os.environ, "ANNUAIRE_LDAP_REFRESH": "0.5"}
-    with open(log, "wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 120
-    while not ready.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"LDAP server did not start:\n{log.read_text()}")
-        time.sleep(0.05)
-    info = json.loads(ready.read_text())
+    process, info = start_ready(args, ready, log, env={**os.environ, "ANNUAIRE_LDAP_REFRESH": "0.5"})
     return LdapServer(url, info["port"], info["ldaps_port"], cert, world, process, log)
 
 
 def stop_server(server: LdapServer) -> None:
-    server.process.send_signal(signal.SIGTERM)
-    try:
-        server.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    stop(server.process)
 
 
 # --- ldapsearch ----------------------------------------------------------------------------

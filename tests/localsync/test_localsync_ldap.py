@@ -8,10 +8,8 @@ contacts; `annuaire local-sync serve-ldap` merges both for one mail client.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +25,7 @@ from annuaire.localsync.local import add_contact
 from annuaire.localsync.sync import sync
 
 from ..extractions.sample_data import populate
+from ..processes import start_ready, stop
 
 BASE = "o=annuaire-sante,c=fr"
 AUTOCOMPLETE = "(|(cn=camil*)(mail=camil*)(sn=camil*))"
@@ -38,25 +37,8 @@ pytestmark = [
 
 
 def _start(args: list[str], ready: Path, log: Path) -> tuple[subprocess.Popen, int]:
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", *args, "--ready-file", str(ready)], stdout=out,
-                                stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"{args[0]} did not start:\n{log.read_text()}")
-        time.sleep(0.05)
-    return proc, json.loads(ready.read_text())["port"]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    proc, info = start_ready([sys.executable, "-m", *args, "--ready-file", str(ready)], ready, log, timeout=60)
+    return proc, info["port"]
 
 
 def ldapsearch(port: int, flt: str, *attrs: str, base: str = BASE, scope: str = "sub", size: int = 0):
@@ -118,8 +100,8 @@ def world(tmp_path_factory):
     try:
         yield {"port": port, "national_port": national_port, "local_db": local_db, "tmp": tmp}
     finally:
-        _stop(proxy)
-        _stop(national)
+        stop(proxy)
+        stop(national)
 
 
 def test_local_contacts_first_then_national_each_address_once(world):
@@ -194,7 +176,7 @@ def test_unreachable_national_still_answers_locally(world, tmp_path):
         assert set(_mails(entries)) == {"camille.martin@medecin.mssante.fr", "dr.camille.martin@cabinet.example"}
         assert "local results only: national directory unavailable" in err
     finally:
-        _stop(proxy)
+        stop(proxy)
 
 
 def test_bad_national_url_is_a_clear_error(world):

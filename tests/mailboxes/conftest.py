@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from annuaire.store import Store, open_store
-from tests.conftest import create_pg_database, drop_pg_database, skip_or_fail_without_pg
+from tests.pg import create_pg_database, drop_pg_database, skip_or_fail_without_pg
 from tests.mailboxes.mailbox_fixtures import Env, make_env, reset_publications
 
 

@@ -173,7 +173,7 @@ def test_unknown_paths_and_methods(env: Env) -> None:
 def test_store_failure_is_a_503_not_a_500() -> None:
     """The database disappears under a running server: a clean 503 problem, never a 500."""
     from annuaire.store import open_store
-    from tests.conftest import (
+    from tests.pg import (
         create_pg_database,
         drop_pg_database,
         skip_or_fail_without_pg,

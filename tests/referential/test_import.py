@@ -249,7 +249,7 @@ def test_prefix_search_is_accent_and_case_insensitive(store, world):
 def test_search_keys_give_the_same_people_on_both_engines(world, tmp_path):
     from annuaire.store import open_store
 
-    from ..conftest import create_pg_database, drop_pg_database, skip_or_fail_without_pg
+    from tests.pg import create_pg_database, drop_pg_database, skip_or_fail_without_pg
 
     skip_or_fail_without_pg()
     url, name = create_pg_database()
