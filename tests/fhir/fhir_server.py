@@ -22,7 +22,6 @@ from annuaire.store import Store
 from tests.pg import create_pg_database, drop_pg_database, skip_or_fail_without_pg
 
 
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

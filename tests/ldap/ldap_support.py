@@ -8,7 +8,6 @@ ldapsearch, ldap3).
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import subprocess
@@ -18,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hypothesis import strategies as st
+from ldap_data import World
 
 from annuaire.ldap import messages as m
+from tests.ldif import parse_ldif
 from tests.pg import create_pg_database, drop_pg_database, skip_or_fail_without_pg
 from tests.processes import start_ready, stop
-from ldap_data import World
 
 BASE = "o=annuaire-sante,c=fr"
 SUFFIX = f"ou=mailboxes,{BASE}"
@@ -96,33 +96,6 @@ class LdapSearchResult:
     @property
     def mails(self) -> list[str]:
         return [e["mail"][0] for e in self.entries if "mail" in e]
-
-
-def parse_ldif(text: str) -> list[dict[str, list[str]]]:
-    entries: list[dict[str, list[str]]] = []
-    current: dict[str, list[str]] | None = None
-    lines: list[str] = []
-    for raw in text.splitlines():
-        if raw.startswith(" ") and lines:
-            lines[-1] += raw[1:]
-        else:
-            lines.append(raw)
-    for line in lines:
-        if not line.strip():
-            current = None
-            continue
-        if line.startswith("#") or ":" not in line:
-            continue
-        attr, _, value = line.partition(":")
-        if value.startswith(":"):
-            value = base64.b64decode(value[1:].strip()).decode("utf-8")
-        else:
-            value = value.strip()
-        if current is None:
-            current = {}
-            entries.append(current)
-        current.setdefault(attr, []).append(value)
-    return [e for e in entries if "dn" in e]
 
 
 def ldapsearch(uri: str, filt: str, *attrs: str, base: str = SUFFIX, scope: str = "sub", options: tuple = (),

@@ -7,7 +7,6 @@ contacts; `annuaire local-sync serve-ldap` merges both for one mail client.
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import socket
@@ -25,6 +24,7 @@ from annuaire.localsync.local import add_contact
 from annuaire.localsync.sync import sync
 
 from ..extractions.sample_data import populate
+from ..ldif import parse_ldif
 from ..processes import start_ready, stop
 
 BASE = "o=annuaire-sante,c=fr"
@@ -46,22 +46,7 @@ def ldapsearch(port: int, flt: str, *attrs: str, base: str = BASE, scope: str = 
     cmd = ["ldapsearch", "-x", "-LLL", "-o", "ldif-wrap=no", "-H", f"ldap://127.0.0.1:{port}", "-b", base,
            "-s", scope, "-z", str(size), flt, *attrs]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
-    entries: list[dict[str, list[str]]] = []
-    current: dict[str, list[str]] | None = None
-    for line in proc.stdout.splitlines():
-        if not line.strip():
-            current = None
-            continue
-        attr, _, value = line.partition(":")
-        if value.startswith(":"):
-            value = base64.b64decode(value[1:].strip()).decode()
-        else:
-            value = value.strip()
-        if current is None:
-            current = {}
-            entries.append(current)
-        current.setdefault(attr, []).append(value)
-    return proc.returncode, entries, proc.stderr
+    return proc.returncode, parse_ldif(proc.stdout), proc.stderr
 
 
 def _mails(entries) -> list[str]:
