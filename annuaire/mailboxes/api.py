@@ -43,7 +43,7 @@ from annuaire.mailboxes.entries import (
 )
 from annuaire.mailboxes.model import Mailbox, mailbox_from_row
 from annuaire.mailboxes.operators import Operator, authenticate_dn, authenticate_token
-from annuaire.mailboxes.publication import MassDeletion, check_owner, publish
+from annuaire.mailboxes.publication import MassDeletion, check_owner, gc_paused, publish
 from annuaire.mailboxes.rules import normalise_domain
 from annuaire.mailboxes.tlsident import client_dn
 from annuaire.store import Store
@@ -266,12 +266,13 @@ class PublicationAPI:
 
     def _publish(self, op: Operator, name: str, media: str, charset: str | None, body: bytes,
                  dry_run: bool, confirm: bool, if_match: int | None) -> dict[str, Any]:
-        if media in JSON_TYPES:
-            entries = parse_json(body)
-        else:
-            entries = parse_text(decode_text(body, charset))
-        return publish(self.store, self.settings, op, name, entries, dry_run=dry_run,
-                       confirm_mass_delete=confirm, if_match=if_match)
+        with gc_paused():
+            if media in JSON_TYPES:
+                entries = parse_json(body)
+            else:
+                entries = parse_text(decode_text(body, charset))
+            return publish(self.store, self.settings, op, name, entries, dry_run=dry_run,
+                           confirm_mass_delete=confirm, if_match=if_match)
 
     # GET /api/v1/domains/{domain}/mailboxes
     async def get_mailboxes(self, request: Request) -> Response:
