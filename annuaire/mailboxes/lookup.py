@@ -179,8 +179,8 @@ def structures(
     return _cached(conn, "structure_tech", tech_ids, by_tech), _cached(conn, "structure_idnat", idnats, by_idnat)
 
 
-def active_activities(conn: Connection, person_ids: Iterable[int]) -> set[tuple[int, int | None]]:
-    """(person id, structure id) of the active activities of these persons."""
+def active_activities(conn: Connection, person_ids: Iterable[int]) -> dict[int, frozenset[int | None]]:
+    """The structure ids of the active activities of each of these persons (every id is a key)."""
     sql = "SELECT person_id, structure_id FROM activity WHERE active AND {in}"
 
     def load(keys: list) -> dict:
@@ -189,7 +189,7 @@ def active_activities(conn: Connection, person_ids: Iterable[int]) -> set[tuple[
             sites[r[0]].add(r[1])
         return {k: frozenset(v) for k, v in sites.items()}
 
-    return {(pid, sid) for pid, sids in _cached(conn, "activity", person_ids, load).items() for sid in sids}
+    return _cached(conn, "activity", person_ids, load)
 
 
 def person_name_keys(conn: Connection, last_name_keys: Iterable[str]) -> set[tuple[str, str]]:

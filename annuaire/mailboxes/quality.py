@@ -46,7 +46,7 @@ def quality_report(store: Store, settings: Settings, *, operator_name: str | Non
         boxes = conn.execute(boxes_query).all()
         people = lookup.persons(conn, {b.holder for b in boxes if b.holder})
         _, by_idnat = lookup.structures(conn, (), {b.structure_idnat for b in boxes if b.structure_idnat})
-        pairs = lookup.active_activities(conn, {p.id for p in people.values()})
+        sites = lookup.active_activities(conn, {p.id for p in people.values()})
         org_names = {b.address: person_like(b.address.rpartition("@")[0]) for b in boxes if b.type in STRUCTURE_TYPES}
         known_names = lookup.person_name_keys(conn, {pair[1] for pair in org_names.values() if pair})
 
@@ -63,7 +63,7 @@ def quality_report(store: Store, settings: Settings, *, operator_name: str | Non
             if person is None or not person.active:
                 entry["departed"].append({"address": b.address, "holder": b.holder,
                                           "reason": "unknown holder" if person is None else "inactive holder"})
-            elif site is not None and (person.id, site.id) not in pairs:
+            elif site is not None and site.id not in sites[person.id]:
                 entry["departed"].append({"address": b.address, "holder": b.holder,
                                           "reason": f"no current activity in {b.structure_idnat}"})
             if b.type == "PER":
