@@ -27,7 +27,7 @@ from annuaire.errors import InvalidInput
 from annuaire.store.keys import search_key
 
 MIN_FRAGMENT = 3
-BATCHED = 1000  # inserts from which the trigram index is filled in one statement
+BATCHED = 100  # inserts from which the trigram index is filled in one statement
 
 
 @dataclass(frozen=True)
@@ -160,13 +160,18 @@ def create_indexes(conn: Connection) -> None:
 def batched_inserts(conn: Connection, table: str, rows: int) -> Iterator[None]:
     """`rows` inserts into `table` inside this block reach its trigram index in one statement.
 
-    On SQLite the per-row trigger costs ~28 µs an insert (FTS5's per-statement
-    overhead); one INSERT … SELECT of the new rows costs ~5 µs a row. The
+    On SQLite the per-row trigger costs ~50 µs an insert, and far more now and
+    then: FTS5 writes its pending terms at every statement savepoint, so each
+    triggered row becomes a segment of its own, and the merges of these segments
+    into the large ones cost 20-60 ms each (133 new mailboxes of a 67k-box
+    domain: 50-70 ms of inserts and as much again at commit). One INSERT …
+    SELECT of the new rows costs ~5 µs a row and writes one segment. The
     trigger is dropped for the block and recreated after it, inside the
     caller's transaction, so other connections never see it missing. That is
-    a schema change, which every connection pays once (statements prepared
-    again): worth it from BATCHED rows on. Rows inserted here must get ids
-    above the table's current maximum (rowids and our sequential ids do).
+    a schema change, which every connection pays once (~0.5 ms: schema read and
+    statements prepared again): worth it from BATCHED rows on. Rows inserted
+    here must get ids above the table's current maximum (rowids and our
+    sequential ids do).
     """
     sqlite = conn.dialect.name == "sqlite" and rows >= BATCHED
     specs = [s for s in _groups().values() if s.table == table] if sqlite else []
