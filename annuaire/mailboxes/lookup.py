@@ -213,7 +213,6 @@ class Existing(NamedTuple):
     type: str
     active: bool  # 0/1 on SQLite: use as a truth value
     digest: int
-    source: str
 
 
 _existing_from = Existing._make
@@ -223,14 +222,15 @@ def _existing(row: Sequence) -> Existing:
     return _existing_from(row[1:])
 
 
-_EXISTING = "SELECT address, id, domain, type, active, digest, source FROM mailbox"
+_EXISTING = "SELECT address, id, domain, type, active, digest FROM mailbox"
 
 
 def mailboxes_of_domain(conn: Connection, domain: str) -> dict[str, Existing]:
     """Every stored mailbox of a domain, tombstones included, by address."""
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    rows = fetch(conn, f"{_EXISTING} WHERE domain = {mark}", (domain,))
-    return {row[0]: _existing(row) for row in rows}
+    # The domain is not read back: one column less to convert, 66k times.
+    rows = fetch(conn, f"SELECT address, id, type, active, digest FROM mailbox WHERE domain = {mark}", (domain,))
+    return {address: Existing(id_, domain, type_, active, digest) for address, id_, type_, active, digest in rows}
 
 
 def mailboxes_by_address(conn: Connection, addresses: Iterable[str]) -> dict[str, Existing]:

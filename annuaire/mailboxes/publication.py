@@ -156,6 +156,12 @@ def write_plans(conn: Connection, plans: list[Plan], run_id: int, now: str) -> N
     def log(scope: str, address: str, change: str, before: int | None, after: int | None, data: dict) -> None:
         journal_rows.append((run_id, now, "mailbox", address, change, scope, before, after, orjson.dumps(data).decode()))
 
+    def published(mb: Mailbox, source: str) -> dict[str, Any]:
+        data = mb.public()  # a new dict: completed in place rather than copied
+        data["active"] = True
+        data["source"] = source
+        return data
+
     for plan in plans:
         source, scope = plan.source, plan.domain
         # In address order: index pages are filled in order instead of at random (much less I/O).
@@ -163,11 +169,11 @@ def write_plans(conn: Connection, plans: list[Plan], run_id: int, now: str) -> N
         for mb in plan.inserts:
             dig = mb.digest(source)
             inserts.append((mb.address, scope, *mb.values(), source, run_id, True, 1, now, dig))
-            log(scope, mb.address, "created", None, dig, {**mb.public(), "active": True, "source": source})
+            log(scope, mb.address, "created", None, dig, published(mb, source))
         for old, mb, change in plan.updates:
             dig = mb.digest(source)
             updates.append((*mb.values(), source, run_id, True, now, dig, old.id))
-            log(scope, mb.address, change, old.digest, dig, {**mb.public(), "active": True, "source": source})
+            log(scope, mb.address, change, old.digest, dig, published(mb, source))
         for address, old in plan.deletes:
             deletes.append((False, now, run_id, old.id))
             log(scope, address, "deleted", old.digest, None, {"address": address, "active": False})
