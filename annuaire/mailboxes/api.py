@@ -36,6 +36,7 @@ from annuaire.errors import (
 )
 from annuaire.mailboxes import openapi
 from annuaire.mailboxes.entries import (
+    Entry,
     ListFormatError,
     decode_text,
     parse_json,
@@ -266,12 +267,8 @@ class PublicationAPI:
 
     def _publish(self, op: Operator, name: str, media: str, charset: str | None, body: bytes,
                  dry_run: bool, confirm: bool, if_match: int | None) -> dict[str, Any]:
-        with gc_paused():
-            if media in JSON_TYPES:
-                entries = parse_json(body)
-            else:
-                entries = parse_text(decode_text(body, charset))
-            return publish(self.store, self.settings, op, name, entries, dry_run=dry_run,
+        with gc_paused():  # the entries are freed before the collector resumes (no local holds them)
+            return publish(self.store, self.settings, op, name, _entries(media, charset, body), dry_run=dry_run,
                            confirm_mass_delete=confirm, if_match=if_match)
 
     # GET /api/v1/domains/{domain}/mailboxes
@@ -370,6 +367,13 @@ class PublicationAPI:
 
     async def openapi_json(self, request: Request) -> Response:
         return _json(openapi.description(self.settings.base_url))
+
+
+def _entries(media: str, charset: str | None, body: bytes) -> list[Entry]:
+    """The entries of a PUT body (JSON or the text layout)."""
+    if media in JSON_TYPES:
+        return parse_json(body)
+    return parse_text(decode_text(body, charset))
 
 
 def _csv(boxes: list[Mailbox]) -> bytes:
