@@ -51,3 +51,27 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, flo
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def serve_http(url: str, port: int, workers: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`annuaire serve` as deployed (HTTP only: no LDAP, no extraction scheduler)."""
+    env = dict(os.environ if env is None else env, ANNUAIRE_EXTRACTIONS_TIME="off")
+    return subprocess.Popen(
+        [sys.executable, "-m", "annuaire", "--db", url, "serve", "--host", "127.0.0.1", "--http-port", str(port),
+         "--http-workers", str(workers), "--ldap-port", "0"],
+        env=env, stdout=subprocess.DEVNULL,
+    )
+
+
+def warm(url: str) -> None:
+    """Read an SQLite store once, so that its pages are in the OS cache as on a server that
+    has been serving. (These VMs drop file pages left unread for ~60 s: DAMON reclaim.)"""
+    if not url.startswith("sqlite:///"):
+        return
+    path = Path(url[len("sqlite:///"):])
+    started = time.perf_counter()
+    with open(path, "rb", buffering=0) as f:
+        while f.read(1 << 24):
+            pass
+    print(f"read {path.name} ({path.stat().st_size / 2**30:.1f} GiB) into the page cache in "
+          f"{time.perf_counter() - started:.0f} s", file=sys.stderr)

@@ -5,8 +5,8 @@
 1. the national synthetic dataset (≈1.95 M professionals, bench/common.py)
    is imported into the store if the store is empty, then rendered
    (`annuaire fhir render`);
-2. the HTTP app (`annuaire serve`'s app) runs under uvicorn with 2 worker
-   processes;
+2. `annuaire serve --http-workers 2` serves the HTTP app (2 worker processes,
+   one SO_REUSEPORT socket each);
 3. a minimal keep-alive HTTP/1.1 client (asyncio, one process, on the same
    machine) sends a mix of searches drawn from the data: family-name prefixes
    of 3 to 8 letters, `name:contains`, identifier, `mailbox-mss:contains=@domain`
@@ -22,7 +22,6 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -139,7 +138,7 @@ async def load(port: int, key: str, work: list[tuple[str, str]], seconds: float,
 
 
 def cpu_seconds(pid: int) -> float:
-    """User+system CPU of a process and its children (the uvicorn workers)."""
+    """User+system CPU of a process and its children (the HTTP workers)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     pids = [pid]
@@ -237,24 +236,19 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="Do not update docs/benchmarks.md.")
     args = parser.parse_args()
 
-    from common import machine
+    from common import machine, serve_http, warm
 
     from annuaire.fhir.auth import add_key
     from annuaire.store import open_store
 
     prepare(args.db)
+    warm(args.db)
     work = queries(args.db)
     store = open_store(args.db)
     key = add_key(store, f"bench-{os.getpid()}-{int(time.time())}", rate_limit=1_000_000)
     store.dispose()
     port = 18000 + os.getpid() % 1000
-    env = dict(os.environ, ANNUAIRE_DB=args.db)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "annuaire.http.app:app_from_env", "--app-dir", str(ROOT / "bench"),
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers), "--log-level", "warning",
-         "--no-access-log"],
-        env=env, cwd=ROOT,
-    )
+    server = serve_http(args.db, port, args.workers)
     try:
         import httpx
 
@@ -275,7 +269,7 @@ def main() -> None:
         server.terminate()
         server.wait(10)
     engine = args.db.split(":", 1)[0]
-    meta = (f"{engine} store, ~1.95 M practitioners (4.6 M resources); uvicorn {args.workers} workers and the load "
+    meta = (f"{engine} store, ~1.95 M practitioners (4.6 M resources); `annuaire serve --http-workers {args.workers}` and the load "
             f"client on the same machine: {machine()}; each run {args.duration:.0f} s after a 5 s warm-up; "
             "default `_count` (50), best-effort `total` included.")
     sections = []

@@ -3,7 +3,7 @@
     python bench/web_load.py [--db URL] [--professionals 1950000] [--requests 3000]
                              [--concurrency 4] [--workers 2] [--seed 1]
 
-Serves the real app (uvicorn, `--workers` processes) over a store holding the
+Serves the real app (`annuaire serve --http-workers N`) over a store holding the
 national dataset (generated and imported once into bench/out/ when no --db is
 given), then sends a mix of searches drawn from the data itself (family-name
 prefixes of 3 to 8 letters, "prénom nom" and "nom prénom" without accents,
@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import NATIONAL, OUT, dataset, machine
+from common import NATIONAL, OUT, dataset, machine, serve_http, warm
 
 TRADES = [
     "médecin", "infirmière", "infirmier", "pharmacien", "kiné", "masseur-kinésithérapeute", "sage-femme",
@@ -151,14 +151,7 @@ def free_port() -> int:
 def start_server(url: str, workers: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = dict(os.environ, ANNUAIRE_DB=url, ANNUAIRE_EXTRACTIONS_DIR=str(OUT / "web-bench-extractions"))
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "uvicorn", "--factory", "annuaire.http.app:app_from_env", "--app-dir",
-            str(Path(__file__).resolve().parent), "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--log-level", "warning", "--no-access-log",
-        ],
-        env=env,
-    )
+    proc = serve_http(url, port, workers, env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -239,6 +232,7 @@ def main() -> None:
     print(f"store: {url.split('@')[-1]}; load average before: {os.getloadavg()[0]:.1f}")
     requests = query_mix(url, args.requests, args.seed)
     warmup = query_mix(url, 300, args.seed + 1)
+    warm(url)
     proc, base = start_server(url, args.workers)
     try:
         run(base, warmup, args.concurrency)

@@ -1,4 +1,4 @@
-"""`annuaire serve --http-workers N`: several processes answer the same port."""
+"""`annuaire serve --http-workers N`: several processes answer the same port, each on its own socket."""
 
 from __future__ import annotations
 
@@ -27,6 +27,26 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _established(pid: int, port: int) -> int:
+    """TCP connections to `port` that process `pid` holds open (from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01" and fields[9] in inodes:  # 01 = ESTABLISHED
+                count += 1
+    return count
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
 def test_two_http_workers_serve_the_same_port(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'annuaire.sqlite'}"
@@ -46,11 +66,21 @@ def test_two_http_workers_serve_the_same_port(tmp_path: Path):
             except httpx.TransportError:
                 time.sleep(0.1)
         assert status == 200, proc.stderr.read1().decode() if proc.poll() is not None else status
-        # uvicorn runs the workers as multiprocessing children of the serve process.
-        pids = {p for p in _children(proc.pid) if Path(f"/proc/{p}/cmdline").read_bytes().count(b"multiprocessing")}
-        assert len(pids) >= 2
-        for _ in range(10):
-            assert httpx.get(f"http://127.0.0.1:{port}/?q=dupont").status_code == 200
+        # The workers are spawned multiprocessing children of the serve process.
+        pids = {p for p in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()}
+        assert len(pids) == 2
+        # Each worker accepts on its own socket: 16 keep-alive connections opened at
+        # once land on both (all on one: probability 2**-15), and each one answers.
+        clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}") for _ in range(16)]
+        try:
+            for client in clients:
+                assert client.get("/?q=dupont").status_code == 200
+            per_worker = {pid: _established(pid, port) for pid in pids}
+            assert sum(per_worker.values()) == 16, per_worker
+            assert all(per_worker.values()), per_worker
+        finally:
+            for client in clients:
+                client.close()
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)

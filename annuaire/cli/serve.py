@@ -62,14 +62,19 @@ def serve(
     try:
         # TLS when ANNUAIRE_TLS_CERT/KEY are set; operators' client certificates
         # too when ANNUAIRE_TLS_CLIENT_CA is set.
-        options = dict(host=settings.host, port=settings.http_port, log_level="warning", **uvicorn_tls_options(settings))
+        options = dict(log_level="warning", **uvicorn_tls_options(settings))
         if settings.http_workers == 1:
-            uvicorn.run(create_app(store, settings), **options)
+            uvicorn.run(create_app(store, settings), host=settings.host, port=settings.http_port, **options)
         else:
+            from annuaire.http import workers
+
             # Worker processes build the same app from the environment.
             os.environ.update(ANNUAIRE_DB=store.url, ANNUAIRE_HOST=settings.host,
                               ANNUAIRE_HTTP_PORT=str(settings.http_port))
-            uvicorn.run("annuaire.http.app:app_from_env", factory=True, workers=settings.http_workers, **options)
+            try:
+                workers.serve(settings.host, settings.http_port, settings.http_workers, options)
+            except (OSError, workers.WorkerFailed) as exc:
+                raise click.ClickException(f"HTTP server: {exc}") from exc
     finally:
         if scheduler is not None:
             scheduler.stop()

@@ -30,7 +30,13 @@ from annuaire.ldap.accounts import load_accounts
 from annuaire.ldap.backend import Refresher, load_index
 from annuaire.ldap.directory import Directory
 from annuaire.ldap.limits import LdapLimits, SharedCounters
-from annuaire.ldap.server import LdapConnection, ServerState, make_ssl_context, sweep_idle
+from annuaire.ldap.server import (
+    LdapConnection,
+    ServerState,
+    make_ssl_context,
+    sweep_idle,
+)
+from annuaire.sockets import listen_many
 from annuaire.store import open_store
 
 log = logging.getLogger("annuaire.ldap")
@@ -67,18 +73,6 @@ class LdapConfig:
         return cls(**values)
 
 
-def _listen(host: str, port: int, backlog: int = 1024) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if hasattr(socket, "SO_REUSEPORT"):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(backlog)
-    sock.setblocking(False)
-    return sock
-
-
 def _sockets(config: LdapConfig, count: int) -> tuple[list[socket.socket], list[socket.socket]]:
     """`count` listening sockets for each configured port, all on the same port number."""
     plain: list[socket.socket] = []
@@ -86,11 +80,7 @@ def _sockets(config: LdapConfig, count: int) -> tuple[list[socket.socket], list[
     for wanted, out in ((config.port, plain), (config.ldaps_port if config.tls else None, secure)):
         if wanted is None:
             continue
-        port = wanted
-        for _ in range(count):
-            sock = _listen(config.host, port)
-            port = sock.getsockname()[1]
-            out.append(sock)
+        out.extend(listen_many(config.host, wanted, count))
     if not plain and not secure:
         raise ValueError("no LDAP listener: give a port (or an LDAPS port with a certificate)")
     return plain, secure
