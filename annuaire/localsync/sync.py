@@ -20,6 +20,8 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from itertools import compress
+from operator import ne
 from pathlib import Path
 
 from annuaire.localsync import dedup
@@ -156,8 +158,8 @@ def _apply(
     digests, raw_lines = extraction.digests, extraction.raw
     removed = [(a,) for a in existing.keys() - digests.keys()]  # a set difference, in C
     addresses = list(digests)
-    before = map(existing.get, addresses)  # mapped in C: no Python call per line
-    changed = [a for a, old, new in zip(addresses, before, digests.values()) if old != new]
+    # Mapped and compared in C: no Python call per line.
+    changed = list(compress(addresses, map(ne, map(existing.get, addresses), digests.values())))
     changed.sort()
     report.added = sum(1 for a in changed if a not in existing)
     report.updated = len(changed) - report.added
