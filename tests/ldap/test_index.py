@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 
 from annuaire.ldap import messages as m
 from annuaire.ldap.backend import load_index
-from annuaire.ldap.directory import MAILBOX_OCS, Directory
+from annuaire.ldap.directory import MAILBOX_OCS, PLAN_CACHE, Directory
 from annuaire.ldap.entries import entry_dn
 from annuaire.ldap.filters import compile_filter, parse
 from annuaire.ldap.index import DirectoryIndex
@@ -113,6 +113,19 @@ def test_best_matches_first(big: Directory) -> None:
     f = parse("(|(cn=*omar*)(sn=*omar*))")
     found = big.collect(_search(f), 50, time.monotonic() + 10)
     assert [entry_dn(big.index.entries[r][1]).split(",")[0] for r in found.refs] == ["mail=omar.benali@x.mssante.fr"]
+
+
+def test_plan_cache_stays_small(big: Directory) -> None:
+    """Cached plans hold candidate lists: many of them make every GC pass long."""
+    first = None
+    for i in range(3 * PLAN_CACHE):
+        f = parse(f"(sn=a{i:03d}*)")
+        req = m.SearchRequest(SUFFIX, 2, 0, 0, 0, False, f, [], filter_raw=f"(sn=a{i:03d}*)".encode())
+        found = big.collect(req, 50, time.monotonic() + 10)
+        first = found.refs if i == 0 else first
+        assert len(big._plans) <= PLAN_CACHE
+    req = m.SearchRequest(SUFFIX, 2, 0, 0, 0, False, parse("(sn=a000*)"), [], filter_raw=b"(sn=a000*)")
+    assert big.collect(req, 50, time.monotonic() + 10).refs == first  # evicted plans are rebuilt alike
 
 
 def test_update_and_remove_keep_answers_exact(big: Directory) -> None:
