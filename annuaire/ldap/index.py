@@ -23,13 +23,13 @@ size of the directory.
 
 from __future__ import annotations
 
-import gc
 import re
 from array import array
 from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+from annuaire.gcpause import gc_paused
 from annuaire.ldap import messages as m
 from annuaire.ldap.entries import Entry, Record, make_entry
 from annuaire.ldap.filters import approx_word, approx_words, normalise, significant
@@ -241,13 +241,8 @@ class DirectoryIndex:
     @classmethod
     def build(cls, records: Iterable[Record], suffix: str) -> "DirectoryIndex":
         """Index every record (the cyclic GC is paused: millions of small objects, no cycles)."""
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             return cls._build(records, suffix)
-        finally:
-            if enabled:
-                gc.enable()
 
     @classmethod
     def _build(cls, records: Iterable[Record], suffix: str) -> "DirectoryIndex":
@@ -266,15 +261,12 @@ class DirectoryIndex:
     @classmethod
     def from_entries(cls, entries: list[Entry | None]) -> "DirectoryIndex":
         """Re-index live entries (compaction after many updates)."""
-        gc.disable()
-        index = cls()
-        index.entries = [e for e in entries if e is not None]
-        index.by_mail = {e[0][_MAIL]: i for i, e in enumerate(index.entries)}  # type: ignore[index,misc]
-        index.live = len(index.entries)
-        try:
+        with gc_paused():
+            index = cls()
+            index.entries = [e for e in entries if e is not None]
+            index.by_mail = {e[0][_MAIL]: i for i, e in enumerate(index.entries)}  # type: ignore[index,misc]
+            index.live = len(index.entries)
             index._build_structures()
-        finally:
-            gc.enable()
         return index
 
     def _build_structures(self) -> None:

@@ -34,6 +34,7 @@ from annuaire.errors import (
     NotFound,
     Unauthorized,
 )
+from annuaire.gcpause import gc_paused
 from annuaire.mailboxes import openapi
 from annuaire.mailboxes.entries import (
     Entry,
@@ -44,7 +45,7 @@ from annuaire.mailboxes.entries import (
 )
 from annuaire.mailboxes.model import Mailbox, mailbox_from_row
 from annuaire.mailboxes.operators import Operator, authenticate_dn, authenticate_token
-from annuaire.mailboxes.publication import MassDeletion, check_owner, gc_paused, publish
+from annuaire.mailboxes.publication import MassDeletion, check_owner, publish
 from annuaire.mailboxes.rules import normalise_domain
 from annuaire.mailboxes.tlsident import client_dn
 from annuaire.store import Store

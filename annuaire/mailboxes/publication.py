@@ -22,10 +22,7 @@ Decisions:
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -266,23 +263,6 @@ def check_owner(conn: Connection, op: Operator, name: str) -> None:
             f"operator {op.name!r} may not publish domain {name!r}: it is not one of its domains "
             f"({', '.join(domains_of(conn, op.id)) or 'none'})"
         )
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused for a block (parsing and publishing one list).
-
-    A large list is ~10 small objects a line and no reference cycles: the collector finds
-    nothing, but its full passes over every object of the process cost 0.2-0.5 s for a 67k-line
-    list. Objects are still freed as usual (reference counting); collection resumes after.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def publish(
