@@ -246,18 +246,15 @@ def report(all_results: dict[str, dict], professionals: int, runs: int, command:
 
 
 READING = """Reading:
-- A first publication of the largest domain inserts ~67k rows and journal rows. On SQLite most of its time is
-  the FTS5 trigram index that the FHIR API keeps on `mailbox.address` (`mailbox-mss:contains`, migration 0003):
-  ~30 µs per inserted address (66,794 inserts: 3.0 s of CPU with its triggers, 0.7 s without). On PostgreSQL the
-  equivalent pg_trgm GIN index is maintained by the database process.
-- A republication writes only the changed rows; its cost is reading and validating every line (each line is
-  checked; referential lookups are cached per process while the referential is unchanged, so only the first
-  publication after an import pays them).
-- Publishing every domain is ~5,000 transactions: on PostgreSQL they commit with `synchronous_commit = off`
-  (the durability the SQLite store has with WAL and `synchronous=NORMAL`), since an fsync costs 10-60 ms on this
-  machine's disk.
-- The machine is shared with other jobs (load average above): wall times include waiting for a core; the CPU
-  column is the cost of the work itself (both the server and the client thread of the benchmark process)."""
+- A first publication of the largest domain inserts ~67k mailbox rows, their trigram index entries (SQLite FTS5,
+  filled in one statement) and ~67k journal rows, each a JSON copy of the box; SQL is about half of it, parsing and
+  validating the 67k lines most of the rest.
+- A republication writes only the changed rows; its cost is reading and validating every line (referential
+  lookups are cached per process while the referential is unchanged, so only the first publication after an
+  import pays them: that is the first run's extra time).
+- Publishing every domain is ~4,600 transactions: on PostgreSQL they commit with `synchronous_commit = off`
+  (the durability the SQLite store has with WAL and `synchronous=NORMAL`).
+- The cyclic GC is paused while a list is parsed and published (annuaire/gcpause.py)."""
 
 
 def write_section(text: str) -> None:
