@@ -5,7 +5,7 @@
 1. the national synthetic dataset (≈1.95 M professionals, bench/common.py)
    is imported into the store if the store is empty, then rendered
    (`annuaire fhir render`);
-2. `annuaire serve --http-workers 2` serves the HTTP app (2 worker processes,
+2. `annuaire serve --http-workers 4` serves the HTTP app (4 worker processes,
    one SO_REUSEPORT socket each);
 3. a minimal keep-alive HTTP/1.1 client (asyncio, one process, on the same
    machine) sends a mix of searches drawn from the data: family-name prefixes
@@ -232,7 +232,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30)
     parser.add_argument("--connections", default="4,16",
                         help="Comma-separated numbers of keep-alive connections, one run each (default 4,16).")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4,
+                        help="HTTP worker processes (default 4: two per core, so that few keep-alive clients spread)")
     parser.add_argument("--no-write", action="store_true", help="Do not update docs/benchmarks.md.")
     args = parser.parse_args()
 

@@ -15,7 +15,8 @@ from annuaire.config import Settings
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--http-port", type=int, default=None, help="HTTP port (default 8080).")
 @click.option("--http-workers", type=int, default=None,
-              help="HTTP worker processes (default 1; one per core for throughput).")
+              help="HTTP worker processes (default 1; two per core for throughput: the kernel spreads "
+                   "connections over the workers by a hash, so a few keep-alive clients may share one).")
 @ldap_options
 @pass_context
 @handle_errors

@@ -5,7 +5,10 @@ wakes first accepts a whole burst of connections, and keep-alive clients stay
 on it (measured: 16 FHIR client connections, all served by one worker at
 307 searches/s while the other core idled). Here every worker listens on its
 own SO_REUSEPORT socket of the same port (annuaire.sockets) and the kernel
-spreads the connections.
+spreads the connections by a hash of their addresses and ports. A hash can
+still put all of a few long-lived connections on one worker (4 connections,
+2 workers: one time in 8), so run two workers per core: with 4 workers on 2
+cores, both cores are busy unless all land on one worker (one time in 64).
 
 Workers are started with `spawn` (a clean interpreter: the parent holds a store
 engine and threads that must not be forked) and build the app from the
