@@ -53,6 +53,14 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def serve_http(url: str, port: int, workers: int, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`annuaire serve` as deployed (HTTP only: no LDAP, no extraction scheduler)."""
     env = dict(os.environ if env is None else env, ANNUAIRE_EXTRACTIONS_TIME="off")
@@ -75,3 +83,37 @@ def warm(url: str) -> None:
             pass
     print(f"read {path.name} ({path.stat().st_size / 2**30:.1f} GiB) into the page cache in "
           f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process and its children (the HTTP workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    while pids:
+        p = pids.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                pids += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def wait_http(url: str, proc: subprocess.Popen, seconds: float = 120) -> None:
+    """Wait until `url` answers (any status); fail if the server process died."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with code {proc.returncode}")
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the server did not start")

@@ -137,23 +137,6 @@ async def load(port: int, key: str, work: list[tuple[str, str]], seconds: float,
     return results, errors
 
 
-def cpu_seconds(pid: int) -> float:
-    """User+system CPU of a process and its children (the HTTP workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid]
-    while pids:
-        p = pids.pop()
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{p}/task").iterdir():
-                pids += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
-
-
 def percentile(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * p))]
@@ -237,7 +220,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="Do not update docs/benchmarks.md.")
     args = parser.parse_args()
 
-    from common import machine, serve_http, warm
+    from common import cpu_seconds, machine, serve_http, warm
 
     from annuaire.fhir.auth import add_key
     from annuaire.store import open_store

@@ -44,7 +44,7 @@ import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import NATIONAL, OUT, dataset, machine  # noqa: E402
+from common import NATIONAL, OUT, dataset, free_port, machine  # noqa: E402
 
 from annuaire.ldap import messages as m  # noqa: E402
 from annuaire.ldap.ber import frame_length, read_header  # noqa: E402
@@ -259,12 +259,6 @@ def summarise(results: list[tuple[str, float, int, int]], elapsed: float) -> dic
 
 
 # --- servers ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_ours(url: str, workers: int, work: Path) -> tuple[subprocess.Popen, int]:

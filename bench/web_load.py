@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import NATIONAL, OUT, dataset, machine, serve_http, warm
+from common import NATIONAL, OUT, dataset, free_port, machine, serve_http, warm
 
 TRADES = [
     "médecin", "infirmière", "infirmier", "pharmacien", "kiné", "masseur-kinésithérapeute", "sage-femme",
@@ -138,14 +138,6 @@ def query_mix(url: str, n: int, seed: int) -> list[tuple[str, str]]:
         return kind, make()
 
     return [one() for _ in range(n)]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(url: str, workers: int) -> tuple[subprocess.Popen, str]:
