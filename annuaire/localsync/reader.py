@@ -71,14 +71,19 @@ def _read_member(source: Source) -> bytes:
         raise ImportFileError(source.label, f"corrupt or truncated archive ({exc})") from exc
 
 
-def read_extraction(
-    path: Path,
-    filters: Filters,
-    manifest: Manifest | None = None,
-    label: str | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> Extraction:
-    """Validate the extraction at `path` and return the lines the filters select."""
+@dataclass
+class Member:
+    """The extraction file's bytes, read and checked against its manifest."""
+
+    source: Source
+    data: bytes
+    label: str
+    expected_lines: int | None
+
+
+def read_member(path: Path, manifest: Manifest | None = None, label: str | None = None) -> Member:
+    """Find, check and inflate the extraction at `path`. The heavy parts (SHA-256,
+    inflate) run in C without the GIL: another thread can work meanwhile."""
     label = label or str(path)
     sources = [s for s in find_sources([path]) if s.kind == formats.MSSANTE]
     if len(sources) != 1:
@@ -95,13 +100,20 @@ def read_extraction(
             raise ImportFileError(label, f"{source.member or path.name} is not listed in its manifest {manifest.file_name}")
         if source.member is None and sha256_file(path) != expected.sha256:
             raise ImportFileError(label, f"SHA-256 does not match the manifest {manifest.file_name}: corrupt or truncated")
-    data = _read_member(source)
+    return Member(source, _read_member(source), label, expected.lines if expected is not None else None)
+
+
+def parse_member(member: Member, filters: Filters, progress: Callable[[int], None] | None = None) -> Extraction:
+    """Validate every line of the extraction and return the lines the filters select."""
+    source, data = member.source, member.data
     if progress:
         progress(len(data))
-    extraction = Extraction(label=label, ts=source.ts, encoding=_encoding(data, source))
+    extraction = Extraction(label=member.label, ts=source.ts, encoding=_encoding(data, source))
     _parse(data, source, filters, extraction)
-    if expected is not None and expected.lines != extraction.lines:
-        raise ImportFileError(source.label, f"{extraction.lines} data lines where the manifest announces {expected.lines}")
+    if member.expected_lines is not None and member.expected_lines != extraction.lines:
+        raise ImportFileError(
+            source.label, f"{extraction.lines} data lines where the manifest announces {member.expected_lines}"
+        )
     return extraction
 
 

@@ -19,6 +19,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from itertools import compress
 from operator import ne
@@ -28,7 +29,7 @@ from annuaire.localsync import dedup
 from annuaire.localsync.contacts import national_keys
 from annuaire.localsync.db import NATIONAL_FIELDS, NATIONAL_KEYS, LocalBase, set_meta
 from annuaire.localsync.filters import Filters
-from annuaire.localsync.reader import Extraction, read_extraction
+from annuaire.localsync.reader import Extraction, parse_member, read_member
 from annuaire.localsync.source import acquire
 from annuaire.store.clock import utc_now
 
@@ -111,12 +112,15 @@ def sync(
                 return _finish(report, started)
             assert acquired.path is not None
             with base.write() as conn:
-                extraction = read_extraction(
-                    acquired.path, filters, acquired.manifest, acquired.label, lambda n: progress("read", n, 0)
-                )
-                # Read after the file, not beside it in a thread: the driver takes the GIL
-                # back for every row, and the two threads convoyed (measured 4x slower).
-                existing = _stored_digests(conn)
+                # The file is inflated in a thread while this one reads the stored digests:
+                # inflating runs without the GIL. (Not the parsing: the driver takes the GIL
+                # back for every row, and a parsing thread convoyed with it, 4x slower.)
+                with ThreadPoolExecutor(1) as pool:
+                    reading = pool.submit(read_member, acquired.path, acquired.manifest, acquired.label)
+                    existing = _stored_digests(conn)
+                    member = reading.result()
+                extraction = parse_member(member, filters, lambda n: progress("read", n, 0))
+                del member
                 report.extraction_ts = extraction.ts
                 report.lines = extraction.lines
                 report.duplicate_lines = extraction.duplicates
