@@ -220,7 +220,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="Do not update docs/benchmarks.md.")
     args = parser.parse_args()
 
-    from common import cpu_seconds, machine, serve_http, warm
+    from common import cpu_seconds, free_port, machine, serve_http, wait_http, warm
 
     from annuaire.fhir.auth import add_key
     from annuaire.store import open_store
@@ -231,17 +231,10 @@ def main() -> None:
     store = open_store(args.db)
     key = add_key(store, f"bench-{os.getpid()}-{int(time.time())}", rate_limit=1_000_000)
     store.dispose()
-    port = 18000 + os.getpid() % 1000
+    port = free_port()
     server = serve_http(args.db, port, args.workers)
     try:
-        import httpx
-
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/fhir/v2/metadata", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_http(f"http://127.0.0.1:{port}/fhir/v2/metadata", server)
         asyncio.run(load(port, key, work, 5, 16))  # warm-up
         runs = []
         for connections in [int(c) for c in args.connections.split(",")]:

@@ -31,7 +31,16 @@ from urllib.parse import urlencode
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import NATIONAL, OUT, dataset, free_port, machine, serve_http, warm
+from common import (
+    NATIONAL,
+    OUT,
+    dataset,
+    free_port,
+    machine,
+    serve_http,
+    wait_http,
+    warm,
+)
 
 TRADES = [
     "médecin", "infirmière", "infirmier", "pharmacien", "kiné", "masseur-kinésithérapeute", "sage-femme",
@@ -142,18 +151,10 @@ def query_mix(url: str, n: int, seed: int) -> list[tuple[str, str]]:
 
 def start_server(url: str, workers: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = dict(os.environ, ANNUAIRE_DB=url, ANNUAIRE_EXTRACTIONS_DIR=str(OUT / "web-bench-extractions"))
-    proc = serve_http(url, port, workers, env)
+    proc = serve_http(url, port, workers)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/aide", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit("the server did not start")
+    wait_http(base + "/aide", proc)
+    return proc, base
 
 
 def run(base: str, requests: list[tuple[str, str]], concurrency: int) -> tuple[dict[str, list[float]], float, int]:

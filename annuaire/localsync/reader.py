@@ -2,8 +2,9 @@
 
 The whole file is validated first (zip readable, header, field count of every
 line, a mail address on every line, SHA-256 and line count against the
-manifest when there is one); only then does the sync open its write
-transaction.
+manifest when there is one); only then does the sync write anything
+(`read_member` inflates the file, in a thread beside the read of the stored
+digests; `parse_member` validates and selects the lines).
 
 Speed matters (535,000 lines every day, most of them unchanged): lines stay
 bytes, are counted and hashed as bytes, and only the lines that changed are

@@ -9,8 +9,8 @@ deactivated / unchanged, journal). Any error leaves the store as it was.
 from __future__ import annotations
 
 import json
-from operator import itemgetter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 import orjson
@@ -195,14 +195,8 @@ class _Loader:
                     values = pick_structure(fields)
                     sid = structures.offer(tech, values, digest(values))
                     structure_ids[tech] = sid
-            base = f"{id_nat}|{tech}|"
-            n = 0
-            key = base + "0"
-            while key in activity_keys:
-                n += 1
-                key = base + str(n)
-            activity_keys.add(key)
             values = pick_activity(fields)
+            key = _unique_key(f"{id_nat}|{tech}|", activity_keys)
             activities.offer(key, (pid, sid, *values), digest(values))
         self.summary.counts["person"] = persons.finish()
         self.persons_changed = set(persons.changed)
@@ -238,13 +232,7 @@ class _Loader:
                 continue
             check_codes(fields, line_no)
             values = pick(fields)
-            base = f"{id_nat}|{'|'.join(values[4::2] if entity == 'skill' else values[::2])}|"
-            n = 0
-            key = base + "0"
-            while key in keys:
-                n += 1
-                key = base + str(n)
-            keys.add(key)
+            key = _unique_key(f"{id_nat}|{'|'.join(values[4::2] if entity == 'skill' else values[::2])}|", keys)
             sync.offer(key, (pid, *values), digest(values))
         self.summary.counts[entity] = sync.finish()
         self.children_changed.update(key.split("|", 1)[0] for key in sync.changed)
@@ -268,10 +256,7 @@ class _Loader:
     def code_warnings(self) -> list[str]:
         unknown: dict[tuple[str, str], list[int]] = {}  # (column, code) -> [count, first line]
         for check in self.code_checks:
-            for (column, code), (count, first) in check.unknown().items():
-                seen = unknown.setdefault((column, code), [0, first])
-                seen[0] += count
-                seen[1] = min(seen[1], first)
+            check.add_unknown(unknown)
         return [
             f"unknown code {code!r} in column '{column}' ({count} line(s), first at line {first})"
             for (column, code), (count, first) in sorted(unknown.items())
@@ -299,16 +284,26 @@ class _CodeCheck:
         else:
             seen[0] += 1
 
-    def unknown(self) -> dict[tuple[str, str], list[int]]:
-        found: dict[tuple[str, str], list[int]] = {}
+    def add_unknown(self, found: dict[tuple[str, str], list[int]]) -> None:
+        """Add this file's unknown codes to `found`: (column, code) -> [count, first line]."""
         for combo, (count, first) in self.combos.items():
-            codes = combo if isinstance(combo, tuple) else (combo,)
+            codes = combo if isinstance(combo, tuple) else (combo,)  # itemgetter of one column: a scalar
             for (_, column, known), code in zip(self.checked, codes):
                 if code and code not in known:
                     seen = found.setdefault((column, code), [0, first])
                     seen[0] += count
                     seen[1] = min(seen[1], first)
-        return found
+
+
+def _unique_key(base: str, taken: set[str]) -> str:
+    """`base` + the first free occurrence number (identical lines stay distinct records), taken."""
+    n = 0
+    key = base + "0"
+    while key in taken:
+        n += 1
+        key = base + str(n)
+    taken.add(key)
+    return key
 
 
 def summary_json(summaries: list[ImportSummary]) -> bytes:
