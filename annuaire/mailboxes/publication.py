@@ -23,6 +23,7 @@ Decisions:
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,12 @@ from annuaire.config import Settings
 from annuaire.errors import Conflict, Forbidden
 from annuaire.mailboxes import lookup
 from annuaire.mailboxes.entries import Entry
-from annuaire.mailboxes.model import INSERT_COLUMNS, SOURCE_OPERATOR, Mailbox
+from annuaire.mailboxes.model import (
+    INSERT_COLUMNS,
+    SOURCE_OPERATOR,
+    Mailbox,
+    public_json_sql,
+)
 from annuaire.mailboxes.operators import Operator, domains_of
 from annuaire.mailboxes.rules import (
     Finding,
@@ -166,7 +172,6 @@ def write_plans(conn: Connection, plans: list[Plan], run_id: int, now: str) -> N
         for mb in plan.inserts:
             dig = mb.digest(source)
             inserts.append((mb.address, scope, *mb.values(), source, run_id, True, 1, now, dig))
-            log(scope, mb.address, "created", None, dig, published(mb, source))
         for old, mb, change in plan.updates:
             dig = mb.digest(source)
             updates.append((*mb.values(), source, run_id, True, now, dig, old.id))
@@ -174,7 +179,17 @@ def write_plans(conn: Connection, plans: list[Plan], run_id: int, now: str) -> N
         for address, old in plan.deletes:
             deletes.append((False, now, run_id, old.id))
             log(scope, address, "deleted", old.digest, None, {"address": address, "active": False})
-    bulk_insert(conn, "mailbox", INSERT_COLUMNS, inserts)
+    if inserts:
+        last = conn.exec_driver_sql('SELECT COALESCE(MAX(id), 0) FROM "mailbox"').scalar()
+        bulk_insert(conn, "mailbox", INSERT_COLUMNS, inserts)
+        # The creations are journaled by the database from the rows just written: one statement
+        # instead of a JSON document per box built in Python and sent back (0.25 s for 67k boxes).
+        conn.exec_driver_sql(
+            f'INSERT INTO "journal" (run_id, at, entity, "key", change, scope, after_digest, data) '
+            f"SELECT {mark}, {mark}, 'mailbox', address, 'created', domain, digest, {public_json_sql(conn.dialect.name)} "
+            f'FROM "mailbox" WHERE id > {mark} AND run_id = {mark} AND version = 1 ORDER BY id',
+            (run_id, now, last, run_id),
+        )
     if updates:
         sets = ", ".join(f'"{c}" = {mark}' for c in INSERT_COLUMNS[2:-4])  # data columns, source, run_id
         conn.exec_driver_sql(
@@ -256,6 +271,17 @@ class _DryRun(Exception):
         self.report = report
 
 
+# Good-practice warnings change nothing that is written: a publication computes them on
+# another connection while its own writes (on PostgreSQL, where the database does the
+# writing in its own process, the two overlap: 0.2 s of a 67k-box first publication).
+_ADVICE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="publication-advice")
+
+
+def _advise(store: Store, settings: Settings, validation: Validation) -> None:
+    with store.read() as conn:
+        Validator(settings).advise(conn, validation)
+
+
 def check_owner(conn: Connection, op: Operator, name: str) -> None:
     row = conn.exec_driver_sql(_sql(conn, "SELECT operator_id FROM domain WHERE name = ?"), (name,)).first()
     if row is None or row[0] != op.id:
@@ -281,7 +307,7 @@ def publish(
     started = utc_now()
     with store.read() as conn:
         check_owner(conn, op, domain)  # before the work; checked again under the lock
-        validation = Validator(settings).validate(conn, entries, domain)
+        validation = Validator(settings, good_practice=False).validate(conn, entries, domain)
     run_values = {"kind": "publication", "source": op.name, "domain": domain, "operator_id": op.id, "started_at": started}
     try:
         with store.write() as conn:
@@ -301,7 +327,7 @@ def publish(
                 )
             existing = lookup.mailboxes_of_domain(conn, domain)
             new = [ln.mailbox.address for ln in validation.accepted if ln.mailbox.address not in existing]
-            elsewhere = lookup.mailboxes_by_address(conn, new) if new else {}
+            elsewhere = lookup.mailboxes_by_address(conn, new, other_than=domain) if new else {}
             plan = plan_domain(domain, validation.accepted, existing, elsewhere, validation.rejected_addresses,
                                SOURCE_OPERATOR)
             figures = mass_deletion(plan, settings)
@@ -313,7 +339,9 @@ def publish(
                     "?confirm_mass_delete=true",
                     figures,
                 )
+            advice = _ADVICE.submit(_advise, store, settings, validation)
             if dry_run:
+                advice.result()
                 raise _DryRun(report_dict(None, domain, plan, validation, dry_run=True,
                                           version=version + (1 if plan.changes else 0)))
             run_id = conn.exec_driver_sql(
@@ -322,6 +350,7 @@ def publish(
                 (op.name, domain, op.id, started),
             ).scalar_one()
             write_plans(conn, [plan], run_id, now)
+            advice.result()
             report = report_dict(run_id, domain, plan, validation, dry_run=False,
                                  version=version + (1 if plan.changes else 0))
             conn.exec_driver_sql(

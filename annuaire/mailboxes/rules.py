@@ -417,12 +417,17 @@ class Validator:
         if duplicates:
             lines = self._duplicates(lines, entries, result)
         lines = self._referential(conn, lines, result)
-        if self.good_practice:
-            self._good_practice(conn, lines, result)
         result.accepted = lines
+        if self.good_practice:
+            self.advise(conn, result)
         result.rejected.sort(key=lambda f: f.index)
         result.warnings.sort(key=lambda f: f.index)
         return result
+
+    def advise(self, conn: Connection, result: Validation) -> None:
+        """Add the good-practice warnings of the accepted lines (they never change what is applied)."""
+        self._good_practice(conn, result.accepted, result)
+        result.warnings.sort(key=lambda f: f.index)
 
     def _duplicates(self, lines: list[Line], entries: list[Entry], result: Validation) -> list[Line]:
         """Every copy of an address given more than once is rejected (which one is right?)."""

@@ -293,7 +293,6 @@ mailbox = Table(
     Index(None, "domain", "active"),
     Index(None, "holder"),
     Index(None, "structure_idnat"),
-    Index(None, "last_updated"),
 )
 
 # --- consultation accounts ---------------------------------------------------
