@@ -184,12 +184,19 @@ def write_plans(conn: Connection, plans: list[Plan], run_id: int, now: str) -> N
         bulk_insert(conn, "mailbox", INSERT_COLUMNS, inserts)
         # The creations are journaled by the database from the rows just written: one statement
         # instead of a JSON document per box built in Python and sent back (0.25 s for 67k boxes).
+        postgresql = conn.dialect.name == "postgresql"
+        if postgresql:
+            # The new rows are the end of the primary key: read by it, whatever the planner thinks of
+            # the table (statistics taken while it was empty made it scan 536k rows per publication).
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         conn.exec_driver_sql(
             f'INSERT INTO "journal" (run_id, at, entity, "key", change, scope, after_digest, data) '
             f"SELECT {mark}, {mark}, 'mailbox', address, 'created', domain, digest, {public_json_sql(conn.dialect.name)} "
             f'FROM "mailbox" WHERE id > {mark} AND run_id = {mark} AND version = 1 ORDER BY id',
             (run_id, now, last, run_id),
         )
+        if postgresql:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = on")
     if updates:
         sets = ", ".join(f'"{c}" = {mark}' for c in INSERT_COLUMNS[2:-4])  # data columns, source, run_id
         conn.exec_driver_sql(
