@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
+from typing import Container, Iterable
 
 import orjson
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -19,13 +20,15 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from annuaire import formats
 from annuaire.errors import Conflict, ImportFileError
 from annuaire.progress import Reporter, Silent
-from annuaire.referential import nomenclatures, records
+from annuaire.referential import nomenclatures, prints, records
+from annuaire.referential.prints import Groups
 from annuaire.referential.reader import Lines, Source, find_sources
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
 from annuaire.store.diff import Counts, TableSync
 from annuaire.store.digest import digest
 from annuaire.store.schema import activity, diploma, person, run, skill, structure
+from annuaire.store.select import select_in
 
 REFERENTIAL_KINDS = (formats.PERSONNE_ACTIVITE, formats.SAVOIR_FAIRE, formats.DIPLOMES)
 
@@ -107,6 +110,7 @@ def import_referential(
         if formats.DIPLOMES in by_kind:
             loader.load_children(by_kind[formats.DIPLOMES], diploma, "diploma", records.DIPLOMA)
         loader.touch_parents()
+        loader.save_prints()
         summary.warnings.extend(loader.code_warnings())
         conn.execute(
             update(run)
@@ -131,16 +135,19 @@ class _Loader:
         self.now = now
         self.summary = summary
         self.progress = progress
-        self.person_ids: dict[str, int] | None = None
+        self.person_ids: dict[str, int] | None = None  # every active person, when all lines were read
+        self.active_persons: Container[str] | None = None  # national ids of the active persons
+        self.prints: dict[str, tuple[str, dict[str, int]]] = {}  # kind -> (header, fingerprints) to store
         self.persons_changed: set[str] = set()
         self.children_changed: set[str] = set()
         self.known = {table: set(codes) for table, codes in nomenclatures.tables().items()}
         self.code_checks: list[_CodeCheck] = []
 
-    def _sync(self, table, entity: str, key_column: str, columns, track: bool = False, derive=None) -> TableSync:
+    def _sync(self, table, entity: str, key_column: str, columns, track: bool = False, derive=None,
+              only=None) -> TableSync:
         return TableSync(
             self.conn, table, entity, key_column, tuple(columns), self.run_id, self.now,
-            track_changes=track, derive=derive,
+            track_changes=track, derive=derive, only=only,
         )
 
     def _codes(self, index: dict[str, int]) -> "_CodeCheck":
@@ -153,31 +160,67 @@ class _Loader:
         self.code_checks.append(check)
         return check
 
+    def _read(self, source: Source, also: frozenset[str] = frozenset()) -> "_Reading":
+        """The lines to diff: those of the persons whose lines changed since the last import
+        (with the fingerprints stored by it), else every line."""
+        name = source.member or source.path.name
+        lines = Lines(source)
+        header = lines.read_header()
+        lines.progress = self.progress.advance
+        stored = prints.load(self.conn, source.kind)
+        if stored is not None and stored.header == header:
+            groups = Groups(stored.prints, also)
+            self.progress.start(f"Comparing {name}", source.size)
+            selected = []
+            for item in lines.grouped(groups):
+                selected.append(item)
+                if groups.selected_chars > source.size // 4:  # most of the file changed: read it all
+                    break
+            else:
+                self.prints[source.kind] = (header, groups.prints)
+                return _Reading(lines, groups, [(n, lines.fields(text, n)) for n, text in selected], stored.prints)
+        groups = Groups(None)
+        self.progress.start(f"Reading {name}", source.size)
+        self.prints[source.kind] = (header, groups.prints)  # filled while the lines are read
+        every = ((n, lines.fields(text, n)) for n, text in lines.grouped(groups))
+        return _Reading(lines, groups, every, None)
+
     def load_activities(self, source: Source) -> None:
-        lines = Lines(source, self.progress.advance)
-        self.progress.start(f"Reading {source.member or source.path.name}", source.size)
+        reading = self._read(source)
+        index = reading.lines.column_index()
+        i_idnat, i_tech = index[records.ID_NAT], index[records.TECH_ID]
+        scope = reading.scope(i_idnat)
         persons = self._sync(
-            person, "person", "id_nat", [*records.PERSON, *records.PERSON_KEYS], track=True, derive=records.person_keys
+            person, "person", "id_nat", [*records.PERSON, *records.PERSON_KEYS], track=True, derive=records.person_keys,
+            only=None if scope is None else ("id_nat", scope),
         )
+        scoped_ids = None if scope is None else [v[0] for v in persons.existing.values()]
+        activities = self._sync(
+            activity, "activity", "key", ["person_id", "structure_id", *records.ACTIVITY],
+            only=None if scoped_ids is None else ("person_id", scoped_ids),
+        )
+        places = None
+        if scoped_ids is not None:
+            # The structures that may change: those of the lines read, and those where the
+            # persons read worked until now (they may be left without anyone).
+            places = {fields[i_tech] for _, fields in reading.selected if fields[i_tech]}
+            places.update(row[0] for row in select_in(
+                self.conn, "SELECT DISTINCT s.tech_id FROM activity a JOIN structure s ON s.id = a.structure_id "
+                "WHERE a.active AND {in}", "a.person_id", scoped_ids))
         structures = self._sync(
             structure, "structure", "tech_id", [*records.STRUCTURE, *records.STRUCTURE_KEYS],
-            derive=records.structure_keys,
+            derive=records.structure_keys, only=None if places is None else ("tech_id", places),
         )
-        activities = self._sync(activity, "activity", "key", ["person_id", "structure_id", *records.ACTIVITY])
+        # The active structures left alone stay as they are (counted unchanged).
+        outside = 0 if places is None else self._active(structure) - sum(v[2] for v in structures.existing.values())
+        pick_person = records.picker(index, records.PERSON)
+        pick_structure = records.picker(index, records.STRUCTURE)
+        pick_activity = records.picker(index, records.ACTIVITY)
+        check_codes = self._codes(index)
         person_ids: dict[str, int] = {}
         structure_ids: dict[str, int] = {}
         activity_keys: set[str] = set()
-        pick_person = pick_structure = pick_activity = None
-        i_idnat = i_tech = 0
-        check_codes = None
-        for line_no, fields in lines:
-            if pick_person is None:
-                index = lines.column_index()
-                pick_person = records.picker(index, records.PERSON)
-                pick_structure = records.picker(index, records.STRUCTURE)
-                pick_activity = records.picker(index, records.ACTIVITY)
-                i_idnat, i_tech = index[records.ID_NAT], index[records.TECH_ID]
-                check_codes = self._codes(index)
+        for line_no, fields in reading.selected:
             id_nat = fields[i_idnat]
             if not id_nat:
                 raise ImportFileError(source.label, "empty 'Identification nationale PP'", line_no)
@@ -200,30 +243,50 @@ class _Loader:
             activities.offer(key, (pid, sid, *values), digest(values))
         self.summary.counts["person"] = persons.finish()
         self.persons_changed = set(persons.changed)
-        self.summary.counts["structure"] = structures.finish()
+        self.summary.counts["structure"] = structures.counts  # finished below, once activities are
         self.summary.counts["activity"] = activities.finish()
-        self.person_ids = person_ids
+        # A structure is active while an active activity takes place there.
+        left = [id_ for _, id_ in structures.not_offered()]
+        by_id = {id_: key for key, id_ in structures.not_offered()}
+        structures.keep(by_id[row[0]] for row in select_in(
+            self.conn, "SELECT DISTINCT structure_id FROM activity WHERE active AND {in}", "structure_id", left))
+        structures.finish()
+        skipped = reading.groups.skipped
+        persons.counts.unchanged += len(skipped)
+        activities.counts.unchanged += sum(n for _, n in skipped.values())
+        structures.counts.unchanged += outside
+        self.person_ids = person_ids if scope is None else None
+        self.active_persons = reading.groups.prints  # the persons of the file are the active ones
 
     def load_children(self, source: Source, table, entity: str, mapping: dict[str, str]) -> None:
         """SavoirFaire or Dipl_AutExerc: lines attached to a person."""
-        lines = Lines(source, self.progress.advance)
-        self.progress.start(f"Reading {source.member or source.path.name}", source.size)
-        person_ids = self.person_ids
-        if person_ids is None:
-            person_ids = dict(self.conn.execute(select(person.c.id_nat, person.c.id).where(person.c.active)).all())
-        sync = self._sync(table, entity, "key", ["person_id", *mapping], track=True)
+        # Persons created or deactivated by this import: their lines are read again (they are
+        # orphans, or no longer are).
+        reading = self._read(source, frozenset(self.persons_changed))
+        index = reading.lines.column_index()
+        i_idnat = index[records.ID_NAT]
+        scope = reading.scope(i_idnat)
+        if self.active_persons is None:
+            self.active_persons = dict.fromkeys(
+                row[0] for row in self.conn.execute(select(person.c.id_nat).where(person.c.active))
+            )
+        active = self.active_persons
+        if scope is None:
+            person_ids = self.person_ids
+            if person_ids is None:
+                person_ids = dict(self.conn.execute(select(person.c.id_nat, person.c.id).where(person.c.active)).all())
+            only = None
+        else:
+            scoped = dict(select_in(self.conn, "SELECT id_nat, id FROM person WHERE {in}", "id_nat", scope))
+            person_ids = {k: v for k, v in scoped.items() if k in active}
+            only = ("person_id", list(scoped.values()))
+        sync = self._sync(table, entity, "key", ["person_id", *mapping], track=True, only=only)
+        pick = records.picker(index, mapping)
+        check_codes = self._codes(index)
         keys: set[str] = set()
-        pick = None
-        i_idnat = 0
-        check_codes = None
         orphans = 0
         first_orphan = 0
-        for line_no, fields in lines:
-            if pick is None:
-                index = lines.column_index()
-                pick = records.picker(index, mapping)
-                i_idnat = index[records.ID_NAT]
-                check_codes = self._codes(index)
+        for line_no, fields in reading.selected:
             id_nat = fields[i_idnat]
             pid = person_ids.get(id_nat)
             if pid is None:
@@ -235,12 +298,31 @@ class _Loader:
             key = _unique_key(f"{id_nat}|{'|'.join(values[4::2] if entity == 'skill' else values[::2])}|", keys)
             sync.offer(key, (pid, *values), digest(values))
         self.summary.counts[entity] = sync.finish()
+        for id_nat, (first, n) in reading.groups.skipped.items():
+            if id_nat in active:
+                sync.counts.unchanged += n
+            else:
+                orphans += n
+                first_orphan = min(first_orphan or first, first)
         self.children_changed.update(key.split("|", 1)[0] for key in sync.changed)
         if orphans:
             self.summary.warnings.append(
                 f"{source.label}: {orphans} line(s) of persons absent from Personne_activite were skipped "
                 f"(first at line {first_orphan})"
             )
+
+    def _active(self, table) -> int:
+        return self.conn.execute(select(func.count()).select_from(table).where(table.c.active)).scalar()
+
+    def save_prints(self) -> None:
+        for kind, (header, values) in self.prints.items():
+            prints.save(self.conn, kind, header, values)
+        if formats.PERSONNE_ACTIVITE in self.prints:
+            # Persons created or deactivated now were not compared in the files left out: their
+            # next import compares every line.
+            for kind in (formats.SAVOIR_FAIRE, formats.DIPLOMES):
+                if kind not in self.prints:
+                    prints.drop(self.conn, kind)
 
     def touch_parents(self) -> None:
         """A person whose savoir-faire or diplomas changed gets a new version too."""
@@ -261,6 +343,25 @@ class _Loader:
             f"unknown code {code!r} in column '{column}' ({count} line(s), first at line {first})"
             for (column, code), (count, first) in sorted(unknown.items())
         ]
+
+
+@dataclass
+class _Reading:
+    """What `_Loader._read` found in one file."""
+
+    lines: Lines
+    groups: Groups
+    selected: Iterable[tuple[int, list[str]]]  # (line number, fields) to diff; a list when scoped
+    previous: dict[str, int] | None  # the last import's fingerprints, when only changes are read
+
+    def scope(self, i_idnat: int) -> set[str] | None:
+        """The persons whose records may change (None: everyone): those read again, and
+        those no longer in the file."""
+        if self.previous is None:
+            return None
+        ids = {fields[i_idnat] for _, fields in self.selected}
+        ids.update(self.previous.keys() - self.groups.prints.keys())
+        return ids
 
 
 class _CodeCheck:

@@ -12,11 +12,15 @@ import io
 import zipfile
 import zlib
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from annuaire import formats
 from annuaire.errors import ImportFileError
+from annuaire.inflate import open_member
+from annuaire.referential import records
+from annuaire.referential.prints import Groups
 
 BLOCK = 1 << 22  # bytes read and decoded at once
 
@@ -45,8 +49,7 @@ class Source:
     def open(self) -> io.BufferedIOBase:
         if self.member is None:
             return open(self.path, "rb")
-        archive = zipfile.ZipFile(self.path)
-        return archive.open(self.member)  # type: ignore[return-value]
+        return open_member(self.path, self.member)  # type: ignore[return-value]
 
 
 def find_sources(paths: list[Path]) -> list[Source]:
@@ -99,9 +102,17 @@ class Lines:
         self.source = source
         self.progress = progress
         self.header: tuple[str, ...] = ()
+        self.header_line = ""
         self.trailing = False
         self._encoding = "utf-8"
         self._seen_multibyte = False
+
+    def read_header(self) -> str:
+        """The header line, read (and checked) before the rest: it decides how the rest is read."""
+        if not self.header:
+            for _ in self._checked():
+                break
+        return self.header_line
 
     def column_index(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.header)}
@@ -126,8 +137,8 @@ class Lines:
             return text
         return data.decode("latin-1")
 
-    def _blocks(self, stream: io.BufferedIOBase) -> Iterator[tuple[int, list[str]]]:
-        """(lines before, decoded lines) for blocks of whole lines, line ends removed."""
+    def _blocks(self, stream: io.BufferedIOBase) -> Iterator[tuple[int, bytes, list[str]]]:
+        """(lines before, raw bytes, decoded lines) for blocks of whole lines, line ends removed."""
         label = self.source.label
         lines_before = 0
         rest = b""
@@ -156,17 +167,17 @@ class Lines:
                 lines.pop()  # the empty string after the block's last line end
             elif lines[-1].endswith("\r"):
                 lines[-1] = lines[-1][:-1]
-            yield lines_before, lines
+            yield lines_before, data, lines
             lines_before += len(lines)
             if not block:
                 return
 
-    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
-        """Yield (line number, fields) for every data line; line 1 is the header.
+    def _checked(self, raw: bool = False) -> Iterator[tuple[list[str], list[bytes], Sequence[int]]]:
+        """(texts, raw lines, line numbers) of the data lines of each block, every
+        line checked against the header (line 1); empty lines are left out.
 
-        `fields` has one more, empty, element after the last column: pickers
-        read it for columns that an older layout lacks.
-        """
+        The usual block is checked at C speed (separators counted); a block holding an
+        irregular line is checked line by line, for an error naming the line."""
         label = self.source.label
         try:
             stream = self.source.open()
@@ -174,36 +185,71 @@ class Lines:
             raise ImportFileError(label, f"cannot open ({exc})") from exc
         with stream:
             line_no = 0
-            expected = 0
             try:
-                for line_no, lines in self._blocks(stream):
-                    for text in lines:
-                        line_no += 1
-                        if line_no == 1:
-                            self._read_header(text.lstrip("\ufeff"))
-                            expected = len(self.header) + (1 if self.trailing else 0)
-                            continue
-                        if not text:
-                            continue
-                        fields = text.split("|")
-                        if len(fields) != expected:
-                            # A trailing separator is tolerated on files that do not require it.
-                            if not (len(fields) == expected + 1 and not self.trailing and fields[-1] == ""):
-                                raise ImportFileError(
-                                    label, f"{len(fields)} fields where the header has {expected}", line_no
-                                )
-                        elif self.trailing:
-                            if fields[-1] != "":
-                                raise ImportFileError(label, "missing the trailing '|' of this layout", line_no)
-                        else:
-                            fields.append("")
-                        yield line_no, fields
+                for lines_before, data, texts in self._blocks(stream):
+                    raws = data.split(b"\n")[: len(texts)] if raw else []
+                    first = lines_before + 1  # line number of texts[0]
+                    if lines_before == 0:
+                        self._read_header(texts[0].lstrip("\ufeff"))
+                        texts, raws, first = texts[1:], raws[1:], 2
+                    line_no = first + len(texts) - 1
+                    numbers: Sequence[int] = range(first, line_no + 1)
+                    if not self._regular(texts):
+                        keep = [i for i, text in enumerate(texts) if text and self.fields(text, first + i)]
+                        texts = [texts[i] for i in keep]
+                        raws = [raws[i] for i in keep] if raw else raws
+                        numbers = [first + i for i in keep]
+                    yield texts, raws, numbers
             except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
                 raise ImportFileError(label, f"corrupt or truncated archive ({exc})", line_no + 1) from exc
-            if line_no == 0:
+            if line_no == 0 and not self.header:
                 raise ImportFileError(label, "empty file (no header line)")
 
+    def _regular(self, texts: list[str]) -> bool:
+        """Every line has exactly the header's fields (and its trailing `|`, if the layout has one)."""
+        separators = len(self.header) - (0 if self.trailing else 1)
+        if list(map(str.count, texts, repeat("|"))).count(separators) != len(texts):
+            return False
+        return not self.trailing or all(map(str.endswith, texts, repeat("|")))
+
+    def fields(self, text: str, line_no: int) -> list[str]:
+        """The fields of a data line, checked against the header.
+
+        The list has one more, empty, element after the last column: pickers
+        read it for columns that an older layout lacks.
+        """
+        fields = text.split("|")
+        expected = len(self.header) + (1 if self.trailing else 0)
+        if len(fields) != expected:
+            # A trailing separator is tolerated on files that do not require it.
+            if not (len(fields) == expected + 1 and not self.trailing and fields[-1] == ""):
+                raise ImportFileError(self.source.label, f"{len(fields)} fields where the header has {expected}", line_no)
+        elif self.trailing:
+            if fields[-1] != "":
+                raise ImportFileError(self.source.label, "missing the trailing '|' of this layout", line_no)
+        else:
+            fields.append("")
+        return fields
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        """Yield (line number, fields) for every data line; line 1 is the header."""
+        for texts, _, numbers in self._checked():
+            for line_no, text in zip(numbers, texts):
+                yield line_no, self.fields(text, line_no)
+
+    def grouped(self, groups: Groups) -> Iterator[tuple[int, str]]:
+        """(line number, text) of the lines of the persons `groups` selects, in file order;
+        `groups` keeps the fingerprints of every person's lines."""
+        for texts, raws, numbers in self._checked(raw=True):
+            groups.column = self.column_index()[records.ID_NAT]
+            yield from groups.select(texts, raws, numbers)
+        yield from groups.select([], [], [], last=True)
+        if groups.deferred:  # persons whose lines are not all together: read again for them
+            for texts, _, numbers in self._checked():
+                yield from groups.select_deferred(texts, numbers)
+
     def _read_header(self, text: str) -> None:
+        self.header_line = text
         names = text.split("|")
         self.trailing = names[-1] == ""
         if self.trailing:

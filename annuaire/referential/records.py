@@ -141,3 +141,6 @@ def person_keys(values: tuple[str, ...]) -> tuple[str, str]:
 def structure_keys(values: tuple[str, ...]) -> tuple[str, str]:
     """Search keys of a structure row (STRUCTURE column order)."""
     return search_key(values[5]), search_key(values[18])
+
+# Everything that decides the records derived from a line (referential.prints.VERSION).
+MAPPINGS = (PERSON, PERSON_KEYS, STRUCTURE, STRUCTURE_KEYS, ACTIVITY, SKILL, DIPLOMA, ID_NAT, TECH_ID)

@@ -15,12 +15,13 @@ the driver takes the GIL back for every row, so the two threads convoy.)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Sequence
 
 from sqlalchemy import Connection, Table
 
 from annuaire.store.contains import batched_inserts
 from annuaire.store.schema import journal
+from annuaire.store.select import select_in
 
 RECORD_COLUMNS = ("active", "version", "last_updated", "digest")
 JOURNAL_COLUMNS = ("run_id", "at", "entity", "key", "change", "scope", "before_digest", "after_digest", "data")
@@ -78,15 +79,20 @@ class TableSync:
     track_changes: bool = False  # keep the keys of changed records in `changed`
     # columns computed from the offered values (search keys), only for records written
     derive: Callable[[tuple], tuple] | None = None
+    # (column, values): diff only the stored records whose column is in values; the others
+    # are neither read nor deactivated (the caller knows they did not change).
+    only: tuple[str, Collection] | None = None
     counts: Counts = field(default_factory=Counts)
 
     def __post_init__(self) -> None:
         name = self.table.name
-        # Straight from the driver's cursor: SQLAlchemy's row objects cost 1.5 µs
-        # each, half a minute on a national refresh.
-        rows = self.conn.connection.driver_connection.execute(
-            f'SELECT "{self.key_column}", id, digest, active FROM "{name}"'
-        )
+        sql = f'SELECT "{self.key_column}", id, digest, active FROM "{name}"'
+        if self.only is None:
+            # Straight from the driver's cursor: SQLAlchemy's row objects cost 1.5 µs
+            # each, half a minute on a national refresh.
+            rows = self.conn.connection.driver_connection.execute(sql)
+        else:
+            rows = select_in(self.conn, sql + " WHERE {in}", *self.only)
         self.existing: dict[str, tuple[int, int, bool]] = {k: (i, d, a) for k, i, d, a in rows}
         self.next_id = 1 + (self.conn.exec_driver_sql(f'SELECT COALESCE(MAX(id), 0) FROM "{name}"').scalar() or 0)
         m = mark(self.conn)
@@ -145,6 +151,12 @@ class TableSync:
     def not_offered(self) -> Iterable[tuple[str, int]]:
         """(key, id) of active records not offered in this run."""
         return ((k, v[0]) for k, v in self.existing.items() if v[2])
+
+    def keep(self, keys: Iterable[str]) -> None:
+        """Records not offered that must stay as they are (not deactivated by finish)."""
+        for key in keys:
+            if self.existing.pop(key, None) is not None:
+                self.counts.unchanged += 1
 
     def finish(self, deactivate_missing: bool = True) -> Counts:
         """Write what is buffered; tombstone active records that were not offered."""

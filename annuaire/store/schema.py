@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -99,6 +100,19 @@ journal = Table(
     Column("data", Text),  # JSON copy of the new state (mailboxes) or None
     # Domain history (mailboxes only); followers read by id (the primary key).
     Index(None, "scope", "id", sqlite_where=text("scope IS NOT NULL"), postgresql_where=text("scope IS NOT NULL")),
+)
+
+# Fingerprints of the lines of each person in the last imported referential file of
+# each kind (annuaire.referential.prints): the next import re-reads only the persons
+# whose lines changed. A cache of the import: dropping a row costs one full diff.
+referential_print = Table(
+    "referential_print",
+    metadata,
+    Column("kind", String(40), primary_key=True),  # PS_LibreAcces_Personne_activite, …
+    Column("version", String(40), nullable=False),  # of the line -> record mappings
+    Column("header", Text, nullable=False),  # the file's header line
+    Column("ids", LargeBinary, nullable=False),  # the persons' national ids, "\n"-separated
+    Column("prints", LargeBinary, nullable=False),  # one unsigned 64-bit fingerprint per id
 )
 
 # --- nomenclatures -----------------------------------------------------------

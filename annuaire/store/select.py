@@ -1,0 +1,61 @@
+"""Reading rows by a large set of keys: the keys passed as ONE parameter.
+
+A JSON array read by `json_each` on SQLite; on PostgreSQL an array with
+`= ANY(…)` for short lists and a join with a JSON array for long ones. One
+query per BATCH keys, never one query per key, and no statement with
+thousands of placeholders to compile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+BATCH = 100_000
+LONG_ARRAY = 1_000  # PostgreSQL: from this many values on, join with the array instead of `= ANY`
+
+
+def batches(values: Iterable[Any], size: int = BATCH) -> Iterator[list]:
+    chunk: list = []
+    for value in values:
+        chunk.append(value)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def select_in(conn: Connection, sql: str, column: str, values: Iterable[Any], params: tuple = ()) -> Iterator[Sequence]:
+    """Rows of `sql` (a SELECT whose WHERE holds the marker `{in}`, then `params`) with `column` in `values`."""
+    unique = set(values)
+    unique.discard(None)
+    ordered = sorted(unique)  # probes in index order: neighbouring keys share pages
+    if conn.dialect.name != "postgresql":
+        statement = sql.replace("{in}", f"{column} IN (SELECT value FROM json_each(?))")
+        for chunk in batches(ordered):
+            yield from fetch(conn, statement, (orjson.dumps(chunk).decode(), *params))
+        return
+    for chunk in batches(ordered):
+        if len(chunk) <= LONG_ARRAY:
+            yield from fetch(conn, sql.replace("{in}", f"{column} = ANY(%s)"), (chunk, *params))
+            continue
+        # A long list: `= ANY` probes it 3× slower than a join, and the driver builds
+        # arrays in Python (66k addresses: 0.27 s in all, against 0.06 s this way).
+        element = "value::bigint" if isinstance(chunk[0], int) else "value"
+        condition = f"{column} IN (SELECT {element} FROM json_array_elements_text(%s::json))"
+        yield from fetch(conn, sql.replace("{in}", condition), (orjson.dumps(chunk).decode(), *params))
+
+
+def fetch(conn: Connection, sql: str, params: tuple = ()) -> list[tuple]:
+    """All rows as plain tuples, straight from the driver's cursor (inside the connection's
+    transaction): SQLAlchemy's row objects cost more than the query itself at 60k rows."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
