@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from operator import itemgetter
+from itertools import compress
+from operator import itemgetter, not_
 from pathlib import Path
-from typing import Container, Iterable
+from typing import Container, Iterable, Iterator
 
 import orjson
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from annuaire import formats
 from annuaire.errors import Conflict, ImportFileError
+from annuaire.gcpause import gc_paused
 from annuaire.progress import Reporter, Silent
 from annuaire.referential import nomenclatures, prints, records
 from annuaire.referential.prints import Groups
@@ -103,14 +105,17 @@ def import_referential(
         summary.run_id = run_id
         loader = _Loader(conn, run_id, now, summary, progress)
         by_kind = {s.kind: s for s in sources}
-        if formats.PERSONNE_ACTIVITE in by_kind:
-            loader.load_activities(by_kind[formats.PERSONNE_ACTIVITE])
-        if formats.SAVOIR_FAIRE in by_kind:
-            loader.load_children(by_kind[formats.SAVOIR_FAIRE], skill, "skill", records.SKILL)
-        if formats.DIPLOMES in by_kind:
-            loader.load_children(by_kind[formats.DIPLOMES], diploma, "diploma", records.DIPLOMA)
-        loader.touch_parents()
-        loader.save_prints()
+        # Millions of long-lived keys, fingerprints and records, and no cycles: the collector's
+        # passes over them would find nothing.
+        with gc_paused():
+            if formats.PERSONNE_ACTIVITE in by_kind:
+                loader.load_activities(by_kind[formats.PERSONNE_ACTIVITE])
+            if formats.SAVOIR_FAIRE in by_kind:
+                loader.load_children(by_kind[formats.SAVOIR_FAIRE], skill, "skill", records.SKILL)
+            if formats.DIPLOMES in by_kind:
+                loader.load_children(by_kind[formats.DIPLOMES], diploma, "diploma", records.DIPLOMA)
+            loader.touch_parents()
+            loader.forget_prints()
         summary.warnings.extend(loader.code_warnings())
         conn.execute(
             update(run)
@@ -136,8 +141,8 @@ class _Loader:
         self.summary = summary
         self.progress = progress
         self.person_ids: dict[str, int] | None = None  # every active person, when all lines were read
-        self.active_persons: Container[str] | None = None  # national ids of the active persons
-        self.prints: dict[str, tuple[str, dict[str, int]]] = {}  # kind -> (header, fingerprints) to store
+        self.active_persons: Container[bytes] | None = None  # national ids of the active persons (bytes)
+        self.printed: set[str] = set()  # kinds whose fingerprints this import stored
         self.persons_changed: set[str] = set()
         self.children_changed: set[str] = set()
         self.known = {table: set(codes) for table, codes in nomenclatures.tables().items()}
@@ -160,7 +165,7 @@ class _Loader:
         self.code_checks.append(check)
         return check
 
-    def _read(self, source: Source, also: frozenset[str] = frozenset()) -> "_Reading":
+    def _read(self, source: Source, also: frozenset[bytes] = frozenset()) -> "_Reading":
         """The lines to diff: those of the persons whose lines changed since the last import
         (with the fingerprints stored by it), else every line."""
         name = source.member or source.path.name
@@ -174,16 +179,13 @@ class _Loader:
             selected = []
             for item in lines.grouped(groups):
                 selected.append(item)
-                if groups.selected_chars > source.size // 4:  # most of the file changed: read it all
+                if groups.selected_bytes > source.size // 4:  # most of the file changed: read it all
                     break
             else:
-                self.prints[source.kind] = (header, groups.prints)
-                return _Reading(lines, groups, [(n, lines.fields(text, n)) for n, text in selected], stored.prints)
+                return _Reading(lines, groups, selected, stored.prints)
         groups = Groups(None)
         self.progress.start(f"Reading {name}", source.size)
-        self.prints[source.kind] = (header, groups.prints)  # filled while the lines are read
-        every = ((n, lines.fields(text, n)) for n, text in lines.grouped(groups))
-        return _Reading(lines, groups, every, None)
+        return _Reading(lines, groups, lines.grouped(groups), None)
 
     def load_activities(self, source: Source) -> None:
         reading = self._read(source)
@@ -203,7 +205,8 @@ class _Loader:
         if scoped_ids is not None:
             # The structures that may change: those of the lines read, and those where the
             # persons read worked until now (they may be left without anyone).
-            places = {fields[i_tech] for _, fields in reading.selected if fields[i_tech]}
+            places = set(reading.column(i_tech))
+            places.discard("")
             places.update(row[0] for row in select_in(
                 self.conn, "SELECT DISTINCT s.tech_id FROM activity a JOIN structure s ON s.id = a.structure_id "
                 "WHERE a.active AND {in}", "a.person_id", scoped_ids))
@@ -220,7 +223,7 @@ class _Loader:
         person_ids: dict[str, int] = {}
         structure_ids: dict[str, int] = {}
         activity_keys: set[str] = set()
-        for line_no, fields in reading.selected:
+        for line_no, fields in reading.rows():
             id_nat = fields[i_idnat]
             if not id_nat:
                 raise ImportFileError(source.label, "empty 'Identification nationale PP'", line_no)
@@ -241,6 +244,9 @@ class _Loader:
             values = pick_activity(fields)
             key = _unique_key(f"{id_nat}|{tech}|", activity_keys)
             activities.offer(key, (pid, sid, *values), digest(values))
+        # In a refresh, the persons of the file (the active ones) tell the orphans among the
+        # children not read again.
+        self._save_prints(reading, keep=scope is not None)
         self.summary.counts["person"] = persons.finish()
         self.persons_changed = set(persons.changed)
         self.summary.counts["structure"] = structures.counts  # finished below, once activities are
@@ -251,26 +257,26 @@ class _Loader:
         structures.keep(by_id[row[0]] for row in select_in(
             self.conn, "SELECT DISTINCT structure_id FROM activity WHERE active AND {in}", "structure_id", left))
         structures.finish()
-        skipped = reading.groups.skipped
+        skipped, _, lines = reading.groups.skipped()  # persons not read: unchanged, like their lines
         persons.counts.unchanged += len(skipped)
-        activities.counts.unchanged += sum(n for _, n in skipped.values())
+        activities.counts.unchanged += sum(lines)
         structures.counts.unchanged += outside
         self.person_ids = person_ids if scope is None else None
-        self.active_persons = reading.groups.prints  # the persons of the file are the active ones
+        self.active_persons = reading.groups.prints if scope is not None else None
 
     def load_children(self, source: Source, table, entity: str, mapping: dict[str, str]) -> None:
         """SavoirFaire or Dipl_AutExerc: lines attached to a person."""
         # Persons created or deactivated by this import: their lines are read again (they are
         # orphans, or no longer are).
-        reading = self._read(source, frozenset(self.persons_changed))
+        reading = self._read(source, frozenset(k.encode() for k in self.persons_changed))
         index = reading.lines.column_index()
         i_idnat = index[records.ID_NAT]
         scope = reading.scope(i_idnat)
-        if self.active_persons is None:
-            self.active_persons = dict.fromkeys(
-                row[0] for row in self.conn.execute(select(person.c.id_nat).where(person.c.active))
-            )
         active = self.active_persons
+        if scope is not None and active is None:
+            active = self.active_persons = dict.fromkeys(
+                row[0].encode() for row in self.conn.execute(select(person.c.id_nat).where(person.c.active))
+            )
         if scope is None:
             person_ids = self.person_ids
             if person_ids is None:
@@ -278,7 +284,7 @@ class _Loader:
             only = None
         else:
             scoped = dict(select_in(self.conn, "SELECT id_nat, id FROM person WHERE {in}", "id_nat", scope))
-            person_ids = {k: v for k, v in scoped.items() if k in active}
+            person_ids = {k: v for k, v in scoped.items() if k.encode() in active}
             only = ("person_id", list(scoped.values()))
         sync = self._sync(table, entity, "key", ["person_id", *mapping], track=True, only=only)
         pick = records.picker(index, mapping)
@@ -286,7 +292,7 @@ class _Loader:
         keys: set[str] = set()
         orphans = 0
         first_orphan = 0
-        for line_no, fields in reading.selected:
+        for line_no, fields in reading.rows():
             id_nat = fields[i_idnat]
             pid = person_ids.get(id_nat)
             if pid is None:
@@ -297,13 +303,15 @@ class _Loader:
             values = pick(fields)
             key = _unique_key(f"{id_nat}|{'|'.join(values[4::2] if entity == 'skill' else values[::2])}|", keys)
             sync.offer(key, (pid, *values), digest(values))
+        self._save_prints(reading)
         self.summary.counts[entity] = sync.finish()
-        for id_nat, (first, n) in reading.groups.skipped.items():
-            if id_nat in active:
-                sync.counts.unchanged += n
-            else:
-                orphans += n
-                first_orphan = min(first_orphan or first, first)
+        skipped, firsts, lines = reading.groups.skipped()  # persons not read: unchanged lines, or orphans
+        sync.counts.unchanged += sum(lines)
+        if skipped:
+            for i in compress(range(len(skipped)), map(not_, map(active.__contains__, skipped))):
+                sync.counts.unchanged -= lines[i]
+                orphans += lines[i]
+                first_orphan = min(first_orphan or firsts[i], firsts[i])
         self.children_changed.update(key.split("|", 1)[0] for key in sync.changed)
         if orphans:
             self.summary.warnings.append(
@@ -314,14 +322,20 @@ class _Loader:
     def _active(self, table) -> int:
         return self.conn.execute(select(func.count()).select_from(table).where(table.c.active)).scalar()
 
-    def save_prints(self) -> None:
-        for kind, (header, values) in self.prints.items():
-            prints.save(self.conn, kind, header, values)
-        if formats.PERSONNE_ACTIVITE in self.prints:
-            # Persons created or deactivated now were not compared in the files left out: their
-            # next import compares every line.
+    def _save_prints(self, reading: "_Reading", keep: bool = False) -> None:
+        """Store the fingerprints of a file once all its lines were read (then free them)."""
+        kind = reading.lines.source.kind
+        prints.save(self.conn, kind, reading.lines.header_line, reading.groups.prints)
+        self.printed.add(kind)
+        if not keep:
+            reading.groups.prints = {}
+
+    def forget_prints(self) -> None:
+        """Persons created or deactivated by a Personne_activite imported without the other
+        files were not compared in those: their next import compares every line."""
+        if formats.PERSONNE_ACTIVITE in self.printed:
             for kind in (formats.SAVOIR_FAIRE, formats.DIPLOMES):
-                if kind not in self.prints:
+                if kind not in self.printed:
                     prints.drop(self.conn, kind)
 
     def touch_parents(self) -> None:
@@ -351,16 +365,31 @@ class _Reading:
 
     lines: Lines
     groups: Groups
-    selected: Iterable[tuple[int, list[str]]]  # (line number, fields) to diff; a list when scoped
-    previous: dict[str, int] | None  # the last import's fingerprints, when only changes are read
+    selected: Iterable[tuple[int, str]]  # (line number, text) to diff; a list when scoped
+    previous: dict[bytes, int] | None  # the last import's fingerprints, when only changes are read
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(line number, fields) of the lines to diff, split one at a time."""
+        fields = self.lines.fields
+        for line_no, text in self.selected:
+            yield line_no, fields(text, line_no)
+
+    def column(self, i: int) -> list[str]:
+        """One field of every line to diff (scoped reading only)."""
+        try:
+            return [text.split("|", i + 1)[i] for _, text in self.selected]
+        except IndexError:
+            for line_no, text in self.selected:
+                self.lines.fields(text, line_no)  # raises, naming the short line
+            raise
 
     def scope(self, i_idnat: int) -> set[str] | None:
         """The persons whose records may change (None: everyone): those read again, and
         those no longer in the file."""
         if self.previous is None:
             return None
-        ids = {fields[i_idnat] for _, fields in self.selected}
-        ids.update(self.previous.keys() - self.groups.prints.keys())
+        ids = set(self.column(i_idnat))
+        ids.update(gone.decode() for gone in self.previous.keys() - self.groups.prints.keys())
         return ids
 
 

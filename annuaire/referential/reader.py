@@ -12,7 +12,6 @@ import io
 import zipfile
 import zlib
 from dataclasses import dataclass
-from itertools import repeat
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -20,7 +19,7 @@ from annuaire import formats
 from annuaire.errors import ImportFileError
 from annuaire.inflate import open_member
 from annuaire.referential import records
-from annuaire.referential.prints import Groups
+from annuaire.referential.prints import Groups, ShortLine
 
 BLOCK = 1 << 22  # bytes read and decoded at once
 
@@ -110,7 +109,7 @@ class Lines:
     def read_header(self) -> str:
         """The header line, read (and checked) before the rest: it decides how the rest is read."""
         if not self.header:
-            for _ in self._checked():
+            for _ in self._block_lines():
                 break
         return self.header_line
 
@@ -137,8 +136,9 @@ class Lines:
             return text
         return data.decode("latin-1")
 
-    def _blocks(self, stream: io.BufferedIOBase) -> Iterator[tuple[int, bytes, list[str]]]:
-        """(lines before, raw bytes, decoded lines) for blocks of whole lines, line ends removed."""
+    def _blocks(self, stream: io.BufferedIOBase) -> Iterator[tuple[int, bytes, str]]:
+        """(lines before, raw bytes, decoded text) of blocks of whole lines. Decoding a block
+        checks its encoding; line ends are normalised to "\\n" in the text."""
         label = self.source.label
         lines_before = 0
         rest = b""
@@ -162,55 +162,50 @@ class Lines:
             text = self._decode(data, lines_before)
             if "\r" in text:
                 text = text.replace("\r\n", "\n")
-            lines = text.split("\n")
-            if block:
-                lines.pop()  # the empty string after the block's last line end
-            elif lines[-1].endswith("\r"):
-                lines[-1] = lines[-1][:-1]
-            yield lines_before, data, lines
-            lines_before += len(lines)
+            yield lines_before, data, text
+            lines_before += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
             if not block:
                 return
 
-    def _checked(self, raw: bool = False) -> Iterator[tuple[list[str], list[bytes], Sequence[int]]]:
-        """(texts, raw lines, line numbers) of the data lines of each block, every
-        line checked against the header (line 1); empty lines are left out.
-
-        The usual block is checked at C speed (separators counted); a block holding an
-        irregular line is checked line by line, for an error naming the line."""
+    def _block_lines(self, raw: bool = False) -> Iterator[tuple[list, Sequence[int]]]:
+        """(lines, line numbers) of the data lines of each block, as text or as raw bytes
+        (after the header, line 1, which is checked); empty lines are left out. The whole
+        block is decoded either way: that checks its encoding. `fields` checks a line."""
         label = self.source.label
         try:
             stream = self.source.open()
         except (zipfile.BadZipFile, OSError) as exc:
             raise ImportFileError(label, f"cannot open ({exc})") from exc
+        empty = (b"", b"\r") if raw else ("",)
         with stream:
             line_no = 0
             try:
-                for lines_before, data, texts in self._blocks(stream):
-                    raws = data.split(b"\n")[: len(texts)] if raw else []
-                    first = lines_before + 1  # line number of texts[0]
+                for lines_before, data, text in self._blocks(stream):
+                    lines = data.split(b"\n") if raw else text.split("\n")
+                    if data.endswith(b"\n"):
+                        lines.pop()  # the empty string after the block's last line end
+                    elif not raw and lines[-1].endswith("\r"):
+                        lines[-1] = lines[-1][:-1]
+                    first = lines_before + 1  # line number of lines[0]
                     if lines_before == 0:
-                        self._read_header(texts[0].lstrip("\ufeff"))
-                        texts, raws, first = texts[1:], raws[1:], 2
-                    line_no = first + len(texts) - 1
+                        self._read_header(text.split("\n", 1)[0].rstrip("\r").lstrip("\ufeff"))
+                        lines, first = lines[1:], 2
+                    line_no = first + len(lines) - 1
                     numbers: Sequence[int] = range(first, line_no + 1)
-                    if not self._regular(texts):
-                        keep = [i for i, text in enumerate(texts) if text and self.fields(text, first + i)]
-                        texts = [texts[i] for i in keep]
-                        raws = [raws[i] for i in keep] if raw else raws
+                    if any(map(lines.__contains__, empty)):  # empty lines are left out
+                        keep = [i for i, line in enumerate(lines) if line not in empty]
+                        lines = [lines[i] for i in keep]
                         numbers = [first + i for i in keep]
-                    yield texts, raws, numbers
+                    yield lines, numbers
             except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
                 raise ImportFileError(label, f"corrupt or truncated archive ({exc})", line_no + 1) from exc
             if line_no == 0 and not self.header:
                 raise ImportFileError(label, "empty file (no header line)")
 
-    def _regular(self, texts: list[str]) -> bool:
-        """Every line has exactly the header's fields (and its trailing `|`, if the layout has one)."""
-        separators = len(self.header) - (0 if self.trailing else 1)
-        if list(map(str.count, texts, repeat("|"))).count(separators) != len(texts):
-            return False
-        return not self.trailing or all(map(str.endswith, texts, repeat("|")))
+    def text(self, raw: bytes) -> str:
+        """A raw line of this file, decoded like its block was."""
+        text = raw.decode(self._encoding)
+        return text[:-1] if text.endswith("\r") else text
 
     def fields(self, text: str, line_no: int) -> list[str]:
         """The fields of a data line, checked against the header.
@@ -233,20 +228,28 @@ class Lines:
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         """Yield (line number, fields) for every data line; line 1 is the header."""
-        for texts, _, numbers in self._checked():
+        for texts, numbers in self._block_lines():
             for line_no, text in zip(numbers, texts):
                 yield line_no, self.fields(text, line_no)
 
     def grouped(self, groups: Groups) -> Iterator[tuple[int, str]]:
         """(line number, text) of the lines of the persons `groups` selects, in file order;
-        `groups` keeps the fingerprints of every person's lines."""
-        for texts, raws, numbers in self._checked(raw=True):
-            groups.column = self.column_index()[records.ID_NAT]
-            yield from groups.select(texts, raws, numbers)
-        yield from groups.select([], [], [], last=True)
+        `groups` keeps the fingerprints of every person's lines (only the lines selected
+        are split into text lines)."""
+        try:
+            for raws, numbers in self._block_lines(raw=True):
+                groups.column = self.column_index()[records.ID_NAT]
+                for line_no, raw in groups.select(raws, numbers):
+                    yield line_no, self.text(raw)
+            for line_no, raw in groups.select([], [], last=True):
+                yield line_no, self.text(raw)
+        except ShortLine as short:
+            self.fields(self.text(short.raw), short.line_no)  # raises, naming the line
+            raise
         if groups.deferred:  # persons whose lines are not all together: read again for them
-            for texts, _, numbers in self._checked():
-                yield from groups.select_deferred(texts, numbers)
+            for raws, numbers in self._block_lines(raw=True):
+                for line_no, raw in groups.select_deferred(raws, numbers):
+                    yield line_no, self.text(raw)
 
     def _read_header(self, text: str) -> None:
         self.header_line = text

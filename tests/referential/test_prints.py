@@ -116,7 +116,8 @@ def without_first_person(lines: list[str]) -> list[str]:
 
 def relabelled(lines: list[str]) -> list[str]:
     """Every line changes (most of the file: read in full, not compared)."""
-    return [line.replace("Médecin", "Medecin") for line in lines]
+    i = formats.PERSONNE_ACTIVITE_COLUMNS.index("Libellé catégorie professionnelle")
+    return ["|".join(f + " (modifié)" if n == i else f for n, f in enumerate(line.split("|"))) for line in lines]
 
 
 PA, SF, DIPL = formats.PERSONNE_ACTIVITE, formats.SAVOIR_FAIRE, formats.DIPLOMES
