@@ -279,7 +279,7 @@ class _DryRun(Exception):
 
 
 # Good-practice warnings change nothing that is written: a publication computes them on
-# another connection while its own writes (on PostgreSQL, where the database does the
+# another connection while its own connection writes (on PostgreSQL, where the database does the
 # writing in its own process, the two overlap: 0.2 s of a 67k-box first publication).
 _ADVICE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="publication-advice")
 
