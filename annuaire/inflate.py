@@ -24,11 +24,11 @@ _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, …, file name length, e
 
 def open_member(path: Path, name: str) -> io.RawIOBase:
     """A readable stream of the inflated member `name` of the zip at `path`."""
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo(name)
+    archive = zipfile.ZipFile(path)
+    info = archive.getinfo(name)
     if info.compress_type != zipfile.ZIP_DEFLATED:
-        archive = zipfile.ZipFile(path)
         return archive.open(info)  # type: ignore[return-value]
+    archive.close()
     return _Inflating(path, info)
 
 

@@ -14,6 +14,7 @@ def test_local_sync_starts_without_sqlalchemy():
     code = (
         "import sys\n"
         "from annuaire.cli import cli\n"
+        "import annuaire.localsync.sync  # what the command runs, not only its --help\n"
         "try:\n"
         "    cli(['local-sync', '--help'], prog_name='annuaire')\n"
         "except SystemExit:\n"

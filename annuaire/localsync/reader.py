@@ -30,6 +30,7 @@ from annuaire.extractions.manifest import Manifest, verify_archive
 from annuaire.extractions.package import sha256_file
 from annuaire.localsync.filters import Filters
 from annuaire.referential.reader import Source, find_sources
+from annuaire.store.digest import fingerprints
 
 WIDTH = len(formats.MSSANTE_COLUMNS)
 _ADDRESS = formats.MSSANTE_COLUMNS.index("Adresse BAL")
@@ -54,14 +55,8 @@ class Extraction:
 
 
 def line_digests(lines: list[bytes]) -> list[int]:
-    """64-bit content hash of each line, stored beside each national contact.
-
-    CRC-32 and Adler-32 side by side, each mapped in C over the whole list:
-    no Python call per line, which matters for half a million lines. The
-    national file is not adversarial, and a line is only ever compared with the
-    previous version of the same address.
-    """
-    return [((c << 32) | a) - (1 << 63) for c, a in zip(map(zlib.crc32, lines), map(zlib.adler32, lines))]
+    """64-bit content hash of each line, stored (signed) beside each national contact."""
+    return [f - (1 << 63) for f in fingerprints(lines)]
 
 
 def _read_member(source: Source) -> bytes:

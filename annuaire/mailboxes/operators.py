@@ -24,6 +24,7 @@ from annuaire.mailboxes.rules import normalise_domain, valid_domain
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
 from annuaire.store.schema import domain, mailbox, operator
+from annuaire.store.select import mark
 
 TOKEN_PREFIX = "ann_"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -107,9 +108,8 @@ def authenticate_token(conn: Connection, token: str) -> Operator:
     ident, _, secret = token[len(TOKEN_PREFIX):].partition("_")
     if not ident.isdigit() or not secret:
         raise invalid
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     row = conn.exec_driver_sql(  # hot path (every request): no SQL expression building
-        f"SELECT id, name, cert_dn, token_hash, contact, support_contact, created_at FROM operator WHERE id = {mark}",
+        f"SELECT id, name, cert_dn, token_hash, contact, support_contact, created_at FROM operator WHERE id = {mark(conn)}",
         (int(ident),),
     ).mappings().first()
     if row is None or not row["token_hash"] or not _verified.matches(token, row["token_hash"]):
@@ -154,9 +154,8 @@ def authenticate_dn(conn: Connection, dn: str) -> Operator:
 
 
 def domains_of(conn: Connection, operator_id: int) -> list[str]:
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     return [d for (d,) in conn.exec_driver_sql(
-        f"SELECT name FROM domain WHERE operator_id = {mark} ORDER BY name", (operator_id,)
+        f"SELECT name FROM domain WHERE operator_id = {mark(conn)} ORDER BY name", (operator_id,)
     )]
 
 

@@ -53,6 +53,7 @@ from annuaire.store import Store
 from annuaire.store.clock import utc_now
 from annuaire.store.diff import JOURNAL_COLUMNS, bulk_insert
 from annuaire.store.schema import run
+from annuaire.store.select import mark
 
 
 class PreconditionFailed(Conflict):
@@ -150,7 +151,7 @@ def plan_domain(
 def write_plans(conn: Connection, plans: list[Plan], run_id: int, now: str) -> None:
     """Write plans (one per domain): inserts, updates, tombstones, journal rows and domain
     versions, each as one batched statement whatever the number of domains."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    m = mark(conn)
     inserts: list[tuple] = []
     updates: list[tuple] = []
     deletes: list[tuple] = []
@@ -191,29 +192,29 @@ def write_plans(conn: Connection, plans: list[Plan], run_id: int, now: str) -> N
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         conn.exec_driver_sql(
             f'INSERT INTO "journal" (run_id, at, entity, "key", change, scope, after_digest, data) '
-            f"SELECT {mark}, {mark}, 'mailbox', address, 'created', domain, digest, {public_json_sql(conn.dialect.name)} "
-            f'FROM "mailbox" WHERE id > {mark} AND run_id = {mark} AND version = 1 ORDER BY id',
+            f"SELECT {m}, {m}, 'mailbox', address, 'created', domain, digest, {public_json_sql(conn.dialect.name)} "
+            f'FROM "mailbox" WHERE id > {m} AND run_id = {m} AND version = 1 ORDER BY id',
             (run_id, now, last, run_id),
         )
         if postgresql:
             conn.exec_driver_sql("SET LOCAL enable_seqscan = on")
     if updates:
-        sets = ", ".join(f'"{c}" = {mark}' for c in INSERT_COLUMNS[2:-4])  # data columns, source, run_id
+        sets = ", ".join(f'"{c}" = {m}' for c in INSERT_COLUMNS[2:-4])  # data columns, source, run_id
         conn.exec_driver_sql(
-            f'UPDATE "mailbox" SET {sets}, active = {mark}, version = version + 1, '
-            f"last_updated = {mark}, digest = {mark} WHERE id = {mark}",
+            f'UPDATE "mailbox" SET {sets}, active = {m}, version = version + 1, '
+            f"last_updated = {m}, digest = {m} WHERE id = {m}",
             updates,
         )
     if deletes:
         conn.exec_driver_sql(
-            f'UPDATE "mailbox" SET active = {mark}, version = version + 1, last_updated = {mark}, '
-            f"run_id = {mark} WHERE id = {mark}",
+            f'UPDATE "mailbox" SET active = {m}, version = version + 1, last_updated = {m}, '
+            f"run_id = {m} WHERE id = {m}",
             deletes,
         )
     bulk_insert(conn, "journal", JOURNAL_COLUMNS, journal_rows)
     if plans:
         conn.exec_driver_sql(
-            f'UPDATE "domain" SET version = version + {mark}, last_published = {mark} WHERE name = {mark}',
+            f'UPDATE "domain" SET version = version + {m}, last_published = {m} WHERE name = {m}',
             [(1 if plan.changes else 0, now, plan.domain) for plan in plans],
         )
 

@@ -23,7 +23,7 @@ from annuaire.errors import Conflict, ImportFileError
 from annuaire.gcpause import gc_paused
 from annuaire.progress import Reporter, Silent
 from annuaire.referential import nomenclatures, prints, records
-from annuaire.referential.prints import Groups
+from annuaire.referential.groups import Groups
 from annuaire.referential.reader import Lines, Source, find_sources
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
@@ -215,7 +215,10 @@ class _Loader:
             derive=records.structure_keys, only=None if places is None else ("tech_id", places),
         )
         # The active structures left alone stay as they are (counted unchanged).
-        outside = 0 if places is None else self._active(structure) - sum(v[2] for v in structures.existing.values())
+        outside = 0
+        if places is not None:
+            active = self.conn.execute(select(func.count()).select_from(structure).where(structure.c.active)).scalar()
+            outside = active - sum(v[2] for v in structures.existing.values())
         pick_person = records.picker(index, records.PERSON)
         pick_structure = records.picker(index, records.STRUCTURE)
         pick_activity = records.picker(index, records.ACTIVITY)
@@ -252,9 +255,8 @@ class _Loader:
         self.summary.counts["structure"] = structures.counts  # finished below, once activities are
         self.summary.counts["activity"] = activities.finish()
         # A structure is active while an active activity takes place there.
-        left = [id_ for _, id_ in structures.not_offered()]
-        by_id = {id_: key for key, id_ in structures.not_offered()}
-        structures.keep(by_id[row[0]] for row in select_in(
+        left = {id_: key for key, id_ in structures.not_offered()}
+        structures.keep(left[row[0]] for row in select_in(
             self.conn, "SELECT DISTINCT structure_id FROM activity WHERE active AND {in}", "structure_id", left))
         structures.finish()
         skipped, _, lines = reading.groups.skipped()  # persons not read: unchanged, like their lines
@@ -318,9 +320,6 @@ class _Loader:
                 f"{source.label}: {orphans} line(s) of persons absent from Personne_activite were skipped "
                 f"(first at line {first_orphan})"
             )
-
-    def _active(self, table) -> int:
-        return self.conn.execute(select(func.count()).select_from(table).where(table.c.active)).scalar()
 
     def _save_prints(self, reading: "_Reading", keep: bool = False) -> None:
         """Store the fingerprints of a file once all its lines were read (then free them)."""

@@ -19,7 +19,7 @@ from annuaire import formats
 from annuaire.errors import ImportFileError
 from annuaire.inflate import open_member
 from annuaire.referential import records
-from annuaire.referential.prints import Groups, ShortLine
+from annuaire.referential.groups import Groups, ShortLine
 
 BLOCK = 1 << 22  # bytes read and decoded at once
 
@@ -236,9 +236,10 @@ class Lines:
         """(line number, text) of the lines of the persons `groups` selects, in file order;
         `groups` keeps the fingerprints of every person's lines (only the lines selected
         are split into text lines)."""
+        self.read_header()
+        groups.column = self.column_index()[records.ID_NAT]
         try:
             for raws, numbers in self._block_lines(raw=True):
-                groups.column = self.column_index()[records.ID_NAT]
                 for line_no, raw in groups.select(raws, numbers):
                     yield line_no, self.text(raw)
             for line_no, raw in groups.select([], [], last=True):

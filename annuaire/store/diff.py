@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Table
 
 from annuaire.store.contains import batched_inserts
 from annuaire.store.schema import journal
-from annuaire.store.select import select_in
+from annuaire.store.select import mark, select_in
 
 RECORD_COLUMNS = ("active", "version", "last_updated", "digest")
 JOURNAL_COLUMNS = ("run_id", "at", "entity", "key", "change", "scope", "before_digest", "after_digest", "data")
@@ -37,11 +37,6 @@ class Counts:
 
     def as_dict(self) -> dict[str, int]:
         return dict(created=self.created, updated=self.updated, deactivated=self.deactivated, unchanged=self.unchanged)
-
-
-def mark(conn: Connection) -> str:
-    """The DB-API placeholder of this connection's driver."""
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
 def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:

@@ -29,6 +29,11 @@ def batches(values: Iterable[Any], size: int = BATCH) -> Iterator[list]:
         yield chunk
 
 
+def mark(conn: Connection) -> str:
+    """The DB-API placeholder of this connection's driver."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
 def select_in(conn: Connection, sql: str, column: str, values: Iterable[Any], params: tuple = ()) -> Iterator[Sequence]:
     """Rows of `sql` (a SELECT whose WHERE holds the marker `{in}`, then `params`) with `column` in `values`."""
     unique = set(values)

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from annuaire import formats
 from annuaire.referential.importer import import_paths
@@ -149,6 +149,8 @@ def test_refresh_by_fingerprints_equals_a_full_diff(store, other_store, world, t
     assert "Comparing" in fast.labels and "Comparing" not in full.labels
     if case == "every line changed":  # more than a quarter of the file: read again in full
         assert fast.labels[:2] == ["Comparing", "Reading"]
+    else:  # only the persons whose lines changed were read
+        assert "Reading" not in fast.labels
 
 
 def test_a_file_imported_alone_forgets_the_fingerprints_of_the_others(store, world, tmp_path):
@@ -159,5 +161,4 @@ def test_a_file_imported_alone_forgets_the_fingerprints_of_the_others(store, wor
     import_paths(store, [personne_activite])
     with store.read() as conn:
         kinds = set(conn.execute(select(referential_print.c.kind)).scalars())
-        assert kinds == {PA}
-        assert conn.execute(select(func.count()).select_from(referential_print)).scalar() == 1
+    assert kinds == {PA}
