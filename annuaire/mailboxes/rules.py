@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -403,49 +403,45 @@ class Validator:
     def validate(self, conn: Connection, entries: list[Entry], domain: str | None, *, duplicates: bool = True) -> Validation:
         """All checks that need no lock. `domain` None: each address's own domain (national file)."""
         result = Validation()
-        lines: list[Line] = []
-        warn, reject, accept = result.warnings.extend, result.rejected.append, lines.append
-        for entry in entries:
-            line, error, warnings = check_line(entry, domain)
-            if warnings:
-                warn(warnings)
-            if error:
-                reject(error)
-            else:
-                assert line is not None
-                accept(line)
-        if duplicates:
-            lines = self._duplicates(lines, entries, result)
-        lines = self._referential(conn, lines, result)
-        result.accepted = lines
+        for _ in self.parts(conn, entries, domain, result, duplicates=duplicates):
+            pass
         if self.good_practice:
             self.advise(conn, result)
         result.rejected.sort(key=lambda f: f.index)
         result.warnings.sort(key=lambda f: f.index)
         return result
 
+    def parts(self, conn: Connection, entries: list[Entry], domain: str | None, result: Validation, *,
+              size: int | None = None, duplicates: bool = True) -> Iterator[list[Line]]:
+        """Validate `size` entries at a time (all at once by default), yielding the lines each part
+        accepts as soon as they are known: a caller may write them while the next part is checked.
+        Findings gather in `result` (unsorted); addresses given twice are counted over the whole
+        list first."""
+        twice = _given_twice(entries) if duplicates else {}
+        size = size or len(entries) or 1
+        warn, reject = result.warnings.extend, result.rejected.append
+        for start in range(0, len(entries), size):
+            lines: list[Line] = []
+            accept = lines.append
+            for entry in entries[start : start + size]:
+                line, error, warnings = check_line(entry, domain)
+                if warnings:
+                    warn(warnings)
+                if error:
+                    reject(error)
+                elif twice and line.mailbox.address in twice:  # type: ignore[union-attr]
+                    address = line.mailbox.address  # type: ignore[union-attr]
+                    reject(finding("DUPLICATE_ADDRESS", entry, address, count=twice[address]))
+                else:
+                    accept(line)  # type: ignore[arg-type]
+            lines = self._referential(conn, lines, result)
+            result.accepted.extend(lines)
+            yield lines
+
     def advise(self, conn: Connection, result: Validation) -> None:
         """Add the good-practice warnings of the accepted lines (they never change what is applied)."""
         self._good_practice(conn, result.accepted, result)
         result.warnings.sort(key=lambda f: f.index)
-
-    def _duplicates(self, lines: list[Line], entries: list[Entry], result: Validation) -> list[Line]:
-        """Every copy of an address given more than once is rejected (which one is right?)."""
-        counts = Counter(line.mailbox.address for line in lines)
-        # Copies rejected earlier for another reason still count.
-        for f in result.rejected:
-            if f.address and f.address in counts:
-                counts[f.address] += 1
-        if max(counts.values(), default=1) == 1:
-            return lines  # no address given twice (the usual case)
-        kept = []
-        for line in lines:
-            n = counts[line.mailbox.address]
-            if n > 1:
-                result.rejected.append(finding("DUPLICATE_ADDRESS", line.entry, line.mailbox.address, count=n))
-            else:
-                kept.append(line)
-        return kept
 
     def _referential(self, conn: Connection, lines: list[Line], result: Validation) -> list[Line]:
         holders = {ln.mailbox.holder for ln in lines if ln.mailbox.holder}
@@ -536,6 +532,15 @@ class Validator:
             if n > 1:
                 warnings.append(finding("HOLDER_SEVERAL_PER", line.entry, line.mailbox.address,
                                         value=line.mailbox.holder, count=n))
+
+
+def _given_twice(entries: list[Entry]) -> dict[str, int]:
+    """Addresses given more than once, with their count: every copy is rejected (which one is
+    right?), even copies rejected for another reason. Normalised as `_address` does."""
+    counts = Counter(e.address.strip().lower() for e in entries if type(e.address) is str)
+    if max(counts.values(), default=1) == 1:
+        return {}  # the usual case
+    return {address: n for address, n in counts.items() if n > 1 and address}
 
 
 def _tech_of_idnat(idnat: str) -> str | None:

@@ -14,8 +14,9 @@ the driver takes the GIL back for every row, so the two threads convoy.)
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Collection, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, Table
 
@@ -41,17 +42,38 @@ class Counts:
 
 def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
     """Insert many rows as fast as the engine allows."""
-    if not rows:
-        return
+    if rows:
+        with bulk_inserts(conn, table, columns) as write:
+            write(rows)
+
+
+@contextmanager
+def bulk_inserts(conn: Connection, table: str, columns: Sequence[str]) -> Iterator[Callable[[Iterable[tuple]], None]]:
+    """A function writing rows into `table`, as fast as the engine allows.
+
+    On PostgreSQL the rows stream through one COPY as they are given: the server
+    inserts them (and maintains the indexes) in its own process while the caller
+    prepares the next ones; the connection runs nothing else until the block ends.
+    On SQLite they are inserted when the block ends.
+    """
     cols = ", ".join(f'"{c}"' for c in columns)
     if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
         with raw.cursor() as cur, cur.copy(f'COPY "{table}" ({cols}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row(row)
+            write_row = copy.write_row
+
+            def write(rows: Iterable[tuple]) -> None:
+                for row in rows:
+                    write_row(row)
+
+            yield write
         return
-    with batched_inserts(conn, table, len(rows)):
-        conn.exec_driver_sql(f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join([mark(conn)] * len(columns))})', rows)
+    pending: list[tuple] = []
+    yield pending.extend
+    if pending:
+        with batched_inserts(conn, table, len(pending)):
+            sql = f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join([mark(conn)] * len(columns))})'
+            conn.exec_driver_sql(sql, pending)
 
 
 @dataclass

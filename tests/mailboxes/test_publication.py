@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from annuaire import formats
 from annuaire.store.schema import domain, journal, mailbox, run
-from tests.mailboxes.mailbox_fixtures import ALIX, CAMILLE, JEAN_PIERRE, Env, org, per
+from tests.mailboxes.mailbox_fixtures import ALIX, CAMILLE, JEAN_PIERRE, LUCIE, Env, org, per, reset_publications
 
 A, B, C = "a.mssante.fr", "b.mssante.fr", "c.mssante.fr"
 
@@ -256,3 +256,40 @@ def test_domain_version_and_listing(env: Env) -> None:
     assert domains["domains"][0]["last_published"]
     with env.store.read() as conn:
         assert conn.execute(select(func.count()).select_from(run).where(run.c.domain == A)).scalar() == 2
+
+
+def test_a_list_checked_in_parts_gives_what_the_whole_list_gives(env: Env, monkeypatch) -> None:
+    """On PostgreSQL a list is checked and its new boxes written part by part (STREAMED_PART entries
+    at a time): duplicates, rejections and updates spread over several parts give the same report,
+    boxes and journal as one part (on SQLite the list is one part either way)."""
+    from annuaire.mailboxes import publication
+
+    before = [per("camille.martin"), org("accueil"), org("secretariat"), per("parti", holder=JEAN_PIERRE)]
+    after = [
+        per("double"), org("accueil", service="Accueil"), per("inconnu", holder="819999999999"),
+        per("camille.martin"), org("secretariat", structure_id="1990000027"), per(" DOUBLE"),
+        per("lucie", holder=LUCIE), per("nouveau", rank=2), per("triple"), per("triple"), per("triple"),
+    ]
+
+    def publish_in_parts(size: int) -> tuple[dict, list, list]:
+        reset_publications(env.store)
+        monkeypatch.setattr(publication, "STREAMED_PART", size)
+        env.put(A, before)
+        report = env.put(A, after).json()
+        boxes = sorted(
+            tuple(v for k, v in box.items() if k not in ("id", "run_id", "last_updated")) for box in _rows(env, mailbox)
+        )
+        changes = sorted((j["key"], j["change"], j["before_digest"], j["after_digest"], j["data"])
+                         for j in _rows(env, journal))
+        report.pop("publication")
+        return report, boxes, changes
+
+    whole = publish_in_parts(10_000)
+    assert publish_in_parts(2) == whole
+    report = whole[0]
+    assert (report["created"], report["updated"], report["deleted"], report["unchanged"]) == (1, 1, 1, 1)
+    assert sorted((i["index"], i["code"]) for i in report["rejected"]) == [
+        (0, "DUPLICATE_ADDRESS"), (2, "HOLDER_UNKNOWN"), (4, "STRUCTURE_UNKNOWN"), (5, "DUPLICATE_ADDRESS"),
+        (6, "HOLDER_INACTIVE"), (8, "DUPLICATE_ADDRESS"), (9, "DUPLICATE_ADDRESS"), (10, "DUPLICATE_ADDRESS"),
+    ]
+    assert _box(env, f"secretariat@{A}")["active"]  # its line was rejected: kept as it was
