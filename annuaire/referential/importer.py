@@ -86,7 +86,9 @@ def import_referential(
     ts = max(s.ts for s in sources)
     summary = ImportSummary(file_ts=ts)
     now = utc_now()
-    with store.write() as conn:
+    with store.read() as conn:
+        first = conn.execute(select(person.c.id).limit(1)).first() is None
+    with store.write(bulk=first) as conn:  # a first import writes gigabytes
         last = conn.execute(
             select(func.max(run.c.file_ts)).where(run.c.kind == "referential", run.c.status == "ok")
         ).scalar()

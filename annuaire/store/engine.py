@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from annuaire.errors import DirectoryError
 from annuaire.store.url import default_url, normalise_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+BUSY_TIMEOUT_MS = 60_000
 
 
 @dataclass
@@ -32,17 +34,30 @@ class Store:
         return self.engine.dialect.name == "postgresql"
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, bulk: bool = False) -> Iterator[Connection]:
         """One write transaction, serialised against other writers on SQLite.
 
         SQLite takes the write lock at BEGIN IMMEDIATE, so two writers queue
         instead of failing half-way with "database is locked".
+
+        `bulk`: gigabytes into a store that holds little yet (the first national
+        import). On SQLite, when no other connection has the file open, the
+        transaction then writes straight into the database file, its rollback
+        journal keeping the few pages it changes: in WAL mode every page would be
+        written twice, to the log and then into the file (15 s of a national import).
         """
+        if bulk and self.is_sqlite:
+            self.engine.dispose()  # our own idle connections would keep the file in WAL mode
         with self.engine.connect() as conn:
+            journaled = bulk and self.is_sqlite and _journal_mode(conn, "delete", wait=False)
             if self.is_sqlite:
                 conn = conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                if journaled:
+                    _journal_mode(conn, "wal")  # (if that fails, the next connection to open asks again)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -81,7 +96,7 @@ def _sqlite_engine(url: str) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA cache_size=-200000")
         cur.execute("PRAGMA temp_store=MEMORY")
         # Helper threads for SQLite's sorter: index builds of a national import use both cores.
@@ -93,6 +108,19 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
 
     return engine
+
+
+def _journal_mode(conn: Connection, mode: str, *, wait: bool = True) -> bool:
+    """Switch an SQLite file to this journal mode; False when other connections prevent it."""
+    raw = conn.connection.driver_connection
+    if not wait:
+        raw.execute("PRAGMA busy_timeout=0")
+    try:
+        return raw.execute(f"PRAGMA journal_mode={mode}").fetchone()[0] == mode
+    except sqlite3.OperationalError:  # "database is locked": in use elsewhere
+        return False
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def create_store_engine(url: str) -> Engine:

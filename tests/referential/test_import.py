@@ -124,12 +124,12 @@ def test_reimport_is_idempotent(store, world):
         assert conn.execute(select(func.count()).select_from(journal)).scalar() == journal_rows
 
 
-def rewrite_zip(source: Path, target: Path, edit) -> Path:
-    """Copy a PS_LibreAcces zip, editing the Personne_activite member's text."""
+def rewrite_zip(source: Path, target: Path, edit, kind: str = formats.PERSONNE_ACTIVITE) -> Path:
+    """Copy a PS_LibreAcces zip, editing the text of one member (Personne_activite by default)."""
     with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
         for info in zin.infolist():
             data = zin.read(info.filename)
-            if info.filename.startswith(formats.PERSONNE_ACTIVITE):
+            if info.filename.startswith(kind):
                 data = edit(data)
             zout.writestr(info.filename, data)
     return target
@@ -182,22 +182,63 @@ BAD_EDITS = {
     "wrong field count": edit_line(100, lambda line: line + b"extra|"),
     "invalid encoding": edit_line(100, lambda line: line.replace(b"|", b"\xff|", 1)),
 }
+# The diplomas file is read last: its error comes once everything else was written.
+LATE_EDIT = edit_line(100, lambda line: line + b"extra|")
 
 
-@pytest.mark.parametrize("kind", [*BAD_EDITS, "truncated zip"])
-def test_bad_file_leaves_store_untouched(store, world, tmp_path, kind):
-    import_paths(store, [ps_zip(world[0])])
+@pytest.mark.parametrize("first", [False, True], ids=["refresh", "first import"])
+@pytest.mark.parametrize("kind", [*BAD_EDITS, "truncated zip", "wrong field count in the last file"])
+def test_bad_file_leaves_store_untouched(store, world, tmp_path, kind, first):
+    if not first:
+        import_paths(store, [ps_zip(world[0])])
     before = dump(store)
     if kind == "truncated zip":
         bad = _truncate(ps_zip(world[1]), tmp_path / ps_zip(world[1]).name)
-    else:
+    elif kind in BAD_EDITS:
         bad = rewrite_zip(ps_zip(world[1]), tmp_path / ps_zip(world[1]).name, BAD_EDITS[kind])
+    else:
+        bad = rewrite_zip(ps_zip(world[1]), tmp_path / ps_zip(world[1]).name, LATE_EDIT, formats.DIPLOMES)
     with pytest.raises(ImportFileError) as err:
         import_paths(store, [bad])
     assert ps_zip(world[1]).name in str(err.value)
-    if kind in ("wrong field count", "invalid encoding"):
+    if kind != "unknown header" and kind != "truncated zip":
         assert "line 100" in str(err.value)
     assert dump(store) == before
+    if store.is_sqlite:  # a first import leaves WAL mode for its transaction only
+        assert journal_mode(store) == "wal"
+
+
+def journal_mode(store) -> str:
+    with store.read() as conn:
+        return conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+
+
+def test_first_import_writes_straight_into_the_sqlite_file(store, world, tmp_path):
+    """A first import writes straight into the SQLite file (rollback journal) when it has the file
+    to itself, not through the WAL; while another connection has it open, it goes through the WAL
+    like any import. Either way the file is in WAL mode after."""
+    if not store.is_sqlite:
+        pytest.skip("SQLite journal modes")
+    import sqlite3
+
+    from annuaire.store import open_store
+
+    def wal_bytes(s) -> int:
+        wal = Path(s.url.removeprefix("sqlite:///") + "-wal")
+        return wal.stat().st_size if wal.exists() else 0
+
+    [alone] = import_paths(store, [ps_zip(world[0])])
+    assert wal_bytes(store) < 1_000_000 and journal_mode(store) == "wal"
+    shared = open_store(f"sqlite:///{tmp_path / 'shared.sqlite'}")
+    other = sqlite3.connect(tmp_path / "shared.sqlite")
+    try:
+        assert other.execute("SELECT count(*) FROM person").fetchone() == (0,)
+        [summary] = import_paths(shared, [ps_zip(world[0])])
+        assert other.execute("SELECT count(*) FROM person").fetchone() == (alone.counts["person"].created,)
+        assert wal_bytes(shared) > 2_000_000 and journal_mode(shared) == "wal"
+    finally:
+        other.close()
+        shared.dispose()
 
 
 def test_older_file_refused_unless_forced(store, world):
