@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -306,10 +306,11 @@ class _DryRun(Exception):
         self.report = report
 
 
-# On PostgreSQL a list is checked this many entries at a time inside the write transaction, each
-# part's new boxes streaming to the server (one COPY) while the next part is checked: the server
-# maintains the indexes (the trigram index above all: ~1 s for 67k boxes) while Python validates.
-# On SQLite, where inserting is this process's own work, the whole list is checked first.
+# On PostgreSQL a longer list is checked this many entries at a time inside the write transaction,
+# each part's new boxes streaming to the server (one COPY) while the next part is checked: the
+# server maintains the indexes (the trigram index above all: ~1 s for 67k boxes) while Python
+# validates. Other lists (and every list on SQLite, where inserting is this process's own work)
+# are checked whole before the write transaction begins.
 STREAMED_PART = 4096
 
 # Good-practice warnings change nothing that is written: a publication computes them on
@@ -348,14 +349,18 @@ def publish(
     started = utc_now()
     validation = Validation()
     run_values = {"kind": "publication", "source": op.name, "domain": domain, "operator_id": op.id, "started_at": started}
-    streamed = store.is_postgresql and not dry_run
+    streamed = store.is_postgresql and not dry_run and len(entries) > STREAMED_PART
     try:
-        with store.read() as reader:
+        with ExitStack() as reading:
+            reader = reading.enter_context(store.read())
             check_owner(reader, op, domain)  # before the work; checked again under the lock
             parts = Validator(settings, good_practice=False).parts(
                 reader, entries, domain, validation, size=STREAMED_PART if streamed else None)
             if not streamed:
                 parts = list(parts)  # checked before taking the write lock, which other writers wait for
+                if store.is_sqlite:
+                    reading.close()  # its snapshot would hold back the checkpoints of the writes
+            advice = None if streamed else _ADVICE.submit(_advise, store, settings, validation)
             with store.write() as conn:
                 if conn.dialect.name == "postgresql":
                     # The durability the store has on SQLite (WAL, synchronous=NORMAL): a machine crash may
@@ -379,9 +384,9 @@ def publish(
                     (op.name, domain, op.id, started),
                 ).scalar_one()
                 last = last_id(conn)
-                # While the new boxes stream to PostgreSQL, `conn` runs nothing else: the other domains'
-                # boxes are looked up on the reading connection.
-                lookups = reader if streamed else conn
+                # While the new boxes go to PostgreSQL (COPY), `conn` runs nothing else: the other
+                # domains' boxes are looked up on the reading connection.
+                lookups = reader if store.is_postgresql else conn
                 with nullcontext(None) if dry_run else bulk_inserts(conn, "mailbox", INSERT_COLUMNS) as write:
                     for lines in parts:
                         new = [ln.mailbox.address for ln in lines if ln.mailbox.address not in existing]
@@ -390,6 +395,8 @@ def publish(
                         plan.add(lines, existing, elsewhere)
                         if write is not None:
                             write(insert_rows(plan, plan.inserts[first:], run_id, now))
+                    if advice is None:  # the list is checked: its advice overlaps the rest of the writing
+                        advice = _ADVICE.submit(_advise, store, settings, validation)
                 plan.close(existing, validation.rejected_addresses)
                 figures = mass_deletion(plan, settings)
                 if figures and not confirm_mass_delete:
@@ -400,7 +407,6 @@ def publish(
                         "?confirm_mass_delete=true",
                         figures,
                     )
-                advice = _ADVICE.submit(_advise, store, settings, validation)
                 if dry_run:
                     advice.result()
                     raise _DryRun(report_dict(None, domain, plan, validation, dry_run=True,
