@@ -314,8 +314,7 @@ class _DryRun(Exception):
 STREAMED_PART = 4096
 
 # Good-practice warnings change nothing that is written: a publication computes them on
-# another connection while its own connection writes (on PostgreSQL, where the database does the
-# writing in its own process, the two overlap).
+# another connection while its own connection writes.
 _ADVICE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="publication-advice")
 
 
@@ -360,7 +359,10 @@ def publish(
                 parts = list(parts)  # checked before taking the write lock, which other writers wait for
                 if store.is_sqlite:
                     reading.close()  # its snapshot would hold back the checkpoints of the writes
-            advice = None if streamed else _ADVICE.submit(_advise, store, settings, validation)
+            # Good-practice advice is computed on its own connection while the list is written: on
+            # PostgreSQL from now on (the database writes in its own process); on SQLite, and for a
+            # streamed list, once the list is checked (its inserts convoy with Python threads there).
+            advice = _ADVICE.submit(_advise, store, settings, validation) if store.is_postgresql and not streamed else None
             with store.write() as conn:
                 if conn.dialect.name == "postgresql":
                     # The durability the store has on SQLite (WAL, synchronous=NORMAL): a machine crash may
@@ -395,7 +397,7 @@ def publish(
                         plan.add(lines, existing, elsewhere)
                         if write is not None:
                             write(insert_rows(plan, plan.inserts[first:], run_id, now))
-                    if advice is None:  # the list is checked: its advice overlaps the rest of the writing
+                    if advice is None:
                         advice = _ADVICE.submit(_advise, store, settings, validation)
                 plan.close(existing, validation.rejected_addresses)
                 figures = mass_deletion(plan, settings)
