@@ -360,8 +360,9 @@ def publish(
                 if store.is_sqlite:
                     reading.close()  # its snapshot would hold back the checkpoints of the writes
             # Good-practice advice is computed on its own connection while the list is written: on
-            # PostgreSQL from now on (the database writes in its own process); on SQLite, and for a
-            # streamed list, once the list is checked (its inserts convoy with Python threads there).
+            # PostgreSQL from now on (the database writes in its own process); on SQLite once the rows
+            # are inserted (the driver's inserts and another Python thread convoy), and for a streamed
+            # list once it is checked.
             advice = _ADVICE.submit(_advise, store, settings, validation) if store.is_postgresql and not streamed else None
             with store.write() as conn:
                 if conn.dialect.name == "postgresql":
@@ -397,8 +398,8 @@ def publish(
                         plan.add(lines, existing, elsewhere)
                         if write is not None:
                             write(insert_rows(plan, plan.inserts[first:], run_id, now))
-                    if advice is None:
-                        advice = _ADVICE.submit(_advise, store, settings, validation)
+                if advice is None:
+                    advice = _ADVICE.submit(_advise, store, settings, validation)
                 plan.close(existing, validation.rejected_addresses)
                 figures = mass_deletion(plan, settings)
                 if figures and not confirm_mass_delete:
