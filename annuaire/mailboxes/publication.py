@@ -26,7 +26,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import orjson
 from sqlalchemy import Connection, insert
@@ -246,20 +246,16 @@ def write_changes(conn: Connection, plans: list[Plan], run_id: int, now: str, la
         )
 
 
-def _sql(conn: Connection, text: str) -> str:
-    """`?` placeholders in the driver's style (hot paths skip SQL expression building)."""
-    return text if conn.dialect.paramstyle == "qmark" else text.replace("?", "%s")
-
-
 def lock_domain(conn: Connection, name: str, now: str) -> tuple[int, int | None]:
     """(version, operator id) of the domain, locked until commit; the row is created if missing."""
+    m = mark(conn)
     conn.exec_driver_sql(
-        _sql(conn, "INSERT INTO domain (name, version, created_at) VALUES (?, 0, ?) ON CONFLICT (name) DO NOTHING"),
+        f"INSERT INTO domain (name, version, created_at) VALUES ({m}, 0, {m}) ON CONFLICT (name) DO NOTHING",
         (name, now),
     )
     lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
     version, owner = conn.exec_driver_sql(
-        _sql(conn, f"SELECT version, operator_id FROM domain WHERE name = ?{lock}"), (name,)
+        f"SELECT version, operator_id FROM domain WHERE name = {m}{lock}", (name,)
     ).one()
     return int(version), owner
 
@@ -323,8 +319,22 @@ def _advise(store: Store, settings: Settings, validation: Validation) -> None:
         Validator(settings).advise(conn, validation)
 
 
+def _plan_and_insert(conn: Connection, lookups: Connection, plan: Plan, parts: Iterable[list[Line]],
+                     existing: dict[str, lookup.Existing], run_id: int | None, now: str) -> None:
+    """Diff the checked lines part by part, writing each part's creations (none when `run_id` is
+    None: a dry run) as soon as they are known; other domains' boxes are read on `lookups`."""
+    with nullcontext(None) if run_id is None else bulk_inserts(conn, "mailbox", INSERT_COLUMNS) as write:
+        for lines in parts:
+            new = [ln.mailbox.address for ln in lines if ln.mailbox.address not in existing]
+            elsewhere = lookup.mailboxes_by_address(lookups, new, other_than=plan.domain) if new else {}
+            first = len(plan.inserts)
+            plan.add(lines, existing, elsewhere)
+            if write is not None:
+                write(insert_rows(plan, plan.inserts[first:], run_id, now))
+
+
 def check_owner(conn: Connection, op: Operator, name: str) -> None:
-    row = conn.exec_driver_sql(_sql(conn, "SELECT operator_id FROM domain WHERE name = ?"), (name,)).first()
+    row = conn.exec_driver_sql(f"SELECT operator_id FROM domain WHERE name = {mark(conn)}", (name,)).first()
     if row is None or row[0] != op.id:
         raise Forbidden(
             f"operator {op.name!r} may not publish domain {name!r}: it is not one of its domains "
@@ -381,23 +391,16 @@ def publish(
                     )
                 existing = lookup.mailboxes_of_domain(conn, domain)
                 plan = Plan(domain, SOURCE_OPERATOR, active_before=sum(1 for e in existing.values() if e.active))
+                m = mark(conn)
                 run_id = None if dry_run else conn.exec_driver_sql(
-                    _sql(conn, "INSERT INTO run (kind, source, domain, operator_id, started_at, status) "
-                               "VALUES ('publication', ?, ?, ?, ?, 'running') RETURNING id"),
+                    "INSERT INTO run (kind, source, domain, operator_id, started_at, status) "
+                    f"VALUES ('publication', {m}, {m}, {m}, {m}, 'running') RETURNING id",
                     (op.name, domain, op.id, started),
                 ).scalar_one()
                 last = last_id(conn)
                 # While the new boxes go to PostgreSQL (COPY), `conn` runs nothing else: the other
                 # domains' boxes are looked up on the reading connection.
-                lookups = reader if store.is_postgresql else conn
-                with nullcontext(None) if dry_run else bulk_inserts(conn, "mailbox", INSERT_COLUMNS) as write:
-                    for lines in parts:
-                        new = [ln.mailbox.address for ln in lines if ln.mailbox.address not in existing]
-                        elsewhere = lookup.mailboxes_by_address(lookups, new, other_than=domain) if new else {}
-                        first = len(plan.inserts)
-                        plan.add(lines, existing, elsewhere)
-                        if write is not None:
-                            write(insert_rows(plan, plan.inserts[first:], run_id, now))
+                _plan_and_insert(conn, reader if store.is_postgresql else conn, plan, parts, existing, run_id, now)
                 if advice is None:
                     advice = _ADVICE.submit(_advise, store, settings, validation)
                 plan.close(existing, validation.rejected_addresses)
@@ -419,7 +422,7 @@ def publish(
                 report = report_dict(run_id, domain, plan, validation, dry_run=False,
                                      version=version + (1 if plan.changes else 0))
                 conn.exec_driver_sql(
-                    _sql(conn, "UPDATE run SET status = 'ok', finished_at = ?, report = ? WHERE id = ?"),
+                    f"UPDATE run SET status = 'ok', finished_at = {m}, report = {m} WHERE id = {m}",
                     (utc_now(), orjson.dumps(report).decode(), run_id),
                 )
                 return report

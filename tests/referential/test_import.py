@@ -201,7 +201,7 @@ def test_bad_file_leaves_store_untouched(store, world, tmp_path, kind, first):
     with pytest.raises(ImportFileError) as err:
         import_paths(store, [bad])
     assert ps_zip(world[1]).name in str(err.value)
-    if kind != "unknown header" and kind != "truncated zip":
+    if kind not in ("unknown header", "truncated zip"):
         assert "line 100" in str(err.value)
     assert dump(store) == before
     if store.is_sqlite:  # a first import leaves WAL mode for its transaction only
