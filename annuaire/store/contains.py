@@ -5,6 +5,7 @@ A b-tree answers prefixes; `name:contains=ene` needs a trigram index:
   external content (the indexed table itself, no copy of the text), kept in
   sync by triggers so that every writer is covered without knowing about it;
 - PostgreSQL: `pg_trgm` GIN indexes on the key columns, used by `LIKE '%x%'`.
+Mailbox addresses are indexed by their local part only (see `_address_ids`).
 
 Fragments are normalised with `search_key` (the indexed columns hold keys) or
 lowercased (mailbox addresses). A trigram index needs at least three
@@ -20,11 +21,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
-from sqlalchemy import Select, column, literal_column, or_, select, table, text
+from sqlalchemy import ColumnElement, CompoundSelect, Select, column, literal_column, or_, select, table, text, true, union
 from sqlalchemy.engine import Connection
 
 from annuaire.errors import InvalidInput
-from annuaire.store.keys import search_key
+from annuaire.store.keys import prefix_upper_bound, search_key
 
 MIN_FRAGMENT = 3
 BATCHED = 100  # inserts from which the trigram index is filled in one statement
@@ -41,6 +42,25 @@ class Trigram:
     fts_columns: tuple[str, ...]
     normalise: str  # "key" (search_key) or "lower"
     searched: tuple[str, ...] = ()
+    local_part: bool = False  # the index holds the local part of the addresses in `column`
+
+    @property
+    def pg_index(self) -> str:
+        return f"ix_{self.table}_{'local_part' if self.local_part else self.column}_trgm"
+
+    def values(self, row: str = "", dialect: str = "sqlite") -> list[str]:
+        """SQL of the indexed values, from the columns of `row` ("new.", "old." or the table's)."""
+        if not self.local_part:
+            return [row + c for c in self.fts_columns]
+        address = row + self.column
+        if dialect == "postgresql":
+            return [f"split_part({address}, '@', 1)"]
+        return [f"substr({address}, 1, instr({address}, '@') - 1)"]
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The table's columns the indexed values come from."""
+        return (self.column,) if self.local_part else self.fts_columns
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -57,7 +77,7 @@ INDEXED: dict[str, Trigram] = {
                 ("last_name_key", "first_name_key")),
         Trigram("structure", "name_key", "structure_name_tri", ("name_key", "city_key"), "key"),
         Trigram("structure", "city_key", "structure_name_tri", ("name_key", "city_key"), "key"),
-        Trigram("mailbox", "address", "mailbox_address_tri", ("address",), "lower"),
+        Trigram("mailbox", "address", "mailbox_local_tri", ("local_part",), "lower", local_part=True),
     )
 }
 
@@ -73,25 +93,75 @@ def normalise_fragment(target: str, fragment: str) -> str:
     return value
 
 
-def contains_ids(store_or_dialect: object, target: str, fragment: str) -> Select:
+def contains_ids(store_or_dialect: object, target: str, fragment: str) -> Select | CompoundSelect:
     """SELECT of the ids of `table` whose `column` contains `fragment`.
 
-    On SQLite the ids come out in ascending order (FTS5 rowid order), so a
-    caller may page with `id > last ORDER BY id LIMIT n` without sorting.
+    On SQLite the ids come out in ascending order (FTS5 rowid order, or the
+    order of a UNION), so a caller may page with `id > last ORDER BY id LIMIT n`
+    without sorting.
     """
     spec = _spec(target)
     value = normalise_fragment(target, fragment)
     dialect = getattr(store_or_dialect, "engine", None)
     name = dialect.dialect.name if dialect is not None else str(store_or_dialect)
+    if spec.local_part:
+        return _address_ids(spec, value, name)
     if name == "sqlite":
-        quoted = '"' + value.replace('"', '""') + '"'
-        fts = table(spec.fts, column("rowid"))
-        return select(literal_column("rowid").label("id")).select_from(fts).where(
-            text(f"{spec.fts} MATCH :q").bindparams(q=f"{{{' '.join(spec.columns)}}} : {quoted}")
-        )
-    like = "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return _matching(spec, value)
     base = table(spec.table, column("id"), *(column(c) for c in spec.columns))
-    return select(base.c.id).where(or_(*(base.c[c].like(like, escape="\\") for c in spec.columns)))
+    return select(base.c.id).where(or_(*(base.c[c].like(_inside(value), escape="\\") for c in spec.columns)))
+
+
+def _matching(spec: Trigram, value: str) -> Select:
+    """SQLite: the rowids of the FTS5 table having `value` in the searched columns."""
+    quoted = '"' + value.replace('"', '""') + '"'
+    fts = table(spec.fts, column("rowid"))
+    searched = " ".join(spec.fts_columns if spec.local_part else spec.columns)
+    return select(literal_column("rowid").label("id")).select_from(fts).where(
+        text(f"{spec.fts} MATCH :q").bindparams(q=f"{{{searched}}} : {quoted}")
+    )
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _inside(value: str) -> str:
+    return "%" + _escape(value) + "%"
+
+
+def _address_ids(spec: Trigram, value: str, dialect: str) -> Select | CompoundSelect:
+    """Ids of the mailboxes whose address contains `value`.
+
+    The trigram index covers local parts only: a domain's trigrams are in every
+    address of the domain, more than half the index's entries and of its cost
+    on a publication (PostgreSQL 0.3 s, SQLite 0.18 s for a first publication
+    of 67k boxes). A domain is matched through the few thousand names of the
+    `domain` table (every writer of mailboxes registers its domain there). An
+    address has one '@': a fragment holding one is the end of a local part
+    followed by the beginning of a domain.
+    """
+    box = table("mailbox", column("id"), column("address"), column("domain"))
+
+    def in_local_part(pattern: str, fragment: str) -> ColumnElement[bool]:
+        if dialect == "sqlite":
+            if len(fragment) < MIN_FRAGMENT:  # too short for trigrams: the LIKE alone decides
+                return true()
+            return box.c.id.in_(_matching(spec, fragment))
+        return literal_column(spec.values(dialect=dialect)[0]).like(pattern, escape="\\")
+
+    before, at, after = value.partition("@")
+    if not at:
+        names = table("domain", column("name"))
+        return union(
+            select(box.c.id).where(in_local_part(_inside(value), value)),
+            select(box.c.id).where(box.c.domain.in_(
+                select(names.c.name).where(names.c.name.like(_inside(value), escape="\\")))),
+        )
+    exact = box.c.address.like(_inside(value), escape="\\")
+    if after:  # a range of the domain index
+        return select(box.c.id).where(box.c.domain >= after, box.c.domain < prefix_upper_bound(after), exact)
+    return select(box.c.id).where(in_local_part("%" + _escape(before), before), exact)
 
 
 def _spec(target: str) -> Trigram:
@@ -114,8 +184,8 @@ def _groups() -> dict[str, Trigram]:
 def _trigger_sql(spec: Trigram, event: str) -> str:
     """The SQLite trigger keeping `spec.fts` in step with its table on `event` (ai, ad, au)."""
     fts, cols = spec.fts, ", ".join(spec.fts_columns)
-    new = ", ".join(f"new.{c}" for c in spec.fts_columns)
-    old = ", ".join(f"old.{c}" for c in spec.fts_columns)
+    new = ", ".join(spec.values("new."))
+    old = ", ".join(spec.values("old."))
     delete = f"INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.id, {old});"
     insert = f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.id, {new});"
     if event == "ai":
@@ -123,8 +193,9 @@ def _trigger_sql(spec: Trigram, event: str) -> str:
     if event == "ad":
         return f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {spec.table} BEGIN {delete} END"
     # Updates rewrite every column: only a real change of an indexed value touches the index.
-    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in spec.fts_columns)
-    return f"CREATE TRIGGER {fts}_au AFTER UPDATE OF {cols} ON {spec.table} WHEN {changed} BEGIN {delete} {insert} END"
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in spec.sources)
+    return (f"CREATE TRIGGER {fts}_au AFTER UPDATE OF {', '.join(spec.sources)} ON {spec.table} WHEN {changed} "
+            f"BEGIN {delete} {insert} END")
 
 
 def create_triggers(conn: Connection, events: tuple[str, ...] = ("ai", "ad", "au")) -> None:
@@ -138,22 +209,33 @@ def create_triggers(conn: Connection, events: tuple[str, ...] = ("ai", "ad", "au
 def create_indexes(conn: Connection) -> None:
     """Create the trigram indexes (and their sync triggers on SQLite), filled."""
     if conn.dialect.name == "sqlite":
-        for fts, spec in _groups().items():
-            conn.exec_driver_sql(
-                f"CREATE VIRTUAL TABLE {fts} USING fts5({', '.join(spec.fts_columns)}, content='{spec.table}', "
-                f"content_rowid='id', tokenize='trigram')"
-            )
-            conn.exec_driver_sql(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
+        for spec in _groups().values():
+            create_index(conn, spec)
         create_triggers(conn)
         return
-    conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     for spec in INDEXED.values():
-        if spec.searched:
-            continue
+        if not spec.searched:
+            create_index(conn, spec)
+
+
+def create_index(conn: Connection, spec: Trigram) -> None:
+    """The trigram index of `spec`, filled (on SQLite: its FTS5 table, without the triggers)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        indexed = spec.values(dialect="postgresql")[0] if spec.local_part else spec.column
         conn.exec_driver_sql(
-            f"CREATE INDEX IF NOT EXISTS ix_{spec.table}_{spec.column}_trgm ON {spec.table} "
-            f"USING gin ({spec.column} gin_trgm_ops)"
+            f"CREATE INDEX IF NOT EXISTS {spec.pg_index} ON {spec.table} USING gin (({indexed}) gin_trgm_ops)"
         )
+        return
+    fts, cols = spec.fts, ", ".join(spec.fts_columns)
+    if spec.local_part:  # contentless: its values are not columns of the table
+        conn.exec_driver_sql(f"CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content='', tokenize='trigram')")
+        conn.exec_driver_sql(f"INSERT INTO {fts}(rowid, {cols}) SELECT id, {', '.join(spec.values())} FROM {spec.table}")
+        return
+    conn.exec_driver_sql(
+        f"CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content='{spec.table}', content_rowid='id', tokenize='trigram')"
+    )
+    conn.exec_driver_sql(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
 
 
 @contextmanager
@@ -184,9 +266,9 @@ def batched_inserts(conn: Connection, table: str, rows: int) -> Iterator[None]:
     try:
         yield
         for spec in specs:
-            cols = ", ".join(spec.fts_columns)
             conn.exec_driver_sql(
-                f'INSERT INTO {spec.fts}(rowid, {cols}) SELECT id, {cols} FROM "{table}" WHERE id > ?', (last,)
+                f"INSERT INTO {spec.fts}(rowid, {', '.join(spec.fts_columns)}) "
+                f'SELECT id, {", ".join(spec.values())} FROM "{table}" WHERE id > ?', (last,)
             )
     finally:
         for spec in specs:
@@ -201,6 +283,5 @@ def drop_indexes(conn: Connection) -> None:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {fts}")
         return
     for spec in INDEXED.values():
-        if spec.searched:
-            continue
-        conn.exec_driver_sql(f"DROP INDEX IF EXISTS ix_{spec.table}_{spec.column}_trgm")
+        if not spec.searched:
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {spec.pg_index}")

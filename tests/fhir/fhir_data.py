@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from annuaire.mailboxes.publication import lock_domain
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
 from annuaire.store.keys import search_key
@@ -116,6 +117,7 @@ class World:
         )
         values.update(extra)
         with self.store.write() as conn:
+            lock_domain(conn, values["domain"], utc_now())  # registered, as every writer of mailboxes does
             mid = conn.execute(insert(mailbox).values(**values)).inserted_primary_key[0]
             self._journal(conn, "mailbox", address, "created")
         return mid

@@ -9,7 +9,8 @@ from sqlalchemy import delete, insert, select, update
 from annuaire.errors import InvalidInput
 from annuaire.store.contains import contains_ids
 from annuaire.store.keys import search_key
-from annuaire.store.schema import person
+from annuaire.mailboxes.publication import lock_domain
+from annuaire.store.schema import mailbox, person
 
 ROW = dict(id_type="8", id_pp="x", active=True, version=1, last_updated="2025-01-01T00:00:00.000000Z", digest=0)
 
@@ -36,3 +37,32 @@ def test_contains_follows_inserts_updates_deletes(store):
         contains_ids(store, "person.last_name_key", "Éé")
     with pytest.raises(InvalidInput, match="no trigram index"):
         contains_ids(store, "person.id_nat", "123")
+
+
+def test_address_contains_matches_the_local_part_the_domain_and_across_the_at(store):
+    """Same answers on both engines, though PostgreSQL indexes local parts only and finds
+    domains through the domain table."""
+    addresses = ["jean.dupont@ch-nord.mssante.fr", "urgences@ch-nord.mssante.fr",
+                 "marie.nord@cabinet-sud.mssante.fr", "paul_x@labo.fr"]
+    now = "2025-01-01T00:00:00.000000Z"
+    with store.write() as conn:
+        for i, address in enumerate(addresses, 1):
+            lock_domain(conn, address.partition("@")[2], now)
+            conn.execute(insert(mailbox).values(
+                id=i, address=address, domain=address.partition("@")[2], type="PER", liste_rouge=False,
+                source="operator", active=True, version=1, last_updated=now, digest=0))
+
+    def found(fragment):
+        with store.read() as conn:
+            ids = contains_ids(store, "mailbox.address", fragment)
+            return sorted(addresses[i - 1] for i in conn.execute(select(mailbox.c.id).where(mailbox.c.id.in_(ids))).scalars())
+
+    assert found("DUPONT") == [addresses[0]]
+    assert found("nord") == sorted(addresses[:3])  # two in the domain, one in the local part
+    assert found("sante.f") == sorted(addresses[:3])
+    assert found("ont@ch-n") == [addresses[0]]
+    assert found("ces@") == [addresses[1]]
+    assert found("@cabinet") == [addresses[2]]
+    assert found("l_x") == [addresses[3]]  # LIKE wildcards are plain characters
+    assert found("l%x") == []
+    assert found("dupont@cabinet") == []
