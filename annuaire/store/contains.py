@@ -21,7 +21,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
-from sqlalchemy import ColumnElement, CompoundSelect, Select, column, literal_column, or_, select, table, text, true, union
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    column,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+    true,
+    union,
+)
 from sqlalchemy.engine import Connection
 
 from annuaire.errors import InvalidInput

@@ -14,7 +14,16 @@ from annuaire.mailboxes.publication import lock_domain
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
 from annuaire.store.keys import search_key
-from annuaire.store.schema import activity, diploma, journal, mailbox, person, run, skill, structure
+from annuaire.store.schema import (
+    activity,
+    diploma,
+    journal,
+    mailbox,
+    person,
+    run,
+    skill,
+    structure,
+)
 
 
 class World:

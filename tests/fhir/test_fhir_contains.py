@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import delete, insert, select, update
 
 from annuaire.errors import InvalidInput
+from annuaire.mailboxes.publication import lock_domain
 from annuaire.store.contains import contains_ids
 from annuaire.store.keys import search_key
-from annuaire.mailboxes.publication import lock_domain
 from annuaire.store.schema import mailbox, person
 
 ROW = dict(id_type="8", id_pp="x", active=True, version=1, last_updated="2025-01-01T00:00:00.000000Z", digest=0)
