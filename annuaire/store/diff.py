@@ -20,6 +20,7 @@ from typing import Callable, Collection, Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, Table
 
+from annuaire.store import contains
 from annuaire.store.contains import batched_inserts
 from annuaire.store.schema import journal
 from annuaire.store.select import mark, select_in
@@ -40,21 +41,24 @@ class Counts:
         return dict(created=self.created, updated=self.updated, deactivated=self.deactivated, unchanged=self.unchanged)
 
 
-def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple], *,
+                trigrams: bool = True) -> None:
     """Insert many rows as fast as the engine allows."""
     if rows:
-        with bulk_inserts(conn, table, columns) as write:
+        with bulk_inserts(conn, table, columns, trigrams=trigrams) as write:
             write(rows)
 
 
 @contextmanager
-def bulk_inserts(conn: Connection, table: str, columns: Sequence[str]) -> Iterator[Callable[[Iterable[tuple]], None]]:
+def bulk_inserts(conn: Connection, table: str, columns: Sequence[str], *,
+                 trigrams: bool = True) -> Iterator[Callable[[Iterable[tuple]], None]]:
     """A function writing rows into `table`, as fast as the engine allows.
 
     On PostgreSQL the rows stream through one COPY as they are given: the server
     inserts them (and maintains the indexes) in its own process while the caller
     prepares the next ones; the connection runs nothing else until the block ends.
-    On SQLite they are inserted when the block ends.
+    On SQLite they are inserted when the block ends. `trigrams` False: the
+    table's trigram indexes are suspended by the caller (`contains.suspend`).
     """
     cols = ", ".join(f'"{c}"' for c in columns)
     if conn.dialect.name == "postgresql":
@@ -71,7 +75,7 @@ def bulk_inserts(conn: Connection, table: str, columns: Sequence[str]) -> Iterat
     pending: list[tuple] = []
     yield pending.extend
     if pending:
-        with batched_inserts(conn, table, len(pending)):
+        with batched_inserts(conn, table, len(pending) if trigrams else 0):
             sql = f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join([mark(conn)] * len(columns))})'
             conn.exec_driver_sql(sql, pending)
 
@@ -124,13 +128,15 @@ class TableSync:
         self._inserts: list[tuple] = []
         self._updates: list[tuple] = []
         self._journal: list[tuple] = []
-        # Loading an empty table: indexes built once at the end, creations
-        # journaled in one statement at the end.
+        # Loading an empty table: indexes (trigram ones too) built once at the end,
+        # creations journaled in one statement at the end.
         self._bulk = not self.existing and self.next_id == 1
         self._first_new_id = self.next_id
+        self._trigrams: list[contains.Trigram] = []
         if self._bulk:
             for index in self.table.indexes:
                 index.drop(self.conn)
+            self._trigrams = contains.suspend(self.conn, self.table.name)
 
     def offer(self, key: str, values: tuple, digest: int, data: str | None = None) -> int:
         """Offer one record; returns its id. Nothing is written if unchanged."""
@@ -195,6 +201,7 @@ class TableSync:
             self._journal_bulk_creations()
             for index in self.table.indexes:
                 index.create(self.conn)
+            contains.resume(self.conn, self._trigrams, self._first_new_id)
         self.existing.clear()
         return self.counts
 
@@ -217,7 +224,7 @@ class TableSync:
     def _flush_inserts(self) -> None:
         rows, self._inserts = self._inserts, []
         if rows:
-            bulk_insert(self.conn, self.table.name, self.insert_columns, rows)
+            bulk_insert(self.conn, self.table.name, self.insert_columns, rows, trigrams=not self._bulk)
 
     def _flush_updates(self) -> None:
         rows, self._updates = self._updates, []

@@ -16,6 +16,10 @@ from annuaire.store.url import default_url, normalise_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 60_000
+# The indexes of a first national import are built once its rows are in: sorted in memory, and the
+# trigram GIN indexes of names built in one pass each (the default 64 MB: 5.3 s instead of 2.6 s
+# for the last names' index, with psql).
+BULK_MAINTENANCE_MEM = "512MB"
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Store:
         transaction then writes straight into the database file, its rollback
         journal keeping the few pages it changes: in WAL mode every page would be
         written twice, to the log and then into the file (15 s of a national import).
+        On PostgreSQL its index builds get more memory (`BULK_MAINTENANCE_MEM`).
         """
         if bulk and self.is_sqlite:
             self.engine.dispose()  # our own idle connections would keep the file in WAL mode
@@ -54,6 +59,8 @@ class Store:
                 conn = conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
             try:
                 with conn.begin():
+                    if bulk and self.is_postgresql:
+                        conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{BULK_MAINTENANCE_MEM}'")
                     yield conn
             finally:
                 if journaled:
