@@ -242,7 +242,7 @@ def create_index(conn: Connection, spec: Trigram) -> None:
     fts, cols = spec.fts, ", ".join(spec.fts_columns)
     if spec.local_part:  # contentless: its values are not columns of the table
         conn.exec_driver_sql(f"CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content='', tokenize='trigram')")
-        conn.exec_driver_sql(f"INSERT INTO {fts}(rowid, {cols}) SELECT id, {', '.join(spec.values())} FROM {spec.table}")
+        _fill(conn, spec, 0)
         return
     conn.exec_driver_sql(
         f"CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content='{spec.table}', content_rowid='id', tokenize='trigram')"
@@ -278,10 +278,7 @@ def batched_inserts(conn: Connection, table: str, rows: int) -> Iterator[None]:
     try:
         yield
         for spec in specs:
-            conn.exec_driver_sql(
-                f"INSERT INTO {spec.fts}(rowid, {', '.join(spec.fts_columns)}) "
-                f'SELECT id, {", ".join(spec.values())} FROM "{table}" WHERE id > ?', (last,)
-            )
+            _fill(conn, spec, last)
     finally:
         for spec in specs:
             conn.exec_driver_sql(_trigger_sql(spec, "ai"))
@@ -292,11 +289,14 @@ def suspend(conn: Connection, table: str) -> list[Trigram]:
     them once the rows are in): on PostgreSQL a GIN index built in bulk costs a fraction of
     one maintained row by row through COPY; on SQLite the FTS5 tables are filled in one
     statement instead of one per batch. Inside the caller's transaction."""
-    specs = [spec for spec in _groups().values() if spec.table == table] if conn.dialect.name == "sqlite" \
-        else [spec for spec in INDEXED.values() if spec.table == table and not spec.searched]
+    if conn.dialect.name == "postgresql":
+        specs = [spec for spec in INDEXED.values() if spec.table == table and not spec.searched]
+        for spec in specs:
+            conn.exec_driver_sql(f"DROP INDEX {spec.pg_index}")
+        return specs
+    specs = [spec for spec in _groups().values() if spec.table == table]
     for spec in specs:
-        sql = f"DROP TRIGGER IF EXISTS {spec.fts}_ai" if conn.dialect.name == "sqlite" else f"DROP INDEX {spec.pg_index}"
-        conn.exec_driver_sql(sql)
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {spec.fts}_ai")
     return specs
 
 
@@ -305,12 +305,17 @@ def resume(conn: Connection, specs: list[Trigram], first_id: int) -> None:
     for spec in specs:
         if conn.dialect.name == "postgresql":
             create_index(conn, spec)
-            continue
-        conn.exec_driver_sql(
-            f"INSERT INTO {spec.fts}(rowid, {', '.join(spec.fts_columns)}) "
-            f'SELECT id, {", ".join(spec.values())} FROM "{spec.table}" WHERE id >= ?', (first_id,)
-        )
-        conn.exec_driver_sql(_trigger_sql(spec, "ai"))
+        else:
+            _fill(conn, spec, first_id - 1)
+            conn.exec_driver_sql(_trigger_sql(spec, "ai"))
+
+
+def _fill(conn: Connection, spec: Trigram, after: int) -> None:
+    """SQLite: index the rows of `spec.table` whose id is above `after`, in one statement."""
+    conn.exec_driver_sql(
+        f"INSERT INTO {spec.fts}(rowid, {', '.join(spec.fts_columns)}) "
+        f'SELECT id, {", ".join(spec.values())} FROM "{spec.table}" WHERE id > ?', (after,)
+    )
 
 
 def drop_indexes(conn: Connection) -> None:
