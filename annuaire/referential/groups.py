@@ -73,16 +73,16 @@ class Groups:
                     del self.prints[gid]  # back to the state before this block
             yield from self._select_apart(gids, prints, starts, ends, raws, numbers)
             return
-        if self.previous is None:
-            wanted: list = [True] * len(gids)
-        else:
-            wanted = list(map(ne, map(self.previous.get, gids), prints))
-            if self.also:
-                wanted = list(map(or_, wanted, map(self.also.__contains__, gids)))
-            unwanted = list(map(not_, wanted))
-            self.skipped_ids.extend(compress(gids, unwanted))
-            self.skipped_firsts.extend(map(numbers.__getitem__, compress(starts, unwanted)))
-            self.skipped_lines.extend(compress(map(int.__sub__, ends, starts), unwanted))
+        if self.previous is None:  # everyone: the block's lines in one go, not person by person
+            yield from self._lines(raws, numbers, 0, end)
+            return
+        wanted = list(map(ne, map(self.previous.get, gids), prints))
+        if self.also:
+            wanted = list(map(or_, wanted, map(self.also.__contains__, gids)))
+        unwanted = list(map(not_, wanted))
+        self.skipped_ids.extend(compress(gids, unwanted))
+        self.skipped_firsts.extend(map(numbers.__getitem__, compress(starts, unwanted)))
+        self.skipped_lines.extend(compress(map(int.__sub__, ends, starts), unwanted))
         for start, stop in compress(zip(starts, ends), wanted):
             yield from self._lines(raws, numbers, start, stop)
 
