@@ -21,7 +21,6 @@ from typing import Callable, Collection, Iterable, Iterator, Sequence
 from sqlalchemy import Connection, Table
 
 from annuaire.store import contains
-from annuaire.store.contains import batched_inserts
 from annuaire.store.schema import journal
 from annuaire.store.select import mark, select_in
 
@@ -41,24 +40,21 @@ class Counts:
         return dict(created=self.created, updated=self.updated, deactivated=self.deactivated, unchanged=self.unchanged)
 
 
-def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple], *,
-                trigrams: bool = True) -> None:
+def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
     """Insert many rows as fast as the engine allows."""
     if rows:
-        with bulk_inserts(conn, table, columns, trigrams=trigrams) as write:
+        with bulk_inserts(conn, table, columns) as write:
             write(rows)
 
 
 @contextmanager
-def bulk_inserts(conn: Connection, table: str, columns: Sequence[str], *,
-                 trigrams: bool = True) -> Iterator[Callable[[Iterable[tuple]], None]]:
+def bulk_inserts(conn: Connection, table: str, columns: Sequence[str]) -> Iterator[Callable[[Iterable[tuple]], None]]:
     """A function writing rows into `table`, as fast as the engine allows.
 
     On PostgreSQL the rows stream through one COPY as they are given: the server
     inserts them (and maintains the indexes) in its own process while the caller
     prepares the next ones; the connection runs nothing else until the block ends.
-    On SQLite they are inserted when the block ends. `trigrams` False: the
-    table's trigram indexes are suspended by the caller (`contains.suspend`).
+    On SQLite they are inserted when the block ends.
     """
     cols = ", ".join(f'"{c}"' for c in columns)
     if conn.dialect.name == "postgresql":
@@ -75,7 +71,7 @@ def bulk_inserts(conn: Connection, table: str, columns: Sequence[str], *,
     pending: list[tuple] = []
     yield pending.extend
     if pending:
-        with batched_inserts(conn, table, len(pending) if trigrams else 0):
+        with contains.batched_inserts(conn, table, len(pending)):
             sql = f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join([mark(conn)] * len(columns))})'
             conn.exec_driver_sql(sql, pending)
 
@@ -201,7 +197,7 @@ class TableSync:
             self._journal_bulk_creations()
             for index in self.table.indexes:
                 index.create(self.conn)
-            contains.resume(self.conn, self._trigrams, self._first_new_id)
+            contains.resume(self.conn, self._trigrams)
         self.existing.clear()
         return self.counts
 
@@ -224,7 +220,7 @@ class TableSync:
     def _flush_inserts(self) -> None:
         rows, self._inserts = self._inserts, []
         if rows:
-            bulk_insert(self.conn, self.table.name, self.insert_columns, rows, trigrams=not self._bulk)
+            bulk_insert(self.conn, self.table.name, self.insert_columns, rows)
 
     def _flush_updates(self) -> None:
         rows, self._updates = self._updates, []

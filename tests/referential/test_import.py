@@ -331,6 +331,22 @@ def _contains_agrees_with_a_scan(store, target: str, table, columns: list[str], 
     return found
 
 
+def _trigram_indexes(store) -> set[str]:
+    """The trigram indexes there are: GIN indexes on PostgreSQL, FTS5 sync triggers on SQLite."""
+    sql = ("SELECT indexname FROM pg_indexes WHERE indexname LIKE '%%_trgm'" if store.is_postgresql
+           else "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%_tri_%'")
+    with store.read() as conn:
+        return {name for (name,) in conn.exec_driver_sql(sql)}
+
+
+def _trigram_indexes_expected(store) -> set[str]:
+    from annuaire.store.contains import INDEXED
+
+    if store.is_postgresql:
+        return {spec.pg_index for spec in INDEXED.values() if not spec.searched}
+    return {f"{spec.fts}_{event}" for spec in INDEXED.values() for event in ("ai", "ad", "au")}
+
+
 def test_contains_indexes_follow_imports(store, world):
     """Imports fill the trigram indexes in batches (not per row): they must stay exact."""
     from .conftest import mss_zip
@@ -339,6 +355,7 @@ def test_contains_indexes_follow_imports(store, world):
 
     for day in (0, 1):
         import_paths(store, [ps_zip(world[day]), mss_zip(world[day])])
+        assert _trigram_indexes(store) == _trigram_indexes_expected(store), day  # the first import rebuilds them
         with store.read() as conn:
             names = [n for (n,) in conn.execute(select(person.c.last_name_key).order_by(person.c.id.desc()).limit(5))]
             cities = [c for (c,) in conn.execute(select(structure.c.city_key).order_by(structure.c.id.desc()).limit(3))]
