@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from itertools import compress
 from operator import is_not, itemgetter, methodcaller, ne, not_, or_
 
-from annuaire.store.digest import fingerprints
+from annuaire.store.digest import group_prints
 
 
 @dataclass
@@ -63,7 +63,7 @@ class Groups:
             self._carry = ([], [])
         ends = [*starts[1:], end]
         gids = list(map(ids.__getitem__, starts))
-        prints = fingerprints(list(map(b"\n".join, map(raws.__getitem__, map(slice, starts, ends)))))
+        prints = group_prints(list(map(b"\n".join, map(raws.__getitem__, map(slice, starts, ends)))))
         # One dict operation a person: a person already seen (here or in an earlier block)
         # gets its earlier fingerprint back instead of this one.
         got = list(map(self.prints.setdefault, gids, prints))

@@ -24,7 +24,7 @@ from annuaire.gcpause import gc_paused
 from annuaire.progress import Reporter, Silent
 from annuaire.referential import nomenclatures, prints, records
 from annuaire.referential.groups import Groups
-from annuaire.referential.reader import Lines, Source, find_sources
+from annuaire.referential.reader import Lines, Source, Undecodable, find_sources
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
 from annuaire.store.diff import Counts, TableSync
@@ -179,12 +179,15 @@ class _Loader:
             groups = Groups(stored.prints, also)
             self.progress.start(f"Comparing {name}", source.size)
             selected = []
-            for item in lines.grouped(groups):
-                selected.append(item)
-                if groups.selected_bytes > source.size // 4:  # most of the file changed: read it all
-                    break
-            else:
-                return _Reading(lines, groups, selected, stored.prints)
+            try:
+                for item in lines.grouped(groups):
+                    selected.append(item)
+                    if groups.selected_bytes > source.size // 4:  # most of the file changed: read it all
+                        break
+                else:
+                    return _Reading(lines, groups, selected, stored.prints)
+            except Undecodable:  # not UTF-8 like the last file: read (and decode) it all
+                pass
         groups = Groups(None)
         self.progress.start(f"Reading {name}", source.size)
         return _Reading(lines, groups, lines.grouped(groups), None)
@@ -326,7 +329,10 @@ class _Loader:
     def _save_prints(self, reading: "_Reading", keep: bool = False) -> None:
         """Store the fingerprints of a file once all its lines were read (then free them)."""
         kind = reading.lines.source.kind
-        prints.save(self.conn, kind, reading.lines.header_line, reading.groups.prints)
+        if reading.lines.encoding == "utf-8":
+            prints.save(self.conn, kind, reading.lines.header_line, reading.groups.prints)
+        else:  # its lines' bytes could not be trusted to decode alike the next time (`Lines.grouped`)
+            prints.drop(self.conn, kind)
         self.printed.add(kind)
         if not keep:
             reading.groups.prints = {}

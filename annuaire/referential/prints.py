@@ -26,8 +26,9 @@ from annuaire.store.digest import digest
 from annuaire.store.schema import referential_print
 
 # Bump DERIVATION when the records derived from unchanged lines would differ
-# (a new search key rule, a new column…); changes of the mappings are seen alone.
-DERIVATION = "1"
+# (a new search key rule, a new column…) or the fingerprints would (2: XXH3); changes of the
+# mappings are seen alone.
+DERIVATION = "2"
 VERSION = f"{DERIVATION}-{digest(map(repr, records.MAPPINGS)) & 0xFFFFFFFF:08x}"
 
 

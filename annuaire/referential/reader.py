@@ -89,6 +89,10 @@ def _zip_sources(path: Path) -> list[Source]:
     return found
 
 
+class Undecodable(Exception):
+    """A line selected from a block that was not decoded is not in the file's encoding."""
+
+
 class Lines:
     """Decoded, split lines of one source, checked against its header.
 
@@ -136,9 +140,10 @@ class Lines:
             return text
         return data.decode("latin-1")
 
-    def _blocks(self, stream: io.BufferedIOBase) -> Iterator[tuple[int, bytes, str]]:
+    def _blocks(self, stream: io.BufferedIOBase, decode: bool = True) -> Iterator[tuple[int, bytes, str | None]]:
         """(lines before, raw bytes, decoded text) of blocks of whole lines. Decoding a block
-        checks its encoding; line ends are normalised to "\\n" in the text."""
+        checks its encoding; line ends are normalised to "\\n" in the text. Without `decode`
+        only the first block (the header's) is decoded: the others' text is None."""
         label = self.source.label
         lines_before = 0
         rest = b""
@@ -159,18 +164,21 @@ class Lines:
             if nul >= 0:
                 line_no = lines_before + data.count(b"\n", 0, nul) + 1
                 raise ImportFileError(label, "NUL byte in the line (binary or corrupt file)", line_no)
-            text = self._decode(data, lines_before)
-            if "\r" in text:
-                text = text.replace("\r\n", "\n")
+            text = None
+            if decode or lines_before == 0:
+                text = self._decode(data, lines_before)
+                if "\r" in text:
+                    text = text.replace("\r\n", "\n")
             yield lines_before, data, text
             lines_before += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
             if not block:
                 return
 
-    def _block_lines(self, raw: bool = False) -> Iterator[tuple[list, Sequence[int]]]:
+    def _block_lines(self, raw: bool = False, decode: bool = True) -> Iterator[tuple[list, Sequence[int]]]:
         """(lines, line numbers) of the data lines of each block, as text or as raw bytes
         (after the header, line 1, which is checked); empty lines are left out. The whole
-        block is decoded either way: that checks its encoding. `fields` checks a line."""
+        block is decoded (that checks its encoding) unless raw lines are asked without
+        `decode`. `fields` checks a line."""
         label = self.source.label
         try:
             stream = self.source.open()
@@ -180,7 +188,7 @@ class Lines:
         with stream:
             line_no = 0
             try:
-                for lines_before, data, text in self._blocks(stream):
+                for lines_before, data, text in self._blocks(stream, decode or not raw):
                     lines = data.split(b"\n") if raw else text.split("\n")
                     if data.endswith(b"\n"):
                         lines.pop()  # the empty string after the block's last line end
@@ -188,7 +196,7 @@ class Lines:
                         lines[-1] = lines[-1][:-1]
                     first = lines_before + 1  # line number of lines[0]
                     if lines_before == 0:
-                        self._read_header(text.split("\n", 1)[0].rstrip("\r").lstrip("\ufeff"))
+                        self._read_header(text.split("\n", 1)[0].rstrip("\r").lstrip("\ufeff"))  # type: ignore[union-attr]
                         lines, first = lines[1:], 2
                     line_no = first + len(lines) - 1
                     numbers: Sequence[int] = range(first, line_no + 1)
@@ -202,9 +210,18 @@ class Lines:
             if line_no == 0 and not self.header:
                 raise ImportFileError(label, "empty file (no header line)")
 
+    @property
+    def encoding(self) -> str:
+        """The encoding the lines read so far were decoded with."""
+        return self._encoding
+
     def text(self, raw: bytes) -> str:
-        """A raw line of this file, decoded like its block was."""
-        text = raw.decode(self._encoding)
+        """A raw line of this file, decoded like its block was (or, for a line of a block not
+        decoded, checked here: `Undecodable` if it is not in the file's encoding so far)."""
+        try:
+            text = raw.decode(self._encoding)
+        except UnicodeDecodeError as exc:
+            raise Undecodable from exc
         return text[:-1] if text.endswith("\r") else text
 
     def fields(self, text: str, line_no: int) -> list[str]:
@@ -235,11 +252,19 @@ class Lines:
     def grouped(self, groups: Groups) -> Iterator[tuple[int, str]]:
         """(line number, text) of the lines of the persons `groups` selects, in file order;
         `groups` keeps the fingerprints of every person's lines (only the lines selected
-        are split into text lines)."""
+        are split into text lines).
+
+        When `groups` compares with the last import's fingerprints, only the selected lines
+        are decoded: the others are byte for byte lines of the last imported file, which was
+        read as UTF-8 (`prints` are kept for UTF-8 files only). A selected line that is not
+        UTF-8 raises `Undecodable`: the file must then be read, and decoded, in full."""
         self.read_header()
         groups.column = self.column_index()[records.ID_NAT]
+        decode = groups.previous is None
+        if not decode and self._encoding != "utf-8":  # (the header's block was not UTF-8)
+            raise Undecodable
         try:
-            for raws, numbers in self._block_lines(raw=True):
+            for raws, numbers in self._block_lines(raw=True, decode=decode):
                 for line_no, raw in groups.select(raws, numbers):
                     yield line_no, self.text(raw)
             for line_no, raw in groups.select([], [], last=True):
@@ -248,7 +273,7 @@ class Lines:
             self.fields(self.text(short.raw), short.line_no)  # raises, naming the line
             raise
         if groups.deferred:  # persons whose lines are not all together: read again for them
-            for raws, numbers in self._block_lines(raw=True):
+            for raws, numbers in self._block_lines(raw=True, decode=decode):
                 for line_no, raw in groups.select_deferred(raws, numbers):
                     yield line_no, self.text(raw)
 

@@ -27,6 +27,9 @@ from annuaire.store.select import mark, select_in
 RECORD_COLUMNS = ("active", "version", "last_updated", "digest")
 JOURNAL_COLUMNS = ("run_id", "at", "entity", "key", "change", "scope", "before_digest", "after_digest", "data")
 BATCH = 20_000
+# `active` of a created record: 1, not True, which both engines store alike. The sqlite3
+# module binds a bool through its adapter lookup, 0.33 µs a row (2.4 s of a national import).
+ACTIVE = 1
 
 
 @dataclass
@@ -145,7 +148,7 @@ class TableSync:
         if prev is None:
             id_ = self.next_id
             self.next_id += 1
-            self._inserts.append((id_, key, *values, True, 1, self.now, digest))
+            self._inserts.append((id_, key, *values, ACTIVE, 1, self.now, digest))
             if not self._bulk:
                 self._log(key, "created", None, digest, data)
             self.counts.created += 1

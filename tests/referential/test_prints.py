@@ -162,3 +162,24 @@ def test_a_file_imported_alone_forgets_the_fingerprints_of_the_others(store, wor
     with store.read() as conn:
         kinds = set(conn.execute(select(referential_print.c.kind)).scalars())
     assert kinds == {PA}
+
+
+def test_a_file_read_as_latin1_keeps_no_fingerprints(store, other_store, world, tmp_path):
+    """Unchanged lines are not decoded again: only bytes once read as UTF-8 can be trusted
+    to decode alike, so the next import of a latin-1 file's kinds reads every line."""
+    day0 = ps_zip(world[0])
+    latin1 = tmp_path / day0.name
+    with zipfile.ZipFile(day0) as zin, zipfile.ZipFile(latin1, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename).decode().encode("latin-1", "replace"))
+    for s in (store, other_store):
+        import_paths(s, [latin1])
+    with store.read() as conn:
+        assert not conn.execute(select(referential_print.c.kind)).scalars().all()
+    with other_store.write() as conn:
+        conn.execute(delete(referential_print))
+    fast = Labels()
+    import_paths(store, [ps_zip(world[1])], progress=fast)
+    import_paths(other_store, [ps_zip(world[1])])
+    assert "Comparing" not in fast.labels
+    assert state(store) == state(other_store)
