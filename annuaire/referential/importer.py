@@ -9,6 +9,7 @@ deactivated / unchanged, journal). Any error leaves the store as it was.
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import itemgetter, not_
@@ -24,7 +25,8 @@ from annuaire.gcpause import gc_paused
 from annuaire.progress import Reporter, Silent
 from annuaire.referential import nomenclatures, prints, records
 from annuaire.referential.groups import Groups
-from annuaire.referential.reader import Lines, Source, Undecodable, find_sources
+from annuaire.referential.compare import AHEAD_MIN_SIZE, Ahead, compare, compare_child
+from annuaire.referential.reader import Lines, Source, find_sources
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
 from annuaire.store.diff import Counts, TableSync
@@ -107,9 +109,10 @@ def import_referential(
         summary.run_id = run_id
         loader = _Loader(conn, run_id, now, summary, progress)
         by_kind = {s.kind: s for s in sources}
+        loader.start_ahead(by_kind)
         # Millions of long-lived keys, fingerprints and records, and no cycles: the collector's
         # passes over them would find nothing.
-        with gc_paused():
+        with gc_paused(), closing(loader):
             if formats.PERSONNE_ACTIVITE in by_kind:
                 loader.load_activities(by_kind[formats.PERSONNE_ACTIVITE])
             if formats.SAVOIR_FAIRE in by_kind:
@@ -148,6 +151,11 @@ class _Loader:
         self.persons_changed: set[str] = set()
         self.children_changed: set[str] = set()
         self.known = {table: set(codes) for table, codes in nomenclatures.tables().items()}
+        # The fingerprints stored by the last import, read before this one replaces them.
+        self.stored = {kind: prints.load_packed(conn, kind) for kind in REFERENTIAL_KINDS}
+        self.before: set[bytes] | None = None
+        self.ahead: Ahead | None = None
+        self.persons_gone: set[str] = set()  # deactivated by this import
         self.code_checks: list[_CodeCheck] = []
 
     def _sync(self, table, entity: str, key_column: str, columns, track: bool = False, derive=None,
@@ -167,30 +175,47 @@ class _Loader:
         self.code_checks.append(check)
         return check
 
-    def _read(self, source: Source, also: frozenset[bytes] = frozenset()) -> "_Reading":
+    def start_ahead(self, by_kind: dict[str, Source]) -> None:
+        """Start comparing the large savoir-faire and diploma files in a helper process."""
+        before = self.stored[formats.PERSONNE_ACTIVITE]
+        jobs = [
+            (by_kind[kind], self.stored[kind]) for kind in (formats.SAVOIR_FAIRE, formats.DIPLOMES)
+            if kind in by_kind and self.stored[kind] is not None and by_kind[kind].size >= AHEAD_MIN_SIZE
+        ]
+        if before is not None and jobs:
+            self.ahead = Ahead(jobs, before)  # type: ignore[arg-type]
+
+    def _read(self, source: Source) -> "_Reading":
         """The lines to diff: those of the persons whose lines changed since the last import
         (with the fingerprints stored by it), else every line."""
         name = source.member or source.path.name
         lines = Lines(source)
-        header = lines.read_header()
+        lines.read_header()
         lines.progress = self.progress.advance
-        stored = prints.load(self.conn, source.kind)
-        if stored is not None and stored.header == header:
-            groups = Groups(stored.prints, also)
+        packed = self.stored[source.kind]
+        before = self.stored[formats.PERSONNE_ACTIVITE]
+        if packed is not None:
             self.progress.start(f"Comparing {name}", source.size)
-            selected = []
-            try:
-                for item in lines.grouped(groups):
-                    selected.append(item)
-                    if groups.selected_bytes > source.size // 4:  # most of the file changed: read it all
-                        break
-                else:
-                    return _Reading(lines, groups, selected, stored.prints)
-            except Undecodable:  # not UTF-8 like the last file: read (and decode) it all
-                pass
+            if source.kind == formats.PERSONNE_ACTIVITE:
+                compared = compare(lines, packed.unpack())
+            elif self.ahead is not None and source.kind in self.ahead.kinds:
+                compared = self.ahead.result(source.kind)
+                self.progress.advance(source.size)
+            elif before is not None:
+                compared = compare_child(lines, packed, self._before())
+            else:  # the persons whose lines were orphans then are not known: read every line
+                compared = None
+            if compared is not None:
+                return _Reading(lines, compared.groups, compared.selected, compared.gone)
         groups = Groups(None)
         self.progress.start(f"Reading {name}", source.size)
         return _Reading(lines, groups, lines.grouped(groups), None)
+
+    def _before(self) -> set[bytes]:
+        """The persons of the last imported Personne_activite."""
+        if self.before is None:
+            self.before = self.stored[formats.PERSONNE_ACTIVITE].ids_set()  # type: ignore[union-attr]
+        return self.before
 
     def load_activities(self, source: Source) -> None:
         reading = self._read(source)
@@ -255,6 +280,7 @@ class _Loader:
         # In a refresh, the persons of the file (the active ones) tell the orphans among the
         # children not read again.
         self._save_prints(reading, keep=scope is not None)
+        self.persons_gone = {key for key, _ in persons.not_offered()}
         self.summary.counts["person"] = persons.finish()
         self.persons_changed = set(persons.changed)
         self.summary.counts["structure"] = structures.counts  # finished below, once activities are
@@ -273,12 +299,12 @@ class _Loader:
 
     def load_children(self, source: Source, table, entity: str, mapping: dict[str, str]) -> None:
         """SavoirFaire or Dipl_AutExerc: lines attached to a person."""
-        # Persons created or deactivated by this import: their lines are read again (they are
-        # orphans, or no longer are).
-        reading = self._read(source, frozenset(k.encode() for k in self.persons_changed))
+        reading = self._read(source)
         index = reading.lines.column_index()
         i_idnat = index[records.ID_NAT]
         scope = reading.scope(i_idnat)
+        if scope is not None:  # the lines of persons deactivated by this import are orphans now
+            scope |= self.persons_gone
         active = self.active_persons
         if scope is not None and active is None:
             active = self.active_persons = dict.fromkeys(
@@ -337,6 +363,10 @@ class _Loader:
         if not keep:
             reading.groups.prints = {}
 
+    def close(self) -> None:
+        if self.ahead is not None:
+            self.ahead.close()
+
     def forget_prints(self) -> None:
         """Persons created or deactivated by a Personne_activite imported without the other
         files were not compared in those: their next import compares every line."""
@@ -373,7 +403,7 @@ class _Reading:
     lines: Lines
     groups: Groups
     selected: Iterable[tuple[int, str]]  # (line number, text) to diff; a list when scoped
-    previous: dict[bytes, int] | None  # the last import's fingerprints, when only changes are read
+    gone: set[bytes] | None  # persons of the last imported file not in this one; None: every line read
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line number, fields) of the lines to diff, split one at a time."""
@@ -393,10 +423,10 @@ class _Reading:
     def scope(self, i_idnat: int) -> set[str] | None:
         """The persons whose records may change (None: everyone): those read again, and
         those no longer in the file."""
-        if self.previous is None:
+        if self.gone is None:
             return None
         ids = set(self.column(i_idnat))
-        ids.update(gone.decode() for gone in self.previous.keys() - self.groups.prints.keys())
+        ids.update(gone.decode() for gone in self.gone)
         return ids
 
 

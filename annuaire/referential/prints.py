@@ -40,7 +40,25 @@ class Stored:
     prints: dict[bytes, int]  # national id -> fingerprint of that person's lines
 
 
-def load(conn: Connection, kind: str) -> Stored | None:
+@dataclass(frozen=True)
+class Packed:
+    """Stored fingerprints as they are kept: cheap to read and to hand to another process."""
+
+    header: str
+    ids: bytes  # the national ids, "\n"-separated
+    values: bytes  # one unsigned 64-bit fingerprint per id
+
+    def ids_set(self) -> set[bytes]:
+        return set(self.ids.split(b"\n")) if self.values else set()
+
+    def unpack(self) -> Stored:
+        values = array("Q")
+        values.frombytes(self.values)
+        ids = self.ids.split(b"\n") if values else []
+        return Stored(self.header, dict(zip(ids, values)))
+
+
+def load_packed(conn: Connection, kind: str) -> Packed | None:
     """The fingerprints stored by the last import of `kind`, if still valid."""
     row = conn.execute(
         select(referential_print.c.version, referential_print.c.header, referential_print.c.ids,
@@ -48,10 +66,7 @@ def load(conn: Connection, kind: str) -> Stored | None:
     ).first()
     if row is None or row.version != VERSION:
         return None
-    values = array("Q")
-    values.frombytes(row.prints)
-    ids = bytes(row.ids).split(b"\n") if values else []
-    return Stored(row.header, dict(zip(ids, values)))
+    return Packed(row.header, bytes(row.ids), bytes(row.prints))
 
 
 def drop(conn: Connection, kind: str) -> None:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from annuaire import formats
+from annuaire.referential import compare, importer
 from annuaire.referential.importer import import_paths
 from annuaire.store import open_store
 from annuaire.store.schema import metadata, referential_print
@@ -132,8 +133,16 @@ CASES = {
 }
 
 
+@pytest.fixture(params=["in process", "helper"])
+def ahead(request, monkeypatch) -> str:
+    """Savoir-faire and diplomas compared in this process, or by the helper process."""
+    if request.param == "helper":
+        monkeypatch.setattr(importer, "AHEAD_MIN_SIZE", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_refresh_by_fingerprints_equals_a_full_diff(store, other_store, world, tmp_path, case):
+def test_refresh_by_fingerprints_equals_a_full_diff(store, other_store, world, tmp_path, case, ahead):
     day0 = ps_zip(world[0])
     new = ps_zip(world[1]) if CASES[case] is None else rewrite(ps_zip(world[1]), tmp_path / ps_zip(world[1]).name, CASES[case])
     for s in (store, other_store):
@@ -182,4 +191,36 @@ def test_a_file_read_as_latin1_keeps_no_fingerprints(store, other_store, world, 
     import_paths(store, [ps_zip(world[1])], progress=fast)
     import_paths(other_store, [ps_zip(world[1])])
     assert "Comparing" not in fast.labels
+    assert state(store) == state(other_store)
+
+
+def test_orphans_of_the_last_import_are_read_again(store, other_store, world, tmp_path, ahead):
+    """Lines skipped as orphans (their person was not in Personne_activite) are unchanged
+    when the person comes back: they must still be read, and their records created."""
+    day0 = ps_zip(world[0])
+    without = rewrite(day0, tmp_path / "without" / day0.name, {PA: without_first_person}) if (
+        (tmp_path / "without").mkdir() or True) else None
+    for s in (store, other_store):
+        import_paths(s, [without])
+    with other_store.write() as conn:
+        conn.execute(delete(referential_print))
+    fast = Labels()
+    [by_prints] = import_paths(store, [day0], force=True, progress=fast)
+    [by_lines] = import_paths(other_store, [day0], force=True)
+    assert "Reading" not in fast.labels
+    assert by_prints.counts["person"].created == 1
+    assert by_prints.as_dict()["entities"] == by_lines.as_dict()["entities"]
+    assert state(store) == state(other_store)
+
+
+def test_a_helper_that_fails_leaves_the_files_to_the_importer(store, other_store, world, monkeypatch):
+    import_paths(store, [ps_zip(world[0])])
+    import_paths(other_store, [ps_zip(world[0])])
+    with other_store.write() as conn:
+        conn.execute(delete(referential_print))
+    monkeypatch.setattr(importer, "AHEAD_MIN_SIZE", 0)
+    monkeypatch.setattr(compare.sys, "executable", "/bin/false")
+    [by_prints] = import_paths(store, [ps_zip(world[1])])
+    [by_lines] = import_paths(other_store, [ps_zip(world[1])])
+    assert by_prints.as_dict()["entities"] == by_lines.as_dict()["entities"]
     assert state(store) == state(other_store)

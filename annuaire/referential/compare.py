@@ -1,0 +1,120 @@
+"""Which persons' lines changed since the last import, told by their fingerprints.
+
+`compare` reads one file against the fingerprints stored by the last import
+(`prints`) and keeps the lines of the persons to diff. It needs no database,
+so the savoir-faire and diploma files of a daily refresh are compared by a
+helper process (`Ahead`) while this one diffs Personne_activite: two cores
+instead of one (about 5 s of a national refresh).
+
+Whatever goes wrong in the helper (a bad file, a crash), its answer for a
+file is None and the importer reads that file itself, in full: the error, if
+any, is then raised there, naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Collection
+
+from annuaire.referential.groups import Groups
+from annuaire.referential.prints import Packed, Stored
+from annuaire.referential.reader import Lines, Source, Undecodable
+
+AHEAD_MIN_SIZE = 50 << 20  # smaller files are compared in process (starting the helper costs ~0.2 s)
+
+
+@dataclass
+class Compared:
+    """The outcome of a comparison: what the importer diffs, and what it stores next."""
+
+    groups: Groups  # this file's fingerprints, and the persons skipped (unchanged)
+    selected: list[tuple[int, str]]  # (line number, text) of the lines of the persons to diff
+    gone: set[bytes]  # persons of the last imported file that this one no longer has
+
+
+def compare(lines: Lines, stored: Stored, also: Collection[bytes] = frozenset()) -> Compared | None:
+    """The lines of the persons whose lines changed (or are in `also`); None when the file
+    must be read in full: another header, most of it changed, or not UTF-8 like the last."""
+    if lines.read_header() != stored.header:
+        return None
+    groups = Groups(stored.prints, also)
+    selected = []
+    try:
+        for item in lines.grouped(groups):
+            selected.append(item)
+            if groups.selected_bytes > lines.source.size // 4:  # most of the file changed
+                return None
+    except Undecodable:
+        return None
+    gone = stored.prints.keys() - groups.prints.keys()
+    groups.previous, groups.also = None, frozenset()  # not needed any more (nor sent back)
+    return Compared(groups, selected, gone)
+
+
+def orphans(stored: Stored, before: set[bytes]) -> set[bytes]:
+    """Persons of a savoir-faire or diploma file who were not in the last Personne_activite
+    (`before`): their lines were skipped then, and must be read whatever their fingerprints."""
+    return stored.prints.keys() - before
+
+
+def compare_child(lines: Lines, packed: Packed, before: set[bytes]) -> Compared | None:
+    """`compare` for a savoir-faire or diploma file."""
+    stored = packed.unpack()
+    return compare(lines, stored, orphans(stored, before))
+
+
+class Ahead:
+    """Savoir-faire and diploma files compared by a helper process, started at once."""
+
+    def __init__(self, jobs: list[tuple[Source, Packed]], before: Packed) -> None:
+        self.kinds = [source.kind for source, _ in jobs]
+        self._results: dict[str, Compared | None] | None = None
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", "from annuaire.referential.compare import serve; serve()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+        )
+        # Handed over by a thread: the helper takes them once it has started (~0.2 s).
+        threading.Thread(target=self._send, args=((jobs, before),), daemon=True).start()
+
+    def _send(self, jobs: object) -> None:
+        try:
+            with self._process.stdin:  # type: ignore[union-attr]
+                pickle.dump(jobs, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        except OSError:  # the helper died: result() finds no answer, the files are read in process
+            pass
+
+    def result(self, kind: str) -> Compared | None:
+        """The comparison of the file of `kind` (waits for the helper); None: read it in full."""
+        if self._results is None:
+            try:
+                self._results = pickle.load(self._process.stdout)
+            except Exception:  # noqa: BLE001 - a dead or broken helper: read in process
+                self._results = {}
+            self.close()
+        return self._results.get(kind)
+
+    def close(self) -> None:
+        if self._process.poll() is None and self._results is None:
+            self._process.kill()
+        self._process.stdout.close()
+        self._process.wait()
+
+
+def serve() -> None:
+    """The helper: jobs from stdin, comparisons (None where one failed) to stdout."""
+    jobs, before = pickle.load(sys.stdin.buffer)
+    before_ids = before.ids_set()
+    results: dict[str, Compared | None] = {}
+    for source, packed in jobs:
+        try:
+            results[source.kind] = compare_child(Lines(source), packed, before_ids)
+        except Exception:  # noqa: BLE001 - the importer reads the file itself and names the error
+            results[source.kind] = None
+    data = pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
