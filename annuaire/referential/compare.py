@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Collection
 
 from annuaire.referential.groups import Groups
-from annuaire.referential.prints import Packed, Stored
+from annuaire.referential.prints import Packed, Stored, pack
 from annuaire.referential.reader import Lines, Source, Undecodable
 
 AHEAD_MIN_SIZE = 50 << 20  # smaller files are compared in process (starting the helper costs ~0.2 s)
@@ -35,6 +35,7 @@ class Compared:
     groups: Groups  # this file's fingerprints, and the persons skipped (unchanged)
     selected: list[tuple[int, str]]  # (line number, text) of the lines of the persons to diff
     gone: set[bytes]  # persons of the last imported file that this one no longer has
+    packed: Packed | None = None  # the fingerprints to store, packed (by the helper) instead of groups.prints
 
 
 def compare(lines: Lines, stored: Stored, also: Collection[bytes] = frozenset()) -> Compared | None:
@@ -112,7 +113,11 @@ def serve() -> None:
     results: dict[str, Compared | None] = {}
     for source, packed in jobs:
         try:
-            results[source.kind] = compare_child(Lines(source), packed, before_ids)
+            lines = Lines(source)
+            compared = results[source.kind] = compare_child(lines, packed, before_ids)
+            if compared is not None:  # sent packed: cheaper both to send and to store
+                compared.packed = pack(lines.header_line, compared.groups.prints)
+                compared.groups.prints = {}
         except Exception:  # noqa: BLE001 - the importer reads the file itself and names the error
             results[source.kind] = None
     data = pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)

@@ -206,7 +206,7 @@ class _Loader:
             else:  # the persons whose lines were orphans then are not known: read every line
                 compared = None
             if compared is not None:
-                return _Reading(lines, compared.groups, compared.selected, compared.gone)
+                return _Reading(lines, compared.groups, compared.selected, compared.gone, compared.packed)
         groups = Groups(None)
         self.progress.start(f"Reading {name}", source.size)
         return _Reading(lines, groups, lines.grouped(groups), None)
@@ -356,7 +356,7 @@ class _Loader:
         """Store the fingerprints of a file once all its lines were read (then free them)."""
         kind = reading.lines.source.kind
         if reading.lines.encoding == "utf-8":
-            prints.save(self.conn, kind, reading.lines.header_line, reading.groups.prints)
+            prints.save(self.conn, kind, reading.packed or prints.pack(reading.lines.header_line, reading.groups.prints))
         else:  # its lines' bytes could not be trusted to decode alike the next time (`Lines.grouped`)
             prints.drop(self.conn, kind)
         self.printed.add(kind)
@@ -404,6 +404,7 @@ class _Reading:
     groups: Groups
     selected: Iterable[tuple[int, str]]  # (line number, text) to diff; a list when scoped
     gone: set[bytes] | None  # persons of the last imported file not in this one; None: every line read
+    packed: prints.Packed | None = None  # the fingerprints to store, when packed already (else groups.prints)
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line number, fields) of the lines to diff, split one at a time."""

@@ -74,10 +74,13 @@ def drop(conn: Connection, kind: str) -> None:
     conn.execute(delete(referential_print).where(referential_print.c.kind == kind))
 
 
-def save(conn: Connection, kind: str, header: str, prints: dict[bytes, int]) -> None:
+def pack(header: str, prints: dict[bytes, int]) -> Packed:
+    return Packed(header, b"\n".join(prints), array("Q", prints.values()).tobytes())
+
+
+def save(conn: Connection, kind: str, packed: Packed) -> None:
     """Replace the fingerprints of `kind` (inside the import's transaction)."""
     drop(conn, kind)
     conn.execute(insert(referential_print).values(
-        kind=kind, version=VERSION, header=header,
-        ids=b"\n".join(prints), prints=array("Q", prints.values()).tobytes(),
+        kind=kind, version=VERSION, header=packed.header, ids=packed.ids, prints=packed.values,
     ))
