@@ -235,11 +235,10 @@ class _Loader:
         if scoped_ids is not None:
             # The structures that may change: those of the lines read, and those where the
             # persons read worked until now (they may be left without anyone).
+            # (An activity's key is "id_nat|tech_id|n": no need to ask the database.)
             places = set(reading.column(i_tech))
+            places.update(key.split("|", 2)[1] for key, (_, _, active) in activities.existing.items() if active)
             places.discard("")
-            places.update(row[0] for row in select_in(
-                self.conn, "SELECT DISTINCT s.tech_id FROM activity a JOIN structure s ON s.id = a.structure_id "
-                "WHERE a.active AND {in}", "a.person_id", scoped_ids))
         structures = self._sync(
             structure, "structure", "tech_id", [*records.STRUCTURE, *records.STRUCTURE_KEYS],
             derive=records.structure_keys, only=None if places is None else ("tech_id", places),
