@@ -37,7 +37,11 @@ class ImportFileError(InvalidInput):
         where = f"{path}, line {line}" if line is not None else path
         super().__init__(f"{where}: {message}")
         self.path = path
+        self.detail = message
         self.line = line
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return ImportFileError, (self.path, self.detail, self.line)  # (raised again by the importer)
 
 
 class RuleViolation(InvalidInput):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from contextlib import closing
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import compress
 from operator import itemgetter, not_
 from pathlib import Path
@@ -150,7 +151,6 @@ class _Loader:
         self.printed: set[str] = set()  # kinds whose fingerprints this import stored
         self.persons_changed: set[str] = set()
         self.children_changed: set[str] = set()
-        self.known = {table: set(codes) for table, codes in nomenclatures.tables().items()}
         # The fingerprints stored by the last import, read before this one replaces them.
         self.stored = {kind: prints.load_packed(conn, kind) for kind in REFERENTIAL_KINDS}
         self.before: set[bytes] | None = None
@@ -166,12 +166,7 @@ class _Loader:
         )
 
     def _codes(self, index: dict[str, int]) -> "_CodeCheck":
-        checked = [
-            (index[col], col, self.known[tre])
-            for col, tre in records.CODED_COLUMNS.items()
-            if col in index and tre in self.known
-        ]
-        check = _CodeCheck(checked)
+        check = code_check(index)
         self.code_checks.append(check)
         return check
 
@@ -319,22 +314,10 @@ class _Loader:
             person_ids = {k: v for k, v in scoped.items() if k.encode() in active}
             only = ("person_id", list(scoped.values()))
         sync = self._sync(table, entity, "key", ["person_id", *mapping], track=True, only=only)
-        pick = records.picker(index, mapping)
-        check_codes = self._codes(index)
-        keys: set[str] = set()
-        orphans = 0
-        first_orphan = 0
-        for line_no, fields in reading.rows():
-            id_nat = fields[i_idnat]
-            pid = person_ids.get(id_nat)
-            if pid is None:
-                orphans += 1
-                first_orphan = first_orphan or line_no
-                continue
-            check_codes(fields, line_no)
-            values = pick(fields)
-            key = _unique_key(f"{id_nat}|{'|'.join(values[4::2] if entity == 'skill' else values[::2])}|", keys)
-            sync.offer(key, (pid, *values), digest(values))
+        orphans = Orphans()
+        for id_nat, key, values in child_lines(reading.rows(), index, mapping, entity, person_ids, self._codes(index),
+                                               orphans):
+            sync.offer(key, (person_ids[id_nat], *values), digest(values))
         self._save_prints(reading)
         self.summary.counts[entity] = sync.finish()
         skipped, firsts, lines = reading.groups.skipped()  # persons not read: unchanged lines, or orphans
@@ -342,13 +325,15 @@ class _Loader:
         if skipped:
             for i in compress(range(len(skipped)), map(not_, map(active.__contains__, skipped))):
                 sync.counts.unchanged -= lines[i]
-                orphans += lines[i]
-                first_orphan = min(first_orphan or firsts[i], firsts[i])
+                orphans.add(lines[i], firsts[i])
         self.children_changed.update(key.split("|", 1)[0] for key in sync.changed)
-        if orphans:
+        self._warn_orphans(source, orphans)
+
+    def _warn_orphans(self, source: Source, orphans: "Orphans") -> None:
+        if orphans.count:
             self.summary.warnings.append(
-                f"{source.label}: {orphans} line(s) of persons absent from Personne_activite were skipped "
-                f"(first at line {first_orphan})"
+                f"{source.label}: {orphans.count} line(s) of persons absent from Personne_activite were skipped "
+                f"(first at line {orphans.first})"
             )
 
     def _save_prints(self, reading: "_Reading", keep: bool = False) -> None:
@@ -440,7 +425,7 @@ class _CodeCheck:
 
     def __init__(self, checked: list[tuple[int, str, set[str]]]) -> None:
         self.checked = checked
-        self.pick = itemgetter(*(i for i, _, _ in checked)) if checked else (lambda fields: ())
+        self.pick = itemgetter(*(i for i, _, _ in checked)) if checked else _no_codes
         self.combos: dict[object, list[int]] = {}  # combination -> [count, first line]
 
     def __call__(self, fields: list[str], line_no: int) -> None:
@@ -460,6 +445,52 @@ class _CodeCheck:
                     seen = found.setdefault((column, code), [0, first])
                     seen[0] += count
                     seen[1] = min(seen[1], first)
+
+
+def _no_codes(fields: list[str]) -> tuple:
+    return ()
+
+
+def code_check(index: dict[str, int]) -> _CodeCheck:
+    """The unknown-code counter of a file with this header."""
+    known = _known_codes()
+    return _CodeCheck([
+        (index[col], col, known[tre]) for col, tre in records.CODED_COLUMNS.items() if col in index and tre in known
+    ])
+
+
+@lru_cache(maxsize=1)
+def _known_codes() -> dict[str, set[str]]:
+    return {table: set(codes) for table, codes in nomenclatures.tables().items()}
+
+
+@dataclass
+class Orphans:
+    """Lines of a savoir-faire or diploma file whose person is not in Personne_activite."""
+
+    count: int = 0
+    first: int = 0  # line number of the first one
+
+    def add(self, count: int, first: int) -> None:
+        self.count += count
+        self.first = min(self.first or first, first)
+
+
+def child_lines(rows: Iterable[tuple[int, list[str]]], index: dict[str, int], mapping: dict[str, str], entity: str,
+                persons: Container[str], check_codes: _CodeCheck, orphans: Orphans) -> Iterator[tuple[str, str, tuple]]:
+    """(national id, key, values) of the lines of a savoir-faire or diploma file whose person
+    is in `persons`; the others are counted in `orphans`."""
+    i_idnat = index[records.ID_NAT]
+    pick = records.picker(index, mapping)
+    keys: set[str] = set()
+    for line_no, fields in rows:
+        id_nat = fields[i_idnat]
+        if id_nat not in persons:
+            orphans.add(1, line_no)
+            continue
+        check_codes(fields, line_no)
+        values = pick(fields)
+        yield id_nat, _unique_key(f"{id_nat}|{'|'.join(values[4::2] if entity == 'skill' else values[::2])}|", keys), values
 
 
 def _unique_key(base: str, taken: set[str]) -> str:
