@@ -172,7 +172,8 @@ class _Writer:
 
     def __init__(self, db: sqlite3.Connection, entity: str) -> None:
         columns = scratch_columns(entity)
-        db.execute(f'CREATE TABLE "{entity}" ({", ".join(columns)})')
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        db.execute(f'CREATE TABLE "{entity}" ({quoted})')
         self.db = db
         self.sql = f'INSERT INTO "{entity}" VALUES ({", ".join("?" * len(columns))})'
         self.rows: list[tuple] = []

@@ -65,6 +65,8 @@ class Store:
             finally:
                 if journaled:
                     _journal_mode(conn, "wal")  # (if that fails, the next connection to open asks again)
+        if bulk and self.is_sqlite:
+            self.engine.dispose()  # its connection may hold a scratch database attached (`firstload`)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
