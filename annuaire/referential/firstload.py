@@ -3,9 +3,11 @@
 A first import creates every record, and its time goes to building rows in
 Python and inserting them. So this process builds the persons and structures
 while a helper process builds the activities, savoir-faire and diplomas (5 M
-of the 7.35 M records) into a scratch SQLite database, keyed by national
-ids. The importer then copies each scratch table into the store with one
-INSERT … SELECT that resolves the ids by joins (C speed, no Python per row).
+of the 7.35 M records) into scratch tables keyed by national ids: a scratch
+SQLite file beside an SQLite store, unlogged tables of a PostgreSQL store
+(filled by COPY). The importer then copies each scratch table into the store
+with one INSERT … SELECT that resolves the ids by joins (no Python per row).
+Scratch tables and files are dropped once the import ends, however it ends.
 
 The rows are built by the same functions as the importer's (`importer`):
 the store ends exactly as an import in one process would leave it. An
@@ -21,8 +23,11 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import count
 from pathlib import Path
+from typing import Callable, Iterator
 
 from annuaire import formats
 from annuaire.errors import DirectoryError
@@ -55,10 +60,42 @@ class Built:
 
 
 def scratch_columns(entity: str) -> tuple[str, ...]:
-    """Columns of a scratch table, in order: the record's key, its natural keys, its values, its digest."""
+    """Columns of a scratch table, in order: the line's rank (file order), the record's key,
+    its natural keys, its values, its digest."""
     if entity == "activity":
-        return ("key", *ACTIVITY_KEYS, *records.ACTIVITY, "digest")
-    return ("key", "id_nat", *CHILDREN[_kind(entity)][1], "digest")
+        return ("n", "key", *ACTIVITY_KEYS, *records.ACTIVITY, "digest")
+    return ("n", "key", "id_nat", *CHILDREN[_kind(entity)][1], "digest")
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """Where the helper writes: a SQLite file beside an SQLite store, or tables of a
+    PostgreSQL store (its URL) named after `token`."""
+
+    location: str  # the scratch file's path, or the PostgreSQL store's URL
+    token: str
+    postgresql: bool = False
+
+    def table(self, entity: str) -> str:
+        """The scratch table of `entity`, as the importer's connection names it."""
+        return f'"import_{self.token}_{entity}"' if self.postgresql else f'scratch."{entity}"'
+
+    def discard(self) -> None:
+        """Drop what the helper wrote (after the import's transaction ended)."""
+        if not self.postgresql:
+            Path(self.location).unlink(missing_ok=True)
+            return
+        import psycopg
+
+        with psycopg.connect(_libpq(self.location), autocommit=True) as conn:
+            for entity in ("activity", *(name for name, _ in CHILDREN.values())):
+                conn.execute(f'DROP TABLE IF EXISTS "import_{self.token}_{entity}"')
+
+
+def _libpq(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _kind(entity: str) -> str:
@@ -68,7 +105,7 @@ def _kind(entity: str) -> str:
 class FirstLoad:
     """The helper process building a first import's activities and children, started at once."""
 
-    def __init__(self, sources: dict[str, Source], scratch: Path) -> None:
+    def __init__(self, sources: dict[str, Source], scratch: Scratch) -> None:
         self.scratch = scratch
         self.kinds = [kind for kind in (formats.SAVOIR_FAIRE, formats.DIPLOMES) if kind in sources]
         self._built: Built | None = None
@@ -76,7 +113,7 @@ class FirstLoad:
             [sys.executable, "-c", "from annuaire.referential.firstload import serve; serve()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
         )
-        threading.Thread(target=self._send, args=((sources, str(scratch)),), daemon=True).start()
+        threading.Thread(target=self._send, args=((sources, scratch),), daemon=True).start()
 
     def _send(self, job: object) -> None:
         try:
@@ -104,85 +141,117 @@ class FirstLoad:
         self._process.stdout.close()  # type: ignore[union-attr]
         self._process.wait()
 
+    def discard(self) -> None:
+        """Stop the helper and drop its scratch tables (once the import's transaction ended)."""
+        self.close()
+        self.scratch.discard()
+
 
 def serve() -> None:
-    """The helper: a job from stdin, the scratch database written, a `Built` to stdout."""
+    """The helper: a job from stdin, the scratch tables written, a `Built` to stdout."""
     sources, scratch = pickle.load(sys.stdin.buffer)
     built = Built()
     try:
-        _build(sources, Path(scratch), built)
+        with _sink(scratch) as sink:
+            _build(sources, sink, built)
     except Exception as exc:  # noqa: BLE001 - sent back, raised again by the importer
         built.error = exc
     sys.stdout.buffer.write(pickle.dumps(built, protocol=pickle.HIGHEST_PROTOCOL))
     sys.stdout.buffer.flush()
 
 
-def _build(sources: dict[str, Source], scratch: Path, built: Built) -> None:
-    from annuaire.referential.importer import Orphans, _CodeCheck, _unique_key, child_lines, code_check
+def _build(sources: dict[str, Source], sink: "_Sink", built: Built) -> None:
+    from annuaire.referential.importer import Orphans, _CodeCheck, child_lines, code_check
 
-    db = sqlite3.connect(scratch, isolation_level=None)
-    db.execute("PRAGMA journal_mode=OFF")  # a scratch file: thrown away if anything fails
-    db.execute("PRAGMA synchronous=OFF")
-    try:
-        db.execute("BEGIN")
-        persons = _build_activities(db, sources[formats.PERSONNE_ACTIVITE], _unique_key)
-        for kind in (formats.SAVOIR_FAIRE, formats.DIPLOMES):
-            if kind not in sources:
-                continue
-            entity, mapping = CHILDREN[kind]
-            lines = Lines(sources[kind])
-            groups = Groups(None)
-            lines.read_header()
-            index = lines.column_index()
-            checks: _CodeCheck = code_check(index)
-            orphans = Orphans()
-            rows = ((n, lines.fields(text, n)) for n, text in lines.grouped(groups))
-            writer = _Writer(db, entity)
+    persons = _build_activities(sink, sources[formats.PERSONNE_ACTIVITE])
+    for kind in (formats.SAVOIR_FAIRE, formats.DIPLOMES):
+        if kind not in sources:
+            continue
+        entity, mapping = CHILDREN[kind]
+        lines = Lines(sources[kind])
+        groups = Groups(None)
+        lines.read_header()
+        index = lines.column_index()
+        checks: _CodeCheck = code_check(index)
+        orphans = Orphans()
+        rows = ((n, lines.fields(text, n)) for n, text in lines.grouped(groups))
+        with sink.writer(entity) as add:
             for id_nat, key, values in child_lines(rows, index, mapping, entity, persons, checks, orphans):
-                writer.add((key, id_nat, *values, digest(values)))
-            writer.flush()
-            prints = pack(lines.header_line, groups.prints) if lines.encoding == "utf-8" else None
-            built.children[kind] = Child(checks, orphans, prints)
-        db.execute("COMMIT")
-    finally:
-        db.close()
+                add((key, id_nat, *values, digest(values)))
+        prints = pack(lines.header_line, groups.prints) if lines.encoding == "utf-8" else None
+        built.children[kind] = Child(checks, orphans, prints)
 
 
-def _build_activities(db: sqlite3.Connection, source: Source, unique_key) -> set[str]:  # type: ignore[no-untyped-def]
+def _build_activities(sink: "_Sink", source: Source) -> set[str]:
     """The activity rows of Personne_activite; returns the persons of the file."""
+    from annuaire.referential.importer import _unique_key
+
     lines = Lines(source)
     lines.read_header()
     index = lines.column_index()
     i_idnat, i_tech = index[records.ID_NAT], index[records.TECH_ID]
     pick = records.picker(index, records.ACTIVITY)
-    writer = _Writer(db, "activity")
     keys: set[str] = set()
     persons: set[str] = set()
-    for _, fields in lines:
-        id_nat, tech = fields[i_idnat], fields[i_tech]
-        persons.add(id_nat)
-        values = pick(fields)
-        writer.add((unique_key(f"{id_nat}|{tech}|", keys), id_nat, tech, *values, digest(values)))
-    writer.flush()
+    with sink.writer("activity") as add:
+        for _, fields in lines:
+            id_nat, tech = fields[i_idnat], fields[i_tech]
+            persons.add(id_nat)
+            values = pick(fields)
+            add((_unique_key(f"{id_nat}|{tech}|", keys), id_nat, tech, *values, digest(values)))
     return persons
 
 
-class _Writer:
-    """Rows of one scratch table, inserted in batches."""
+class _Sink:
+    """The scratch tables, as the helper writes them: `writer(entity)` gives a function adding
+    one row (without its rank, added here) to a new table."""
 
-    def __init__(self, db: sqlite3.Connection, entity: str) -> None:
+    def __init__(self, scratch: Scratch) -> None:
+        self.scratch = scratch
+
+    @contextmanager
+    def writer(self, entity: str) -> Iterator[Callable[[tuple], None]]:
         columns = scratch_columns(entity)
-        quoted = ", ".join(f'"{c}"' for c in columns)
-        db.execute(f'CREATE TABLE "{entity}" ({quoted})')
-        self.db = db
-        self.sql = f'INSERT INTO "{entity}" VALUES ({", ".join("?" * len(columns))})'
-        self.rows: list[tuple] = []
+        rank = count(1)
+        if self.scratch.postgresql:
+            name = self.scratch.table(entity)
+            types = ", ".join(f'"{c}" {"bigint" if c in ("n", "digest") else "text"}' for c in columns)
+            self.pg.execute(f"CREATE UNLOGGED TABLE {name} ({types})")
+            with self.pg.cursor() as cur, cur.copy(f"COPY {name} FROM STDIN") as copy:
+                write_row = copy.write_row
+                yield lambda row: write_row((next(rank), *row))
+            self.pg.execute(f"ANALYZE {name}")  # (the importer's joins are planned with statistics)
+            return
+        types = ", ".join(f'"{c}"' + (" INTEGER PRIMARY KEY" if c == "n" else "") for c in columns)
+        self.db.execute(f'CREATE TABLE "{entity}" ({types})')
+        sql = f'INSERT INTO "{entity}" VALUES ({", ".join("?" * len(columns))})'
+        rows: list[tuple] = []
 
-    def add(self, row: tuple) -> None:
-        self.rows.append(row)
-        if len(self.rows) >= BATCH:
-            self.flush()
+        def add(row: tuple) -> None:
+            rows.append((next(rank), *row))
+            if len(rows) >= BATCH:
+                self.db.executemany(sql, rows)
+                rows.clear()
 
-    def flush(self) -> None:
-        self.db.executemany(self.sql, self.rows)
-        self.rows = []
+        yield add
+        self.db.executemany(sql, rows)
+
+
+@contextmanager
+def _sink(scratch: Scratch) -> Iterator[_Sink]:
+    sink = _Sink(scratch)
+    if scratch.postgresql:
+        import psycopg
+
+        with psycopg.connect(_libpq(scratch.location), autocommit=True) as sink.pg:
+            yield sink
+        return
+    sink.db = sqlite3.connect(scratch.location, isolation_level=None)
+    try:
+        sink.db.execute("PRAGMA journal_mode=OFF")  # a scratch file: thrown away if anything fails
+        sink.db.execute("PRAGMA synchronous=OFF")
+        sink.db.execute("BEGIN")
+        yield sink
+        sink.db.execute("COMMIT")
+    finally:
+        sink.db.close()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import closing, contextmanager
+import secrets
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import compress
@@ -28,14 +29,14 @@ from annuaire.progress import Reporter, Silent
 from annuaire.referential import nomenclatures, prints, records
 from annuaire.referential.groups import Groups
 from annuaire.referential.compare import AHEAD_MIN_SIZE, Ahead, compare, compare_child
-from annuaire.referential.firstload import FirstLoad, scratch_columns
+from annuaire.referential.firstload import FirstLoad, Scratch, scratch_columns
 from annuaire.referential.reader import Lines, Source, find_sources
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
 from annuaire.store.diff import Counts, TableSync
 from annuaire.store.digest import digest
 from annuaire.store.schema import activity, diploma, person, run, skill, structure
-from annuaire.store.select import select_in
+from annuaire.store.select import mark, select_in
 
 REFERENTIAL_KINDS = (formats.PERSONNE_ACTIVITE, formats.SAVOIR_FAIRE, formats.DIPLOMES)
 FIRST_LOAD_MIN_SIZE = 50 << 20  # a smaller first import runs in one process (the helper costs ~0.3 s)
@@ -89,11 +90,20 @@ def import_referential(
     for kind in set(kinds):
         if kinds.count(kind) > 1:
             raise ImportFileError(kind, "given twice: import one extraction at a time")
-    ts = max(s.ts for s in sources)
-    summary = ImportSummary(file_ts=ts)
-    now = utc_now()
+    summary = ImportSummary(file_ts=max(s.ts for s in sources))
     with store.read() as conn:
         first = conn.execute(select(person.c.id).limit(1)).first() is None
+    first_load = _first_load(store, {s.kind: s for s in sources}) if first else None
+    try:
+        return _import(store, sources, first, first_load, force, summary, progress)
+    finally:
+        if first_load is not None:  # (its scratch tables are dropped once the transaction ended)
+            first_load.discard()
+
+
+def _import(store: Store, sources: list[Source], first: bool, first_load: FirstLoad | None, force: bool,
+            summary: ImportSummary, progress: Reporter) -> ImportSummary:
+    ts, now = summary.file_ts, utc_now()
     with store.write(bulk=first) as conn:  # a first import writes gigabytes
         last = conn.execute(
             select(func.max(run.c.file_ts)).where(run.c.kind == "referential", run.c.status == "ok")
@@ -114,11 +124,10 @@ def import_referential(
         loader = _Loader(conn, run_id, now, summary, progress)
         by_kind = {s.kind: s for s in sources}
         loader.start_ahead(by_kind)
-        first_load = _first_load(store, by_kind) if first else None
         # Millions of long-lived keys, fingerprints and records, and no cycles: the collector's
         # passes over them would find nothing.
-        with gc_paused(), closing(loader), _closing_first_load(first_load):
-            if first_load is not None:  # (a first import with Personne_activite, on SQLite)
+        with gc_paused(), closing(loader):
+            if first_load is not None:  # (a first import with Personne_activite)
                 loader.load_activities(by_kind[formats.PERSONNE_ACTIVITE], first_load)
                 loader.copy_built(first_load, by_kind)
             else:
@@ -146,22 +155,15 @@ def import_referential(
 
 
 def _first_load(store: Store, by_kind: dict[str, Source]) -> FirstLoad | None:
-    """The helper process of a first national import on SQLite (small files: one process)."""
+    """The helper process of a first national import (small files: one process)."""
     source = by_kind.get(formats.PERSONNE_ACTIVITE)
-    if not store.is_sqlite or source is None or source.size < FIRST_LOAD_MIN_SIZE:
+    if source is None or source.size < FIRST_LOAD_MIN_SIZE:
         return None
+    token = f"{os.getpid()}_{secrets.token_hex(4)}"
+    if store.is_postgresql:
+        return FirstLoad(by_kind, Scratch(store.url, token, postgresql=True))
     database = Path(store.engine.url.database or "")
-    return FirstLoad(by_kind, database.with_name(f".{database.name}.import-{os.getpid()}.sqlite"))
-
-
-@contextmanager
-def _closing_first_load(first_load: FirstLoad | None) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        if first_load is not None:
-            first_load.close()
-            first_load.scratch.unlink(missing_ok=True)
+    return FirstLoad(by_kind, Scratch(str(database.with_name(f".{database.name}.import-{token}.sqlite")), token))
 
 
 class _Loader:
@@ -366,11 +368,13 @@ class _Loader:
         database (once persons and structures are in: their ids are resolved by joins)."""
         self.progress.start("Waiting for the activities, savoir-faire and diplomas", 1)
         built = first_load.built()
-        self.conn.exec_driver_sql("ATTACH DATABASE ? AS scratch", (str(first_load.scratch),))
-        self._copy(activity, "LEFT JOIN structure st ON st.tech_id = s.tech_id", "st.id")
+        scratch = first_load.scratch
+        if not scratch.postgresql:
+            self.conn.exec_driver_sql("ATTACH DATABASE ? AS scratch", (scratch.location,))
+        self._copy(scratch, activity, "LEFT JOIN structure st ON st.tech_id = s.tech_id", "st.id")
         for kind, child in built.children.items():
             table = skill if kind == formats.SAVOIR_FAIRE else diploma
-            self._copy(table)
+            self._copy(scratch, table)
             self.code_checks.append(child.checks)  # type: ignore[arg-type]
             self._warn_orphans(by_kind[kind], child.orphans)  # type: ignore[arg-type]
             if child.prints is not None:
@@ -380,17 +384,18 @@ class _Loader:
             self.printed.add(kind)
         self.progress.advance(1)
 
-    def _copy(self, table, join: str = "", structure_id: str = "") -> None:  # type: ignore[no-untyped-def]
+    def _copy(self, scratch: Scratch, table, join: str = "", structure_id: str = "") -> None:  # type: ignore[no-untyped-def]
         """Create the records of `table` from its scratch table, in file order."""
         sync = self._sync(table, table.name, "key", [])  # loads an empty table: indexes dropped, then built
-        values = ", ".join(f's."{c}"' for c in scratch_columns(table.name)[3 if join else 2:-1])
-        columns = ", ".join(f'"{c}"' for c in scratch_columns(table.name)[3 if join else 2:-1])
+        names = scratch_columns(table.name)[4 if join else 3:-1]  # the record's values
+        values = ", ".join(f's."{c}"' for c in names)
+        columns = ", ".join(f'"{c}"' for c in names)
         self.progress.start(f"Copying the {table.name} records", 1)
         created = self.conn.exec_driver_sql(
             f'INSERT INTO "{table.name}" (id, "key", person_id, {"structure_id, " if join else ""}{columns}, '
             f"active, version, last_updated, digest) "
-            f'SELECT s.rowid, s."key", p.id, {structure_id + ", " if join else ""}{values}, 1, 1, ?, s.digest '
-            f'FROM scratch."{table.name}" s JOIN person p ON p.id_nat = s.id_nat {join} ORDER BY s.rowid',
+            f'SELECT s.n, s."key", p.id, {structure_id + ", " if join else ""}{values}, TRUE, 1, {mark(self.conn)}, '
+            f's.digest FROM {scratch.table(table.name)} s JOIN person p ON p.id_nat = s.id_nat {join} ORDER BY s.n',
             (self.now,),
         ).rowcount
         sync.counts.created = created
