@@ -13,15 +13,12 @@ any, is then raised there, naming the file and the line.
 
 from __future__ import annotations
 
-import os
-import pickle
-import subprocess
-import sys
-import threading
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Collection
 
+from annuaire.referential import helper
 from annuaire.referential.groups import Groups
+from annuaire.referential.helper import Helper
 from annuaire.referential.prints import Packed, Stored, pack
 from annuaire.referential.reader import Lines, Source, Undecodable
 
@@ -74,41 +71,27 @@ class Ahead:
 
     def __init__(self, jobs: list[tuple[Source, Packed]], before: Packed) -> None:
         self.kinds = [source.kind for source, _ in jobs]
-        self._results: dict[str, Compared | None] | None = None
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", "from annuaire.referential.compare import serve; serve()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
-        )
-        # Handed over by a thread: the helper takes them once it has started (~0.2 s).
-        threading.Thread(target=self._send, args=((jobs, before),), daemon=True).start()
-
-    def _send(self, jobs: object) -> None:
-        try:
-            with self._process.stdin:  # type: ignore[union-attr]
-                pickle.dump(jobs, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        except OSError:  # the helper died: result() finds no answer, the files are read in process
-            pass
+        self._helper = Helper("annuaire.referential.compare", "serve", (jobs, before))
 
     def result(self, kind: str) -> Compared | None:
         """The comparison of the file of `kind` (waits for the helper); None: read it in full."""
-        if self._results is None:
-            try:
-                self._results = pickle.load(self._process.stdout)
-            except Exception:  # noqa: BLE001 - a dead or broken helper: read in process
-                self._results = {}
-            self.close()
-        return self._results.get(kind)
+        try:
+            results = self._helper.answer()
+        except Exception:  # noqa: BLE001 - a dead or broken helper: the files are read in process
+            return None
+        return results.get(kind)  # type: ignore[attr-defined]
 
     def close(self) -> None:
-        if self._process.poll() is None and self._results is None:
-            self._process.kill()
-        self._process.stdout.close()
-        self._process.wait()
+        self._helper.close()
 
 
 def serve() -> None:
-    """The helper: jobs from stdin, comparisons (None where one failed) to stdout."""
-    jobs, before = pickle.load(sys.stdin.buffer)
+    helper.serve(_compare_children)
+
+
+def _compare_children(job: tuple[list[tuple[Source, Packed]], Packed]) -> dict[str, Compared | None]:
+    """The helper's work: each file's comparison, None where one failed."""
+    jobs, before = job
     before_ids = before.ids_set()
     results: dict[str, Compared | None] = {}
     for source, packed in jobs:
@@ -120,6 +103,4 @@ def serve() -> None:
                 compared.groups.prints = {}
         except Exception:  # noqa: BLE001 - the importer reads the file itself and names the error
             results[source.kind] = None
-    data = pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    return results

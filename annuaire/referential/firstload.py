@@ -17,22 +17,18 @@ file and the line; the whole import is then rolled back.
 
 from __future__ import annotations
 
-import os
-import pickle
 import sqlite3
-import subprocess
-import sys
-import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
-from typing import Callable, Iterator
 
 from annuaire import formats
 from annuaire.errors import DirectoryError
-from annuaire.referential import records
+from annuaire.referential import helper, records
 from annuaire.referential.groups import Groups
+from annuaire.referential.helper import Helper
 from annuaire.referential.prints import Packed, pack
 from annuaire.referential.reader import Lines, Source
 from annuaire.store.digest import digest
@@ -107,61 +103,47 @@ class FirstLoad:
 
     def __init__(self, sources: dict[str, Source], scratch: Scratch) -> None:
         self.scratch = scratch
-        self.kinds = [kind for kind in (formats.SAVOIR_FAIRE, formats.DIPLOMES) if kind in sources]
-        self._built: Built | None = None
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", "from annuaire.referential.firstload import serve; serve()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
-        )
-        threading.Thread(target=self._send, args=((sources, scratch),), daemon=True).start()
-
-    def _send(self, job: object) -> None:
-        try:
-            with self._process.stdin:  # type: ignore[union-attr]
-                pickle.dump(job, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        except OSError:  # the helper died: built() says so
-            pass
+        self._helper = Helper("annuaire.referential.firstload", "serve", (sources, scratch))
 
     def built(self) -> Built:
         """Wait for the helper; raise what it raised (an ImportFileError names the file and line)."""
-        if self._built is None:
-            try:
-                self._built = pickle.load(self._process.stdout)  # type: ignore[arg-type]
-            except Exception as exc:  # noqa: BLE001
-                raise DirectoryError(f"the import's helper process failed ({exc!r}); nothing was imported") from exc
-            finally:
-                self.close()
-        if self._built.error is not None:
-            raise self._built.error
-        return self._built
-
-    def close(self) -> None:
-        if self._process.poll() is None and self._built is None:
-            self._process.kill()
-        self._process.stdout.close()  # type: ignore[union-attr]
-        self._process.wait()
+        try:
+            built: Built = self._helper.answer()  # type: ignore[assignment]
+        except Exception as exc:
+            raise DirectoryError(f"the import's helper process failed ({exc!r}); nothing was imported") from exc
+        if built.error is not None:
+            raise built.error
+        return built
 
     def discard(self) -> None:
         """Stop the helper and drop its scratch tables (once the import's transaction ended)."""
-        self.close()
+        self._helper.close()
         self.scratch.discard()
 
 
 def serve() -> None:
-    """The helper: a job from stdin, the scratch tables written, a `Built` to stdout."""
-    sources, scratch = pickle.load(sys.stdin.buffer)
+    helper.serve(_serve)
+
+
+def _serve(job: tuple[dict[str, Source], Scratch]) -> Built:
+    """The helper's work: the scratch tables written, a `Built` (with the error, if any)."""
+    sources, scratch = job
     built = Built()
     try:
         with _sink(scratch) as sink:
             _build(sources, sink, built)
     except Exception as exc:  # noqa: BLE001 - sent back, raised again by the importer
         built.error = exc
-    sys.stdout.buffer.write(pickle.dumps(built, protocol=pickle.HIGHEST_PROTOCOL))
-    sys.stdout.buffer.flush()
+    return built
 
 
-def _build(sources: dict[str, Source], sink: "_Sink", built: Built) -> None:
-    from annuaire.referential.importer import Orphans, _CodeCheck, child_lines, code_check
+def _build(sources: dict[str, Source], sink: _Sink, built: Built) -> None:
+    from annuaire.referential.importer import (
+        Orphans,
+        _CodeCheck,
+        child_lines,
+        code_check,
+    )
 
     persons = _build_activities(sink, sources[formats.PERSONNE_ACTIVITE])
     for kind in (formats.SAVOIR_FAIRE, formats.DIPLOMES):
@@ -182,7 +164,7 @@ def _build(sources: dict[str, Source], sink: "_Sink", built: Built) -> None:
         built.children[kind] = Child(checks, orphans, prints)
 
 
-def _build_activities(sink: "_Sink", source: Source) -> set[str]:
+def _build_activities(sink: _Sink, source: Source) -> set[str]:
     """The activity rows of Personne_activite; returns the persons of the file."""
     from annuaire.referential.importer import _unique_key
 

@@ -76,3 +76,16 @@ def test_a_bad_line_stops_a_helped_first_import(store, world, tmp_path, monkeypa
     assert member in str(err.value) and "line 100" in str(err.value)
     assert dump(store) == before
     assert not scratch_left(store, tmp_path)
+
+
+def test_a_helper_that_dies_stops_a_first_import(store, world, tmp_path, monkeypatch):
+    from annuaire.errors import DirectoryError
+    from annuaire.referential import helper
+
+    monkeypatch.setattr(importer, "FIRST_LOAD_MIN_SIZE", 0)
+    monkeypatch.setattr(helper.sys, "executable", "/bin/false")
+    before = dump(store)
+    with pytest.raises(DirectoryError, match="helper process failed"):
+        import_paths(store, [ps_zip(world[0])])
+    assert dump(store) == before
+    assert not scratch_left(store, tmp_path)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from annuaire import formats
-from annuaire.referential import compare, importer
+from annuaire.referential import helper, importer
 from annuaire.referential.importer import import_paths
 from annuaire.store import open_store
 from annuaire.store.schema import metadata, referential_print
@@ -219,7 +219,7 @@ def test_a_helper_that_fails_leaves_the_files_to_the_importer(store, other_store
     with other_store.write() as conn:
         conn.execute(delete(referential_print))
     monkeypatch.setattr(importer, "AHEAD_MIN_SIZE", 0)
-    monkeypatch.setattr(compare.sys, "executable", "/bin/false")
+    monkeypatch.setattr(helper.sys, "executable", "/bin/false")
     [by_prints] = import_paths(store, [ps_zip(world[1])])
     [by_lines] = import_paths(other_store, [ps_zip(world[1])])
     assert by_prints.as_dict()["entities"] == by_lines.as_dict()["entities"]

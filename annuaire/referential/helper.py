@@ -1,0 +1,58 @@
+"""A helper process: one pickled job in, one pickled answer out.
+
+An import uses the machine's second core through one (`compare.Ahead`,
+`firstload.FirstLoad`). The job is handed over by a thread, since the helper
+takes it only once started (~0.2 s); a helper no longer needed is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+
+_UNANSWERED = object()
+
+
+class Helper:
+    """`function` of `module` run on `job` in another Python process."""
+
+    def __init__(self, module: str, function: str, job: object) -> None:
+        self._answer: object = _UNANSWERED
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", f"from {module} import {function}; {function}()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+        )
+        threading.Thread(target=self._send, args=(job,), daemon=True).start()
+
+    def _send(self, job: object) -> None:
+        try:
+            with self._process.stdin:  # type: ignore[union-attr]
+                pickle.dump(job, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        except OSError:  # the helper died: answer() raises
+            pass
+
+    def answer(self) -> object:
+        """Wait for the answer; raises (EOFError, pickle errors…) if the helper died without one."""
+        if self._answer is _UNANSWERED:
+            try:
+                self._answer = pickle.load(self._process.stdout)  # type: ignore[arg-type]
+            finally:
+                self.close()
+        return self._answer
+
+    def close(self) -> None:
+        if self._process.poll() is None and self._answer is _UNANSWERED:
+            self._process.kill()
+        self._process.stdout.close()  # type: ignore[union-attr]
+        self._process.wait()
+
+
+def serve(work: Callable[[object], object]) -> None:
+    """The helper's side: the job from stdin, `work`'s answer to stdout."""
+    answer = work(pickle.load(sys.stdin.buffer))
+    sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+    sys.stdout.buffer.flush()
