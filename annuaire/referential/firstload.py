@@ -83,9 +83,12 @@ class Scratch:
             return
         import psycopg
 
-        with psycopg.connect(_libpq(self.location), autocommit=True) as conn:
-            for entity in ("activity", *(name for name, _ in CHILDREN.values())):
-                conn.execute(f'DROP TABLE IF EXISTS "import_{self.token}_{entity}"')
+        try:
+            with psycopg.connect(_libpq(self.location), autocommit=True) as conn:
+                for entity in ("activity", *(name for name, _ in CHILDREN.values())):
+                    conn.execute(f'DROP TABLE IF EXISTS "import_{self.token}_{entity}"')
+        except psycopg.Error:  # the server is out of reach: the import's own error says more
+            pass
 
 
 def _libpq(url: str) -> str:

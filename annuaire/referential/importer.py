@@ -27,9 +27,9 @@ from annuaire.errors import Conflict, ImportFileError
 from annuaire.gcpause import gc_paused
 from annuaire.progress import Reporter, Silent
 from annuaire.referential import nomenclatures, prints, records
-from annuaire.referential.groups import Groups
 from annuaire.referential.compare import AHEAD_MIN_SIZE, Ahead, compare, compare_child
 from annuaire.referential.firstload import FirstLoad, Scratch, scratch_columns
+from annuaire.referential.groups import Groups
 from annuaire.referential.reader import Lines, Source, find_sources
 from annuaire.store import Store
 from annuaire.store.clock import utc_now

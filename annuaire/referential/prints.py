@@ -19,11 +19,12 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert
 
 from annuaire.referential import records
 from annuaire.store.digest import digest
 from annuaire.store.schema import referential_print
+from annuaire.store.select import mark
 
 # Bump DERIVATION when the records derived from unchanged lines would differ
 # (a new search key rule, a new column…) or the fingerprints would (2: XXH3); changes of the
@@ -60,13 +61,19 @@ class Packed:
 
 def load_packed(conn: Connection, kind: str) -> Packed | None:
     """The fingerprints stored by the last import of `kind`, if still valid."""
-    row = conn.execute(
-        select(referential_print.c.version, referential_print.c.header, referential_print.c.ids,
-               referential_print.c.prints).where(referential_print.c.kind == kind)
-    ).first()
-    if row is None or row.version != VERSION:
+    raw = conn.connection.driver_connection
+    # On PostgreSQL the blobs come in binary, not as hex text (a national refresh's 86 MB: 0.2 s, not 0.8 s).
+    cursor = raw.cursor(binary=True) if conn.dialect.name == "postgresql" else raw.cursor()
+    try:
+        cursor.execute(
+            f"SELECT version, header, ids, prints FROM {referential_print.name} WHERE kind = {mark(conn)}", (kind,)
+        )
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    if row is None or row[0] != VERSION:
         return None
-    return Packed(row.header, bytes(row.ids), bytes(row.prints))
+    return Packed(row[1], bytes(row[2]), bytes(row[3]))
 
 
 def drop(conn: Connection, kind: str) -> None:
