@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
+from typing import Any
 
 from annuaire import formats
 from annuaire.errors import DirectoryError
@@ -193,6 +194,8 @@ class _Sink:
 
     def __init__(self, scratch: Scratch) -> None:
         self.scratch = scratch
+        self.db: sqlite3.Connection  # the scratch file (SQLite store), set by `_sink`
+        self.pg: Any  # a psycopg connection to the store (PostgreSQL), set by `_sink`
 
     @contextmanager
     def writer(self, entity: str) -> Iterator[Callable[[tuple], None]]:
