@@ -32,19 +32,30 @@ from annuaire.referential.groups import Groups
 from annuaire.referential.helper import Helper
 from annuaire.referential.prints import Packed, pack
 from annuaire.referential.reader import Lines, Source
+from annuaire.referential.rows import (
+    CHILD_KINDS,
+    CHILDREN,
+    CodeCheck,
+    Orphans,
+    activity_key,
+    child_lines,
+    code_check,
+)
 from annuaire.store.digest import digest
 
 BATCH = 20_000
-CHILDREN = {formats.SAVOIR_FAIRE: ("skill", records.SKILL), formats.DIPLOMES: ("diploma", records.DIPLOMA)}
-ACTIVITY_KEYS = ("id_nat", "tech_id")  # the natural keys a scratch activity row carries
+# Each scratch table: the natural keys its rows carry (ids are resolved from them), and the
+# record's values, in the store's column order.
+NATURAL_KEYS = {"activity": ("id_nat", "tech_id"), "skill": ("id_nat",), "diploma": ("id_nat",)}
+VALUES = {"activity": records.ACTIVITY, **CHILDREN}
 
 
 @dataclass
 class Child:
     """What the helper found in a savoir-faire or diploma file, besides its rows."""
 
-    checks: object  # the file's unknown codes (importer._CodeCheck)
-    orphans: object  # lines of persons absent from Personne_activite (importer.Orphans)
+    checks: CodeCheck  # the file's unknown codes
+    orphans: Orphans  # lines of persons absent from Personne_activite
     prints: Packed | None  # its fingerprints, to store (None: not UTF-8, not kept)
 
 
@@ -56,12 +67,10 @@ class Built:
     error: Exception | None = None
 
 
-def scratch_columns(entity: str) -> tuple[str, ...]:
+def _columns(entity: str) -> tuple[str, ...]:
     """Columns of a scratch table, in order: the line's rank (file order), the record's key,
     its natural keys, its values, its digest."""
-    if entity == "activity":
-        return ("n", "key", *ACTIVITY_KEYS, *records.ACTIVITY, "digest")
-    return ("n", "key", "id_nat", *CHILDREN[_kind(entity)][1], "digest")
+    return ("n", "key", *NATURAL_KEYS[entity], *VALUES[entity], "digest")
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ class Scratch:
 
         try:
             with psycopg.connect(_libpq(self.location), autocommit=True) as conn:
-                for entity in ("activity", *(name for name, _ in CHILDREN.values())):
+                for entity in VALUES:
                     conn.execute(f'DROP TABLE IF EXISTS "import_{self.token}_{entity}"')
         except psycopg.Error:  # the server is out of reach: the import's own error says more
             pass
@@ -96,10 +105,6 @@ def _libpq(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _kind(entity: str) -> str:
-    return next(kind for kind, (name, _) in CHILDREN.items() if name == entity)
 
 
 class FirstLoad:
@@ -142,27 +147,19 @@ def _serve(job: tuple[dict[str, Source], Scratch]) -> Built:
 
 
 def _build(sources: dict[str, Source], sink: _Sink, built: Built) -> None:
-    from annuaire.referential.importer import (
-        Orphans,
-        _CodeCheck,
-        child_lines,
-        code_check,
-    )
-
     persons = _build_activities(sink, sources[formats.PERSONNE_ACTIVITE])
-    for kind in (formats.SAVOIR_FAIRE, formats.DIPLOMES):
+    for kind, entity in CHILD_KINDS.items():
         if kind not in sources:
             continue
-        entity, mapping = CHILDREN[kind]
         lines = Lines(sources[kind])
         groups = Groups(None)
         lines.read_header()
         index = lines.column_index()
-        checks: _CodeCheck = code_check(index)
+        checks = code_check(index)
         orphans = Orphans()
         rows = ((n, lines.fields(text, n)) for n, text in lines.grouped(groups))
         with sink.writer(entity) as add:
-            for id_nat, key, values in child_lines(rows, index, mapping, entity, persons, checks, orphans):
+            for id_nat, key, values in child_lines(rows, index, entity, persons, checks, orphans):
                 add((key, id_nat, *values, digest(values)))
         prints = pack(lines.header_line, groups.prints) if lines.encoding == "utf-8" else None
         built.children[kind] = Child(checks, orphans, prints)
@@ -170,8 +167,6 @@ def _build(sources: dict[str, Source], sink: _Sink, built: Built) -> None:
 
 def _build_activities(sink: _Sink, source: Source) -> set[str]:
     """The activity rows of Personne_activite; returns the persons of the file."""
-    from annuaire.referential.importer import _unique_key
-
     lines = Lines(source)
     lines.read_header()
     index = lines.column_index()
@@ -184,7 +179,7 @@ def _build_activities(sink: _Sink, source: Source) -> set[str]:
             id_nat, tech = fields[i_idnat], fields[i_tech]
             persons.add(id_nat)
             values = pick(fields)
-            add((_unique_key(f"{id_nat}|{tech}|", keys), id_nat, tech, *values, digest(values)))
+            add((activity_key(id_nat, tech, keys), id_nat, tech, *values, digest(values)))
     return persons
 
 
@@ -199,7 +194,7 @@ class _Sink:
 
     @contextmanager
     def writer(self, entity: str) -> Iterator[Callable[[tuple], None]]:
-        columns = scratch_columns(entity)
+        columns = _columns(entity)
         rank = count(1)
         if self.scratch.postgresql:
             name = self.scratch.table(entity)

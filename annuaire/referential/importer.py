@@ -13,9 +13,8 @@ import os
 import secrets
 from contextlib import closing
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import compress
-from operator import itemgetter, not_
+from operator import not_
 from pathlib import Path
 from typing import Container, Iterable, Iterator
 
@@ -28,9 +27,19 @@ from annuaire.gcpause import gc_paused
 from annuaire.progress import Reporter, Silent
 from annuaire.referential import nomenclatures, prints, records
 from annuaire.referential.compare import AHEAD_MIN_SIZE, Ahead, compare, compare_child
-from annuaire.referential.firstload import FirstLoad, Scratch, scratch_columns
+from annuaire.referential.firstload import VALUES, FirstLoad, Scratch
 from annuaire.referential.groups import Groups
 from annuaire.referential.reader import Lines, Source, find_sources
+from annuaire.referential.rows import (
+    CHILD_KINDS,
+    CHILDREN,
+    CodeCheck,
+    Orphans,
+    activity_key,
+    child_lines,
+    code_check,
+    structure_of,
+)
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
 from annuaire.store.diff import Counts, TableSync
@@ -39,6 +48,7 @@ from annuaire.store.schema import activity, diploma, person, run, skill, structu
 from annuaire.store.select import mark, select_in
 
 REFERENTIAL_KINDS = (formats.PERSONNE_ACTIVITE, formats.SAVOIR_FAIRE, formats.DIPLOMES)
+TABLES = {"activity": activity, "skill": skill, "diploma": diploma}
 FIRST_LOAD_MIN_SIZE = 50 << 20  # a smaller first import runs in one process (the helper costs ~0.3 s)
 
 
@@ -133,10 +143,9 @@ def _import(store: Store, sources: list[Source], first: bool, first_load: FirstL
             else:
                 if formats.PERSONNE_ACTIVITE in by_kind:
                     loader.load_activities(by_kind[formats.PERSONNE_ACTIVITE])
-                if formats.SAVOIR_FAIRE in by_kind:
-                    loader.load_children(by_kind[formats.SAVOIR_FAIRE], skill, "skill", records.SKILL)
-                if formats.DIPLOMES in by_kind:
-                    loader.load_children(by_kind[formats.DIPLOMES], diploma, "diploma", records.DIPLOMA)
+                for kind in CHILD_KINDS:
+                    if kind in by_kind:
+                        loader.load_children(by_kind[kind])
             loader.touch_parents()
             loader.forget_prints()
         summary.warnings.extend(loader.code_warnings())
@@ -185,7 +194,7 @@ class _Loader:
         self.before: set[bytes] | None = None
         self.ahead: Ahead | None = None
         self.persons_gone: set[str] = set()  # deactivated by this import
-        self.code_checks: list[_CodeCheck] = []
+        self.code_checks: list[CodeCheck] = []
 
     def _sync(self, table, entity: str, key_column: str, columns, track: bool = False, derive=None,
               only=None) -> TableSync:
@@ -194,7 +203,7 @@ class _Loader:
             track_changes=track, derive=derive, only=only,
         )
 
-    def _codes(self, index: dict[str, int]) -> "_CodeCheck":
+    def _codes(self, index: dict[str, int]) -> CodeCheck:
         check = code_check(index)
         self.code_checks.append(check)
         return check
@@ -203,7 +212,7 @@ class _Loader:
         """Start comparing the large savoir-faire and diploma files in a helper process."""
         before = self.stored[formats.PERSONNE_ACTIVITE]
         jobs = [
-            (by_kind[kind], self.stored[kind]) for kind in (formats.SAVOIR_FAIRE, formats.DIPLOMES)
+            (by_kind[kind], self.stored[kind]) for kind in CHILD_KINDS
             if kind in by_kind and self.stored[kind] is not None and by_kind[kind].size >= AHEAD_MIN_SIZE
         ]
         if before is not None and jobs:
@@ -261,9 +270,9 @@ class _Loader:
         if scoped_ids is not None:
             # The structures that may change: those of the lines read, and those where the
             # persons read worked until now (they may be left without anyone).
-            # (An activity's key is "id_nat|tech_id|n": no need to ask the database.)
+            # (They are in the keys of their activities: no need to ask the database.)
             places = set(reading.column(i_tech))
-            places.update(key.split("|", 2)[1] for key, (_, _, active) in activities.existing.items() if active)
+            places.update(structure_of(key) for key, (_, _, active) in activities.existing.items() if active)
             places.discard("")
         structures = self._sync(
             structure, "structure", "tech_id", [*records.STRUCTURE, *records.STRUCTURE_KEYS],
@@ -301,8 +310,7 @@ class _Loader:
                     structure_ids[tech] = sid
             if activities is not None:
                 values = pick_activity(fields)
-                key = _unique_key(f"{id_nat}|{tech}|", activity_keys)
-                activities.offer(key, (pid, sid, *values), digest(values))
+                activities.offer(activity_key(id_nat, tech, activity_keys), (pid, sid, *values), digest(values))
         # In a refresh, the persons of the file (the active ones) tell the orphans among the
         # children not read again.
         self._save_prints(reading, keep=scope is not None)
@@ -325,8 +333,9 @@ class _Loader:
         self.person_ids = person_ids if scope is None else None
         self.active_persons = reading.groups.prints if scope is not None else None
 
-    def load_children(self, source: Source, table, entity: str, mapping: dict[str, str]) -> None:
+    def load_children(self, source: Source) -> None:
         """SavoirFaire or Dipl_AutExerc: lines attached to a person."""
+        entity = CHILD_KINDS[source.kind]
         reading = self._read(source)
         index = reading.lines.column_index()
         i_idnat = index[records.ID_NAT]
@@ -347,10 +356,9 @@ class _Loader:
             scoped = dict(select_in(self.conn, "SELECT id_nat, id FROM person WHERE {in}", "id_nat", scope))
             person_ids = {k: v for k, v in scoped.items() if k.encode() in active}
             only = ("person_id", list(scoped.values()))
-        sync = self._sync(table, entity, "key", ["person_id", *mapping], track=True, only=only)
+        sync = self._sync(TABLES[entity], entity, "key", ["person_id", *CHILDREN[entity]], track=True, only=only)
         orphans = Orphans()
-        for id_nat, key, values in child_lines(reading.rows(), index, mapping, entity, person_ids, self._codes(index),
-                                               orphans):
+        for id_nat, key, values in child_lines(reading.rows(), index, entity, person_ids, self._codes(index), orphans):
             sync.offer(key, (person_ids[id_nat], *values), digest(values))
         self._save_prints(reading)
         self.summary.counts[entity] = sync.finish()
@@ -365,44 +373,40 @@ class _Loader:
 
     def copy_built(self, first_load: FirstLoad, by_kind: dict[str, Source]) -> None:
         """A first import's activities, savoir-faire and diplomas, from the helper's scratch
-        database (once persons and structures are in: their ids are resolved by joins)."""
+        tables (once persons and structures are in: their ids are resolved by joins)."""
         self.progress.start("Waiting for the activities, savoir-faire and diplomas", 1)
         built = first_load.built()
+        self.progress.advance(1)
         scratch = first_load.scratch
         if not scratch.postgresql:
             self.conn.exec_driver_sql("ATTACH DATABASE ? AS scratch", (scratch.location,))
-        self._copy(scratch, activity, "LEFT JOIN structure st ON st.tech_id = s.tech_id", "st.id")
+        self._copy(scratch, "activity")
         for kind, child in built.children.items():
-            table = skill if kind == formats.SAVOIR_FAIRE else diploma
-            self._copy(scratch, table)
-            self.code_checks.append(child.checks)  # type: ignore[arg-type]
-            self._warn_orphans(by_kind[kind], child.orphans)  # type: ignore[arg-type]
-            if child.prints is not None:
-                prints.save(self.conn, kind, child.prints)
-            else:
-                prints.drop(self.conn, kind)
-            self.printed.add(kind)
-        self.progress.advance(1)
+            self._copy(scratch, CHILD_KINDS[kind])
+            self.code_checks.append(child.checks)
+            self._warn_orphans(by_kind[kind], child.orphans)
+            self._store_prints(kind, child.prints)
 
-    def _copy(self, scratch: Scratch, table, join: str = "", structure_id: str = "") -> None:  # type: ignore[no-untyped-def]
-        """Create the records of `table` from its scratch table, in file order."""
-        sync = self._sync(table, table.name, "key", [])  # loads an empty table: indexes dropped, then built
-        names = scratch_columns(table.name)[4 if join else 3:-1]  # the record's values
-        values = ", ".join(f's."{c}"' for c in names)
-        columns = ", ".join(f'"{c}"' for c in names)
-        self.progress.start(f"Copying the {table.name} records", 1)
-        created = self.conn.exec_driver_sql(
-            f'INSERT INTO "{table.name}" (id, "key", person_id, {"structure_id, " if join else ""}{columns}, '
+    def _copy(self, scratch: Scratch, entity: str) -> None:
+        """Create the records of `entity` from its scratch table, in file order."""
+        table = TABLES[entity]
+        sync = self._sync(table, entity, "key", [])  # loads an empty table: indexes dropped, then built
+        names = ", ".join(f'"{c}"' for c in VALUES[entity])
+        values = ", ".join(f's."{c}"' for c in VALUES[entity])
+        structure = entity == "activity"  # (the others have no structure)
+        self.progress.start(f"Copying the {entity} records", 1)
+        sync.counts.created = self.conn.exec_driver_sql(
+            f'INSERT INTO "{entity}" (id, "key", person_id, {"structure_id, " * structure}{names}, '
             f"active, version, last_updated, digest) "
-            f'SELECT s.n, s."key", p.id, {structure_id + ", " if join else ""}{values}, TRUE, 1, {mark(self.conn)}, '
-            f's.digest FROM {scratch.table(table.name)} s JOIN person p ON p.id_nat = s.id_nat {join} ORDER BY s.n',
+            f'SELECT s.n, s."key", p.id, {"st.id, " * structure}{values}, TRUE, 1, {mark(self.conn)}, s.digest '
+            f"FROM {scratch.table(entity)} s JOIN person p ON p.id_nat = s.id_nat "
+            f'{"LEFT JOIN structure st ON st.tech_id = s.tech_id " * structure}ORDER BY s.n',
             (self.now,),
         ).rowcount
-        sync.counts.created = created
-        self.summary.counts[table.name] = sync.finish()
+        self.summary.counts[entity] = sync.finish()
         self.progress.advance(1)
 
-    def _warn_orphans(self, source: Source, orphans: "Orphans") -> None:
+    def _warn_orphans(self, source: Source, orphans: Orphans) -> None:
         if orphans.count:
             self.summary.warnings.append(
                 f"{source.label}: {orphans.count} line(s) of persons absent from Personne_activite were skipped "
@@ -411,14 +415,20 @@ class _Loader:
 
     def _save_prints(self, reading: "_Reading", keep: bool = False) -> None:
         """Store the fingerprints of a file once all its lines were read (then free them)."""
-        kind = reading.lines.source.kind
-        if reading.lines.encoding == "utf-8":
-            prints.save(self.conn, kind, reading.packed or prints.pack(reading.lines.header_line, reading.groups.prints))
-        else:  # its lines' bytes could not be trusted to decode alike the next time (`Lines.grouped`)
-            prints.drop(self.conn, kind)
-        self.printed.add(kind)
+        lines = reading.lines
+        self._store_prints(lines.source.kind, None if lines.encoding != "utf-8" else (
+            reading.packed or prints.pack(lines.header_line, reading.groups.prints)))
         if not keep:
             reading.groups.prints = {}
+
+    def _store_prints(self, kind: str, packed: prints.Packed | None) -> None:
+        """Replace the fingerprints of `kind`; None (a file not read as UTF-8) forgets them:
+        its bytes could not be trusted to decode alike the next time (`Lines.grouped`)."""
+        if packed is None:
+            prints.drop(self.conn, kind)
+        else:
+            prints.save(self.conn, kind, packed)
+        self.printed.add(kind)
 
     def close(self) -> None:
         if self.ahead is not None:
@@ -486,95 +496,6 @@ class _Reading:
         ids = set(self.column(i_idnat))
         ids.update(gone.decode() for gone in self.gone)
         return ids
-
-
-class _CodeCheck:
-    """Unknown codes of one file's coded columns.
-
-    Lines repeat a few thousand combinations of codes: each distinct
-    combination is counted with one dict lookup per line and checked
-    against the nomenclatures once, at the end.
-    """
-
-    def __init__(self, checked: list[tuple[int, str, set[str]]]) -> None:
-        self.checked = checked
-        self.pick = itemgetter(*(i for i, _, _ in checked)) if checked else _no_codes
-        self.combos: dict[object, list[int]] = {}  # combination -> [count, first line]
-
-    def __call__(self, fields: list[str], line_no: int) -> None:
-        combo = self.pick(fields)
-        seen = self.combos.get(combo)
-        if seen is None:
-            self.combos[combo] = [1, line_no]
-        else:
-            seen[0] += 1
-
-    def add_unknown(self, found: dict[tuple[str, str], list[int]]) -> None:
-        """Add this file's unknown codes to `found`: (column, code) -> [count, first line]."""
-        for combo, (count, first) in self.combos.items():
-            codes = combo if isinstance(combo, tuple) else (combo,)  # itemgetter of one column: a scalar
-            for (_, column, known), code in zip(self.checked, codes):
-                if code and code not in known:
-                    seen = found.setdefault((column, code), [0, first])
-                    seen[0] += count
-                    seen[1] = min(seen[1], first)
-
-
-def _no_codes(fields: list[str]) -> tuple:
-    return ()
-
-
-def code_check(index: dict[str, int]) -> _CodeCheck:
-    """The unknown-code counter of a file with this header."""
-    known = _known_codes()
-    return _CodeCheck([
-        (index[col], col, known[tre]) for col, tre in records.CODED_COLUMNS.items() if col in index and tre in known
-    ])
-
-
-@lru_cache(maxsize=1)
-def _known_codes() -> dict[str, set[str]]:
-    return {table: set(codes) for table, codes in nomenclatures.tables().items()}
-
-
-@dataclass
-class Orphans:
-    """Lines of a savoir-faire or diploma file whose person is not in Personne_activite."""
-
-    count: int = 0
-    first: int = 0  # line number of the first one
-
-    def add(self, count: int, first: int) -> None:
-        self.count += count
-        self.first = min(self.first or first, first)
-
-
-def child_lines(rows: Iterable[tuple[int, list[str]]], index: dict[str, int], mapping: dict[str, str], entity: str,
-                persons: Container[str], check_codes: _CodeCheck, orphans: Orphans) -> Iterator[tuple[str, str, tuple]]:
-    """(national id, key, values) of the lines of a savoir-faire or diploma file whose person
-    is in `persons`; the others are counted in `orphans`."""
-    i_idnat = index[records.ID_NAT]
-    pick = records.picker(index, mapping)
-    keys: set[str] = set()
-    for line_no, fields in rows:
-        id_nat = fields[i_idnat]
-        if id_nat not in persons:
-            orphans.add(1, line_no)
-            continue
-        check_codes(fields, line_no)
-        values = pick(fields)
-        yield id_nat, _unique_key(f"{id_nat}|{'|'.join(values[4::2] if entity == 'skill' else values[::2])}|", keys), values
-
-
-def _unique_key(base: str, taken: set[str]) -> str:
-    """`base` + the first free occurrence number (identical lines stay distinct records), taken."""
-    n = 0
-    key = base + "0"
-    while key in taken:
-        n += 1
-        key = base + str(n)
-    taken.add(key)
-    return key
 
 
 def summary_json(summaries: list[ImportSummary]) -> bytes:

@@ -220,7 +220,9 @@ def test_a_helper_that_fails_leaves_the_files_to_the_importer(store, other_store
         conn.execute(delete(referential_print))
     monkeypatch.setattr(importer, "AHEAD_MIN_SIZE", 0)
     monkeypatch.setattr(helper.sys, "executable", "/bin/false")
-    [by_prints] = import_paths(store, [ps_zip(world[1])])
+    labels = Labels()
+    [by_prints] = import_paths(store, [ps_zip(world[1])], progress=labels)
+    assert labels.labels.count("Reading") == 2  # both children files, read in process, in full
     [by_lines] = import_paths(other_store, [ps_zip(world[1])])
     assert by_prints.as_dict()["entities"] == by_lines.as_dict()["entities"]
     assert state(store) == state(other_store)
