@@ -13,7 +13,7 @@ any, is then raised there, naming the file and the line.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from annuaire.referential import helper
@@ -89,7 +89,7 @@ def serve() -> None:
     helper.serve(_compare_children)
 
 
-def _compare_children(job: tuple[list[tuple[Source, Packed]], Packed]) -> dict[str, Compared | None]:
+def _compare_children(job: tuple[list[tuple[Source, Packed]], Packed]) -> Iterator[dict[str, Compared | None]]:
     """The helper's work: each file's comparison, None where one failed."""
     jobs, before = job
     before_ids = before.ids_set()
@@ -103,4 +103,4 @@ def _compare_children(job: tuple[list[tuple[Source, Packed]], Packed]) -> dict[s
                 compared.groups.prints = {}
         except Exception:  # noqa: BLE001 - the importer reads the file itself and names the error
             results[source.kind] = None
-    return results
+    yield results

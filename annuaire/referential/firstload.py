@@ -1,29 +1,33 @@
 """A first national import on two cores.
 
 A first import creates every record, and its time goes to building rows in
-Python and inserting them. So this process builds the persons and structures
+Python and writing them. So this process builds the persons and structures
 while a helper process builds the activities, savoir-faire and diplomas (5 M
-of the 7.35 M records) into scratch tables keyed by national ids: a scratch
-SQLite file beside an SQLite store, unlogged tables of a PostgreSQL store
-(filled by COPY). The importer then copies each scratch table into the store
-with one INSERT … SELECT that resolves the ids by joins (no Python per row).
-Scratch tables and files are dropped once the import ends, however it ends.
+of the 7.35 M records) into scratch tables of the store's own definition: a
+scratch SQLite file beside an SQLite store, with the store's indexes built
+there too; unlogged tables of a PostgreSQL store (filled by COPY). The
+importer then copies each scratch table into the store with one INSERT …
+SELECT (`diff.copy_into_empty`; SQLite copies the rows and the index entries
+as they are stored). Scratch tables and files are dropped once the import
+ends, however it ends.
 
-The rows are built by the same functions as the importer's (`importer`):
-the store ends exactly as an import in one process would leave it. An
+The helper numbers the persons and structures as the importer does when it
+creates them into empty tables (1, 2, … in order of first appearance in
+Personne_activite), so its rows carry the ids of their person and structure.
+Its rows are built by the same functions as the importer's (`rows`): the
+store ends exactly as an import in one process would leave it. An
 ImportFileError in the helper is raised again by the importer, naming the
 file and the line; the whole import is then rolled back.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import count
 from pathlib import Path
-from typing import Any
+
+from sqlalchemy import Connection
 
 from annuaire import formats
 from annuaire.errors import DirectoryError
@@ -41,13 +45,11 @@ from annuaire.referential.rows import (
     child_lines,
     code_check,
 )
+from annuaire.store.diff import ACTIVE, RECORD_COLUMNS
 from annuaire.store.digest import digest
 
 BATCH = 20_000
-# Each scratch table: the natural keys its rows carry (ids are resolved from them), and the
-# record's values, in the store's column order.
-NATURAL_KEYS = {"activity": ("id_nat", "tech_id"), "skill": ("id_nat",), "diploma": ("id_nat",)}
-VALUES = {"activity": records.ACTIVITY, **CHILDREN}
+VALUES = {"activity": records.ACTIVITY, **CHILDREN}  # entity -> its mapping (the record's values)
 
 
 @dataclass
@@ -67,29 +69,38 @@ class Built:
     error: Exception | None = None
 
 
-def _columns(entity: str) -> tuple[str, ...]:
-    """Columns of a scratch table, in order: the line's rank (file order), the record's key,
-    its natural keys, its values, its digest."""
-    return ("n", "key", *NATURAL_KEYS[entity], *VALUES[entity], "digest")
+def columns(entity: str) -> tuple[str, ...]:
+    """The store columns of a scratch table's rows, in their order."""
+    return ("id", "key", "person_id", *("structure_id",) * (entity == "activity"), *VALUES[entity], *RECORD_COLUMNS)
 
 
 @dataclass(frozen=True)
 class Scratch:
-    """Where the helper writes: a SQLite file beside an SQLite store, or tables of a
-    PostgreSQL store (its URL) named after `token`."""
+    """Where the helper writes: SQLite files beside an SQLite store (one per table, each
+    readable once written while the helper writes the next), or tables of a PostgreSQL
+    store (its URL); named after `token`."""
 
-    location: str  # the scratch file's path, or the PostgreSQL store's URL
+    location: str  # the scratch files' path without their suffix, or the PostgreSQL store's URL
     token: str
+    now: str  # the records' last_updated: the import's time
+    # SQLite: the store's CREATE TABLE and CREATE INDEX statements of each table built
+    schema: dict[str, list[str]] = field(default_factory=dict)
     postgresql: bool = False
 
     def table(self, entity: str) -> str:
-        """The scratch table of `entity`, as the importer's connection names it."""
-        return f'"import_{self.token}_{entity}"' if self.postgresql else f'scratch."{entity}"'
+        """The scratch table of `entity`, as the importer's connection names it (SQLite: once
+        its file is attached as `scratch_<entity>`)."""
+        return f'"import_{self.token}_{entity}"' if self.postgresql else f'scratch_{entity}."{entity}"'
+
+    def path(self, entity: str) -> str:
+        """SQLite: the scratch file of `entity`."""
+        return f"{self.location}-{entity}.sqlite"
 
     def discard(self) -> None:
         """Drop what the helper wrote (after the import's transaction ended)."""
         if not self.postgresql:
-            Path(self.location).unlink(missing_ok=True)
+            for entity in VALUES:
+                Path(self.path(entity)).unlink(missing_ok=True)
             return
         import psycopg
 
@@ -99,6 +110,16 @@ class Scratch:
                     conn.execute(f'DROP TABLE IF EXISTS "import_{self.token}_{entity}"')
         except psycopg.Error:  # the server is out of reach: the import's own error says more
             pass
+
+
+def sqlite_schema(conn: Connection) -> dict[str, list[str]]:
+    """The definitions a scratch SQLite file needs: the store's own, so that copying a
+    scratch table into the store is a copy of stored rows and index entries."""
+    return {
+        entity: [sql for (sql,) in conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL ORDER BY type = 'index'", (entity,))]
+        for entity in VALUES
+    }
 
 
 def _libpq(url: str) -> str:
@@ -114,10 +135,18 @@ class FirstLoad:
         self.scratch = scratch
         self._helper = Helper("annuaire.referential.firstload", "serve", (sources, scratch))
 
+    def activities(self) -> None:
+        """Wait until the activities are built (the savoir-faire and diplomas come next)."""
+        self._answer(0)
+
     def built(self) -> Built:
-        """Wait for the helper; raise what it raised (an ImportFileError names the file and line)."""
+        """Wait until everything is built."""
+        return self._answer(1)
+
+    def _answer(self, n: int) -> Built:
+        """Answer `n` of the helper; raise what it raised (an ImportFileError names the file and line)."""
         try:
-            built: Built = self._helper.answer()  # type: ignore[assignment]
+            built: Built = self._helper.answer(n)  # type: ignore[assignment]
         except Exception as exc:
             raise DirectoryError(f"the import's helper process failed ({exc!r}); nothing was imported") from exc
         if built.error is not None:
@@ -134,20 +163,22 @@ def serve() -> None:
     helper.serve(_serve)
 
 
-def _serve(job: tuple[dict[str, Source], Scratch]) -> Built:
-    """The helper's work: the scratch tables written, a `Built` (with the error, if any)."""
+def _serve(job: tuple[dict[str, Source], Scratch]) -> Iterator[Built]:
+    """The helper's work: two answers, once the activities are written, then once everything
+    is; a `Built` with the error, if any, ends the answers."""
     sources, scratch = job
     built = Built()
     try:
-        with _sink(scratch) as sink:
-            _build(sources, sink, built)
+        persons = _build_activities(scratch, sources[formats.PERSONNE_ACTIVITE])
+        yield built
+        _build_children(sources, scratch, persons, built)
     except Exception as exc:  # noqa: BLE001 - sent back, raised again by the importer
         built.error = exc
-    return built
+    yield built
 
 
-def _build(sources: dict[str, Source], sink: _Sink, built: Built) -> None:
-    persons = _build_activities(sink, sources[formats.PERSONNE_ACTIVITE])
+def _build_children(sources: dict[str, Source], scratch: Scratch, persons: dict[str, int], built: Built) -> None:
+    now = scratch.now
     for kind, entity in CHILD_KINDS.items():
         if kind not in sources:
             continue
@@ -158,83 +189,76 @@ def _build(sources: dict[str, Source], sink: _Sink, built: Built) -> None:
         checks = code_check(index)
         orphans = Orphans()
         rows = ((n, lines.fields(text, n)) for n, text in lines.grouped(groups))
-        with sink.writer(entity) as add:
-            for id_nat, key, values in child_lines(rows, index, entity, persons, checks, orphans):
-                add((key, id_nat, *values, digest(values)))
+        with _writer(scratch, entity) as add:
+            for id_, (id_nat, key, values) in enumerate(
+                    child_lines(rows, index, entity, persons, checks, orphans), 1):
+                add((id_, key, persons[id_nat], *values, ACTIVE, 1, now, digest(values)))
         prints = pack(lines.header_line, groups.prints) if lines.encoding == "utf-8" else None
         built.children[kind] = Child(checks, orphans, prints)
 
 
-def _build_activities(sink: _Sink, source: Source) -> set[str]:
-    """The activity rows of Personne_activite; returns the persons of the file."""
+def _build_activities(scratch: Scratch, source: Source) -> dict[str, int]:
+    """The activity rows of Personne_activite; returns the ids of the file's persons."""
     lines = Lines(source)
     lines.read_header()
     index = lines.column_index()
     i_idnat, i_tech = index[records.ID_NAT], index[records.TECH_ID]
     pick = records.picker(index, records.ACTIVITY)
+    now = scratch.now
     keys: set[str] = set()
-    persons: set[str] = set()
-    with sink.writer("activity") as add:
-        for _, fields in lines:
+    persons: dict[str, int] = {}
+    structures: dict[str, int | None] = {"": None}  # (no structure: no number)
+    with _writer(scratch, "activity") as add:
+        for id_, (_, fields) in enumerate(lines, 1):
             id_nat, tech = fields[i_idnat], fields[i_tech]
-            persons.add(id_nat)
+            person_id = persons.setdefault(id_nat, len(persons) + 1)
+            structure_id = structures.setdefault(tech, len(structures))
             values = pick(fields)
-            add((activity_key(id_nat, tech, keys), id_nat, tech, *values, digest(values)))
+            add((id_, activity_key(id_nat, tech, keys), person_id, structure_id, *values, ACTIVE, 1, now,
+                 digest(values)))
     return persons
 
 
-class _Sink:
-    """The scratch tables, as the helper writes them: `writer(entity)` gives a function adding
-    one row (without its rank, added here) to a new table."""
-
-    def __init__(self, scratch: Scratch) -> None:
-        self.scratch = scratch
-        self.db: sqlite3.Connection  # the scratch file (SQLite store), set by `_sink`
-        self.pg: Any  # a psycopg connection to the store (PostgreSQL), set by `_sink`
-
-    @contextmanager
-    def writer(self, entity: str) -> Iterator[Callable[[tuple], None]]:
-        columns = _columns(entity)
-        rank = count(1)
-        if self.scratch.postgresql:
-            name = self.scratch.table(entity)
-            types = ", ".join(f'"{c}" {"bigint" if c in ("n", "digest") else "text"}' for c in columns)
-            self.pg.execute(f"CREATE UNLOGGED TABLE {name} ({types})")
-            with self.pg.cursor() as cur, cur.copy(f"COPY {name} FROM STDIN") as copy:
-                write_row = copy.write_row
-                yield lambda row: write_row((next(rank), *row))
-            self.pg.execute(f"ANALYZE {name}")  # (the importer's joins are planned with statistics)
-            return
-        types = ", ".join(f'"{c}"' + (" INTEGER PRIMARY KEY" if c == "n" else "") for c in columns)
-        self.db.execute(f'CREATE TABLE "{entity}" ({types})')
-        sql = f'INSERT INTO "{entity}" VALUES ({", ".join("?" * len(columns))})'
-        rows: list[tuple] = []
-
-        def add(row: tuple) -> None:
-            rows.append((next(rank), *row))
-            if len(rows) >= BATCH:
-                self.db.executemany(sql, rows)
-                rows.clear()
-
-        yield add
-        self.db.executemany(sql, rows)
-
-
 @contextmanager
-def _sink(scratch: Scratch) -> Iterator[_Sink]:
-    sink = _Sink(scratch)
+def _writer(scratch: Scratch, entity: str) -> Iterator[Callable[[tuple], None]]:
+    """A function adding one row (in `columns(entity)` order) to the new scratch table of
+    `entity`, readable by the importer once the block ends."""
+    names = ", ".join(f'"{c}"' for c in columns(entity))
     if scratch.postgresql:
         import psycopg
 
-        with psycopg.connect(_libpq(scratch.location), autocommit=True) as sink.pg:
-            yield sink
+        name = scratch.table(entity)
+        with psycopg.connect(_libpq(scratch.location), autocommit=True) as conn:
+            conn.execute(f'CREATE UNLOGGED TABLE {name} (LIKE "{entity}")')
+            with conn.cursor() as cur, cur.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
+                yield copy.write_row
         return
-    sink.db = sqlite3.connect(scratch.location, isolation_level=None)
+    # Through apsw: its executemany binds values a third faster than the sqlite3 module's,
+    # and binding is the helper's largest cost.
+    import apsw
+
+    db = apsw.Connection(scratch.path(entity))
     try:
-        sink.db.execute("PRAGMA journal_mode=OFF")  # a scratch file: thrown away if anything fails
-        sink.db.execute("PRAGMA synchronous=OFF")
-        sink.db.execute("BEGIN")
-        yield sink
-        sink.db.execute("COMMIT")
+        db.execute("PRAGMA journal_mode=OFF")  # a scratch file: thrown away if anything fails
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute("PRAGMA cache_size=-200000")  # (its index builds sort in memory)
+        db.execute("BEGIN")
+        table, *indexes = scratch.schema[entity]
+        db.execute(table)
+        sql = f'INSERT INTO "{entity}" ({names}) VALUES ({", ".join("?" * len(columns(entity)))})'
+        rows: list[tuple] = []
+
+        def add(row: tuple) -> None:
+            rows.append(row)
+            if len(rows) >= BATCH:
+                db.executemany(sql, rows)
+                rows.clear()
+
+        yield add
+        if rows:
+            db.executemany(sql, rows)
+        for index in indexes:  # built here, on the helper's core: the store copies them
+            db.execute(index)
+        db.execute("COMMIT")
     finally:
-        sink.db.close()
+        db.close()

@@ -1,4 +1,4 @@
-"""A helper process: one pickled job in, one pickled answer out.
+"""A helper process: one pickled job in, pickled answers out (one, or one per step).
 
 An import uses the machine's second core through one (`compare.Ahead`,
 `firstload.FirstLoad`). The job is handed over by a thread, since the helper
@@ -12,16 +12,14 @@ import pickle
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
-
-_UNANSWERED = object()
+from collections.abc import Callable, Iterator
 
 
 class Helper:
     """`function` of `module` run on `job` in another Python process."""
 
     def __init__(self, module: str, function: str, job: object) -> None:
-        self._answer: object = _UNANSWERED
+        self._answers: list[object] = []
         self._process = subprocess.Popen(
             [sys.executable, "-c", f"from {module} import {function}; {function}()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
@@ -35,24 +33,22 @@ class Helper:
         except OSError:  # the helper died: answer() raises
             pass
 
-    def answer(self) -> object:
-        """Wait for the answer; raises (EOFError, pickle errors…) if the helper died without one."""
-        if self._answer is _UNANSWERED:
-            try:
-                self._answer = pickle.load(self._process.stdout)  # type: ignore[arg-type]
-            finally:
-                self.close()
-        return self._answer
+    def answer(self, n: int = 0) -> object:
+        """Answer `n` (waits for it); raises (EOFError, pickle errors…) if the helper died without it."""
+        while len(self._answers) <= n:
+            self._answers.append(pickle.load(self._process.stdout))  # type: ignore[arg-type]
+        return self._answers[n]
 
     def close(self) -> None:
-        if self._process.poll() is None and self._answer is _UNANSWERED:
+        """Stop the helper (killed if still working)."""
+        if self._process.poll() is None:
             self._process.kill()
         self._process.stdout.close()  # type: ignore[union-attr]
         self._process.wait()
 
 
-def serve(work: Callable[[object], object]) -> None:
-    """The helper's side: the job from stdin, `work`'s answer to stdout."""
-    answer = work(pickle.load(sys.stdin.buffer))
-    sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
-    sys.stdout.buffer.flush()
+def serve(work: Callable[[object], Iterator[object]]) -> None:
+    """The helper's side: the job from stdin, each answer `work` yields to stdout."""
+    for answer in work(pickle.load(sys.stdin.buffer)):
+        sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+        sys.stdout.buffer.flush()

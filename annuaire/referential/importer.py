@@ -27,7 +27,7 @@ from annuaire.gcpause import gc_paused
 from annuaire.progress import Reporter, Silent
 from annuaire.referential import nomenclatures, prints, records
 from annuaire.referential.compare import AHEAD_MIN_SIZE, Ahead, compare, compare_child
-from annuaire.referential.firstload import VALUES, FirstLoad, Scratch
+from annuaire.referential.firstload import FirstLoad, Scratch, sqlite_schema
 from annuaire.referential.groups import Groups
 from annuaire.referential.reader import Lines, Source, find_sources
 from annuaire.referential.rows import (
@@ -42,10 +42,10 @@ from annuaire.referential.rows import (
 )
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
-from annuaire.store.diff import Counts, TableSync
+from annuaire.store.diff import Counts, TableSync, copy_into_empty
 from annuaire.store.digest import digest
 from annuaire.store.schema import activity, diploma, person, run, skill, structure
-from annuaire.store.select import mark, select_in
+from annuaire.store.select import select_in
 
 REFERENTIAL_KINDS = (formats.PERSONNE_ACTIVITE, formats.SAVOIR_FAIRE, formats.DIPLOMES)
 TABLES = {"activity": activity, "skill": skill, "diploma": diploma}
@@ -101,19 +101,20 @@ def import_referential(
         if kinds.count(kind) > 1:
             raise ImportFileError(kind, "given twice: import one extraction at a time")
     summary = ImportSummary(file_ts=max(s.ts for s in sources))
+    now = utc_now()
     with store.read() as conn:
         first = conn.execute(select(person.c.id).limit(1)).first() is None
-    first_load = _first_load(store, {s.kind: s for s in sources}) if first else None
+        first_load = _first_load(store, conn, {s.kind: s for s in sources}, now) if first else None
     try:
-        return _import(store, sources, first, first_load, force, summary, progress)
+        return _import(store, sources, first, first_load, force, now, summary, progress)
     finally:
         if first_load is not None:  # (its scratch tables are dropped once the transaction ended)
             first_load.discard()
 
 
 def _import(store: Store, sources: list[Source], first: bool, first_load: FirstLoad | None, force: bool,
-            summary: ImportSummary, progress: Reporter) -> ImportSummary:
-    ts, now = summary.file_ts, utc_now()
+            now: str, summary: ImportSummary, progress: Reporter) -> ImportSummary:
+    ts = summary.file_ts
     with store.write(bulk=first) as conn:  # a first import writes gigabytes
         last = conn.execute(
             select(func.max(run.c.file_ts)).where(run.c.kind == "referential", run.c.status == "ok")
@@ -163,16 +164,17 @@ def _import(store: Store, sources: list[Source], first: bool, first_load: FirstL
     return summary
 
 
-def _first_load(store: Store, by_kind: dict[str, Source]) -> FirstLoad | None:
+def _first_load(store: Store, conn: Connection, by_kind: dict[str, Source], now: str) -> FirstLoad | None:
     """The helper process of a first national import (small files: one process)."""
     source = by_kind.get(formats.PERSONNE_ACTIVITE)
     if source is None or source.size < FIRST_LOAD_MIN_SIZE:
         return None
     token = f"{os.getpid()}_{secrets.token_hex(4)}"
     if store.is_postgresql:
-        return FirstLoad(by_kind, Scratch(store.url, token, postgresql=True))
+        return FirstLoad(by_kind, Scratch(store.url, token, now, postgresql=True))
     database = Path(store.engine.url.database or "")
-    return FirstLoad(by_kind, Scratch(str(database.with_name(f".{database.name}.import-{token}.sqlite")), token))
+    location = str(database.with_name(f".{database.name}.import-{token}"))
+    return FirstLoad(by_kind, Scratch(location, token, now, sqlite_schema(conn)))
 
 
 class _Loader:
@@ -278,6 +280,9 @@ class _Loader:
             structure, "structure", "tech_id", [*records.STRUCTURE, *records.STRUCTURE_KEYS],
             derive=records.structure_keys, only=None if places is None else ("tech_id", places),
         )
+        if first_load is not None and not (persons.bulk and structures.bulk):
+            # (the helper numbered them from 1, as they are created into empty tables)
+            raise Conflict("persons or structures were written by another import meanwhile; run this one again")
         # The active structures left alone stay as they are (counted unchanged).
         outside = 0
         if places is not None:
@@ -373,37 +378,27 @@ class _Loader:
 
     def copy_built(self, first_load: FirstLoad, by_kind: dict[str, Source]) -> None:
         """A first import's activities, savoir-faire and diplomas, from the helper's scratch
-        tables (once persons and structures are in: their ids are resolved by joins)."""
-        self.progress.start("Waiting for the activities, savoir-faire and diplomas", 1)
+        tables (their rows carry the ids of their persons and structures)."""
+        self.progress.start("Waiting for the activities", 1)
+        first_load.activities()
+        self.progress.advance(1)
+        self._copy(first_load.scratch, "activity")  # while the helper builds the others
+        self.progress.start("Waiting for the savoir-faire and diplomas", 1)
         built = first_load.built()
         self.progress.advance(1)
-        scratch = first_load.scratch
-        if not scratch.postgresql:
-            self.conn.exec_driver_sql("ATTACH DATABASE ? AS scratch", (scratch.location,))
-        self._copy(scratch, "activity")
         for kind, child in built.children.items():
-            self._copy(scratch, CHILD_KINDS[kind])
+            self._copy(first_load.scratch, CHILD_KINDS[kind])
             self.code_checks.append(child.checks)
             self._warn_orphans(by_kind[kind], child.orphans)
             self._store_prints(kind, child.prints)
 
     def _copy(self, scratch: Scratch, entity: str) -> None:
-        """Create the records of `entity` from its scratch table, in file order."""
-        table = TABLES[entity]
-        sync = self._sync(table, entity, "key", [])  # loads an empty table: indexes dropped, then built
-        names = ", ".join(f'"{c}"' for c in VALUES[entity])
-        values = ", ".join(f's."{c}"' for c in VALUES[entity])
-        structure = entity == "activity"  # (the others have no structure)
+        """Create the records of `entity` from its scratch table."""
         self.progress.start(f"Copying the {entity} records", 1)
-        sync.counts.created = self.conn.exec_driver_sql(
-            f'INSERT INTO "{entity}" (id, "key", person_id, {"structure_id, " * structure}{names}, '
-            f"active, version, last_updated, digest) "
-            f'SELECT s.n, s."key", p.id, {"st.id, " * structure}{values}, TRUE, 1, {mark(self.conn)}, s.digest '
-            f"FROM {scratch.table(entity)} s JOIN person p ON p.id_nat = s.id_nat "
-            f'{"LEFT JOIN structure st ON st.tech_id = s.tech_id " * structure}ORDER BY s.n',
-            (self.now,),
-        ).rowcount
-        self.summary.counts[entity] = sync.finish()
+        if not scratch.postgresql:
+            self.conn.exec_driver_sql(f"ATTACH DATABASE ? AS scratch_{entity}", (scratch.path(entity),))
+        self.summary.counts[entity] = copy_into_empty(
+            self.conn, TABLES[entity], entity, scratch.table(entity), self.run_id, self.now)
         self.progress.advance(1)
 
     def _warn_orphans(self, source: Source, orphans: Orphans) -> None:

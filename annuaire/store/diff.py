@@ -14,12 +14,13 @@ the driver takes the GIL back for every row, so the two threads convoy.)
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Collection, Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, Table
 
+from annuaire.errors import Conflict
 from annuaire.store import contains
 from annuaire.store.schema import journal
 from annuaire.store.select import mark, select_in
@@ -43,21 +44,24 @@ class Counts:
         return dict(created=self.created, updated=self.updated, deactivated=self.deactivated, unchanged=self.unchanged)
 
 
-def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple], *,
+                trigrams: bool = True) -> None:
     """Insert many rows as fast as the engine allows."""
     if rows:
-        with bulk_inserts(conn, table, columns) as write:
+        with bulk_inserts(conn, table, columns, trigrams=trigrams) as write:
             write(rows)
 
 
 @contextmanager
-def bulk_inserts(conn: Connection, table: str, columns: Sequence[str]) -> Iterator[Callable[[Iterable[tuple]], None]]:
+def bulk_inserts(conn: Connection, table: str, columns: Sequence[str], *,
+                 trigrams: bool = True) -> Iterator[Callable[[Iterable[tuple]], None]]:
     """A function writing rows into `table`, as fast as the engine allows.
 
     On PostgreSQL the rows stream through one COPY as they are given: the server
     inserts them (and maintains the indexes) in its own process while the caller
     prepares the next ones; the connection runs nothing else until the block ends.
-    On SQLite they are inserted when the block ends.
+    On SQLite they are inserted when the block ends, and reach the table's trigram
+    index at once unless `trigrams` is False (the index is suspended: `contains.suspend`).
     """
     cols = ", ".join(f'"{c}"' for c in columns)
     if conn.dialect.name == "postgresql":
@@ -74,9 +78,43 @@ def bulk_inserts(conn: Connection, table: str, columns: Sequence[str]) -> Iterat
     pending: list[tuple] = []
     yield pending.extend
     if pending:
-        with contains.batched_inserts(conn, table, len(pending)):
+        with contains.batched_inserts(conn, table, len(pending)) if trigrams else nullcontext():
             sql = f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join([mark(conn)] * len(columns))})'
             conn.exec_driver_sql(sql, pending)
+
+
+def copy_into_empty(conn: Connection, table: Table, entity: str, source: str, run_id: int, now: str) -> Counts:
+    """Create the records of the EMPTY `table` from `source`, a table of the same
+    definition whose rows are records to create (a first import's scratch tables).
+
+    SQLite copies the stored rows and index entries as they are (its transfer
+    optimisation, for `INSERT INTO t SELECT * FROM s` when `s` has `t`'s columns
+    and indexes): no row is decoded, no index sorted. PostgreSQL builds the
+    indexes once the rows are in. The creations are journaled in one statement.
+    """
+    if conn.exec_driver_sql(f'SELECT 1 FROM "{table.name}" LIMIT 1').first() is not None:
+        raise Conflict(f"the {table.name} records were written by another import meanwhile; run this one again")
+    postgresql = conn.dialect.name == "postgresql"
+    if postgresql:
+        for index in table.indexes:
+            index.drop(conn)
+    created = conn.exec_driver_sql(f'INSERT INTO "{table.name}" SELECT * FROM {source}').rowcount
+    if postgresql:
+        for index in table.indexes:
+            index.create(conn)
+    _journal_creations(conn, table, entity, "key", run_id, now, 1)
+    return Counts(created=created)
+
+
+def _journal_creations(conn: Connection, table: Table, entity: str, key_column: str, run_id: int, now: str,
+                       first_id: int) -> None:
+    """One INSERT … SELECT journals every record created into an empty table (ids from `first_id`)."""
+    m = mark(conn)
+    conn.exec_driver_sql(
+        f'INSERT INTO "{journal.name}" (run_id, at, entity, "key", change, after_digest) '
+        f'SELECT {m}, {m}, {m}, "{key_column}", {m}, digest FROM "{table.name}" WHERE id >= {m} ORDER BY id',
+        (run_id, now, entity, "created", first_id),
+    )
 
 
 @dataclass
@@ -129,10 +167,10 @@ class TableSync:
         self._journal: list[tuple] = []
         # Loading an empty table: indexes (trigram ones too) built once at the end,
         # creations journaled in one statement at the end.
-        self._bulk = not self.existing and self.next_id == 1
+        self.bulk = not self.existing and self.next_id == 1
         self._first_new_id = self.next_id
         self._trigrams: list[contains.Trigram] = []
-        if self._bulk:
+        if self.bulk:
             for index in self.table.indexes:
                 index.drop(self.conn)
             self._trigrams = contains.suspend(self.conn, self.table.name)
@@ -149,7 +187,7 @@ class TableSync:
             id_ = self.next_id
             self.next_id += 1
             self._inserts.append((id_, key, *values, ACTIVE, 1, self.now, digest))
-            if not self._bulk:
+            if not self.bulk:
                 self._log(key, "created", None, digest, data)
             self.counts.created += 1
             if self.track_changes:
@@ -196,23 +234,14 @@ class TableSync:
             for i in range(0, len(rows), BATCH):
                 self.conn.exec_driver_sql(self._deactivate_sql, rows[i : i + BATCH])
         self._flush_journal()
-        if self._bulk:
-            self._journal_bulk_creations()
+        if self.bulk:
+            _journal_creations(self.conn, self.table, self.entity, self.key_column, self.run_id, self.now,
+                               self._first_new_id)
             for index in self.table.indexes:
                 index.create(self.conn)
             contains.resume(self.conn, self._trigrams)
         self.existing.clear()
         return self.counts
-
-    def _journal_bulk_creations(self) -> None:
-        """One INSERT … SELECT journals every record created into the empty table."""
-        m = mark(self.conn)
-        self.conn.exec_driver_sql(
-            f'INSERT INTO "{journal.name}" (run_id, at, entity, "key", change, after_digest) '
-            f'SELECT {m}, {m}, {m}, "{self.key_column}", {m}, digest FROM "{self.table.name}" '
-            f"WHERE id >= {m} ORDER BY id",
-            (self.run_id, self.now, self.entity, "created", self._first_new_id),
-        )
 
     def _log(self, key: str, change: str, before: int | None, after: int | None, data: str | None) -> None:
         scope = self.scope_of(key) if self.scope_of else None
@@ -223,7 +252,7 @@ class TableSync:
     def _flush_inserts(self) -> None:
         rows, self._inserts = self._inserts, []
         if rows:
-            bulk_insert(self.conn, self.table.name, self.insert_columns, rows)
+            bulk_insert(self.conn, self.table.name, self.insert_columns, rows, trigrams=not self._trigrams)
 
     def _flush_updates(self) -> None:
         rows, self._updates = self._updates, []

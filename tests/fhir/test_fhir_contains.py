@@ -66,3 +66,42 @@ def test_address_contains_matches_the_local_part_the_domain_and_across_the_at(st
     assert found("l_x") == [addresses[3]]  # LIKE wildcards are plain characters
     assert found("l%x") == []
     assert found("dupont@cabinet") == []
+
+
+def test_contains_after_a_bulk_load_then_row_by_row_writes(store, monkeypatch):
+    """An empty table loaded in batches gets its trigram index built once, at the end (no
+    trigger meanwhile on SQLite); writers after it are indexed row by row again."""
+    from annuaire.store import contains, diff
+
+    monkeypatch.setattr(diff, "BATCH", 2)  # several batches written before the end,
+    monkeypatch.setattr(contains, "BATCHED", 1)  # each large enough for `batched_inserts`
+    names = ["Hélène", "Marlène", "Durand", "Lenoir", "Martin"]
+    columns = ("id_type", "id_pp", "last_name", "first_name", "last_name_key", "first_name_key")
+
+    def triggers(conn):
+        return {name for (name,) in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+
+    with store.write() as conn:
+        sync = diff.TableSync(conn, person, "person", "id_nat", columns, 1, ROW["last_updated"])
+        assert sync.bulk
+        for i, name in enumerate(names):
+            sync.offer(f"8{i}", ("8", "x", name, "Jo", search_key(name), "jo"), i)
+            if store.is_sqlite and i == 3:  # two batches written
+                assert "person_name_tri_ai" not in triggers(conn)
+        sync.finish()
+        if store.is_sqlite:
+            assert "person_name_tri_ai" in triggers(conn)
+            config = dict(conn.exec_driver_sql("SELECT k, v FROM person_name_tri_config").all())
+            assert config.get("hashsize", 1 << 20) == 1 << 20  # the bulk setting does not stay
+
+    def found(fragment):
+        with store.read() as conn:
+            ids = contains_ids(store, "person.last_name_key", fragment)
+            return sorted(conn.execute(select(person.c.last_name).where(person.c.id.in_(ids))).scalars())
+
+    assert found("lène") == ["Hélène", "Marlène"]
+    assert found("len") == ["Hélène", "Lenoir", "Marlène"]
+    with store.write() as conn:
+        conn.execute(insert(person).values(dict(ROW, id=9, id_nat="89", last_name="Valène", first_name="Jo",
+                                                last_name_key="valene", first_name_key="jo")))
+    assert found("lene") == ["Hélène", "Marlène", "Valène"]
