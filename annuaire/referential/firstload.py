@@ -65,6 +65,7 @@ class Child:
 class Built:
     """The helper's answer."""
 
+    checks: CodeCheck | None = None  # Personne_activite's unknown codes
     children: dict[str, Child] = field(default_factory=dict)
     error: Exception | None = None
 
@@ -133,25 +134,27 @@ class FirstLoad:
 
     def __init__(self, sources: dict[str, Source], scratch: Scratch) -> None:
         self.scratch = scratch
+        self.built = Built()
         self._helper = Helper("annuaire.referential.firstload", "serve", (sources, scratch))
 
-    def activities(self) -> None:
-        """Wait until the activities are built (the savoir-faire and diplomas come next)."""
-        self._answer(0)
+    def tables(self) -> Iterator[str]:
+        """The entities of the scratch tables, each as soon as the helper has written it;
+        then `built` holds the rest of its answer."""
+        n = 0
+        while isinstance(answer := self._answer(n), str):
+            yield answer
+            n += 1
+        self.built = answer
 
-    def built(self) -> Built:
-        """Wait until everything is built."""
-        return self._answer(1)
-
-    def _answer(self, n: int) -> Built:
+    def _answer(self, n: int) -> str | Built:
         """Answer `n` of the helper; raise what it raised (an ImportFileError names the file and line)."""
         try:
-            built: Built = self._helper.answer(n)  # type: ignore[assignment]
+            answer: str | Built = self._helper.answer(n)  # type: ignore[assignment]
         except Exception as exc:
             raise DirectoryError(f"the import's helper process failed ({exc!r}); nothing was imported") from exc
-        if built.error is not None:
-            raise built.error
-        return built
+        if isinstance(answer, Built) and answer.error is not None:
+            raise answer.error
+        return answer
 
     def discard(self) -> None:
         """Stop the helper and drop its scratch tables (once the import's transaction ended)."""
@@ -163,53 +166,58 @@ def serve() -> None:
     helper.serve(_serve)
 
 
-def _serve(job: tuple[dict[str, Source], Scratch]) -> Iterator[Built]:
-    """The helper's work: two answers, once the activities are written, then once everything
-    is; a `Built` with the error, if any, ends the answers."""
+def _serve(job: tuple[dict[str, Source], Scratch]) -> Iterator[str | Built]:
+    """The helper's work: the entity of each scratch table once written (a few bytes: the
+    pipe takes them whenever the importer reads), then a `Built`, with the error if any.
+
+    The largest child file first: the importer copies each table while the next is built,
+    and only the copy of the last one waits for the helper."""
     sources, scratch = job
     built = Built()
     try:
-        persons = _build_activities(scratch, sources[formats.PERSONNE_ACTIVITE])
-        yield built
-        _build_children(sources, scratch, persons, built)
+        persons = _build_activities(scratch, sources[formats.PERSONNE_ACTIVITE], built)
+        yield "activity"
+        for kind in sorted((k for k in CHILD_KINDS if k in sources), key=lambda k: -sources[k].size):
+            built.children[kind] = _build_child(sources[kind], CHILD_KINDS[kind], scratch, persons)
+            yield CHILD_KINDS[kind]
     except Exception as exc:  # noqa: BLE001 - sent back, raised again by the importer
         built.error = exc
     yield built
 
 
-def _build_children(sources: dict[str, Source], scratch: Scratch, persons: dict[str, int], built: Built) -> None:
+def _build_child(source: Source, entity: str, scratch: Scratch, persons: dict[str, int]) -> Child:
+    """The rows of a savoir-faire or diploma file."""
+    lines = Lines(source)
+    groups = Groups(None)
+    lines.read_header()
+    index = lines.column_index()
+    checks = code_check(index)
+    orphans = Orphans()
+    rows = ((n, lines.fields(text, n)) for n, text in lines.grouped(groups))
     now = scratch.now
-    for kind, entity in CHILD_KINDS.items():
-        if kind not in sources:
-            continue
-        lines = Lines(sources[kind])
-        groups = Groups(None)
-        lines.read_header()
-        index = lines.column_index()
-        checks = code_check(index)
-        orphans = Orphans()
-        rows = ((n, lines.fields(text, n)) for n, text in lines.grouped(groups))
-        with _writer(scratch, entity) as add:
-            for id_, (id_nat, key, values) in enumerate(
-                    child_lines(rows, index, entity, persons, checks, orphans), 1):
-                add((id_, key, persons[id_nat], *values, ACTIVE, 1, now, digest(values)))
-        prints = pack(lines.header_line, groups.prints) if lines.encoding == "utf-8" else None
-        built.children[kind] = Child(checks, orphans, prints)
+    with _writer(scratch, entity) as add:
+        for id_, (id_nat, key, values) in enumerate(child_lines(rows, index, entity, persons, checks, orphans), 1):
+            add((id_, key, persons[id_nat], *values, ACTIVE, 1, now, digest(values)))
+    prints = pack(lines.header_line, groups.prints) if lines.encoding == "utf-8" else None
+    return Child(checks, orphans, prints)
 
 
-def _build_activities(scratch: Scratch, source: Source) -> dict[str, int]:
-    """The activity rows of Personne_activite; returns the ids of the file's persons."""
+def _build_activities(scratch: Scratch, source: Source, built: Built) -> dict[str, int]:
+    """The activity rows of Personne_activite, and its unknown codes (the importer reads the
+    file too, for persons and structures); returns the ids of the file's persons."""
     lines = Lines(source)
     lines.read_header()
     index = lines.column_index()
     i_idnat, i_tech = index[records.ID_NAT], index[records.TECH_ID]
     pick = records.picker(index, records.ACTIVITY)
+    check_codes = built.checks = code_check(index)
     now = scratch.now
     keys: set[str] = set()
     persons: dict[str, int] = {}
     structures: dict[str, int | None] = {"": None}  # (no structure: no number)
     with _writer(scratch, "activity") as add:
-        for id_, (_, fields) in enumerate(lines, 1):
+        for id_, (line_no, fields) in enumerate(lines, 1):
+            check_codes(fields, line_no)
             id_nat, tech = fields[i_idnat], fields[i_tech]
             person_id = persons.setdefault(id_nat, len(persons) + 1)
             structure_id = structures.setdefault(tech, len(structures))

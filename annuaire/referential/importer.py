@@ -291,7 +291,7 @@ class _Loader:
         pick_person = records.picker(index, records.PERSON)
         pick_structure = records.picker(index, records.STRUCTURE)
         pick_activity = records.picker(index, records.ACTIVITY)
-        check_codes = self._codes(index)
+        check_codes = self._codes(index) if first_load is None else _checked_by_the_helper
         person_ids: dict[str, int] = {}
         structure_ids: dict[str, int] = {}
         activity_keys: set[str] = set()
@@ -378,16 +378,18 @@ class _Loader:
 
     def copy_built(self, first_load: FirstLoad, by_kind: dict[str, Source]) -> None:
         """A first import's activities, savoir-faire and diplomas, from the helper's scratch
-        tables (their rows carry the ids of their persons and structures)."""
-        self.progress.start("Waiting for the activities", 1)
-        first_load.activities()
+        tables (their rows carry the ids of their persons and structures), each copied
+        while the helper builds the next."""
+        # (the summary's order: a refresh's, whatever the helper's)
+        for entity in ("activity", *(entity for kind, entity in CHILD_KINDS.items() if kind in by_kind)):
+            self.summary.counts[entity] = Counts()
+        self.progress.start("Waiting for the helper's activities", 1)
+        for entity in first_load.tables():
+            self._copy(first_load.scratch, entity)
+            self.progress.start("Waiting for the helper's next table", 1)
         self.progress.advance(1)
-        self._copy(first_load.scratch, "activity")  # while the helper builds the others
-        self.progress.start("Waiting for the savoir-faire and diplomas", 1)
-        built = first_load.built()
-        self.progress.advance(1)
-        for kind, child in built.children.items():
-            self._copy(first_load.scratch, CHILD_KINDS[kind])
+        self.code_checks.append(first_load.built.checks)  # type: ignore[arg-type]
+        for kind, child in first_load.built.children.items():
             self.code_checks.append(child.checks)
             self._warn_orphans(by_kind[kind], child.orphans)
             self._store_prints(kind, child.prints)
@@ -456,6 +458,10 @@ class _Loader:
             f"unknown code {code!r} in column '{column}' ({count} line(s), first at line {first})"
             for (column, code), (count, first) in sorted(unknown.items())
         ]
+
+
+def _checked_by_the_helper(fields: list[str], line_no: int) -> None:
+    """A first import's helper checks the codes of Personne_activite (`FirstLoad`)."""
 
 
 @dataclass
