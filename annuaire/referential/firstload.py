@@ -22,15 +22,16 @@ file and the line; the whole import is then rolled back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 
 from annuaire import formats
-from annuaire.errors import DirectoryError
+from annuaire.errors import Conflict, DirectoryError
 from annuaire.referential import helper, records
 from annuaire.referential.groups import Groups
 from annuaire.referential.helper import Helper
@@ -47,6 +48,7 @@ from annuaire.referential.rows import (
 )
 from annuaire.store.diff import ACTIVE, RECORD_COLUMNS
 from annuaire.store.digest import digest
+from annuaire.store.engine import BULK_MAINTENANCE_MEM
 
 BATCH = 20_000
 VALUES = {"activity": records.ACTIVITY, **CHILDREN}  # entity -> its mapping (the record's values)
@@ -84,8 +86,9 @@ class Scratch:
     location: str  # the scratch files' path without their suffix, or the PostgreSQL store's URL
     token: str
     now: str  # the records' last_updated: the import's time
-    # SQLite: the store's CREATE TABLE and CREATE INDEX statements of each table built
-    schema: dict[str, list[str]] = field(default_factory=dict)
+    # The store's definitions of each table built: SQLite, its CREATE TABLE and CREATE INDEX
+    # statements; PostgreSQL, its indexes' (name, CREATE INDEX statement, constraint or None).
+    schema: dict[str, list] = field(default_factory=dict)
     postgresql: bool = False
 
     def table(self, entity: str) -> str:
@@ -96,6 +99,37 @@ class Scratch:
     def path(self, entity: str) -> str:
         """SQLite: the scratch file of `entity`."""
         return f"{self.location}-{entity}.sqlite"
+
+    def index(self, entity: str, n: int) -> str:
+        """PostgreSQL: the name of the store's index n of `entity` on its scratch table
+        (short: the store's names and the token may pass the 63 characters of a name)."""
+        return f"import_{self.token}_{entity}_{n}"
+
+    def move_into(self, conn: Connection, table: Table) -> int:
+        """Make the EMPTY `table` hold the rows of its scratch table; returns their number.
+
+        SQLite copies them with `INSERT INTO t SELECT * FROM s`: its transfer
+        optimisation, the stored rows and index entries copied as they are (the
+        scratch file has the store's definitions): no row decoded, no index sorted.
+        PostgreSQL swaps the tables inside the import's transaction: the scratch
+        table, written and indexed by the helper (its own server process, in
+        parallel), takes the name of the store's, its indexes and constraints too.
+        """
+        name = table.name
+        if conn.exec_driver_sql(f'SELECT 1 FROM "{name}" LIMIT 1').first() is not None:
+            raise Conflict(f"the {name} records were written by another import meanwhile; run this one again")
+        if not self.postgresql:
+            return conn.exec_driver_sql(f'INSERT INTO "{name}" SELECT * FROM {self.table(name)}').rowcount
+        conn.exec_driver_sql(f'DROP TABLE "{name}"')
+        conn.exec_driver_sql(f'ALTER TABLE {self.table(name)} RENAME TO "{name}"')
+        for n, (index, _, constraint) in enumerate(self.schema[name]):
+            built = self.index(name, n)
+            if constraint is None:
+                conn.exec_driver_sql(f'ALTER INDEX "{built}" RENAME TO "{index}"')
+            else:  # (the index takes the constraint's name)
+                conn.exec_driver_sql(
+                    f'ALTER TABLE "{name}" ADD CONSTRAINT "{index}" {constraint} USING INDEX "{built}"')
+        return conn.exec_driver_sql(f'SELECT count(*) FROM "{name}"').scalar()
 
     def discard(self) -> None:
         """Drop what the helper wrote (after the import's transaction ended)."""
@@ -108,7 +142,7 @@ class Scratch:
         try:
             with psycopg.connect(_libpq(self.location), autocommit=True) as conn:
                 for entity in VALUES:
-                    conn.execute(f'DROP TABLE IF EXISTS "import_{self.token}_{entity}"')
+                    conn.execute(f"DROP TABLE IF EXISTS {self.table(entity)}")
         except psycopg.Error:  # the server is out of reach: the import's own error says more
             pass
 
@@ -119,6 +153,20 @@ def sqlite_schema(conn: Connection) -> dict[str, list[str]]:
     return {
         entity: [sql for (sql,) in conn.exec_driver_sql(
             "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL ORDER BY type = 'index'", (entity,))]
+        for entity in VALUES
+    }
+
+
+def postgresql_schema(conn: Connection) -> dict[str, list[tuple[str, str, str | None]]]:
+    """The indexes a scratch table of a PostgreSQL store gets: the store's own (name,
+    definition, the constraint it backs: PRIMARY KEY, UNIQUE or None)."""
+    return {
+        entity: [tuple(row) for row in conn.exec_driver_sql(
+            "SELECT i.relname, pg_get_indexdef(i.oid), "
+            "CASE c.contype WHEN 'p' THEN 'PRIMARY KEY' WHEN 'u' THEN 'UNIQUE' END "
+            "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+            "LEFT JOIN pg_constraint c ON c.conindid = i.oid AND c.conrelid = x.indrelid "
+            "WHERE x.indrelid = to_regclass(%s) ORDER BY i.relname", (f'"{entity}"',))]
         for entity in VALUES
     }
 
@@ -227,6 +275,14 @@ def _build_activities(scratch: Scratch, source: Source, built: Built) -> dict[st
     return persons
 
 
+def _on_scratch(definition: str, index: str, table: str) -> str:
+    """A store's CREATE INDEX statement (`pg_get_indexdef`), for a scratch table."""
+    match = re.fullmatch(r"CREATE (UNIQUE )?INDEX \S+ ON \S+ (USING .*)", definition)
+    if match is None:
+        raise DirectoryError(f"unexpected index definition: {definition}")
+    return f'CREATE {match[1] or ""}INDEX "{index}" ON {table} {match[2]}'
+
+
 @contextmanager
 def _writer(scratch: Scratch, entity: str) -> Iterator[Callable[[tuple], None]]:
     """A function adding one row (in `columns(entity)` order) to the new scratch table of
@@ -237,9 +293,12 @@ def _writer(scratch: Scratch, entity: str) -> Iterator[Callable[[tuple], None]]:
 
         name = scratch.table(entity)
         with psycopg.connect(_libpq(scratch.location), autocommit=True) as conn:
-            conn.execute(f'CREATE UNLOGGED TABLE {name} (LIKE "{entity}")')
+            conn.execute(f'CREATE TABLE {name} (LIKE "{entity}" INCLUDING ALL EXCLUDING INDEXES)')
             with conn.cursor() as cur, cur.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
                 yield copy.write_row
+            conn.execute(f"SET maintenance_work_mem = '{BULK_MAINTENANCE_MEM}'")
+            for n, (_, definition, _) in enumerate(scratch.schema[entity]):
+                conn.execute(_on_scratch(definition, scratch.index(entity, n), name))
         return
     # Through apsw: its executemany binds values a third faster than the sqlite3 module's,
     # and binding is the helper's largest cost.

@@ -27,7 +27,12 @@ from annuaire.gcpause import gc_paused
 from annuaire.progress import Reporter, Silent
 from annuaire.referential import nomenclatures, prints, records
 from annuaire.referential.compare import AHEAD_MIN_SIZE, Ahead, compare, compare_child
-from annuaire.referential.firstload import FirstLoad, Scratch, sqlite_schema
+from annuaire.referential.firstload import (
+    FirstLoad,
+    Scratch,
+    postgresql_schema,
+    sqlite_schema,
+)
 from annuaire.referential.groups import Groups
 from annuaire.referential.reader import Lines, Source, find_sources
 from annuaire.referential.rows import (
@@ -42,7 +47,7 @@ from annuaire.referential.rows import (
 )
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
-from annuaire.store.diff import Counts, TableSync, copy_into_empty
+from annuaire.store.diff import Counts, TableSync, journal_creations
 from annuaire.store.digest import digest
 from annuaire.store.schema import activity, diploma, person, run, skill, structure
 from annuaire.store.select import select_in
@@ -171,7 +176,7 @@ def _first_load(store: Store, conn: Connection, by_kind: dict[str, Source], now:
         return None
     token = f"{os.getpid()}_{secrets.token_hex(4)}"
     if store.is_postgresql:
-        return FirstLoad(by_kind, Scratch(store.url, token, now, postgresql=True))
+        return FirstLoad(by_kind, Scratch(store.url, token, now, postgresql_schema(conn), postgresql=True))
     database = Path(store.engine.url.database or "")
     location = str(database.with_name(f".{database.name}.import-{token}"))
     return FirstLoad(by_kind, Scratch(location, token, now, sqlite_schema(conn)))
@@ -399,8 +404,9 @@ class _Loader:
         self.progress.start(f"Copying the {entity} records", 1)
         if not scratch.postgresql:
             self.conn.exec_driver_sql(f"ATTACH DATABASE ? AS scratch_{entity}", (scratch.path(entity),))
-        self.summary.counts[entity] = copy_into_empty(
-            self.conn, TABLES[entity], entity, scratch.table(entity), self.run_id, self.now)
+        table = TABLES[entity]
+        self.summary.counts[entity] = Counts(created=scratch.move_into(self.conn, table))
+        journal_creations(self.conn, table, entity, "key", self.run_id, self.now, 1)
         self.progress.advance(1)
 
     def _warn_orphans(self, source: Source, orphans: Orphans) -> None:

@@ -20,7 +20,6 @@ from typing import Callable, Collection, Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, Table
 
-from annuaire.errors import Conflict
 from annuaire.store import contains
 from annuaire.store.schema import journal
 from annuaire.store.select import mark, select_in
@@ -83,30 +82,7 @@ def bulk_inserts(conn: Connection, table: str, columns: Sequence[str], *,
             conn.exec_driver_sql(sql, pending)
 
 
-def copy_into_empty(conn: Connection, table: Table, entity: str, source: str, run_id: int, now: str) -> Counts:
-    """Create the records of the EMPTY `table` from `source`, a table of the same
-    definition whose rows are records to create (a first import's scratch tables).
-
-    SQLite copies the stored rows and index entries as they are (its transfer
-    optimisation, for `INSERT INTO t SELECT * FROM s` when `s` has `t`'s columns
-    and indexes): no row is decoded, no index sorted. PostgreSQL builds the
-    indexes once the rows are in. The creations are journaled in one statement.
-    """
-    if conn.exec_driver_sql(f'SELECT 1 FROM "{table.name}" LIMIT 1').first() is not None:
-        raise Conflict(f"the {table.name} records were written by another import meanwhile; run this one again")
-    postgresql = conn.dialect.name == "postgresql"
-    if postgresql:
-        for index in table.indexes:
-            index.drop(conn)
-    created = conn.exec_driver_sql(f'INSERT INTO "{table.name}" SELECT * FROM {source}').rowcount
-    if postgresql:
-        for index in table.indexes:
-            index.create(conn)
-    _journal_creations(conn, table, entity, "key", run_id, now, 1)
-    return Counts(created=created)
-
-
-def _journal_creations(conn: Connection, table: Table, entity: str, key_column: str, run_id: int, now: str,
+def journal_creations(conn: Connection, table: Table, entity: str, key_column: str, run_id: int, now: str,
                        first_id: int) -> None:
     """One INSERT … SELECT journals every record created into an empty table (ids from `first_id`)."""
     m = mark(conn)
@@ -235,7 +211,7 @@ class TableSync:
                 self.conn.exec_driver_sql(self._deactivate_sql, rows[i : i + BATCH])
         self._flush_journal()
         if self.bulk:
-            _journal_creations(self.conn, self.table, self.entity, self.key_column, self.run_id, self.now,
+            journal_creations(self.conn, self.table, self.entity, self.key_column, self.run_id, self.now,
                                self._first_new_id)
             for index in self.table.indexes:
                 index.create(self.conn)

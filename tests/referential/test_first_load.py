@@ -136,3 +136,32 @@ def test_a_helped_first_import_refuses_tables_written_meanwhile(store, world, tm
         import_paths(store, [ps_zip(world[0])])
     assert dump(store) == before
     assert not scratch_left(store, tmp_path)
+
+
+def definitions(store) -> list[tuple]:
+    """The catalog's definitions of the tables a first import's helper builds."""
+    names = ("activity", "skill", "diploma")
+    with store.read() as conn:
+        if store.is_sqlite:
+            return sorted(conn.exec_driver_sql(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE tbl_name IN ('activity', 'skill', 'diploma')"))
+        return sorted([
+            *conn.exec_driver_sql("SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s)",
+                                  (list(names),)),
+            *conn.exec_driver_sql("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                                  "WHERE conrelid::regclass::text = ANY(%s)", (list(names),)),
+            *conn.exec_driver_sql("SELECT table_name, column_name, concat_ws(' ', ordinal_position, data_type, "
+                                  "character_maximum_length, is_nullable, column_default, collation_name) "
+                                  "FROM information_schema.columns WHERE table_name = ANY(%s)", (list(names),)),
+        ])
+
+
+def test_a_helped_first_import_leaves_the_tables_as_migrated(store, other_store, world, monkeypatch):
+    """The helper's tables are copied into the store's (SQLite) or take their place
+    (PostgreSQL): the same columns, indexes and constraints as a store loaded in one process."""
+    monkeypatch.setattr(importer, "FIRST_LOAD_MIN_SIZE", 0)
+    before = definitions(store)
+    import_paths(store, [ps_zip(world[0])])
+    import_paths(other_store, [ps_zip(world[0])])
+    assert definitions(store) == before == definitions(other_store)
+    assert len(before) > 10
