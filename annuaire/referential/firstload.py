@@ -23,8 +23,7 @@ file and the line; the whole import is then rolled back.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,11 +45,10 @@ from annuaire.referential.rows import (
     child_lines,
     code_check,
 )
-from annuaire.store.diff import ACTIVE, RECORD_COLUMNS
+from annuaire.store.diff import ACTIVE
 from annuaire.store.digest import digest
 from annuaire.store.engine import BULK_MAINTENANCE_MEM
 
-BATCH = 20_000
 VALUES = {"activity": records.ACTIVITY, **CHILDREN}  # entity -> its mapping (the record's values)
 
 
@@ -72,9 +70,12 @@ class Built:
     error: Exception | None = None
 
 
-def columns(entity: str) -> tuple[str, ...]:
-    """The store columns of a scratch table's rows, in their order."""
-    return ("id", "key", "person_id", *("structure_id",) * (entity == "activity"), *VALUES[entity], *RECORD_COLUMNS)
+CREATED = ("active", "version", "last_updated")  # the record columns a creation sets to constants
+
+
+def row_columns(entity: str) -> tuple[str, ...]:
+    """The store columns of the helper's rows of `entity`, in their order."""
+    return ("id", "key", "person_id", *("structure_id",) * (entity == "activity"), *VALUES[entity], "digest")
 
 
 @dataclass(frozen=True)
@@ -241,11 +242,11 @@ def _build_child(source: Source, entity: str, scratch: Scratch, persons: dict[st
     index = lines.column_index()
     checks = code_check(index)
     orphans = Orphans()
-    rows = ((n, lines.fields(text, n)) for n, text in lines.grouped(groups))
-    now = scratch.now
-    with _writer(scratch, entity) as add:
-        for id_, (id_nat, key, values) in enumerate(child_lines(rows, index, entity, persons, checks, orphans), 1):
-            add((id_, key, persons[id_nat], *values, ACTIVE, 1, now, digest(values)))
+    lines_read = ((n, lines.fields(text, n)) for n, text in lines.grouped(groups))
+    _write(scratch, entity, (
+        (id_, key, persons[id_nat], *values, digest(values))
+        for id_, (id_nat, key, values) in enumerate(child_lines(lines_read, index, entity, persons, checks, orphans), 1)
+    ))
     prints = pack(lines.header_line, groups.prints) if lines.encoding == "utf-8" else None
     return Child(checks, orphans, prints)
 
@@ -259,19 +260,20 @@ def _build_activities(scratch: Scratch, source: Source, built: Built) -> dict[st
     i_idnat, i_tech = index[records.ID_NAT], index[records.TECH_ID]
     pick = records.picker(index, records.ACTIVITY)
     check_codes = built.checks = code_check(index)
-    now = scratch.now
     keys: set[str] = set()
     persons: dict[str, int] = {}
     structures: dict[str, int | None] = {"": None}  # (no structure: no number)
-    with _writer(scratch, "activity") as add:
+
+    def rows() -> Iterator[tuple]:
         for id_, (line_no, fields) in enumerate(lines, 1):
             check_codes(fields, line_no)
             id_nat, tech = fields[i_idnat], fields[i_tech]
             person_id = persons.setdefault(id_nat, len(persons) + 1)
             structure_id = structures.setdefault(tech, len(structures))
             values = pick(fields)
-            add((id_, activity_key(id_nat, tech, keys), person_id, structure_id, *values, ACTIVE, 1, now,
-                 digest(values)))
+            yield (id_, activity_key(id_nat, tech, keys), person_id, structure_id, *values, digest(values))
+
+    _write(scratch, "activity", rows())
     return persons
 
 
@@ -283,25 +285,26 @@ def _on_scratch(definition: str, index: str, table: str) -> str:
     return f'CREATE {match[1] or ""}INDEX "{index}" ON {table} {match[2]}'
 
 
-@contextmanager
-def _writer(scratch: Scratch, entity: str) -> Iterator[Callable[[tuple], None]]:
-    """A function adding one row (in `columns(entity)` order) to the new scratch table of
-    `entity`, readable by the importer once the block ends."""
-    names = ", ".join(f'"{c}"' for c in columns(entity))
+def _write(scratch: Scratch, entity: str, rows: Iterable[tuple]) -> None:
+    """Write `rows`, records created now (`row_columns(entity)`: the constant columns of a
+    creation are not in them), into the new scratch table of `entity`."""
+    names = ", ".join(f'"{c}"' for c in (*row_columns(entity), *CREATED))
     if scratch.postgresql:
         import psycopg
 
-        name = scratch.table(entity)
+        name, created = scratch.table(entity), (ACTIVE, 1, scratch.now)
         with psycopg.connect(_libpq(scratch.location), autocommit=True) as conn:
             conn.execute(f'CREATE TABLE {name} (LIKE "{entity}" INCLUDING ALL EXCLUDING INDEXES)')
             with conn.cursor() as cur, cur.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
-                yield copy.write_row
+                write_row = copy.write_row
+                for row in rows:
+                    write_row((*row, *created))
             conn.execute(f"SET maintenance_work_mem = '{BULK_MAINTENANCE_MEM}'")
             for n, (_, definition, _) in enumerate(scratch.schema[entity]):
                 conn.execute(_on_scratch(definition, scratch.index(entity, n), name))
         return
     # Through apsw: its executemany binds values a third faster than the sqlite3 module's,
-    # and binding is the helper's largest cost.
+    # and binding is the helper's largest cost (the constants are in the statement).
     import apsw
 
     db = apsw.Connection(scratch.path(entity))
@@ -312,18 +315,9 @@ def _writer(scratch: Scratch, entity: str) -> Iterator[Callable[[tuple], None]]:
         db.execute("BEGIN")
         table, *indexes = scratch.schema[entity]
         db.execute(table)
-        sql = f'INSERT INTO "{entity}" ({names}) VALUES ({", ".join("?" * len(columns(entity)))})'
-        rows: list[tuple] = []
-
-        def add(row: tuple) -> None:
-            rows.append(row)
-            if len(rows) >= BATCH:
-                db.executemany(sql, rows)
-                rows.clear()
-
-        yield add
-        if rows:
-            db.executemany(sql, rows)
+        marks = ", ".join("?" * len(row_columns(entity)))
+        now = scratch.now.replace("'", "''")
+        db.executemany(f"INSERT INTO \"{entity}\" ({names}) VALUES ({marks}, {ACTIVE}, 1, '{now}')", rows)
         for index in indexes:  # built here, on the helper's core: the store copies them
             db.execute(index)
         db.execute("COMMIT")

@@ -265,7 +265,9 @@ class _Loader:
         i_idnat, i_tech = index[records.ID_NAT], index[records.TECH_ID]
         scope = reading.scope(i_idnat)
         persons = self._sync(
-            person, "person", "id_nat", [*records.PERSON, *records.PERSON_KEYS], track=True, derive=records.person_keys,
+            # (a first import's helper copies children in: none of them changes a person after)
+            person, "person", "id_nat", [*records.PERSON, *records.PERSON_KEYS], track=first_load is None,
+            derive=records.person_keys,
             only=None if scope is None else ("id_nat", scope),
         )
         scoped_ids = None if scope is None else [v[0] for v in persons.existing.values()]
