@@ -63,7 +63,7 @@ class Child:
 
 @dataclass
 class Built:
-    """The helper's answer."""
+    """The helper's last answer (the ones before name the tables written)."""
 
     checks: CodeCheck | None = None  # Personne_activite's unknown codes
     children: dict[str, Child] = field(default_factory=dict)
