@@ -3,13 +3,12 @@
 A first import creates every record, and its time goes to building rows in
 Python and writing them. So this process builds the persons and structures
 while a helper process builds the activities, savoir-faire and diplomas (5 M
-of the 7.35 M records) into scratch tables of the store's own definition: a
-scratch SQLite file beside an SQLite store, with the store's indexes built
-there too; unlogged tables of a PostgreSQL store (filled by COPY). The
-importer then copies each scratch table into the store with one INSERT …
-SELECT (`diff.copy_into_empty`; SQLite copies the rows and the index entries
-as they are stored). Scratch tables and files are dropped once the import
-ends, however it ends.
+of the 7.35 M records) into scratch tables of the store's own definition and
+indexes: one SQLite file per table beside an SQLite store, tables of a
+PostgreSQL store (filled by COPY). The importer takes each table in as soon
+as it is written (`Scratch.move_into`: SQLite copies the rows and index
+entries as they are stored, PostgreSQL swaps the tables). Scratch tables and
+files are dropped once the import ends, however it ends.
 
 The helper numbers the persons and structures as the importer does when it
 creates them into empty tables (1, 2, … in order of first appearance in
@@ -34,7 +33,7 @@ from annuaire.errors import Conflict, DirectoryError
 from annuaire.referential import helper, records
 from annuaire.referential.groups import Groups
 from annuaire.referential.helper import Helper
-from annuaire.referential.prints import Packed, pack
+from annuaire.referential.prints import Packed, kept
 from annuaire.referential.reader import Lines, Source
 from annuaire.referential.rows import (
     CHILD_KINDS,
@@ -109,9 +108,9 @@ class Scratch:
     def move_into(self, conn: Connection, table: Table) -> int:
         """Make the EMPTY `table` hold the rows of its scratch table; returns their number.
 
-        SQLite copies them with `INSERT INTO t SELECT * FROM s`: its transfer
-        optimisation, the stored rows and index entries copied as they are (the
-        scratch file has the store's definitions): no row decoded, no index sorted.
+        SQLite attaches the scratch file and copies with `INSERT INTO t SELECT * FROM s`:
+        its transfer optimisation, the stored rows and index entries copied as they are
+        (the scratch file has the store's definitions): no row decoded, no index sorted.
         PostgreSQL swaps the tables inside the import's transaction: the scratch
         table, written and indexed by the helper (its own server process, in
         parallel), takes the name of the store's, its indexes and constraints too.
@@ -120,6 +119,7 @@ class Scratch:
         if conn.exec_driver_sql(f'SELECT 1 FROM "{name}" LIMIT 1').first() is not None:
             raise Conflict(f"the {name} records were written by another import meanwhile; run this one again")
         if not self.postgresql:
+            conn.exec_driver_sql(f"ATTACH DATABASE ? AS scratch_{name}", (self.path(name),))
             return conn.exec_driver_sql(f'INSERT INTO "{name}" SELECT * FROM {self.table(name)}').rowcount
         conn.exec_driver_sql(f'DROP TABLE "{name}"')
         conn.exec_driver_sql(f'ALTER TABLE {self.table(name)} RENAME TO "{name}"')
@@ -247,8 +247,7 @@ def _build_child(source: Source, entity: str, scratch: Scratch, persons: dict[st
         (id_, key, persons[id_nat], *values, digest(values))
         for id_, (id_nat, key, values) in enumerate(child_lines(lines_read, index, entity, persons, checks, orphans), 1)
     ))
-    prints = pack(lines.header_line, groups.prints) if lines.encoding == "utf-8" else None
-    return Child(checks, orphans, prints)
+    return Child(checks, orphans, kept(lines, groups.prints))
 
 
 def _build_activities(scratch: Scratch, source: Source, built: Built) -> dict[str, int]:

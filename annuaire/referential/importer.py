@@ -404,8 +404,6 @@ class _Loader:
     def _copy(self, scratch: Scratch, entity: str) -> None:
         """Create the records of `entity` from its scratch table."""
         self.progress.start(f"Copying the {entity} records", 1)
-        if not scratch.postgresql:
-            self.conn.exec_driver_sql(f"ATTACH DATABASE ? AS scratch_{entity}", (scratch.path(entity),))
         table = TABLES[entity]
         self.summary.counts[entity] = Counts(created=scratch.move_into(self.conn, table))
         journal_creations(self.conn, table, entity, "key", self.run_id, self.now, 1)
@@ -421,14 +419,13 @@ class _Loader:
     def _save_prints(self, reading: "_Reading", keep: bool = False) -> None:
         """Store the fingerprints of a file once all its lines were read (then free them)."""
         lines = reading.lines
-        self._store_prints(lines.source.kind, None if lines.encoding != "utf-8" else (
-            reading.packed or prints.pack(lines.header_line, reading.groups.prints)))
+        self._store_prints(lines.source.kind, reading.packed or prints.kept(lines, reading.groups.prints))
         if not keep:
             reading.groups.prints = {}
 
     def _store_prints(self, kind: str, packed: prints.Packed | None) -> None:
-        """Replace the fingerprints of `kind`; None (a file not read as UTF-8) forgets them:
-        its bytes could not be trusted to decode alike the next time (`Lines.grouped`)."""
+        """Replace the fingerprints of `kind`; None (`prints.kept`: a file not read as UTF-8)
+        forgets them."""
         if packed is None:
             prints.drop(self.conn, kind)
         else:

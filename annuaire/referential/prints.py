@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, delete, insert
 
@@ -25,6 +26,9 @@ from annuaire.referential import records
 from annuaire.store.digest import digest
 from annuaire.store.schema import referential_print
 from annuaire.store.select import mark
+
+if TYPE_CHECKING:
+    from annuaire.referential.reader import Lines
 
 # Bump DERIVATION when the records derived from unchanged lines would differ
 # (a new search key rule, a new column…) or the fingerprints would (2: XXH3); changes of the
@@ -83,6 +87,12 @@ def drop(conn: Connection, kind: str) -> None:
 
 def pack(header: str, prints: dict[bytes, int]) -> Packed:
     return Packed(header, b"\n".join(prints), array("Q", prints.values()).tobytes())
+
+
+def kept(lines: Lines, prints: dict[bytes, int]) -> Packed | None:
+    """The fingerprints to store of a file read in full; None for a file not read as UTF-8:
+    its bytes could not be trusted to decode alike the next time (`Lines.grouped`)."""
+    return pack(lines.header_line, prints) if lines.encoding == "utf-8" else None
 
 
 def save(conn: Connection, kind: str, packed: Packed) -> None:

@@ -93,7 +93,8 @@ def child_lines(rows: Iterable[tuple[int, list[str]]], index: dict[str, int], en
             continue
         check_codes(fields, line_no)
         values = pick(fields)
-        yield id_nat, unique_key(f"{id_nat}|{'|'.join(values[4::2] if entity == 'skill' else values[::2])}|", keys), values
+        codes = values[4::2] if entity == "skill" else values[::2]  # (what tells the person's lines apart)
+        yield id_nat, unique_key(f"{id_nat}|{'|'.join(codes)}|", keys), values
 
 
 def activity_key(id_nat: str, tech_id: str, taken: set[str]) -> str:

@@ -228,7 +228,7 @@ class TableSync:
     def _flush_inserts(self) -> None:
         rows, self._inserts = self._inserts, []
         if rows:
-            bulk_insert(self.conn, self.table.name, self.insert_columns, rows, trigrams=not self._trigrams)
+            bulk_insert(self.conn, self.table.name, self.insert_columns, rows, trigrams=not self.bulk)
 
     def _flush_updates(self) -> None:
         rows, self._updates = self._updates, []

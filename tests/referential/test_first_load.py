@@ -93,28 +93,26 @@ def test_a_helper_that_dies_stops_a_first_import(store, world, tmp_path, monkeyp
 
 
 def test_a_scratch_table_is_copied_as_stored(tmp_path):
-    """SQLite: a scratch table made from the store's own definitions (`sqlite_schema`) is
+    """SQLite: a scratch file as the helper writes it (the store's own definitions) is
     copied by the transfer optimisation, row and index entries as stored, none decoded:
     what makes the copy of 5 M records cost seconds, not tens."""
     import sqlite3
 
-    from annuaire.referential.firstload import sqlite_schema
+    from annuaire.referential import firstload
     from annuaire.store.engine import open_store
 
     store = open_store(f"sqlite:///{tmp_path / 'store.sqlite'}")
     with store.read() as conn:
-        schema = sqlite_schema(conn)
+        scratch = firstload.Scratch(str(tmp_path / "scratch"), "t", "2025-01-01T00:00:00.000000Z",
+                                    firstload.sqlite_schema(conn))
     store.dispose()
-    assert set(schema) == {"activity", "skill", "diploma"}
+    assert set(scratch.schema) == {"activity", "skill", "diploma"}
     db = sqlite3.connect(tmp_path / "store.sqlite")
-    db.execute("ATTACH DATABASE ? AS scratch", (str(tmp_path / "scratch.sqlite"),))
-    for entity, (table, *indexes) in schema.items():
-        assert table.startswith("CREATE TABLE") and indexes
-        db.execute(table.replace("CREATE TABLE ", "CREATE TABLE scratch.", 1))
-        for index in indexes:
-            db.execute(index.replace("INDEX ", "INDEX scratch.", 1))
+    for entity in scratch.schema:
+        firstload._write(scratch, entity, [])
+        db.execute(f"ATTACH DATABASE ? AS scratch_{entity}", (scratch.path(entity),))
         # (the program holds the row by row copy too, run if the table is not empty)
-        plan = [row[1] for row in db.execute(f'EXPLAIN INSERT INTO "{entity}" SELECT * FROM scratch."{entity}"')]
+        plan = [row[1] for row in db.execute(f'EXPLAIN INSERT INTO "{entity}" SELECT * FROM {scratch.table(entity)}')]
         assert "RowData" in plan, (entity, plan)
 
 

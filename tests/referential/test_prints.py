@@ -198,8 +198,8 @@ def test_orphans_of_the_last_import_are_read_again(store, other_store, world, tm
     """Lines skipped as orphans (their person was not in Personne_activite) are unchanged
     when the person comes back: they must still be read, and their records created."""
     day0 = ps_zip(world[0])
-    without = rewrite(day0, tmp_path / "without" / day0.name, {PA: without_first_person}) if (
-        (tmp_path / "without").mkdir() or True) else None
+    (tmp_path / "without").mkdir()
+    without = rewrite(day0, tmp_path / "without" / day0.name, {PA: without_first_person})
     for s in (store, other_store):
         import_paths(s, [without])
     with other_store.write() as conn:
