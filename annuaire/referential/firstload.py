@@ -1,8 +1,8 @@
 """A first national import on two cores.
 
 A first import creates every record, and its time goes to building rows in
-Python and writing them. So this process builds the persons and structures
-while a helper process builds the activities, savoir-faire and diplomas (5 M
+Python and writing them. So this process builds the persons while a helper
+process builds the structures, activities, savoir-faire and diplomas (5.4 M
 of the 7.35 M records) into scratch tables of the store's own definition and
 indexes: one SQLite file per table beside an SQLite store, tables of a
 PostgreSQL store (filled by COPY). The importer takes each table in as soon
@@ -12,7 +12,8 @@ files are dropped once the import ends, however it ends.
 
 The helper numbers the persons and structures as the importer does when it
 creates them into empty tables (1, 2, … in order of first appearance in
-Personne_activite), so its rows carry the ids of their person and structure.
+Personne_activite), so its rows carry the ids of their person and structure,
+and its structures are those the importer would have created.
 Its rows are built by the same functions as the importer's (`rows`): the
 store ends exactly as an import in one process would leave it. An
 ImportFileError in the helper is raised again by the importer, naming the
@@ -22,7 +23,8 @@ file and the line; the whole import is then rolled back.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,11 +46,19 @@ from annuaire.referential.rows import (
     child_lines,
     code_check,
 )
-from annuaire.store.diff import ACTIVE
+from annuaire.store import contains
+from annuaire.store.diff import ACTIVE, BATCH
 from annuaire.store.digest import digest
 from annuaire.store.engine import BULK_MAINTENANCE_MEM
 
-VALUES = {"activity": records.ACTIVITY, **CHILDREN}  # entity -> its mapping (the record's values)
+# entity -> the store columns of the helper's rows, in their order: id, key, then values
+# (the constant columns of a creation, CREATED, are not in them).
+COLUMNS = {
+    "structure": ("id", "tech_id", *records.STRUCTURE, *records.STRUCTURE_KEYS, "digest"),
+    "activity": ("id", "key", "person_id", "structure_id", *records.ACTIVITY, "digest"),
+    **{entity: ("id", "key", "person_id", *values, "digest") for entity, values in CHILDREN.items()},
+}
+CREATED = ("active", "version", "last_updated")  # the record columns a creation sets to constants
 
 
 @dataclass
@@ -67,14 +77,6 @@ class Built:
     checks: CodeCheck | None = None  # Personne_activite's unknown codes
     children: dict[str, Child] = field(default_factory=dict)
     error: Exception | None = None
-
-
-CREATED = ("active", "version", "last_updated")  # the record columns a creation sets to constants
-
-
-def row_columns(entity: str) -> tuple[str, ...]:
-    """The store columns of the helper's rows of `entity`, in their order."""
-    return ("id", "key", "person_id", *("structure_id",) * (entity == "activity"), *VALUES[entity], "digest")
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,8 @@ class Scratch:
 
         SQLite attaches the scratch file and copies with `INSERT INTO t SELECT * FROM s`:
         its transfer optimisation, the stored rows and index entries copied as they are
-        (the scratch file has the store's definitions): no row decoded, no index sorted.
+        (the scratch file has the store's definitions): no row decoded, no index sorted;
+        the table's trigram index is filled from the rows once they are in.
         PostgreSQL swaps the tables inside the import's transaction: the scratch
         table, written and indexed by the helper (its own server process, in
         parallel), takes the name of the store's, its indexes and constraints too.
@@ -120,7 +123,10 @@ class Scratch:
             raise Conflict(f"the {name} records were written by another import meanwhile; run this one again")
         if not self.postgresql:
             conn.exec_driver_sql(f"ATTACH DATABASE ? AS scratch_{name}", (self.path(name),))
-            return conn.exec_driver_sql(f'INSERT INTO "{name}" SELECT * FROM {self.table(name)}').rowcount
+            trigrams = contains.suspend(conn, name)
+            count = conn.exec_driver_sql(f'INSERT INTO "{name}" SELECT * FROM {self.table(name)}').rowcount
+            contains.resume(conn, trigrams)
+            return count
         conn.exec_driver_sql(f'DROP TABLE "{name}"')
         conn.exec_driver_sql(f'ALTER TABLE {self.table(name)} RENAME TO "{name}"')
         for n, (index, _, constraint) in enumerate(self.schema[name]):
@@ -135,14 +141,14 @@ class Scratch:
     def discard(self) -> None:
         """Drop what the helper wrote (after the import's transaction ended)."""
         if not self.postgresql:
-            for entity in VALUES:
+            for entity in COLUMNS:
                 Path(self.path(entity)).unlink(missing_ok=True)
             return
         import psycopg
 
         try:
             with psycopg.connect(_libpq(self.location), autocommit=True) as conn:
-                for entity in VALUES:
+                for entity in COLUMNS:
                     conn.execute(f"DROP TABLE IF EXISTS {self.table(entity)}")
         except psycopg.Error:  # the server is out of reach: the import's own error says more
             pass
@@ -150,11 +156,13 @@ class Scratch:
 
 def sqlite_schema(conn: Connection) -> dict[str, list[str]]:
     """The definitions a scratch SQLite file needs: the store's own, so that copying a
-    scratch table into the store is a copy of stored rows and index entries."""
+    scratch table into the store is a copy of stored rows and index entries (not its
+    triggers: they keep trigram indexes, which the store fills once the rows are in)."""
     return {
         entity: [sql for (sql,) in conn.exec_driver_sql(
-            "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL ORDER BY type = 'index'", (entity,))]
-        for entity in VALUES
+            "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('table', 'index') AND sql IS NOT NULL "
+            "ORDER BY type = 'index'", (entity,))]
+        for entity in COLUMNS
     }
 
 
@@ -168,7 +176,7 @@ def postgresql_schema(conn: Connection) -> dict[str, list[tuple[str, str, str | 
             "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
             "LEFT JOIN pg_constraint c ON c.conindid = i.oid AND c.conrelid = x.indrelid "
             "WHERE x.indrelid = to_regclass(%s) ORDER BY i.relname", (f'"{entity}"',))]
-        for entity in VALUES
+        for entity in COLUMNS
     }
 
 
@@ -179,7 +187,8 @@ def _libpq(url: str) -> str:
 
 
 class FirstLoad:
-    """The helper process building a first import's activities and children, started at once."""
+    """The helper process building a first import's structures, activities and children,
+    started at once."""
 
     def __init__(self, sources: dict[str, Source], scratch: Scratch) -> None:
         self.scratch = scratch
@@ -206,7 +215,7 @@ class FirstLoad:
         return answer
 
     def discard(self) -> None:
-        """Stop the helper and drop its scratch tables (once the import's transaction ended)."""
+        """Stop the helper and drop the scratch tables (once the import's transaction ended)."""
         self._helper.close()
         self.scratch.discard()
 
@@ -225,6 +234,7 @@ def _serve(job: tuple[dict[str, Source], Scratch]) -> Iterator[str | Built]:
     built = Built()
     try:
         persons = _build_activities(scratch, sources[formats.PERSONNE_ACTIVITE], built)
+        yield "structure"  # (journaled before the activities, as an import in one process does)
         yield "activity"
         for kind in sorted((k for k in CHILD_KINDS if k in sources), key=lambda k: -sources[k].size):
             built.children[kind] = _build_child(sources[kind], CHILD_KINDS[kind], scratch, persons)
@@ -243,36 +253,51 @@ def _build_child(source: Source, entity: str, scratch: Scratch, persons: dict[st
     checks = code_check(index)
     orphans = Orphans()
     lines_read = ((n, lines.fields(text, n)) for n, text in lines.grouped(groups))
-    _write(scratch, entity, (
-        (id_, key, persons[id_nat], *values, digest(values))
-        for id_, (id_nat, key, values) in enumerate(child_lines(lines_read, index, entity, persons, checks, orphans), 1)
-    ))
+    with _table(scratch, entity) as write:
+        write(
+            (id_, key, persons[id_nat], *values, digest(values))
+            for id_, (id_nat, key, values) in enumerate(
+                child_lines(lines_read, index, entity, persons, checks, orphans), 1)
+        )
     return Child(checks, orphans, kept(lines, groups.prints))
 
 
 def _build_activities(scratch: Scratch, source: Source, built: Built) -> dict[str, int]:
-    """The activity rows of Personne_activite, and its unknown codes (the importer reads the
-    file too, for persons and structures); returns the ids of the file's persons."""
+    """The structure and activity rows of Personne_activite, and its unknown codes (the
+    importer reads the file too, for the persons); returns the ids of the file's persons."""
     lines = Lines(source)
     lines.read_header()
     index = lines.column_index()
     i_idnat, i_tech = index[records.ID_NAT], index[records.TECH_ID]
     pick = records.picker(index, records.ACTIVITY)
+    pick_structure = records.picker(index, records.STRUCTURE)
+    structure_keys = records.structure_keys
     check_codes = built.checks = code_check(index)
     keys: set[str] = set()
     persons: dict[str, int] = {}
     structures: dict[str, int | None] = {"": None}  # (no structure: no number)
+    new: list[tuple] = []  # structure rows to write
 
-    def rows() -> Iterator[tuple]:
-        for id_, (line_no, fields) in enumerate(lines, 1):
-            check_codes(fields, line_no)
-            id_nat, tech = fields[i_idnat], fields[i_tech]
-            person_id = persons.setdefault(id_nat, len(persons) + 1)
-            structure_id = structures.setdefault(tech, len(structures))
-            values = pick(fields)
-            yield (id_, activity_key(id_nat, tech, keys), person_id, structure_id, *values, digest(values))
+    with _table(scratch, "structure") as write_structures, _table(scratch, "activity") as write_activities:
 
-    _write(scratch, "activity", rows())
+        def rows() -> Iterator[tuple]:
+            for id_, (line_no, fields) in enumerate(lines, 1):
+                check_codes(fields, line_no)
+                id_nat, tech = fields[i_idnat], fields[i_tech]
+                person_id = persons.setdefault(id_nat, len(persons) + 1)
+                structure_id = structures.get(tech, 0)
+                if structure_id == 0:  # (a structure's first line)
+                    structure_id = structures[tech] = len(structures)
+                    values = pick_structure(fields)
+                    new.append((structure_id, tech, *values, *structure_keys(values), digest(values)))
+                    if len(new) == BATCH:
+                        write_structures(new)
+                        new.clear()
+                values = pick(fields)
+                yield (id_, activity_key(id_nat, tech, keys), person_id, structure_id, *values, digest(values))
+
+        write_activities(rows())
+        write_structures(new)
     return persons
 
 
@@ -284,10 +309,12 @@ def _on_scratch(definition: str, index: str, table: str) -> str:
     return f'CREATE {match[1] or ""}INDEX "{index}" ON {table} {match[2]}'
 
 
-def _write(scratch: Scratch, entity: str, rows: Iterable[tuple]) -> None:
-    """Write `rows`, records created now (`row_columns(entity)`: the constant columns of a
-    creation are not in them), into the new scratch table of `entity`."""
-    names = ", ".join(f'"{c}"' for c in (*row_columns(entity), *CREATED))
+@contextmanager
+def _table(scratch: Scratch, entity: str) -> Iterator[Callable[[Iterable[tuple]], None]]:
+    """A function writing rows, records created now (`COLUMNS[entity]`: the constant columns
+    of a creation are not in them), into the new scratch table of `entity`, as often as
+    needed; the table's indexes are built when the block ends."""
+    names = ", ".join(f'"{c}"' for c in (*COLUMNS[entity], *CREATED))
     if scratch.postgresql:
         import psycopg
 
@@ -296,8 +323,12 @@ def _write(scratch: Scratch, entity: str, rows: Iterable[tuple]) -> None:
             conn.execute(f'CREATE TABLE {name} (LIKE "{entity}" INCLUDING ALL EXCLUDING INDEXES)')
             with conn.cursor() as cur, cur.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
                 write_row = copy.write_row
-                for row in rows:
-                    write_row((*row, *created))
+
+                def write(rows: Iterable[tuple]) -> None:
+                    for row in rows:
+                        write_row((*row, *created))
+
+                yield write
             conn.execute(f"SET maintenance_work_mem = '{BULK_MAINTENANCE_MEM}'")
             for n, (_, definition, _) in enumerate(scratch.schema[entity]):
                 conn.execute(_on_scratch(definition, scratch.index(entity, n), name))
@@ -314,9 +345,10 @@ def _write(scratch: Scratch, entity: str, rows: Iterable[tuple]) -> None:
         db.execute("BEGIN")
         table, *indexes = scratch.schema[entity]
         db.execute(table)
-        marks = ", ".join("?" * len(row_columns(entity)))
+        marks = ", ".join("?" * len(COLUMNS[entity]))
         now = scratch.now.replace("'", "''")
-        db.executemany(f"INSERT INTO \"{entity}\" ({names}) VALUES ({marks}, {ACTIVE}, 1, '{now}')", rows)
+        insert = f"INSERT INTO \"{entity}\" ({names}) VALUES ({marks}, {ACTIVE}, 1, '{now}')"
+        yield lambda rows: db.executemany(insert, rows)
         for index in indexes:  # built here, on the helper's core: the store copies them
             db.execute(index)
         db.execute("COMMIT")

@@ -28,6 +28,7 @@ from annuaire.progress import Reporter, Silent
 from annuaire.referential import nomenclatures, prints, records
 from annuaire.referential.compare import AHEAD_MIN_SIZE, Ahead, compare, compare_child
 from annuaire.referential.firstload import (
+    COLUMNS,
     FirstLoad,
     Scratch,
     postgresql_schema,
@@ -53,7 +54,7 @@ from annuaire.store.schema import activity, diploma, person, run, skill, structu
 from annuaire.store.select import select_in
 
 REFERENTIAL_KINDS = (formats.PERSONNE_ACTIVITE, formats.SAVOIR_FAIRE, formats.DIPLOMES)
-TABLES = {"activity": activity, "skill": skill, "diploma": diploma}
+TABLES = {"structure": structure, "activity": activity, "skill": skill, "diploma": diploma}
 FIRST_LOAD_MIN_SIZE = 50 << 20  # a smaller first import runs in one process (the helper costs ~0.3 s)
 
 
@@ -144,7 +145,7 @@ def _import(store: Store, sources: list[Source], first: bool, first_load: FirstL
         # passes over them would find nothing.
         with gc_paused(), closing(loader):
             if first_load is not None:  # (a first import with Personne_activite)
-                loader.load_activities(by_kind[formats.PERSONNE_ACTIVITE], first_load)
+                loader.write_persons(by_kind[formats.PERSONNE_ACTIVITE])
                 loader.copy_built(first_load, by_kind)
             else:
                 if formats.PERSONNE_ACTIVITE in by_kind:
@@ -257,21 +258,19 @@ class _Loader:
             self.before = self.stored[formats.PERSONNE_ACTIVITE].ids_set()  # type: ignore[union-attr]
         return self.before
 
-    def load_activities(self, source: Source, first_load: FirstLoad | None = None) -> None:
-        """Persons, structures and activities (the activities of a first import, once persons
-        and structures are in, when `first_load`'s helper builds them)."""
+    def load_activities(self, source: Source) -> None:
+        """Persons, structures and activities."""
         reading = self._read(source)
         index = reading.lines.column_index()
         i_idnat, i_tech = index[records.ID_NAT], index[records.TECH_ID]
         scope = reading.scope(i_idnat)
         persons = self._sync(
-            # (a first import's helper copies children in: none of them changes a person after)
-            person, "person", "id_nat", [*records.PERSON, *records.PERSON_KEYS], track=first_load is None,
+            person, "person", "id_nat", [*records.PERSON, *records.PERSON_KEYS], track=True,
             derive=records.person_keys,
             only=None if scope is None else ("id_nat", scope),
         )
         scoped_ids = None if scope is None else [v[0] for v in persons.existing.values()]
-        activities = None if first_load is not None else self._sync(
+        activities = self._sync(
             activity, "activity", "key", ["person_id", "structure_id", *records.ACTIVITY],
             only=None if scoped_ids is None else ("person_id", scoped_ids),
         )
@@ -287,9 +286,6 @@ class _Loader:
             structure, "structure", "tech_id", [*records.STRUCTURE, *records.STRUCTURE_KEYS],
             derive=records.structure_keys, only=None if places is None else ("tech_id", places),
         )
-        if first_load is not None and not (persons.bulk and structures.bulk):
-            # (the helper numbered them from 1, as they are created into empty tables)
-            raise Conflict("persons or structures were written by another import meanwhile; run this one again")
         # The active structures left alone stay as they are (counted unchanged).
         outside = 0
         if places is not None:
@@ -298,14 +294,14 @@ class _Loader:
         pick_person = records.picker(index, records.PERSON)
         pick_structure = records.picker(index, records.STRUCTURE)
         pick_activity = records.picker(index, records.ACTIVITY)
-        check_codes = self._codes(index) if first_load is None else _checked_by_the_helper
+        check_codes = self._codes(index)
         person_ids: dict[str, int] = {}
         structure_ids: dict[str, int] = {}
         activity_keys: set[str] = set()
         for line_no, fields in reading.rows():
             id_nat = fields[i_idnat]
             if not id_nat:
-                raise ImportFileError(source.label, "empty 'Identification nationale PP'", line_no)
+                raise _no_id_nat(source, line_no)
             check_codes(fields, line_no)
             pid = person_ids.get(id_nat)
             if pid is None:
@@ -320,9 +316,8 @@ class _Loader:
                     values = pick_structure(fields)
                     sid = structures.offer(tech, values, digest(values))
                     structure_ids[tech] = sid
-            if activities is not None:
-                values = pick_activity(fields)
-                activities.offer(activity_key(id_nat, tech, activity_keys), (pid, sid, *values), digest(values))
+            values = pick_activity(fields)
+            activities.offer(activity_key(id_nat, tech, activity_keys), (pid, sid, *values), digest(values))
         # In a refresh, the persons of the file (the active ones) tell the orphans among the
         # children not read again.
         self._save_prints(reading, keep=scope is not None)
@@ -330,8 +325,7 @@ class _Loader:
         self.summary.counts["person"] = persons.finish()
         self.persons_changed = set(persons.changed)
         self.summary.counts["structure"] = structures.counts  # finished below, once activities are
-        if activities is not None:
-            self.summary.counts["activity"] = activities.finish()
+        self.summary.counts["activity"] = activities.finish()
         # A structure is active while an active activity takes place there.
         left = {id_: key for key, id_ in structures.not_offered()}
         structures.keep(left[row[0]] for row in select_in(
@@ -339,11 +333,33 @@ class _Loader:
         structures.finish()
         skipped, _, lines = reading.groups.skipped()  # persons not read: unchanged, like their lines
         persons.counts.unchanged += len(skipped)
-        if activities is not None:
-            activities.counts.unchanged += sum(lines)
+        activities.counts.unchanged += sum(lines)
         structures.counts.unchanged += outside
         self.person_ids = person_ids if scope is None else None
         self.active_persons = reading.groups.prints if scope is not None else None
+
+    def write_persons(self, source: Source) -> None:
+        """A first import's persons, created 1, 2, … in order of first appearance, as the
+        helper numbers them in its rows (`firstload`: it builds the other records)."""
+        reading = self._read(source)
+        index = reading.lines.column_index()
+        i_idnat = index[records.ID_NAT]
+        pick = records.picker(index, records.PERSON)
+        persons = self._sync(person, "person", "id_nat", [*records.PERSON, *records.PERSON_KEYS],
+                             derive=records.person_keys)
+        if not persons.bulk:
+            raise Conflict("the person records were written by another import meanwhile; run this one again")
+        seen: set[str] = set()
+        for line_no, fields in reading.rows():
+            id_nat = fields[i_idnat]
+            if id_nat not in seen:
+                if not id_nat:
+                    raise _no_id_nat(source, line_no)
+                seen.add(id_nat)
+                values = pick(fields)
+                persons.offer(id_nat, values, digest(values))
+        self._save_prints(reading)
+        self.summary.counts["person"] = persons.finish()
 
     def load_children(self, source: Source) -> None:
         """SavoirFaire or Dipl_AutExerc: lines attached to a person."""
@@ -384,13 +400,14 @@ class _Loader:
         self._warn_orphans(source, orphans)
 
     def copy_built(self, first_load: FirstLoad, by_kind: dict[str, Source]) -> None:
-        """A first import's activities, savoir-faire and diplomas, from the helper's scratch
-        tables (their rows carry the ids of their persons and structures), each copied
-        while the helper builds the next."""
+        """A first import's structures, activities, savoir-faire and diplomas, from the
+        helper's scratch tables (their rows carry the ids of their persons and structures),
+        each copied while the helper builds the next."""
         # (the summary's order: a refresh's, whatever the helper's)
-        for entity in ("activity", *(entity for kind, entity in CHILD_KINDS.items() if kind in by_kind)):
+        for entity in ("structure", "activity",
+                       *(entity for kind, entity in CHILD_KINDS.items() if kind in by_kind)):
             self.summary.counts[entity] = Counts()
-        self.progress.start("Waiting for the helper's activities", 1)
+        self.progress.start("Waiting for the helper's structures", 1)
         for entity in first_load.tables():
             self._copy(first_load.scratch, entity)
             self.progress.start("Waiting for the helper's next table", 1)
@@ -406,7 +423,7 @@ class _Loader:
         self.progress.start(f"Copying the {entity} records", 1)
         table = TABLES[entity]
         self.summary.counts[entity] = Counts(created=scratch.move_into(self.conn, table))
-        journal_creations(self.conn, table, entity, "key", self.run_id, self.now, 1)
+        journal_creations(self.conn, table, entity, COLUMNS[entity][1], self.run_id, self.now, 1)
         self.progress.advance(1)
 
     def _warn_orphans(self, source: Source, orphans: Orphans) -> None:
@@ -465,8 +482,8 @@ class _Loader:
         ]
 
 
-def _checked_by_the_helper(fields: list[str], line_no: int) -> None:
-    """A first import's helper checks the codes of Personne_activite (`FirstLoad`)."""
+def _no_id_nat(source: Source, line_no: int) -> ImportFileError:
+    return ImportFileError(source.label, "empty 'Identification nationale PP'", line_no)
 
 
 @dataclass

@@ -45,6 +45,7 @@ BATCHED = 100  # inserts from which the trigram index is filled in one statement
 # national table's terms take ~120 MB).
 DEFAULT_HASHSIZE = 1 << 20
 BULK_HASHSIZE = 256 << 20
+TRIGGERS = ("ai", "ad", "au")  # SQLite: the events that keep an FTS5 table in step with its table
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ def _trigger_sql(spec: Trigram, event: str) -> str:
             f"BEGIN {delete} {insert} END")
 
 
-def create_triggers(conn: Connection, events: tuple[str, ...] = ("ai", "ad", "au")) -> None:
+def create_triggers(conn: Connection, events: tuple[str, ...] = TRIGGERS) -> None:
     """(Re)create the SQLite sync triggers of every trigram index."""
     for fts, spec in _groups().items():
         for event in events:
@@ -299,11 +300,14 @@ def suspend(conn: Connection, table: str) -> list[Trigram]:
     national import: 0.34 s each); SQLite's FTS5 tables, filled in one statement
     (the persons of a national import: 2.6 s, not 6.1 s in 98 batches). The
     rows inserted meanwhile must skip `batched_inserts` (`bulk_insert(…, trigrams=False)`).
+    SQLite's triggers are all dropped: a table with triggers is never the target
+    of its transfer optimisation (`firstload.Scratch.move_into`).
     """
     if conn.dialect.name == "sqlite":
         specs = [spec for spec in _groups().values() if spec.table == table]
         for spec in specs:
-            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {spec.fts}_ai")
+            for event in TRIGGERS:
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {spec.fts}_{event}")
         return specs
     specs = [spec for spec in INDEXED.values() if spec.table == table and not spec.searched]
     for spec in specs:
@@ -323,7 +327,8 @@ def resume(conn: Connection, specs: list[Trigram]) -> None:
         conn.exec_driver_sql(f"INSERT INTO {fts}({fts}, rank) VALUES ('hashsize', {BULK_HASHSIZE})")
         _fill(conn, spec, 0)
         conn.exec_driver_sql(f"INSERT INTO {fts}({fts}, rank) VALUES ('hashsize', {DEFAULT_HASHSIZE})")
-        conn.exec_driver_sql(_trigger_sql(spec, "ai"))
+        for event in TRIGGERS:
+            conn.exec_driver_sql(_trigger_sql(spec, event))
 
 
 def _fill(conn: Connection, spec: Trigram, after: int) -> None:
