@@ -74,7 +74,6 @@ class Child:
 class Built:
     """The helper's last answer (the ones before name the tables written)."""
 
-    checks: CodeCheck | None = None  # Personne_activite's unknown codes
     children: dict[str, Child] = field(default_factory=dict)
     error: Exception | None = None
 
@@ -233,7 +232,7 @@ def _serve(job: tuple[dict[str, Source], Scratch]) -> Iterator[str | Built]:
     sources, scratch = job
     built = Built()
     try:
-        persons = _build_activities(scratch, sources[formats.PERSONNE_ACTIVITE], built)
+        persons = _build_activities(scratch, sources[formats.PERSONNE_ACTIVITE])
         yield "structure"  # (journaled before the activities, as an import in one process does)
         yield "activity"
         for kind in sorted((k for k in CHILD_KINDS if k in sources), key=lambda k: -sources[k].size):
@@ -262,9 +261,9 @@ def _build_child(source: Source, entity: str, scratch: Scratch, persons: dict[st
     return Child(checks, orphans, kept(lines, groups.prints))
 
 
-def _build_activities(scratch: Scratch, source: Source, built: Built) -> dict[str, int]:
-    """The structure and activity rows of Personne_activite, and its unknown codes (the
-    importer reads the file too, for the persons); returns the ids of the file's persons."""
+def _build_activities(scratch: Scratch, source: Source) -> dict[str, int]:
+    """The structure and activity rows of Personne_activite (the importer reads the file
+    too: the persons, and the file's unknown codes); returns the ids of the file's persons."""
     lines = Lines(source)
     lines.read_header()
     index = lines.column_index()
@@ -272,7 +271,6 @@ def _build_activities(scratch: Scratch, source: Source, built: Built) -> dict[st
     pick = records.picker(index, records.ACTIVITY)
     pick_structure = records.picker(index, records.STRUCTURE)
     structure_keys = records.structure_keys
-    check_codes = built.checks = code_check(index)
     keys: set[str] = set()
     persons: dict[str, int] = {}
     structures: dict[str, int | None] = {"": None}  # (no structure: no number)
@@ -282,7 +280,6 @@ def _build_activities(scratch: Scratch, source: Source, built: Built) -> dict[st
 
         def rows() -> Iterator[tuple]:
             for id_, (line_no, fields) in enumerate(lines, 1):
-                check_codes(fields, line_no)
                 id_nat, tech = fields[i_idnat], fields[i_tech]
                 person_id = persons.setdefault(id_nat, len(persons) + 1)
                 structure_id = structures.get(tech, 0)

@@ -345,6 +345,7 @@ class _Loader:
         index = reading.lines.column_index()
         i_idnat = index[records.ID_NAT]
         pick = records.picker(index, records.PERSON)
+        check_codes = self._codes(index)  # (here: the helper is the busier process)
         persons = self._sync(person, "person", "id_nat", [*records.PERSON, *records.PERSON_KEYS],
                              derive=records.person_keys)
         if not persons.bulk:
@@ -352,6 +353,7 @@ class _Loader:
         seen: set[str] = set()
         for line_no, fields in reading.rows():
             id_nat = fields[i_idnat]
+            check_codes(fields, line_no)
             if id_nat not in seen:
                 if not id_nat:
                     raise _no_id_nat(source, line_no)
@@ -412,7 +414,6 @@ class _Loader:
             self._copy(first_load.scratch, entity)
             self.progress.start("Waiting for the helper's next table", 1)
         self.progress.advance(1)
-        self.code_checks.append(first_load.built.checks)  # type: ignore[arg-type]
         for kind, child in first_load.built.children.items():
             self.code_checks.append(child.checks)
             self._warn_orphans(by_kind[kind], child.orphans)

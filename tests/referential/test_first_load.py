@@ -40,12 +40,34 @@ def scratch_left(store, folder: Path) -> list:
     return [name for name in inspect(store.engine).get_table_names() if name.startswith("import_")]
 
 
-@pytest.mark.parametrize("case", ["day 0", "orphans"])
+def unknown_code(kind: str, column: str, code: str):
+    """An edit of a file's lines: `column` of its fifth line holds `code`."""
+    i = COLUMNS[kind].index(column)
+
+    def edit(lines: list[str]) -> list[str]:
+        fields = lines[4].split("|")
+        fields[i] = code
+        return [*lines[:4], "|".join(fields), *lines[5:]]
+
+    return edit
+
+
+COLUMNS = {formats.PERSONNE_ACTIVITE: formats.PERSONNE_ACTIVITE_COLUMNS, formats.SAVOIR_FAIRE: formats.SAVOIR_FAIRE_COLUMNS}
+EDITS = {
+    "orphans": {formats.PERSONNE_ACTIVITE: without_first_person},  # lines of a person absent from Personne_activite
+    "unknown codes": {  # (Personne_activite's checked by the importer, the savoir-faire file's by the helper)
+        formats.PERSONNE_ACTIVITE: unknown_code(formats.PERSONNE_ACTIVITE, "Code mode exercice", "Z9"),
+        formats.SAVOIR_FAIRE: unknown_code(formats.SAVOIR_FAIRE, "Code savoir-faire", "ZZ99"),
+    },
+}
+
+
+@pytest.mark.parametrize("case", ["day 0", "orphans", "unknown codes"])
 def test_first_import_by_a_helper_equals_one_process(store, other_store, world, tmp_path, monkeypatch, case):
     day0 = ps_zip(world[0])
-    if case == "orphans":  # savoir-faire and diplomas of a person absent from Personne_activite
+    if case in EDITS:
         (tmp_path / "edited").mkdir()
-        day0 = rewrite(day0, tmp_path / "edited" / day0.name, {formats.PERSONNE_ACTIVITE: without_first_person})
+        day0 = rewrite(day0, tmp_path / "edited" / day0.name, EDITS[case])
     with monkeypatch.context() as m:
         m.setattr(importer, "FIRST_LOAD_MIN_SIZE", 0)
         labels = Labels()
@@ -57,6 +79,12 @@ def test_first_import_by_a_helper_equals_one_process(store, other_store, world, 
     assert by_helper.warnings == in_process.warnings
     if case == "orphans":
         assert any("absent from Personne_activite" in w for w in by_helper.warnings)
+    if case == "unknown codes":  # reported, and kept in the records
+        assert "unknown code 'Z9' in column 'Code mode exercice' (1 line(s), first at line 6)" in by_helper.warnings
+        assert "unknown code 'ZZ99' in column 'Code savoir-faire' (1 line(s), first at line 6)" in by_helper.warnings
+        with store.read() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM activity WHERE mode_code = 'Z9'").scalar() == 1
+            assert conn.exec_driver_sql("SELECT count(*) FROM skill WHERE code = 'ZZ99'").scalar() == 1
     assert records(store) == records(other_store)
     assert prints_of(store) == prints_of(other_store)
     assert not scratch_left(store, tmp_path)
