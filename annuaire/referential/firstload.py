@@ -314,18 +314,25 @@ def _table(scratch: Scratch, entity: str) -> Iterator[Callable[[Iterable[tuple]]
     names = ", ".join(f'"{c}"' for c in (*COLUMNS[entity], *CREATED))
     if scratch.postgresql:
         import psycopg
+        from psycopg import sql
 
-        name, created = scratch.table(entity), (ACTIVE, 1, scratch.now)
+        name, columns = scratch.table(entity), ", ".join(f'"{c}"' for c in COLUMNS[entity])
         with psycopg.connect(_libpq(scratch.location), autocommit=True) as conn:
             conn.execute(f'CREATE TABLE {name} (LIKE "{entity}" INCLUDING ALL EXCLUDING INDEXES)')
-            with conn.cursor() as cur, cur.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
+            # While it is filled, the constant columns of a creation are the table's defaults:
+            # COPY sends three values fewer a row (0.5-1 µs of the helper's Python each).
+            conn.execute(sql.SQL(f"ALTER TABLE {name} ") + sql.SQL(", ").join(
+                sql.SQL("ALTER COLUMN {} SET DEFAULT {}").format(sql.Identifier(column), sql.Literal(value))
+                for column, value in zip(CREATED, (True, 1, scratch.now))))
+            with conn.cursor() as cur, cur.copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
                 write_row = copy.write_row
 
                 def write(rows: Iterable[tuple]) -> None:
                     for row in rows:
-                        write_row((*row, *created))
+                        write_row(row)
 
                 yield write
+            conn.execute(f"ALTER TABLE {name} " + ", ".join(f'ALTER COLUMN "{c}" DROP DEFAULT' for c in CREATED))
             conn.execute(f"SET maintenance_work_mem = '{BULK_MAINTENANCE_MEM}'")
             for n, (_, definition, _) in enumerate(scratch.schema[entity]):
                 conn.execute(_on_scratch(definition, scratch.index(entity, n), name))
