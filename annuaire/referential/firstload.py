@@ -47,7 +47,7 @@ from annuaire.referential.rows import (
     code_check,
 )
 from annuaire.store import contains
-from annuaire.store.diff import ACTIVE, BATCH
+from annuaire.store.diff import ACTIVE, BATCH, copy_rows
 from annuaire.store.digest import digest
 from annuaire.store.engine import BULK_MAINTENANCE_MEM
 
@@ -311,12 +311,11 @@ def _table(scratch: Scratch, entity: str) -> Iterator[Callable[[Iterable[tuple]]
     """A function writing rows, records created now (`COLUMNS[entity]`: the constant columns
     of a creation are not in them), into the new scratch table of `entity`, as often as
     needed; the table's indexes are built when the block ends."""
-    names = ", ".join(f'"{c}"' for c in (*COLUMNS[entity], *CREATED))
     if scratch.postgresql:
         import psycopg
         from psycopg import sql
 
-        name, columns = scratch.table(entity), ", ".join(f'"{c}"' for c in COLUMNS[entity])
+        name = scratch.table(entity)
         with psycopg.connect(_libpq(scratch.location), autocommit=True) as conn:
             conn.execute(f'CREATE TABLE {name} (LIKE "{entity}" INCLUDING ALL EXCLUDING INDEXES)')
             # While it is filled, the constant columns of a creation are the table's defaults:
@@ -324,13 +323,7 @@ def _table(scratch: Scratch, entity: str) -> Iterator[Callable[[Iterable[tuple]]
             conn.execute(sql.SQL(f"ALTER TABLE {name} ") + sql.SQL(", ").join(
                 sql.SQL("ALTER COLUMN {} SET DEFAULT {}").format(sql.Identifier(column), sql.Literal(value))
                 for column, value in zip(CREATED, (True, 1, scratch.now))))
-            with conn.cursor() as cur, cur.copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
-                write_row = copy.write_row
-
-                def write(rows: Iterable[tuple]) -> None:
-                    for row in rows:
-                        write_row(row)
-
+            with copy_rows(conn, name, COLUMNS[entity]) as write:
                 yield write
             conn.execute(f"ALTER TABLE {name} " + ", ".join(f'ALTER COLUMN "{c}" DROP DEFAULT' for c in CREATED))
             conn.execute(f"SET maintenance_work_mem = '{BULK_MAINTENANCE_MEM}'")
@@ -349,6 +342,7 @@ def _table(scratch: Scratch, entity: str) -> Iterator[Callable[[Iterable[tuple]]
         db.execute("BEGIN")
         table, *indexes = scratch.schema[entity]
         db.execute(table)
+        names = ", ".join(f'"{c}"' for c in (*COLUMNS[entity], *CREATED))
         marks = ", ".join("?" * len(COLUMNS[entity]))
         now = scratch.now.replace("'", "''")
         insert = f"INSERT INTO \"{entity}\" ({names}) VALUES ({marks}, {ACTIVE}, 1, '{now}')"

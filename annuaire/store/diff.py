@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Callable, Collection, Iterable, Iterator, Sequence
+from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, Table
 
@@ -62,24 +62,32 @@ def bulk_inserts(conn: Connection, table: str, columns: Sequence[str], *,
     On SQLite they are inserted when the block ends, and reach the table's trigram
     index at once unless `trigrams` is False (the index is suspended: `contains.suspend`).
     """
-    cols = ", ".join(f'"{c}"' for c in columns)
     if conn.dialect.name == "postgresql":
-        raw = conn.connection.driver_connection
-        with raw.cursor() as cur, cur.copy(f'COPY "{table}" ({cols}) FROM STDIN') as copy:
-            write_row = copy.write_row
-
-            def write(rows: Iterable[tuple]) -> None:
-                for row in rows:
-                    write_row(row)
-
+        with copy_rows(conn.connection.driver_connection, f'"{table}"', columns) as write:
             yield write
         return
     pending: list[tuple] = []
     yield pending.extend
     if pending:
         with contains.batched_inserts(conn, table, len(pending)) if trigrams else nullcontext():
+            cols = ", ".join(f'"{c}"' for c in columns)
             sql = f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join([mark(conn)] * len(columns))})'
             conn.exec_driver_sql(sql, pending)
+
+
+@contextmanager
+def copy_rows(raw: Any, target: str, columns: Sequence[str]) -> Iterator[Callable[[Iterable[tuple]], None]]:
+    """PostgreSQL: a function streaming rows into `target` (a table's name, quoted) through
+    one COPY on `raw`, a psycopg connection; the COPY ends with the block."""
+    cols = ", ".join(f'"{c}"' for c in columns)
+    with raw.cursor() as cur, cur.copy(f"COPY {target} ({cols}) FROM STDIN") as copy:
+        write_row = copy.write_row
+
+        def write(rows: Iterable[tuple]) -> None:
+            for row in rows:
+                write_row(row)
+
+        yield write
 
 
 def journal_creations(conn: Connection, table: Table, entity: str, key_column: str, run_id: int, now: str,
