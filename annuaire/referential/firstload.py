@@ -22,6 +22,7 @@ file and the line; the whole import is then rolled back.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -231,6 +232,7 @@ def _serve(job: tuple[dict[str, Source], Scratch]) -> Iterator[str | Built]:
     and only the copy of the last one waits for the helper."""
     sources, scratch = job
     built = Built()
+    gc.disable()  # (millions of long-lived keys and no cycles: the collector's passes would find nothing)
     try:
         persons = _build_activities(scratch, sources[formats.PERSONNE_ACTIVITE])
         yield "structure"  # (journaled before the activities, as an import in one process does)
@@ -316,14 +318,14 @@ def _table(scratch: Scratch, entity: str) -> Iterator[Callable[[Iterable[tuple]]
         from psycopg import sql
 
         name = scratch.table(entity)
-        with psycopg.connect(_libpq(scratch.location), autocommit=True) as conn:
+        with psycopg.connect(_libpq(scratch.location), autocommit=True) as conn, conn.transaction():
             conn.execute(f'CREATE TABLE {name} (LIKE "{entity}" INCLUDING ALL EXCLUDING INDEXES)')
             # While it is filled, the constant columns of a creation are the table's defaults:
             # COPY sends three values fewer a row (0.5-1 µs of the helper's Python each).
             conn.execute(sql.SQL(f"ALTER TABLE {name} ") + sql.SQL(", ").join(
                 sql.SQL("ALTER COLUMN {} SET DEFAULT {}").format(sql.Identifier(column), sql.Literal(value))
                 for column, value in zip(CREATED, (True, 1, scratch.now))))
-            with copy_rows(conn, name, COLUMNS[entity]) as write:
+            with copy_rows(conn, name, COLUMNS[entity], freeze=True) as write:
                 yield write
             conn.execute(f"ALTER TABLE {name} " + ", ".join(f'ALTER COLUMN "{c}" DROP DEFAULT' for c in CREATED))
             conn.execute(f"SET maintenance_work_mem = '{BULK_MAINTENANCE_MEM}'")

@@ -424,7 +424,7 @@ class _Loader:
         self.progress.start(f"Copying the {entity} records", 1)
         table = TABLES[entity]
         self.summary.counts[entity] = Counts(created=scratch.move_into(self.conn, table))
-        journal_creations(self.conn, table, entity, COLUMNS[entity][1], self.run_id, self.now, 1)
+        journal_creations(self.conn, table, entity, COLUMNS[entity][1], self.run_id, self.now)
         self.progress.advance(1)
 
     def _warn_orphans(self, source: Source, orphans: Orphans) -> None:

@@ -299,7 +299,7 @@ def suspend(conn: Connection, table: str) -> list[Trigram]:
     PostgreSQL's GIN indexes through COPY (the structures' COPY batches of a
     national import: 0.34 s each); SQLite's FTS5 tables, filled in one statement
     (the persons of a national import: 2.6 s, not 6.1 s in 98 batches). The
-    rows inserted meanwhile must skip `batched_inserts` (`bulk_insert(…, trigrams=False)`).
+    rows inserted meanwhile must skip `batched_inserts` (`bulk_insert(…, loading=True)`).
     SQLite's triggers are all dropped: a table with triggers is never the target
     of its transfer optimisation (`firstload.Scratch.move_into`).
     """
