@@ -162,11 +162,12 @@ def _import(store: Store, sources: list[Source], first: bool, first_load: FirstL
             .values(status="ok", finished_at=utc_now(), report=json.dumps(summary.as_dict(), ensure_ascii=False))
         )
     progress.done()
-    # Statistics matter once a sizeable part of a table changed (first load above all).
+    # Statistics matter once a sizeable part of a table changed (first load above all: its
+    # tables were loaded empty, their rows written frozen, nothing to vacuum).
     store.analyze([
         name for name, c in summary.counts.items()
         if c.created + c.updated + c.deactivated > max(1000, (c.unchanged + c.created) // 10)
-    ])
+    ], vacuum=not first)
     return summary
 
 

@@ -74,11 +74,12 @@ class Store:
         with self.engine.connect() as conn:
             yield conn
 
-    def analyze(self, tables: list[str]) -> None:
+    def analyze(self, tables: list[str], *, vacuum: bool = True) -> None:
         """Refresh the planner's statistics after a bulk change of these tables.
 
-        Without them SQLite has no statistics at all and PostgreSQL cannot use
-        index-only scans on freshly loaded tables (it needs the visibility map).
+        Without them SQLite has no statistics at all. PostgreSQL also vacuums the
+        tables: index-only scans need their visibility map. Not after they were loaded
+        empty (`vacuum=False`): their rows were written frozen, the map set with them.
         """
         if not tables:
             return
@@ -89,11 +90,12 @@ class Store:
             return
         # One connection per table, two at a time: each server process takes a core.
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(self._vacuum_analyze, tables))
+            list(pool.map(self._analyze, tables, [vacuum] * len(tables)))
 
-    def _vacuum_analyze(self, table: str) -> None:
+    def _analyze(self, table: str, vacuum: bool) -> None:
         with self.engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(f'VACUUM ANALYZE "{table}"')
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                f'{"VACUUM " if vacuum else ""}ANALYZE "{table}"')
 
     def dispose(self) -> None:
         self.engine.dispose()

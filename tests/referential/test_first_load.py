@@ -193,3 +193,28 @@ def test_a_helped_first_import_leaves_the_tables_as_migrated(store, other_store,
     import_paths(other_store, [ps_zip(world[0])])
     assert definitions(store) == before == definitions(other_store)
     assert len(before) > 10
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("helped", [True, False], ids=["helped", "one process"])
+def test_a_first_import_leaves_postgresql_nothing_to_vacuum(pg_database, world, monkeypatch, helped):
+    """A first import writes its rows frozen (COPY FREEZE into tables created or truncated
+    in its transaction): every page is all-visible at once, so index-only scans need no
+    VACUUM, and the importer only analyzes the tables after it."""
+    from annuaire.store.engine import open_store
+    from tests.conftest import reset_pg_database
+
+    reset_pg_database(pg_database)
+    store = open_store(pg_database)
+    if helped:
+        monkeypatch.setattr(importer, "FIRST_LOAD_MIN_SIZE", 0)
+    try:
+        import_paths(store, [ps_zip(world[0])])
+        with store.write() as conn:
+            for table in ("person", "structure", "activity", "skill", "diploma"):
+                conn.exec_driver_sql(f'ANALYZE "{table}"')  # (counts the visibility map's all-visible pages)
+                pages, visible = conn.exec_driver_sql(
+                    "SELECT relpages, relallvisible FROM pg_class WHERE oid = %s::regclass", (table,)).one()
+                assert pages > 0 and visible == pages, (table, pages, visible)
+    finally:
+        store.dispose()
