@@ -30,6 +30,13 @@ def read_member(zip_path: Path, kind: str) -> list[dict[str, str]]:
     return [dict(zip(header, line.split("|")[:-1])) for line in lines[1:] if line]
 
 
+def _line(zip_path: Path, number: int, kind: str = formats.PERSONNE_ACTIVITE) -> bytes:
+    """Line `number` (1 = header) of one file of the archive, as stored."""
+    with zipfile.ZipFile(zip_path) as z:
+        name = next(n for n in z.namelist() if n.startswith(kind + "_"))
+        return z.read(name).split(b"\n")[number - 1]
+
+
 def first_by(rows: list[dict[str, str]], column: str) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for row in rows:
@@ -203,6 +210,9 @@ def test_bad_file_leaves_store_untouched(store, world, tmp_path, kind, first):
     assert ps_zip(world[1]).name in str(err.value)
     if kind not in ("unknown header", "truncated zip"):
         assert "line 100" in str(err.value)
+    if kind == "invalid encoding":  # (the byte put before the line's first separator)
+        column = _line(bad, 100).index(b"\xff") + 1
+        assert f"invalid UTF-8 byte 0xff at column {column}" in str(err.value)
     assert dump(store) == before
     if store.is_sqlite:  # a first import leaves WAL mode for its transaction only
         assert journal_mode(store) == "wal"
