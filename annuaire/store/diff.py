@@ -90,13 +90,14 @@ def copy_rows(raw: Any, target: str, columns: Sequence[str], *,
     5 s of a first national import).
 
     `freeze`: the rows written frozen and visible to all (the table must have been created
-    in the current transaction): no reader after sets their hint bits, rewriting the pages,
-    and a VACUUM finds nothing to do."""
+    or truncated in the current transaction): no reader after sets their hint bits, rewriting
+    the pages, and the visibility map is set with them: a VACUUM finds nothing to do."""
     cols = ", ".join(f'"{c}"' for c in columns)
     types = dict(raw.execute(
         "SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0",
         (target,)).fetchall())
-    with raw.cursor() as cur, cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT BINARY{', FREEZE' if freeze else ''})") as copy:
+    options = "FORMAT BINARY, FREEZE" if freeze else "FORMAT BINARY"
+    with raw.cursor() as cur, cur.copy(f"COPY {target} ({cols}) FROM STDIN ({options})") as copy:
         copy.set_types([types[c] for c in columns])
         write_row = copy.write_row
 
