@@ -22,7 +22,6 @@ file and the line; the whole import is then rolled back.
 
 from __future__ import annotations
 
-import gc
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from sqlalchemy import Connection, Table
 
 from annuaire import formats
 from annuaire.errors import Conflict, DirectoryError
+from annuaire.gcpause import gc_paused
 from annuaire.referential import helper, records
 from annuaire.referential.groups import Groups
 from annuaire.referential.helper import Helper
@@ -232,16 +232,17 @@ def _serve(job: tuple[dict[str, Source], Scratch]) -> Iterator[str | Built]:
     and only the copy of the last one waits for the helper."""
     sources, scratch = job
     built = Built()
-    gc.disable()  # (millions of long-lived keys and no cycles: the collector's passes would find nothing)
-    try:
-        persons = _build_activities(scratch, sources[formats.PERSONNE_ACTIVITE])
-        yield "structure"  # (journaled before the activities, as an import in one process does)
-        yield "activity"
-        for kind in sorted((k for k in CHILD_KINDS if k in sources), key=lambda k: -sources[k].size):
-            built.children[kind] = _build_child(sources[kind], CHILD_KINDS[kind], scratch, persons)
-            yield CHILD_KINDS[kind]
-    except Exception as exc:  # noqa: BLE001 - sent back, raised again by the importer
-        built.error = exc
+    # (millions of long-lived keys and no cycles: the collector's passes would find nothing)
+    with gc_paused():
+        try:
+            persons = _build_activities(scratch, sources[formats.PERSONNE_ACTIVITE])
+            yield "structure"  # (journaled before the activities, as an import in one process does)
+            yield "activity"
+            for kind in sorted((k for k in CHILD_KINDS if k in sources), key=lambda k: -sources[k].size):
+                built.children[kind] = _build_child(sources[kind], CHILD_KINDS[kind], scratch, persons)
+                yield CHILD_KINDS[kind]
+        except Exception as exc:  # noqa: BLE001 - sent back, raised again by the importer
+            built.error = exc
     yield built
 
 

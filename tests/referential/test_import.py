@@ -20,21 +20,17 @@ from .conftest import ps_zip
 from .dump import dump
 
 
+def member(zip_path: Path, kind: str) -> bytes:
+    """One file of the archive, as stored."""
+    with zipfile.ZipFile(zip_path) as z:
+        return z.read(next(n for n in z.namelist() if n.startswith(kind + "_")))
+
+
 def read_member(zip_path: Path, kind: str) -> list[dict[str, str]]:
     """An independent reading of one file of the archive: rows as dicts."""
-    with zipfile.ZipFile(zip_path) as z:
-        name = next(n for n in z.namelist() if n.startswith(kind + "_"))
-        text = z.read(name).decode("utf-8")
-    lines = text.split("\n")
+    lines = member(zip_path, kind).decode("utf-8").split("\n")
     header = lines[0].split("|")[:-1]
     return [dict(zip(header, line.split("|")[:-1])) for line in lines[1:] if line]
-
-
-def _line(zip_path: Path, number: int, kind: str = formats.PERSONNE_ACTIVITE) -> bytes:
-    """Line `number` (1 = header) of one file of the archive, as stored."""
-    with zipfile.ZipFile(zip_path) as z:
-        name = next(n for n in z.namelist() if n.startswith(kind + "_"))
-        return z.read(name).split(b"\n")[number - 1]
 
 
 def first_by(rows: list[dict[str, str]], column: str) -> dict[str, dict[str, str]]:
@@ -211,7 +207,7 @@ def test_bad_file_leaves_store_untouched(store, world, tmp_path, kind, first):
     if kind not in ("unknown header", "truncated zip"):
         assert "line 100" in str(err.value)
     if kind == "invalid encoding":  # (the byte put before the line's first separator)
-        column = _line(bad, 100).index(b"\xff") + 1
+        column = member(bad, formats.PERSONNE_ACTIVITE).split(b"\n")[99].index(b"\xff") + 1
         assert f"invalid UTF-8 byte 0xff at column {column}" in str(err.value)
     assert dump(store) == before
     if store.is_sqlite:  # a first import leaves WAL mode for its transaction only
