@@ -1,7 +1,8 @@
 """Writer of `Extraction_Correspondance_MSSante_<ts>.zip`: one line per published mailbox.
 
-Published = active and not liste rouge. `responsible` is never selected, so it
-cannot leak. The professional columns come from the holder's referential
+Published = publicly visible, the directory's one rule (`store.visibility`):
+never liste rouge, never a box whose holder left or whose structure closed.
+`responsible` is never selected, so it cannot leak. The professional columns come from the holder's referential
 record (person, and their ordinal speciality from the savoir-faire table);
 the `… structure BAL` columns from the structure the mailbox is attached to
 (`mailbox.structure_idnat = structure.idnat`), in AFNOR address lines.
@@ -18,6 +19,7 @@ from annuaire import formats
 from annuaire.extractions.package import AtomicArchive, MemberInfo, render
 from annuaire.extractions.rows import batches
 from annuaire.store.schema import mailbox, person, skill, structure
+from annuaire.store.visibility import visible
 
 HEADER = formats.header_line(formats.MSSANTE_COLUMNS, trailing=False)
 SPECIALITY = "S"  # the savoir-faire written is the holder's ordinal speciality (TRE_R04 type S)
@@ -26,10 +28,6 @@ SPECIALITY = "S"  # the savoir-faire written is the holder's ordinal speciality 
 SHORT_PROFESSION_LABELS = {"70": "Masseur-Kiné"}
 STRUCTURE_COLUMNS = 13  # from "Raison Sociale structure BAL" to "Pays structure BAL"
 HEAD_COLUMNS = len(formats.MSSANTE_COLUMNS) - STRUCTURE_COLUMNS
-
-
-def _published():  # type: ignore[no-untyped-def]
-    return and_(mailbox.c.active, mailbox.c.liste_rouge.is_(False))
 
 
 def query():  # type: ignore[no-untyped-def]
@@ -45,7 +43,7 @@ def query():  # type: ignore[no-untyped-def]
             mailbox.outerjoin(person, and_(p.id_nat == m.holder, p.active))
             .outerjoin(skill, and_(sk.person_id == p.id, sk.active, sk.type_code == SPECIALITY))
         )
-        .where(_published())
+        .where(visible())
         # Holder order: the person and savoir-faire lookups then walk their indexes
         # in order (a third faster than mailbox order at national scale).
         .order_by(m.holder, m.id, sk.id)
@@ -59,7 +57,7 @@ def structure_blocks(conn: Connection) -> dict[str, str]:
     active structures share an idnat, the first one (lowest id) is used.
     """
     s = structure.c
-    named = select(mailbox.c.structure_idnat).where(_published(), mailbox.c.structure_idnat.is_not(None))
+    named = select(mailbox.c.structure_idnat).where(visible(), mailbox.c.structure_idnat.is_not(None))
     stmt = (
         select(s.idnat, s.name, s.sign, s.addressee, s.geo_complement, s.street_number, s.street_repetition,
                s.street_type_code, s.street_name, s.distribution_mention, s.cedex_office, s.postcode,

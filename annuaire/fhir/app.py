@@ -24,7 +24,7 @@ from annuaire.config import Settings
 from annuaire.errors import DirectoryError, Forbidden, InvalidInput, NotFound, Unauthorized
 from annuaire.fhir import ids, paging, params, query
 from annuaire.fhir.auth import KeyRing, RateLimiter
-from annuaire.fhir.cache import Follower
+from annuaire.fhir.cache import BackgroundRenderer
 from annuaire.fhir.capability import capability_statement
 from annuaire.fhir.tables import ORGANIZATION, PRACTITIONER, ROLE, fhir_resource, fhir_sync
 from annuaire.store import Store
@@ -33,6 +33,7 @@ from annuaire.store.schema import activity
 PREFIX = "/fhir/v2"
 CONTENT_TYPE = "application/fhir+json;charset=UTF-8"
 MAX_INCLUDED = 5000  # included/revincluded resources per page
+RETRY_AFTER = 5  # seconds, while the cache catches up
 log = logging.getLogger(__name__)
 
 
@@ -76,7 +77,8 @@ class FhirApi:
         self.settings = settings
         self.keys = KeyRing(store)
         self.limiter = RateLimiter(settings.fhir_rate_limit)
-        self.follower = Follower(store)
+        self.renderer = BackgroundRenderer(store)
+        self.renderer.start()  # with the server, not at the first request
         self.compiler = query.Compiler(store.engine.dialect.name)
         self.inline = store.engine.dialect.name == "sqlite"
         self._secret: bytes | None = settings.secret.encode() if settings.secret else None
@@ -104,12 +106,29 @@ class FhirApi:
 
     # --- guard: key, rate, errors -------------------------------------------
 
-    def guarded(self, handler: Callable[[Request], Awaitable[Response]], needs_key: bool = True) -> Callable:
+    def guarded(self, handler: Callable[[Request], Awaitable[Response]], needs_key: bool = True,
+                cached: bool = True) -> Callable:
+        """`cached`: the handler serves the rendered cache, which must not be served while it is
+        known to be behind (503 + Retry-After). Every answer says which journal position the
+        cache reflects (`X-Journal-Position`)."""
+
         async def endpoint(request: Request) -> Response:
+            response = await answer(request)
+            position = self.renderer.position
+            if position is not None:
+                response.headers["X-Journal-Position"] = str(position)
+            return response
+
+        async def answer(request: Request) -> Response:
             try:
-                self.follower.start()
                 if needs_key:
                     self._check_key(request)  # in memory (the key ring reloads every 2 s)
+                if cached:
+                    if not self.renderer.checked.is_set():  # just started: its first look takes a moment
+                        await run_in_threadpool(self.renderer.checked.wait, 2.0)
+                    why = self.renderer.unavailable()
+                    if why is not None:
+                        return outcome(503, f"{why}; retry shortly", {"Retry-After": str(RETRY_AFTER)})
                 return await handler(request)
             except DirectoryError as exc:
                 headers = {"Retry-After": "1"} if isinstance(exc, TooManyRequests) else None
@@ -321,7 +340,7 @@ def routes(store: Store, settings: Settings) -> list[BaseRoute]:
     g = api.guarded
     return [
         Mount(PREFIX, routes=[
-            Route("/metadata", g(api.metadata, needs_key=False), methods=["GET"]),
+            Route("/metadata", g(api.metadata, needs_key=False, cached=False), methods=["GET"]),
             Route("/_page", g(api.page), methods=["GET"]),
             Route("/{type}/_search", g(api.search_post), methods=["POST"]),
             Route("/{type}/{id}", g(api.read), methods=["GET"]),

@@ -5,28 +5,36 @@ Why a follower and not rendering inside each writer: the writers (referential
 import, mailbox publication) know nothing about FHIR, and the journal already
 says which records changed. The follower maps each journal row to the
 resources it touches (a mailbox change touches its old and new carriers, an
-activity its role, its practitioner and its site), re-renders them and writes
-only those whose content really changed: then `version` goes +1 and
-`last_updated` becomes the render time, so `_lastUpdated=ge…` sees every
+activity its role, its practitioner and its site, a person its practitioner
+and roles), re-renders them and writes only those whose content really
+changed: then `version` goes +1 and `last_updated` becomes the time of the
+change in the store (the latest `last_updated` of the records it is made of,
+tombstones of its mailboxes included), so `_lastUpdated=ge…` sees every
 deactivation and every mailbox that appeared or went away.
 
-One renderer at a time (a lease row in `fhir_sync`); the journal position is
-saved after each run. Journal ids that were skipped (a concurrent PostgreSQL
-transaction not yet committed) are remembered as holes and re-read for a
-while. A large backlog (a national import) is handled by a full pass, which
+Which mailboxes a resource carries is the directory's one visibility rule
+(`store.visibility.visible`), as in every other view.
+
+One renderer at a time (a lease row in `fhir_sync`); the journal is read by the
+one follower (`store.follow`), whose cursor is saved in `fhir_sync` after each
+run. A large backlog (a national import) is handled by a full pass, which
 compares digests and so rewrites only what changed.
+
+Freshness (docs/architecture.md): `annuaire import` and publications render
+before they report success; a server renders in the background from its start
+(`BackgroundRenderer`) and its searches answer 503 while the cache is known to
+be behind by more than a few seconds.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, Integer, delete, func, select, update
 
 from annuaire.fhir import render
 from annuaire.fhir.render import Rendered
@@ -43,13 +51,17 @@ from annuaire.fhir.tables import (
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
 from annuaire.store.diff import bulk_insert
+from annuaire.store.follow import Cursor, Follower, snapshot, start
+from annuaire.store.follow import behind as cursor_behind
 from annuaire.store.schema import activity, diploma, journal, mailbox, person, skill, structure
+from annuaire.store.visibility import visible
 
 CHUNK = 2000
 RESOURCE_COLUMNS = ("kind", "rid", "active", "version", "last_updated", "digest", "json")
 FULL_PASS_THRESHOLD = 200_000  # journal rows behind: re-render everything instead
-HOLE_TTL = 600  # seconds a skipped journal id is waited for
 LEASE = 300  # seconds
+STALE_AFTER = 5.0  # seconds a server's cache may be behind before its searches answer 503
+SMALL_BACKLOG = 20_000  # journal rows a refresh renders within a few seconds
 
 Progress = Callable[[str, int], None]
 
@@ -80,49 +92,41 @@ class RefreshStats:
 # --- entry point -------------------------------------------------------------
 
 
-def refresh(store: Store, *, full: bool = False, wait: bool = True, progress: Progress | None = None) -> RefreshStats:
+def refresh(store: Store, *, full: bool = False, wait: bool | float = True,
+            progress: Progress | None = None) -> RefreshStats:
     """Bring the rendered cache up to the journal. Returns what was done.
 
-    `wait=False` returns at once (skipped=True) when another renderer holds
-    the lease; `full=True` re-renders every resource (digests still decide
-    what is written).
+    `wait`: True waits for another renderer to finish, a number waits at most
+    that many seconds, False not at all (then `skipped` is True); `full=True`
+    re-renders every resource (digests still decide what is written).
     """
     stats = RefreshStats()
     if not _take_lease(store, wait):
         stats.skipped = True
         return stats
     try:
+        cursor = load_cursor(store)
         with store.read() as conn:
-            state = conn.execute(select(fhir_sync).where(fhir_sync.c.id == 1)).mappings().one()
-            head = conn.execute(select(func.max(journal.c.id))).scalar() or 0
             empty = conn.execute(select(fhir_resource.c.rid).limit(1)).first() is None
-        position, holes = state["journal_id"], [tuple(h) for h in json.loads(state["holes"])]
-        if not full and not empty and head - position > FULL_PASS_THRESHOLD:
-            full = True
-        if full or (empty and head == 0 and position == 0) or empty:
-            stats.full = True
-            _full_pass(store, stats, progress)
-            _save_position(store, head, [])
-            return stats
-        if head <= position and not holes:
-            return stats
-        with store.read() as conn:
-            rows = conn.execute(
-                select(journal.c.id, journal.c.entity, journal.c.key)
-                .where((journal.c.id > position) & (journal.c.id <= head))
-                .order_by(journal.c.id)
-            ).all()
-            if holes:
-                rows += conn.execute(
-                    select(journal.c.id, journal.c.entity, journal.c.key).where(
-                        journal.c.id.in_([h[0] for h in holes])
-                    )
-                ).all()
-            stats.journal_rows = len(rows)
-            affected = _affected(conn, rows)
-        new_holes = _holes(position, head, rows, holes)
-        _render_affected(store, affected, stats)
-        _save_position(store, head, new_holes)
+        if not (full or empty):
+            before = cursor.to_json()
+            follower = Follower(cursor)
+            batch = follower.poll(store.engine, columns=(journal.c.id, journal.c.entity, journal.c.key),
+                                  limit=FULL_PASS_THRESHOLD + 1)
+            if not batch.truncated:
+                if batch.rows:
+                    stats.journal_rows = len(batch.rows)
+                    with store.read() as conn:
+                        affected = _affected(conn, batch.rows)
+                    _render_affected(store, affected, stats)
+                if batch.rows or follower.cursor.to_json() != before:
+                    _save_cursor(store, follower.cursor)
+                return stats
+        stats.full = True
+        with snapshot(store.engine) as conn:
+            fresh = start(conn)  # before the pass: whatever commits during it comes again
+        _full_pass(store, stats, progress)
+        _save_cursor(store, fresh)
         return stats
     finally:
         _release_lease(store)
@@ -131,7 +135,8 @@ def refresh(store: Store, *, full: bool = False, wait: bool = True, progress: Pr
 # --- lease and position ------------------------------------------------------
 
 
-def _take_lease(store: Store, wait: bool) -> bool:
+def _take_lease(store: Store, wait: bool | float) -> bool:
+    deadline = None if wait is True else time.monotonic() + float(wait or 0)
     while True:
         now = int(time.time())
         with store.write() as conn:
@@ -142,7 +147,7 @@ def _take_lease(store: Store, wait: bool) -> bool:
             ).rowcount
         if got:
             return True
-        if not wait:
+        if deadline is not None and time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
 
@@ -157,31 +162,48 @@ def _release_lease(store: Store) -> None:
         conn.execute(update(fhir_sync).where(fhir_sync.c.id == 1).values(lease_until=0))
 
 
-def _save_position(store: Store, head: int, holes: list[tuple[int, float]]) -> None:
+def load_cursor(store: Store) -> Cursor:
+    """How far the cache has followed the journal."""
+    with store.read() as conn:
+        row = conn.execute(select(fhir_sync.c.journal_id, fhir_sync.c.holes).where(fhir_sync.c.id == 1)).one()
+    return Cursor.from_json(row.holes, row.journal_id)
+
+
+def _save_cursor(store: Store, cursor: Cursor) -> None:
     with store.write() as conn:
         conn.execute(
             update(fhir_sync)
             .where(fhir_sync.c.id == 1)
-            .values(journal_id=head, holes=json.dumps(holes), rendered_at=utc_now())
+            .values(journal_id=cursor.position, holes=cursor.to_json(), rendered_at=utc_now())
         )
 
 
-def _holes(position: int, head: int, rows: list, old: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    """Journal ids between the old and new position that were not visible yet."""
-    seen = {r.id for r in rows}
-    now = time.time()
-    kept = [(i, t) for i, t in old if i not in seen and now - t < HOLE_TTL]
-    if head - position - len([i for i in seen if i > position]) <= 10_000:
-        kept += [(i, now) for i in range(position + 1, head + 1) if i not in seen]
-    return kept
+@dataclass
+class Status:
+    """How current the cache is: its journal position, and committed rows it has not rendered."""
+
+    position: int
+    head: int
+    behind: bool
+    rendered: bool  # False: never rendered (a first full pass is due)
+
+    @property
+    def backlog(self) -> int:
+        return max(0, self.head - self.position)
+
+
+def status(store: Store) -> Status:
+    cursor = load_cursor(store)
+    with snapshot(store.engine) as conn:
+        head = conn.execute(select(func.coalesce(func.max(journal.c.id), 0))).scalar_one()
+        rendered = conn.execute(select(fhir_resource.c.rid).limit(1)).first() is not None
+        late = cursor_behind(conn, cursor)
+    return Status(cursor.position, int(head), late or (not rendered and head > 0), rendered)
 
 
 def behind(store: Store) -> bool:
     """True when the journal has rows the renderer has not followed yet."""
-    with store.read() as conn:
-        head = conn.execute(select(func.max(journal.c.id))).scalar() or 0
-        state = conn.execute(select(fhir_sync.c.journal_id, fhir_sync.c.holes).where(fhir_sync.c.id == 1)).one()
-    return head > state.journal_id or state.holes != "[]"
+    return status(store).behind
 
 
 # --- journal rows -> resources -----------------------------------------------
@@ -203,7 +225,10 @@ def _affected(conn: Connection, rows: list) -> Affected:
             keys[entity].add(key)
     out = Affected()
     for chunk in _chunks(keys["person"]):
-        out.persons.update(conn.execute(select(person.c.id).where(person.c.id_nat.in_(chunk))).scalars())
+        ids_ = list(conn.execute(select(person.c.id).where(person.c.id_nat.in_(chunk))).scalars())
+        out.persons.update(ids_)
+        # (a person's roles carry its boxes tied to a site: their visibility follows the person)
+        out.activities.update(conn.execute(select(activity.c.id).where(activity.c.person_id.in_(ids_))).scalars())
     for chunk in _chunks(keys["activity"]):
         for a in conn.execute(
             select(activity.c.id, activity.c.person_id, activity.c.structure_id).where(activity.c.key.in_(chunk))
@@ -221,9 +246,11 @@ def _affected(conn: Connection, rows: list) -> Affected:
         _mailbox_carriers(conn, boxes, out)
     # Sites bring their legal entity (activeness, partOf) and the one they left.
     for chunk in _chunks(out.structures):
-        for s in conn.execute(select(structure.c.finess_ej).where(structure.c.id.in_(chunk))):
+        for s in conn.execute(select(structure.c.finess_ej, structure.c.idnat).where(structure.c.id.in_(chunk))):
             if s.finess_ej:
                 out.legal.add(s.finess_ej)
+            if s.idnat and s.idnat.startswith("1"):  # (its boxes may fall back to a legal entity of that FINESS)
+                out.legal.add(s.idnat[1:])
         for (doc,) in conn.execute(
             select(fhir_resource.c.json).where((fhir_resource.c.kind == ORGANIZATION) & fhir_resource.c.rid.in_(chunk))
         ):
@@ -257,33 +284,27 @@ def _mailbox_carriers(conn: Connection, boxes: list, out: Affected) -> None:
 _BOX_COLUMNS = (
     mailbox.c.id, mailbox.c.address, mailbox.c.domain, mailbox.c.type, mailbox.c.holder,
     mailbox.c.structure_idnat, mailbox.c.service, mailbox.c.description, mailbox.c.rank,
-    mailbox.c.dematerialisation,
+    mailbox.c.dematerialisation, mailbox.c.last_updated, visible().label("visible"),
 )
-_PUBLIC_BOX = mailbox.c.active & ~mailbox.c.liste_rouge
 
 
-def _person_boxes(conn: Connection, id_nats: list[str]) -> dict[str, list]:
+def _boxes(conn: Connection, column: Any, keys: list[str], types: tuple[str, ...]) -> dict[str, list]:
+    """Every box (visible or not, tombstones included) of these holders or structures, by key.
+
+    A resource carries the visible ones; all of them date it: a box deleted or hidden
+    changes its carrier at the box's (or its holder's, or its structure's) time.
+    """
     out: dict[str, list] = defaultdict(list)
-    if id_nats:
-        rows = conn.execute(
-            select(*_BOX_COLUMNS).where(mailbox.c.holder.in_(id_nats) & _PUBLIC_BOX & mailbox.c.type.in_(("PER", "CAB")))
-        ).mappings()
-        for b in rows:
-            out[b["holder"]].append(b)
+    for chunk in _chunks(sorted(set(keys))):
+        for b in conn.execute(select(*_BOX_COLUMNS).where(column.in_(chunk) & mailbox.c.type.in_(types))).mappings():
+            out[b[column.name]].append(b)
     return out
 
 
-def _structure_boxes(conn: Connection, idnats: list[str]) -> dict[str, list]:
-    out: dict[str, list] = defaultdict(list)
-    if idnats:
-        rows = conn.execute(
-            select(*_BOX_COLUMNS).where(
-                mailbox.c.structure_idnat.in_(idnats) & _PUBLIC_BOX & mailbox.c.type.in_(("ORG", "APP"))
-            )
-        ).mappings()
-        for b in rows:
-            out[b["structure_idnat"]].append(b)
-    return out
+def _place(rendered: Rendered, records: Iterable[Any], boxes: Iterable[Any]) -> Rendered:
+    """Date a rendered resource by the latest change of the records and boxes it is made of."""
+    rendered.changed_at = max((r["last_updated"] for r in (*records, *boxes) if r["last_updated"]), default="")
+    return rendered
 
 
 def _ids(column: Any, ids_: list[int], span: bool) -> Any:
@@ -294,6 +315,7 @@ def _ids(column: Any, ids_: list[int], span: bool) -> Any:
 def _render_persons(conn: Connection, person_ids: list[int], span: bool = False) -> list[Rendered]:
     persons = conn.execute(select(person).where(_ids(person.c.id, person_ids, span))).mappings().all()
     by_id = {p["id"]: p for p in persons}
+    # (a change of savoir-faire or diplomas also changes the person's version and time)
     skills: dict[int, list] = defaultdict(list)
     for s in conn.execute(select(skill).where(_ids(skill.c.person_id, person_ids, span) & skill.c.active)).mappings():
         skills[s["person_id"]].append(s)
@@ -302,15 +324,19 @@ def _render_persons(conn: Connection, person_ids: list[int], span: bool = False)
         diplomas[d["person_id"]].append(d)
     sites: dict[int, set[str]] = defaultdict(set)  # person -> idnat of its active activities' sites
     authorities: dict[int, list] = defaultdict(list)
+    activities: dict[int, list] = defaultdict(list)  # (ended ones too: they date the practitioner)
     for a in conn.execute(
-        select(activity.c.person_id, activity.c.registration_authority, structure.c.idnat)
+        select(activity.c.person_id, activity.c.registration_authority, activity.c.active, activity.c.last_updated,
+               structure.c.idnat)
         .select_from(activity.outerjoin(structure, structure.c.id == activity.c.structure_id))
-        .where(_ids(activity.c.person_id, person_ids, span) & activity.c.active)
-    ):
-        authorities[a.person_id].append(a.registration_authority)
-        if a.idnat:
-            sites[a.person_id].add(a.idnat)
-    boxes = _person_boxes(conn, [p["id_nat"] for p in persons])
+        .where(_ids(activity.c.person_id, person_ids, span))
+    ).mappings():
+        activities[a["person_id"]].append(a)
+        if a["active"]:
+            authorities[a["person_id"]].append(a["registration_authority"])
+            if a["idnat"]:
+                sites[a["person_id"]].add(a["idnat"])
+    boxes = _boxes(conn, mailbox.c.holder, [p["id_nat"] for p in persons], ("PER", "CAB"))
     out = []
     for pid in person_ids:
         p = by_id.get(pid)
@@ -320,7 +346,9 @@ def _render_persons(conn: Connection, person_ids: list[int], span: bool = False)
             b for b in boxes.get(p["id_nat"], ())
             if b["type"] == "CAB" or not b["structure_idnat"] or b["structure_idnat"] not in sites[pid]
         ]
-        out.append(render.practitioner(p, skills[pid], diplomas[pid], own, authorities[pid]))
+        shown = [b for b in own if b["visible"]]
+        out.append(_place(render.practitioner(p, skills[pid], diplomas[pid], shown, authorities[pid]),
+                          [p, *activities[pid]], own))
     return out
 
 
@@ -334,11 +362,12 @@ def _render_activities(conn: Connection, activity_ids: list[int], span: bool = F
         )
         .where(_ids(activity.c.id, activity_ids, span))
     ).mappings().all()
-    boxes = _person_boxes(conn, list({r["id_nat"] for r in rows if r["active"]}))
+    boxes = _boxes(conn, mailbox.c.holder, [r["id_nat"] for r in rows if r["idnat"]], ("PER",))
     out = []
     for r in rows:
-        own = [b for b in boxes.get(r["id_nat"], ()) if b["type"] == "PER" and r["idnat"] and b["structure_idnat"] == r["idnat"]]
-        out.append(render.role(r, r["structure_id"], own))
+        own = [b for b in boxes.get(r["id_nat"], ()) if r["idnat"] and b["structure_idnat"] == r["idnat"]]
+        shown = [b for b in own if b["visible"]] if r["active"] else []
+        out.append(_place(render.role(r, r["structure_id"], shown), [r], own))
     return out
 
 
@@ -371,14 +400,22 @@ def _render_structures(conn: Connection, structure_ids: list[int], span: bool = 
     rows = conn.execute(select(structure).where(_ids(structure.c.id, structure_ids, span))).mappings().all()
     legal = _legal_rids(conn, (r["finess_ej"] for r in rows))
     sectors = _sectors(conn, structure_ids)
-    boxes = _structure_boxes(conn, [r["idnat"] for r in rows if r["idnat"] and r["active"]])
-    return [
-        render.site(r, sectors.get(r["id"]), legal.get(r["finess_ej"]) if r["finess_ej"] else None, boxes.get(r["idnat"], ()) if r["idnat"] else ())
-        for r in rows
-    ]
+    boxes = _boxes(conn, mailbox.c.structure_idnat, [r["idnat"] for r in rows if r["idnat"]], ("ORG", "APP"))
+    out = []
+    for r in rows:
+        own = boxes.get(r["idnat"], ()) if r["idnat"] else ()
+        shown = [b for b in own if b["visible"]] if r["active"] else []
+        legal_rid = legal.get(r["finess_ej"]) if r["finess_ej"] else None
+        out.append(_place(render.site(r, sectors.get(r["id"]), legal_rid, shown), [r], own))
+    return out
 
 
 def _render_legal(conn: Connection, finesses: set[str], rids: set[int]) -> list[Rendered]:
+    """Legal entities (FINESS EJ), from the sites naming them: active while one of them is.
+
+    A box attached to `1`+FINESS EJ is carried by the legal entity when no active site
+    has that national id (the referential lists sites).
+    """
     real: set[str] = set()  # only FINESS numbers that some site names as its EJ
     for chunk in _chunks(finesses):
         real.update(conn.execute(select(structure.c.finess_ej).where(structure.c.finess_ej.in_(chunk)).distinct()).scalars())
@@ -387,30 +424,41 @@ def _render_legal(conn: Connection, finesses: set[str], rids: set[int]) -> list[
         known.update({r.finess: -r.id for r in conn.execute(select(fhir_legal_entity).where(fhir_legal_entity.c.id.in_(chunk)))})
     if not known:
         return []
-    finess_list = list(known)
     active: set[str] = set()
-    sector: dict[str, str] = {}
-    for chunk in _chunks(finess_list):
-        active.update(conn.execute(
-            select(structure.c.finess_ej).where(structure.c.finess_ej.in_(chunk) & structure.c.active).distinct()
-        ).scalars())
-    # EJ boxes: attached to "1"+FINESS EJ when no site carries that national id.
-    idnats = ["1" + f for f in finess_list]
-    sites = set()
+    latest: dict[str, str] = {}
+    for chunk in _chunks(list(known)):
+        for f, is_active, last in conn.execute(
+            select(structure.c.finess_ej, func.max(structure.c.active.cast(Integer)), func.max(structure.c.last_updated))
+            .where(structure.c.finess_ej.in_(chunk)).group_by(structure.c.finess_ej)
+        ):
+            latest[f] = last
+            if is_active:
+                active.add(f)
+    idnats = ["1" + f for f in known]
+    sites: set[str] = set()
     for chunk in _chunks(idnats):
-        sites.update(conn.execute(select(structure.c.idnat).where(structure.c.idnat.in_(chunk))).scalars())
-    boxes = _structure_boxes(conn, [i for i in idnats if i not in sites])
-    return [
-        render.legal_entity(rid, f, f in active, sector.get(f), boxes.get("1" + f, ()) if f in active else ())
-        for f, rid in known.items()
-    ]
+        sites.update(conn.execute(
+            select(structure.c.idnat).where(structure.c.idnat.in_(chunk) & structure.c.active)).scalars())
+    boxes = _boxes(conn, mailbox.c.structure_idnat, [i for i in idnats if i not in sites], ("ORG", "APP"))
+    out = []
+    for f, rid in known.items():
+        own = boxes.get("1" + f, ())
+        shown = [b for b in own if b["visible"]] if f in active else []
+        rendered = render.legal_entity(rid, f, f in active, None, shown)
+        rendered.changed_at = max([latest.get(f, ""), *(b["last_updated"] for b in own)])
+        out.append(rendered)
+    return out
 
 
 # --- writing -----------------------------------------------------------------
 
 
 def _write(conn: Connection, items: list[Rendered], stats: RefreshStats) -> None:
-    """Store what changed: new version, render time, tokens and telecom rows."""
+    """Store what changed: new version, the time of the change, tokens and telecom rows.
+
+    The time is the latest of the records the resource is made of; it never goes back
+    (a resource that lost a box whose holder changed keeps a later time it had).
+    """
     if not items:
         return
     now = utc_now()
@@ -420,10 +468,11 @@ def _write(conn: Connection, items: list[Rendered], stats: RefreshStats) -> None
     for kind, group in by_kind.items():
         rids = [r.rid for r in group]
         existing = {
-            row.rid: (row.digest, row.version)
+            row.rid: (row.digest, row.version, row.last_updated)
             for chunk in _chunks(rids, 900)
             for row in conn.execute(
-                select(fhir_resource.c.rid, fhir_resource.c.digest, fhir_resource.c.version).where(
+                select(fhir_resource.c.rid, fhir_resource.c.digest, fhir_resource.c.version,
+                       fhir_resource.c.last_updated).where(
                     (fhir_resource.c.kind == kind) & fhir_resource.c.rid.in_(chunk)
                 )
             )
@@ -435,8 +484,11 @@ def _write(conn: Connection, items: list[Rendered], stats: RefreshStats) -> None
             if old is not None and old[0] == dig:
                 continue
             version = 1 if old is None else old[1] + 1
+            stamp = r.changed_at or now
+            if old is not None and stamp <= old[2]:
+                stamp = old[2]
             changed.append(r.rid)
-            rows.append((kind, r.rid, r.active, version, now, dig, r.finish(version, now)))
+            rows.append((kind, r.rid, r.active, version, stamp, dig, r.finish(version, stamp)))
             tokens.extend((kind, p, s, c, r.rid) for p, s, c in r.tokens)
             telecoms.extend((b["id"], kind, r.rid, b["address"], b["domain"], b["type"]) for b in r.mailboxes)
         stats.rendered += len(group)
@@ -500,16 +552,28 @@ def _full_pass(store: Store, stats: RefreshStats, progress: Progress | None) -> 
             progress("Organization", len(chunk))
 
 
-# --- background follower for the server --------------------------------------
+# --- the server's renderer ---------------------------------------------------------
 
 
-class Follower:
-    """A daemon thread that keeps the cache current while the server runs."""
+class BackgroundRenderer:
+    """A daemon thread that keeps the cache current while the server runs, and knows how current it is.
 
-    def __init__(self, store: Store, interval: float = 1.0) -> None:
+    Started with the server (not at the first request). Every `interval` it reads
+    the cache's status; when behind it renders (if no other process holds the
+    lease) and looks again at once. `unavailable()` tells the request handlers
+    when the cache must not be served: never rendered, a backlog larger than a
+    few seconds of work, or behind for longer than `stale_after`.
+    """
+
+    def __init__(self, store: Store, interval: float = 0.5, stale_after: float = STALE_AFTER) -> None:
         self.store = store
         self.interval = interval
+        self.stale_after = stale_after
+        self.state: Status | None = None
+        self.behind_since: float | None = None
+        self.checked = threading.Event()
         self._started = False
+        self._stop = threading.Event()
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -519,13 +583,48 @@ class Follower:
             self._started = True
         threading.Thread(target=self._run, name="fhir-renderer", daemon=True).start()
 
+    def stop(self) -> None:
+        self._stop.set()
+
+    def check(self) -> Status:
+        state = status(self.store)
+        if state.behind:
+            if self.behind_since is None:
+                self.behind_since = time.monotonic()
+        else:
+            self.behind_since = None
+        self.state = state
+        self.checked.set()
+        return state
+
     def _run(self) -> None:
         failures = 0
-        while failures < 60:  # a store gone for a minute (shut down, dropped): stop
+        while not self._stop.is_set() and failures < 120:  # a store gone for a minute: stop
             try:
-                if behind(self.store):
-                    refresh(self.store, wait=False)
+                state = self.check()
                 failures = 0
+                if state.behind and not refresh(self.store, wait=False).skipped:
+                    continue  # look again at once: more may have come meanwhile
             except Exception:  # noqa: BLE001 - keep following; the next round retries
                 failures += 1
-            time.sleep(self.interval)
+                self.checked.set()
+            self._stop.wait(self.interval)
+
+    @property
+    def position(self) -> int | None:
+        return None if self.state is None else self.state.position
+
+    def unavailable(self) -> str | None:
+        """Why the cache must not be served now (None: serve it)."""
+        if self.state is None:
+            return "the FHIR cache is being checked after a start"
+        state = self.state
+        if not state.behind or self.behind_since is None:
+            return None
+        if not state.rendered:
+            return "the FHIR cache is being built (first rendering of the directory)"
+        late = time.monotonic() - self.behind_since
+        if state.backlog > SMALL_BACKLOG or late > self.stale_after:
+            return (f"the FHIR cache is catching up with {state.backlog:,} changes of the directory "
+                    f"(behind for {late:.0f} s)")
+        return None

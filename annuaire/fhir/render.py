@@ -38,6 +38,7 @@ class Rendered:
     doc: dict[str, Any]
     tokens: list[Token] = field(default_factory=list)
     mailboxes: list[Row] = field(default_factory=list)
+    changed_at: str = ""  # stored time of the latest change it is made of (set by the cache)
 
     @property
     def resource_type(self) -> str:

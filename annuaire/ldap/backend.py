@@ -1,12 +1,15 @@
-"""Reading the store for LDAP: the published mailboxes, and following the journal.
+"""Reading the store for LDAP: the public mailboxes, and following the journal.
 
 LDAP never writes the store. It reads:
 
-- the published mailboxes (active, not liste rouge) joined with their holder
-  (person, savoir-faire) and structure, as records for `entries.make_entry`;
-- the `journal` (monotonic `id`) to reload only what changed: a mailbox by
-  its address, a person (key id_nat) or a savoir-faire (key `id_nat|…`) by
-  its holder's mailboxes, a structure (key tech_id) by its mailboxes.
+- the publicly visible mailboxes (`store.visibility.visible`: the one rule of
+  every view) joined with their holder (person, savoir-faire) and structure, as
+  records for `entries.make_entry`;
+- the journal, through the one follower (`store.follow`), to reload only what
+  changed: a mailbox by its address, a person (key id_nat) or a savoir-faire
+  (key `id_nat|…`) by its holder's mailboxes, a structure (key tech_id) by its
+  mailboxes. Boxes designated that are no longer visible are removed, so a box
+  whose holder left disappears with the person's journal row.
 
 The same queries run on SQLite and on PostgreSQL (read replicas welcome).
 """
@@ -21,11 +24,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, select
 
 from annuaire.ldap.index import DirectoryIndex
 from annuaire.store import Store
-from annuaire.store.schema import journal, mailbox, person, skill, structure
+from annuaire.store.follow import Cursor, Follower, snapshot, start
+from annuaire.store.schema import mailbox, person, skill, structure
+from annuaire.store.visibility import visible
 
 log = logging.getLogger("annuaire.ldap")
 
@@ -34,19 +39,23 @@ FULL_RELOAD_THRESHOLD = 20_000  # journal rows in one poll beyond which the inde
 SKILL_TYPE_PREFERENCE = {"S": 0, "CEX": 1, "PAC": 2, "DSM": 3, "CAPA": 4}
 
 
-def _base_query():  # type: ignore[no-untyped-def]
+def _base_query(*, every: bool = False):  # type: ignore[no-untyped-def]
+    """The columns of an entry; only visible boxes, or `every` box with a `visible` column."""
     mb, p, s = mailbox, person, structure
-    return select(
+    shown = visible()
+    query = select(
         mb.c.address, mb.c.type, mb.c.holder, mb.c.service, mb.c.description, mb.c.dematerialisation,
         mb.c.structure_idnat, p.c.id.label("person_id"), p.c.first_name, p.c.last_name,
         p.c.civilite_exercice_code, p.c.profession_code, p.c.profession_label,
         s.c.name.label("structure_name"), s.c.sign.label("structure_sign"), s.c.addressee, s.c.geo_complement,
         s.c.street_number, s.c.street_repetition, s.c.street_type_label, s.c.street_name,
         s.c.distribution_mention, s.c.cedex_office, s.c.postcode, s.c.commune_label, s.c.phone, s.c.dept_code,
+        *([shown.label("visible")] if every else []),
     ).select_from(
         mb.outerjoin(p, p.c.id_nat == mb.c.holder)
         .outerjoin(s, and_(s.c.idnat == mb.c.structure_idnat, s.c.active.is_(True)))
-    ).where(mb.c.active.is_(True), mb.c.liste_rouge.is_(False))
+    )
+    return query if every else query.where(shown)
 
 
 def _skills(conn: Connection, person_ids: Iterable[int] | None) -> dict[int, tuple[str, str]]:
@@ -80,56 +89,55 @@ def _records(rows: Iterable[Any], skills: dict[int, tuple[str, str]]) -> Iterato
 
 
 @contextmanager
-def published_records(store: Store) -> Iterator[tuple[Iterator[dict[str, Any]], int]]:
-    """(records streamed from one read transaction, the journal id they are consistent with)."""
-    with store.read() as conn:
-        last = conn.execute(select(func.coalesce(func.max(journal.c.id), 0))).scalar_one()
+def published_records(store: Store) -> Iterator[tuple[Iterator[dict[str, Any]], Cursor]]:
+    """(records streamed from one snapshot, the journal cursor they are consistent with)."""
+    with snapshot(store.engine) as conn:
+        cursor = start(conn)
         skills = _skills(conn, None)
         rows = conn.execution_options(stream_results=True, yield_per=5000).execute(
             _base_query().order_by(mailbox.c.address))
-        yield _records(rows, skills), int(last)
+        yield _records(rows, skills), cursor
 
 
-def load_all(store: Store) -> tuple[list[dict[str, Any]], int]:
-    """Every published mailbox as a record (in memory), and the journal id."""
-    with published_records(store) as (records, last):
-        return list(records), last
-
-
-def load_index(store: Store, suffix: str) -> tuple[DirectoryIndex, int]:
+def load_index(store: Store, suffix: str) -> tuple[DirectoryIndex, Cursor]:
     """Index the published mailboxes, streaming them (the records never all sit in memory)."""
     started = time.monotonic()
-    with published_records(store) as (records, last):
+    with published_records(store) as (records, cursor):
         index = DirectoryIndex.build(records, suffix)
     log.info("LDAP index: %d published mailboxes (read and indexed in %.1f s)", index.live,
              time.monotonic() - started)
-    return index, last
+    return index, cursor
 
 
 @dataclass
 class Changes:
     """What one poll of the journal found."""
 
-    last: int
+    cursor: Cursor
     upserts: list[dict[str, Any]] = field(default_factory=list)
     removed: set[str] = field(default_factory=set)
     full: DirectoryIndex | None = None
     rows: int = 0
 
 
-def poll(store: Store, last: int, suffix: str, *, force_full: bool = False,
-         threshold: int = FULL_RELOAD_THRESHOLD) -> Changes:
-    """Read the journal after `last` and the records it designates (runs in a thread)."""
-    with store.read() as conn:
-        rows = conn.execute(
-            select(journal.c.id, journal.c.entity, journal.c.key).where(journal.c.id > last)
-            .order_by(journal.c.id).limit(threshold + 1)
-        ).all()
-    if force_full or len(rows) > threshold:
-        index, new_last = load_index(store, suffix)
-        return Changes(new_last, full=index, rows=len(rows))
+def poll(store: Store, cursor: Cursor, suffix: str, *, force_full: bool = False,
+         threshold: int = FULL_RELOAD_THRESHOLD, on_reload: Callable[[], None] | None = None) -> Changes:
+    """Read the journal after `cursor` and the records it designates (runs in a thread).
+
+    Works on a copy of the cursor: the caller adopts `Changes.cursor` once it applied them.
+    A backlog of more than `threshold` rows rebuilds the index (`on_reload` is told first:
+    the index being served is then known to be behind for as long as the rebuild takes).
+    """
+    follower = Follower(Cursor.from_json(cursor.to_json()))
+    batch = follower.poll(store.engine, limit=threshold + 1)
+    if force_full or batch.truncated:
+        if batch.truncated and on_reload is not None:
+            on_reload()
+        index, fresh = load_index(store, suffix)
+        return Changes(fresh, full=index, rows=len(batch.rows))
+    rows = batch.rows
     if not rows:
-        return Changes(last)
+        return Changes(follower.cursor)
     addresses: set[str] = set()
     holders: set[str] = set()
     structures: set[str] = set()
@@ -142,8 +150,9 @@ def poll(store: Store, last: int, suffix: str, *, force_full: bool = False,
             holders.add(r.key.split("|", 1)[0])
         elif r.entity == "structure":
             structures.add(r.key)
-    changes = Changes(int(rows[-1].id), rows=len(rows))
+    changes = Changes(follower.cursor, rows=len(rows))
     found: dict[str, dict[str, Any]] = {}
+    designated: set[str] = set(addresses)
     with store.read() as conn:
         idnats: set[str] = set()
         tech = sorted(structures)
@@ -155,26 +164,47 @@ def poll(store: Store, last: int, suffix: str, *, force_full: bool = False,
         raw: list[Any] = []
         for column, values in queries:
             for i in range(0, len(values), CHUNK):
-                raw.extend(conn.execute(_base_query().where(column.in_(values[i:i + CHUNK]))).all())
-        skills = _skills(conn, [r.person_id for r in raw if r.person_id is not None])
-        for rec in _records(raw, skills):
+                raw.extend(conn.execute(_base_query(every=True).where(column.in_(values[i:i + CHUNK]))).all())
+        shown = [r for r in raw if r.visible]
+        designated.update(r.address.lower() for r in raw)
+        skills = _skills(conn, [r.person_id for r in shown if r.person_id is not None])
+        for rec in _records(shown, skills):
+            del rec["visible"]
             found.setdefault(rec["address"].lower(), rec)
     changes.upserts = list(found.values())
-    changes.removed = addresses - set(found)
+    changes.removed = designated - set(found)
     return changes
 
 
 class Refresher:
-    """Follows the journal every `interval` seconds and applies the changes to a Directory."""
+    """Follows the journal every `interval` seconds and applies the changes to a Directory.
 
-    def __init__(self, store: Store, directory: Any, last: int, *, interval: float = 2.0,
-                 on_accounts: Callable[[], None] | None = None) -> None:
+    It keeps the directory's freshness up to date (`Directory.position`, the journal
+    position its index reflects, and `Directory.behind_since`, set while a large
+    backlog is being rebuilt) and reports the position through `report` (the
+    workers' shared counters).
+    """
+
+    def __init__(self, store: Store, directory: Any, cursor: Cursor, *, interval: float = 0.5,
+                 on_accounts: Callable[[], None] | None = None,
+                 report: Callable[[int], None] | None = None) -> None:
         self.store = store
         self.directory = directory
-        self.last = last
+        self.cursor = cursor
         self.interval = interval
         self.on_accounts = on_accounts
+        self.report = report
         self.applied = 0
+        self._published(cursor)
+
+    def _published(self, cursor: Cursor) -> None:
+        self.cursor = cursor
+        self.directory.position = cursor.position
+        if self.report is not None:
+            self.report(cursor.position)
+
+    def _reloading(self) -> None:
+        self.directory.behind_since = time.monotonic()
 
     def apply(self, changes: Changes) -> None:
         directory = self.directory
@@ -188,8 +218,9 @@ class Refresher:
                 index.remove(address)
             for rec in changes.upserts:
                 index.upsert(rec, directory.suffix)
-        self.last = changes.last
         self.applied += changes.rows
+        self._published(changes.cursor)
+        directory.behind_since = None
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -205,8 +236,8 @@ class Refresher:
     async def step(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         loop = loop or asyncio.get_running_loop()
         force = self.directory.index.needs_compaction()
-        changes = await loop.run_in_executor(None, lambda: poll(self.store, self.last, self.directory.suffix,
-                                                                force_full=force))
+        changes = await loop.run_in_executor(None, lambda: poll(
+            self.store, self.cursor, self.directory.suffix, force_full=force, on_reload=self._reloading))
         self.apply(changes)
         if self.on_accounts is not None:
             await loop.run_in_executor(None, self.on_accounts)

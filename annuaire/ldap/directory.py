@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Callable
 
 from annuaire.ldap import messages as m
 from annuaire.ldap.ber import SEQUENCE, SET, octets, tlv
@@ -34,6 +35,7 @@ from annuaire.ldap.schema import (
 )
 
 SUBSCHEMA_DN = "cn=Subschema"
+STALE_AFTER = 2.0  # seconds behind the store before searches say so
 MAILBOX_OCS = frozenset(c.lower() for c in MAILBOX_OBJECT_CLASSES)
 REFUSAL = (
     "search refused: the filter must constrain {attrs} with at least {n} significant characters "
@@ -169,6 +171,12 @@ class Directory:
         self.container_rdns = (("ou", "mailboxes"),) + self.context_rdns
         self.tls = tls
         self._plans: dict[bytes, tuple] = {}
+        # Freshness, kept by the refresher: the journal position the index reflects, and since
+        # when it is known to be behind (a large backlog being rebuilt). `positions` gives the
+        # lowest position of every worker of the service (the root DSE reports it).
+        self.position = 0
+        self.behind_since: float | None = None
+        self.positions: Callable[[], int] | None = None
         first_type, first_value = base_dn.split(",", 1)[0].split("=", 1)
         first_type = first_type.strip().lower()
         ctx_class = {"o": "organization", "ou": "organizationalUnit", "dc": "domain"}.get(first_type, "organization")
@@ -330,6 +338,8 @@ class Directory:
         """SearchResultEntry op bytes for one reference (None when the entry has gone)."""
         if isinstance(ref, str):
             dn, attrs, _, _ = self.special[ref]
+            if ref == "root":
+                attrs = {**attrs, **self._freshness()}
             return encode_generic(dn, attrs, sel, types_only)
         entry = self.index.entries[ref]
         if entry is None:
@@ -341,6 +351,28 @@ class Directory:
         if sel.oper:
             extra = b"".join(_attribute(o, self._operational(o, blob), False) for o in sel.oper)
         return entry_op(blob, sel.slots, extra)
+
+    def _freshness(self) -> dict[str, list[str]]:
+        """Root DSE attributes saying how current the index is (clients and tests wait on them)."""
+        position = self.positions() if self.positions is not None else self.position
+        out = {"annuaireJournalPosition": [str(position)]}
+        behind = self.behind_seconds()
+        if behind is not None:
+            out["annuaireBehindSeconds"] = [f"{behind:.0f}"]
+        return out
+
+    def behind_seconds(self) -> float | None:
+        """Seconds this index has been known to be behind the store (None when current)."""
+        since = self.behind_since
+        return None if since is None else time.monotonic() - since
+
+    def freshness_note(self) -> str:
+        """The diagnostic message of a search answered from an index known to be behind the store."""
+        behind = self.behind_seconds()
+        if behind is None or behind < STALE_AFTER:
+            return ""
+        return (f"index en cours de reconstruction depuis {behind:.0f} s : les changements récents peuvent manquer / "
+                f"index being rebuilt for {behind:.0f} s: recent changes may be missing")
 
     @staticmethod
     def _operational(name: str, blob: bytes) -> list[str]:

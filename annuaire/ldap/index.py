@@ -9,8 +9,11 @@ sorted by appending):
   sorted list of normalised values with the parallel ids, searched with
   bisect for equality and prefix ranges, plus a small sorted delta for the
   entries added since the last rebuild;
-- trigram posting lists over the search keys of mail, cn, sn and givenName
-  for contains (`*dup*`) and any/final components;
+- token posting lists over the search keys of mail, cn, sn and givenName
+  for contains (`*dup*`) and any/final components: the trigrams inside each
+  word (`dup`, `upo`…) and one "boundary" token per pair of adjacent words
+  of a key (`jean dupont` -> `n d`), so that a fragment made of short words
+  (`*e-ma*`, `*a.b.c*`, `*1 2 3*`) has tokens too;
 - exact dicts for identifiers and codes (mssIdNatPS, profession, département, type…);
 - a phonetic word index over cn for approximate matches (`~=`).
 
@@ -144,21 +147,48 @@ def word_trigrams(word: str) -> tuple[str, ...]:
     return t
 
 
+# Boundary tokens: the last character of a word, a space, the first character of the next
+# word of the same key (overlapping: `a b c` -> `a b`, `b c`). Keys are joined with "\n",
+# never matched by \S, so that no boundary is made across two keys.
+_BOUNDARY = re.compile(r"(?=(\S \S))")
+_NAME_TRIGRAM_SLOTS = [s for s in _TRIGRAM_SLOTS if s != _MAIL]  # cn first: sn and givenName are often inside it
+
+
 def key_trigrams(key: str) -> set[str]:
-    """Indexed trigrams of a (normalised) fragment: those inside its words."""
+    """Indexed tokens of a (normalised) fragment: the trigrams inside its words and its word boundaries.
+
+    Every fragment with at least 3 significant characters has one: a one-word fragment has a
+    trigram, a fragment of several words a boundary. An entry holding the fragment holds all of
+    its tokens (a fragment's inner word boundaries are word boundaries of the entry's key).
+    """
     out: set[str] = set()
     for w in key.split():
         out.update(word_trigrams(w))
+    if " " in key:
+        out.update(_BOUNDARY.findall(key))
     return out
 
 
-def _entry_words(norm: tuple) -> set[str]:
-    """Words of the search keys of mail, cn, sn and givenName (what contains-filters look into)."""
+def _entry_tokens(norm: tuple) -> set[str]:
+    """Words and boundary tokens of the search keys of mail, cn, sn and givenName.
+
+    Words become their trigrams at build time (one step per distinct word); a boundary token
+    (3 characters with a space) is its own only trigram, so it flows through the same path.
+    A key found inside another one (sn and givenName inside cn, usually) adds nothing.
+    """
+    parts: list[str] = []
+    for s in _NAME_TRIGRAM_SLOTS:
+        v = norm[s]
+        if v and not any(v in p for p in parts):
+            parts.append(v)
     mail = norm[_MAIL]
-    text = " ".join(norm[s] or "" for s in _TRIGRAM_SLOTS if s != _MAIL)
     if mail:
-        text += " " + search_key(mail)
-    return set(text.split())
+        parts.append(search_key(mail))
+    text = "\n".join(parts)
+    out = set(text.split())
+    if " " in text:
+        out.update(_BOUNDARY.findall(text))
+    return out
 
 
 BIG_POSTING = 20_000  # trigrams with more ids also get a bitset (a Python int) for fast AND
@@ -282,7 +312,7 @@ class DirectoryIndex:
                 v = norm[s]
                 if v:
                     pairs[s].append((v, eid))
-            for w in _entry_words(norm):
+            for w in _entry_tokens(norm):
                 lst = words.get(w)
                 if lst is None:
                     words[w] = [eid]
@@ -295,7 +325,7 @@ class DirectoryIndex:
             for w in self._entry_approx(norm):
                 approx.setdefault(w, []).append(eid)
         self.sorted = {s: SortedKeys(p) for s, p in pairs.items()}
-        # Trigram postings from word postings: one Python step per distinct word, the rest in C.
+        # Token postings from word postings: one Python step per distinct word (or boundary), the rest in C.
         by_trigram: dict[str, list[str]] = {}
         for w in words:
             for t in word_trigrams(w):
@@ -354,7 +384,7 @@ class DirectoryIndex:
             if v:
                 self.sorted[s].add(v, eid)
         tris: set[str] = set()
-        for w in _entry_words(norm):
+        for w in _entry_tokens(norm):
             tris.update(word_trigrams(w))
         for t in tris:
             self.trigram.setdefault(t, array("I")).append(eid)
@@ -448,6 +478,8 @@ class DirectoryIndex:
             if significant(key) < min_chars:
                 return None
             postings = [self.approx.get(w, _EMPTY) for w in approx_words(key)]
+            if not postings:
+                return None
             best = min(postings, key=len)
             return Plan(len(best), True, ([], [best], []))
         # Substrings
@@ -463,7 +495,7 @@ class DirectoryIndex:
         comps = tuple(k for k in ((search_key(c) if kind == "mail" else c) for c in
                                   ([initial] if initial else []) + others) if significant(k) >= min_chars)
 
-        def trigram_candidates() -> "array | list[int] | None":
+        def trigram_candidates() -> "array | list[int] | BitsetSource | MaskedSource | None":
             if not comps:
                 return None
             if comps not in memo:
@@ -482,7 +514,8 @@ class DirectoryIndex:
                 # Few trigram candidates in a large range: walk them, in key order when affordable.
                 if len(tri) <= 5000:
                     entries = self.entries
-                    tri = sorted(tri, key=lambda e: (entries[e] or ((),))[0][slot] or "")  # type: ignore[index]
+                    # Removed or replaced entries leave None behind (their ids stay in posting lists).
+                    tri = sorted(tri, key=lambda e: "" if entries[e] is None else entries[e][0][slot] or "")  # type: ignore[index]
                 tiers[1].append(tri)
                 count = len(tri)
             elif tri is not None and len(tri) < count and len(tri) <= 50_000:
@@ -504,13 +537,15 @@ class DirectoryIndex:
             tiers = ([], [tri], [])
         return Plan(len(tri), restricting, tiers)
 
-    def _trigram_candidates(self, tris: set[str]) -> "array | list[int] | BitsetSource | MaskedSource":
-        """Ids whose words contain every trigram (or a superset of them: candidates get verified).
+    def _trigram_candidates(self, tris: set[str]) -> "array | list[int] | BitsetSource | MaskedSource | None":
+        """Ids whose keys hold every token (or a superset of them: candidates get verified); None without tokens.
 
         Small lists are used as they are; lists of common trigrams are intersected as bitsets
         (an AND of Python ints, in C), so that a rare combination of common trigrams
         (`*eranet*`) does not walk tens of thousands of candidates.
         """
+        if not tris:
+            return None  # nothing to look up: the caller refuses rather than scans
         postings = sorted(((self.trigram.get(t, _EMPTY), t) for t in tris), key=lambda x: len(x[0]))
         rarest = postings[0][0]
         if len(postings) == 1 or len(rarest) <= 2000:

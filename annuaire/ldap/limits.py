@@ -44,6 +44,9 @@ class LdapLimits:
         return cls(**{k: v for k, v in values.items() if k in names and v is not None})
 
 
+MAX_WORKERS = 256
+
+
 class SharedCounters:
     """Connection counts and entry budgets shared by forked workers (one lock, fixed slots)."""
 
@@ -54,6 +57,22 @@ class SharedCounters:
         self._conns = multiprocessing.RawArray(ctypes.c_int32, slots)
         self._tokens = multiprocessing.RawArray(ctypes.c_double, slots)
         self._stamps = multiprocessing.RawArray(ctypes.c_double, slots)
+        # The journal position each worker's index reflects (see `report_position`).
+        self._positions = multiprocessing.RawArray(ctypes.c_int64, MAX_WORKERS)
+        self.workers = 1
+
+    def start_positions(self, workers: int, position: int) -> None:
+        """Before forking: every worker starts from the parent's index."""
+        self.workers = max(1, min(workers, MAX_WORKERS))
+        for n in range(self.workers):
+            self._positions[n] = position
+
+    def report_position(self, worker: int, position: int) -> None:
+        self._positions[worker % MAX_WORKERS] = position
+
+    def lowest_position(self) -> int:
+        """The journal position every worker's index has reached."""
+        return min(self._positions[n] for n in range(self.workers))
 
     def _slot(self, key: str) -> int:
         return zlib.crc32(key.encode()) % self.slots

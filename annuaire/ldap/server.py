@@ -365,7 +365,7 @@ class LdapConnection(asyncio.Protocol):
                 return done(m.SIZE_LIMIT_EXCEEDED,
                             f"at most {size} entries per search for {self._who()}; refine the search", parts=parts)
             return done(m.SIZE_LIMIT_EXCEEDED, "", parts=parts)
-        done(m.SUCCESS, parts=parts)
+        done(m.SUCCESS, directory.freshness_note(), parts=parts)
 
     def _who(self) -> str:
         return "anonymous users" if self.account is None else f"account {self.account.name}"
@@ -415,7 +415,7 @@ class LdapConnection(asyncio.Protocol):
             message = "" if limit == req.size_limit else \
                 f"at most {limit} entries per paged search for {self._who()}; refine the search"
             return done(m.SIZE_LIMIT_EXCEEDED, message, controls_bytes=_paged_done(b""), parts=parts)
-        done(m.SUCCESS, controls_bytes=_paged_done(b""), parts=parts)
+        done(m.SUCCESS, directory.freshness_note(), controls_bytes=_paged_done(b""), parts=parts)
 
 
 def _paged_done(cookie: bytes) -> bytes:

@@ -38,6 +38,7 @@ from annuaire.ldap.server import (
 )
 from annuaire.sockets import listen_many
 from annuaire.store import open_store
+from annuaire.store.follow import Cursor
 
 log = logging.getLogger("annuaire.ldap")
 
@@ -53,7 +54,7 @@ class LdapConfig:
     tls_cert: str = ""
     tls_key: str = ""
     limits: LdapLimits = field(default_factory=LdapLimits)
-    refresh_interval: float = 2.0
+    refresh_interval: float = 0.5  # seconds between two reads of the journal (see docs/architecture.md)
     ready_file: str = ""  # written (JSON: ports, pid) once the listeners accept connections
 
     @property
@@ -112,8 +113,8 @@ class Service:
             await s.wait_closed()
 
 
-async def _start(config: LdapConfig, directory: Directory, last: int, counters: SharedCounters,
-                 plain: list[socket.socket], secure: list[socket.socket]) -> Service:
+async def _start(config: LdapConfig, directory: Directory, cursor: Cursor, counters: SharedCounters,
+                 plain: list[socket.socket], secure: list[socket.socket], worker: int = 0) -> Service:
     store = open_store(config.store_url, upgrade=False)
     ssl_context = make_ssl_context(config.tls_cert, config.tls_key) if config.tls else None
     loop = asyncio.get_running_loop()
@@ -123,7 +124,9 @@ async def _start(config: LdapConfig, directory: Directory, last: int, counters: 
     def reload_accounts() -> None:
         state.accounts = load_accounts(store)
 
-    refresher = Refresher(store, directory, last, interval=config.refresh_interval, on_accounts=reload_accounts)
+    directory.positions = counters.lowest_position
+    refresher = Refresher(store, directory, cursor, interval=config.refresh_interval, on_accounts=reload_accounts,
+                          report=lambda position: counters.report_position(worker, position))
     servers = []
     for sock in plain:
         servers.append(await loop.create_server(lambda: LdapConnection(state), sock=sock))
@@ -136,10 +139,10 @@ async def _start(config: LdapConfig, directory: Directory, last: int, counters: 
     return Service(state, servers, tasks, port, ldaps_port, refresher)
 
 
-def _directory(config: LdapConfig) -> tuple[Directory, int]:
+def _directory(config: LdapConfig) -> tuple[Directory, Cursor]:
     store = open_store(config.store_url)
     try:
-        index, last = load_index(store, f"ou=mailboxes,{config.base_dn}")
+        index, cursor = load_index(store, f"ou=mailboxes,{config.base_dn}")
     finally:
         store.dispose()
     directory = Directory(index, config.base_dn, tls=config.tls, min_chars=config.limits.min_chars)
@@ -148,15 +151,17 @@ def _directory(config: LdapConfig) -> tuple[Directory, int]:
     # workers do not touch (copy) the shared pages.
     gc.collect()
     gc.freeze()
-    return directory, last
+    return directory, cursor
 
 
 async def start_in_process(config: LdapConfig) -> Service:
     """One worker in the running event loop (tests, embedding)."""
     loop = asyncio.get_running_loop()
-    directory, last = await loop.run_in_executor(None, _directory, config)
+    directory, cursor = await loop.run_in_executor(None, _directory, config)
     plain, secure = _sockets(config, 1)
-    return await _start(config, directory, last, SharedCounters(), plain, secure)
+    counters = SharedCounters()
+    counters.start_positions(1, cursor.position)
+    return await _start(config, directory, cursor, counters, plain, secure)
 
 
 def _write_ready(config: LdapConfig, plain: list[socket.socket], secure: list[socket.socket]) -> None:
@@ -172,8 +177,8 @@ def _write_ready(config: LdapConfig, plain: list[socket.socket], secure: list[so
              info["ldaps_port"], config.workers)
 
 
-def _worker(config: LdapConfig, directory: Directory, last: int, counters: SharedCounters,
-            plain: socket.socket | None, secure: socket.socket | None) -> None:
+def _worker(config: LdapConfig, directory: Directory, cursor: Cursor, counters: SharedCounters,
+            plain: socket.socket | None, secure: socket.socket | None, worker: int) -> None:
     """Body of one forked worker: its own event loop on its own sockets."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -182,8 +187,8 @@ def _worker(config: LdapConfig, directory: Directory, last: int, counters: Share
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
-        service = await _start(config, directory, last, counters, [plain] if plain else [],
-                               [secure] if secure else [])
+        service = await _start(config, directory, cursor, counters, [plain] if plain else [],
+                               [secure] if secure else [], worker)
         await stop.wait()
         await service.close()
 
@@ -192,20 +197,21 @@ def _worker(config: LdapConfig, directory: Directory, last: int, counters: Share
 
 def run_ldap(config: LdapConfig) -> None:
     """Serve until SIGTERM/SIGINT. Forks `config.workers` workers (1 = serve in this process)."""
-    directory, last = _directory(config)
+    directory, cursor = _directory(config)
     # Fewer, larger young-generation collections: full collections (which walk every tracked
     # object outside the frozen index) become rare instead of following the plan cache's churn.
     gc.set_threshold(50_000, 50, 100)
     workers = max(1, config.workers)
     plain, secure = _sockets(config, workers)
     counters = SharedCounters()
+    counters.start_positions(workers, cursor.position)
     if workers == 1:
         async def single() -> None:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
-            service = await _start(config, directory, last, counters, plain, secure)
+            service = await _start(config, directory, cursor, counters, plain, secure)
             _write_ready(config, plain, secure)
             await stop.wait()
             await service.close()
@@ -220,8 +226,8 @@ def run_ldap(config: LdapConfig) -> None:
         if pid == 0:
             code = 0
             try:
-                _worker(config, directory, last, counters, plain[n] if plain else None,
-                        secure[n] if secure else None)
+                _worker(config, directory, cursor, counters, plain[n] if plain else None,
+                        secure[n] if secure else None, n)
             except BaseException:  # noqa: BLE001
                 log.exception("LDAP worker %d failed", n)
                 code = 1

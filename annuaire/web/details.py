@@ -24,6 +24,7 @@ from annuaire.web.search import (
     PersonHit,
     _page_ids,
     load_people,
+    owner_idnats,
     person_boxes,
     structure_boxes,
 )
@@ -213,7 +214,7 @@ def structure_detail(conn: Connection, tech_id: str, page: int) -> StructureDeta
     if row is None:
         raise NotFound(f"aucune structure active n'a l'identifiant {tech_id}")
     info = structure_info(row)
-    boxes = [box for _, box in structure_boxes(conn, [row.idnat], STRUCTURE_BOX_TYPES)] if row.idnat else []
+    boxes = [box for _, box in structure_boxes(conn, owner_idnats(row.idnat, row.finess_ej), STRUCTURE_BOX_TYPES)]
     query = (
         select(person.c.id, person.c.last_name_key, person.c.first_name_key)
         .select_from(activity.join(person, person.c.id == activity.c.person_id))

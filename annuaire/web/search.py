@@ -26,6 +26,7 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    literal,
     or_,
     select,
     true,
@@ -35,6 +36,7 @@ from sqlalchemy import (
 from annuaire.errors import InvalidInput
 from annuaire.store import contains
 from annuaire.store.schema import activity, mailbox, person, skill, structure
+from annuaire.store.visibility import visible
 from annuaire.web import names, plan
 from annuaire.web.interpret import Criteria
 from annuaire.web.sql import Columns, bare, prefix
@@ -108,7 +110,13 @@ class Page:
 
 
 def published(types: Sequence[str]) -> ColumnElement[bool]:
-    return and_(mailbox.c.active == true(), mailbox.c.liste_rouge == false(), mailbox.c.type.in_(types))
+    """Publicly visible boxes of these types (the directory's one rule, `store.visibility`)."""
+    return and_(visible(), mailbox.c.type.in_(types))
+
+
+def legal_idnat(table: Any = structure) -> ColumnElement[str]:
+    """`1` + the FINESS of the structure's legal entity: boxes attached to its EJ show on each site."""
+    return literal("1") + table.c.finess_ej
 
 
 def address_condition(conn: Connection, address: str, ix: Any = bare) -> ColumnElement[bool]:
@@ -383,11 +391,17 @@ def structures_query(
         key = ("place-structures", *place_key(c))
         candidates.append(plan.Candidate("place", ids, key, index_only=True))
     if needs_box:
-        ids = (
+        by_site = (
             select(structure.c.id)
             .select_from(mailbox.join(structure, structure.c.idnat == mailbox.c.structure_idnat))
             .where(*structure_box_conditions(conn, c, types))
         )
+        by_legal = (
+            select(structure.c.id)
+            .select_from(mailbox.join(structure, structure.c.finess_ej == func.substr(mailbox.c.structure_idnat, 2)))
+            .where(func.substr(mailbox.c.structure_idnat, 1, 1) == "1", *structure_box_conditions(conn, c, types))
+        )
+        ids = select(structure.c.id).where(structure.c.id.in_(union(by_site, by_legal)))
         free_text = c.address and not c.address.startswith("@")
         key = None if free_text else ("box-structures", c.address, *types)
         # structures publishing such boxes (a hospital has hundreds of boxes: count it once)
@@ -418,11 +432,9 @@ def structures_query(
     if place is not None and skip != "place":
         conds.append(place)
     if needs_box and skip != "box":
-        conds.append(
-            exists().where(
-                mailbox.c.structure_idnat == structure.c.idnat, *structure_box_conditions(conn, c, types, ix)
-            )
-        )
+        boxes = structure_box_conditions(conn, c, types, ix)
+        conds.append(or_(exists().where(mailbox.c.structure_idnat == structure.c.idnat, *boxes),
+                         exists().where(mailbox.c.structure_idnat == legal_idnat(), *boxes)))
     return select(structure.c.id).where(*conds).order_by(*name_order(structure, chosen.ids is None))
 
 
@@ -464,15 +476,25 @@ def load_structures(conn: Connection, ids: list[int], types: Sequence[str]) -> l
         return []
     rows = conn.execute(
         select(
-            structure.c.id, structure.c.tech_id, structure.c.idnat, structure.c.name, structure.c.sign,
-            structure.c.commune_label, structure.c.postcode,
+            structure.c.id, structure.c.tech_id, structure.c.idnat, structure.c.finess_ej, structure.c.name,
+            structure.c.sign, structure.c.commune_label, structure.c.postcode,
         ).where(structure.c.id.in_(ids))
     ).all()
     hits = {r.id: StructureHit(Place(r.tech_id, r.name or r.sign or "", r.commune_label or "", r.postcode or "")) for r in rows}
-    by_idnat = {r.idnat: hits[r.id] for r in rows if r.idnat}
-    for idnat, box in structure_boxes(conn, list(by_idnat), types):
-        by_idnat[idnat].boxes.append(box)
+    owners: dict[str, list[StructureHit]] = {}
+    for r in rows:
+        for idnat in owner_idnats(r.idnat, r.finess_ej):
+            owners.setdefault(idnat, []).append(hits[r.id])
+    for idnat, box in structure_boxes(conn, list(owners), types):
+        for hit in owners[idnat]:
+            if box not in hit.boxes:
+                hit.boxes.append(box)
     return [hits[i] for i in ids if i in hits]
+
+
+def owner_idnats(idnat: str | None, finess_ej: str | None) -> list[str]:
+    """The national ids a site's boxes may be attached to: its own, and its legal entity's."""
+    return [i for i in (idnat, "1" + finess_ej if finess_ej else None) if i]
 
 
 def structure_boxes(conn: Connection, idnats: list[str], types: Sequence[str]) -> list[tuple[str, Box]]:

@@ -109,8 +109,8 @@ def test_mssante_lines_field_by_field(populated, outdir):
     pharmacy = by_address["pharmacie.eglise@pharmacie.mssante.fr"]
     assert pharmacy["L6LIGNEACHEMINEMENT structure BAL"] == "99002 EXEMPLEVILLE"
     assert pharmacy["Département structure BAL"] == "2A"
-    app = by_address["robot@ch-exemple.mssante.fr"]  # attached to a structure unknown to the referential
-    assert app["Identification Structure"] == "990000099" and app["Raison Sociale structure BAL"] == ""
+    # attached to a structure unknown to the referential: hidden (the one visibility rule), as everywhere
+    assert "robot@ch-exemple.mssante.fr" not in by_address
 
 
 def test_mssante_never_holds_liste_rouge_deleted_or_responsible(populated, outdir):
@@ -119,7 +119,7 @@ def test_mssante_never_holds_liste_rouge_deleted_or_responsible(populated, outdi
     assert "cachee@" not in raw and "Service caché" not in raw
     assert "supprimee@" not in raw
     assert SECRET_RESPONSIBLE not in raw and "responsable" not in raw.lower()
-    assert manifest.files[0]["lines"] == 7
+    assert manifest.files[0]["lines"] == 6
 
 
 def _ps_members(outdir: Path, store) -> dict[str, list[list[str]]]:
@@ -279,7 +279,7 @@ def test_extract_command(populated, outdir):
 
     result = CliRunner().invoke(cli, ["--db", populated.url, "-q", "extract", str(outdir), "--only", "mssante"])
     assert result.exit_code == 0, result.output
-    assert "Extraction_Correspondance_MSSante_" in result.output and "7 lines" in result.output
+    assert "Extraction_Correspondance_MSSante_" in result.output and "6 lines" in result.output
     assert [e.name for e in catalog.list_extractions(outdir)] == [formats.MSSANTE]
 
 

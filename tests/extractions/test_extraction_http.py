@@ -143,7 +143,7 @@ def test_listing_json_and_html(site):
     assert dated.status_code == 200 and dated.headers["cache-control"].startswith("public")
     assert hashlib.sha256(dated.content).hexdigest() == first["sha256"]
     manifest = client.get(first["manifest_url"])
-    assert manifest.status_code == 200 and manifest.json()["files"][0]["lines"] == 7
+    assert manifest.status_code == 200 and manifest.json()["files"][0]["lines"] == 6  # (robot@: its structure is unknown, so hidden)
     page = client.get("/extractions/", headers={"Accept": "text/html,application/xhtml+xml"})
     assert page.headers["content-type"].startswith("text/html")
     assert '<html lang="fr">' in page.text and "Extractions publiques quotidiennes" in page.text
