@@ -38,7 +38,7 @@ def national_store(professionals: int) -> str:
         day0 = dataset(professionals, day=0)
         files = [str(p) for p in sorted(day0.glob("*.zip"))]
         print(f"importing {', '.join(Path(f).name for f in files)} into {db}", file=sys.stderr)
-        wall, _ = timed(annuaire("--db", f"sqlite:///{db}", "import", *files))
+        wall, _ = timed(annuaire("--db", f"sqlite:///{db}", "import", "--no-render", *files))
         print(f"  imported in {wall:.0f} s", file=sys.stderr)
         done.write_text("ok\n")
     return f"sqlite:///{db}"

@@ -75,8 +75,8 @@ def main() -> None:
             for suffix in ("", "-wal", "-shm"):
                 Path(str(db) + suffix).unlink(missing_ok=True)
             env = dict(os.environ, ANNUAIRE_DB=f"sqlite:///{db}")
-            results["sqlite import"].append(timed(annuaire("import", *files0), env))
-            results["sqlite refresh"].append(timed(annuaire("import", *files1), env))
+            results["sqlite import"].append(timed(annuaire("import", "--no-render", *files0), env))
+            results["sqlite refresh"].append(timed(annuaire("import", "--no-render", *files1), env))
         if args.pg:
             results["postgresql import"] = []
             results["postgresql refresh"] = []
@@ -84,8 +84,8 @@ def main() -> None:
                 url, name = fresh_pg(args.pg)
                 try:
                     env = dict(os.environ, ANNUAIRE_DB=url)
-                    results["postgresql import"].append(timed(annuaire("import", *files0), env))
-                    results["postgresql refresh"].append(timed(annuaire("import", *files1), env))
+                    results["postgresql import"].append(timed(annuaire("import", "--no-render", *files0), env))
+                    results["postgresql refresh"].append(timed(annuaire("import", "--no-render", *files1), env))
                 finally:
                     drop_pg(args.pg, name)
         floor = median(floors)

@@ -74,7 +74,7 @@ def national_store(professionals: int) -> str:
     if not db.exists():
         folder = dataset(professionals)
         files = [str(p) for p in sorted(folder.glob("*.zip"))]
-        subprocess.run([sys.executable, "-m", "annuaire.ldap", "--db", f"sqlite:///{db}", "-q", "import", *files],
+        subprocess.run([sys.executable, "-m", "annuaire.ldap", "--db", f"sqlite:///{db}", "-q", "import", "--no-render", *files],
                        check=True)
     return f"sqlite:///{db}"
 

@@ -60,7 +60,7 @@ def national_store(professionals: int) -> str:
         folder = dataset(professionals)
         files = [str(p) for p in sorted(folder.glob("*.zip"))]
         print(f"importing {len(files)} files into {db}", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "annuaire", "--quiet", "--db", url, "import", *files], check=True)
+        subprocess.run([sys.executable, "-m", "annuaire", "--quiet", "--db", url, "import", "--no-render", *files], check=True)
     return url
 
 

@@ -38,14 +38,21 @@ def generate(ctx: Context, outdir: Path, professionals: int, seed: int, day: int
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Import even a file older than the last imported one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--no-render", is_flag=True,
+              help="Do not bring the FHIR cache up to date before returning (bulk scripts); the command "
+                   "then says how far behind it is.")
 @pass_context
 @handle_errors
-def import_(ctx: Context, paths: tuple[Path, ...], force: bool, as_json: bool) -> None:
+def import_(ctx: Context, paths: tuple[Path, ...], force: bool, as_json: bool, no_render: bool) -> None:
     """Import national files: PS_LibreAcces zip (or its .txt files) and Extraction_Correspondance_MSSante.
 
     The referential REPLACES the current state: new records are created,
     changed ones updated, missing ones deactivated, all journaled. The import
     is atomic: on any error the store is left exactly as it was.
+
+    Before it reports success the FHIR cache is brought up to date (a first
+    national import renders everything: minutes), so that no server answers
+    from a cache behind the import; `--no-render` skips that.
 
     \b
     Example:
@@ -53,7 +60,13 @@ def import_(ctx: Context, paths: tuple[Path, ...], force: bool, as_json: bool) -
     """
     from annuaire.referential.importer import import_paths, summary_json
 
+    from annuaire.cli.fhir import render_cache, report_cache_lag
+
     summaries = import_paths(ctx.store, list(paths), force=force, progress=reporter(console, ctx.quiet))
+    if no_render:
+        report_cache_lag(ctx)
+    else:
+        render_cache(ctx)
     if as_json:
         sys.stdout.buffer.write(summary_json(summaries) + b"\n")
         return

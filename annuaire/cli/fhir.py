@@ -84,6 +84,11 @@ def fhir_render(ctx: Context, full: bool) -> None:
     Example:
       annuaire fhir render
     """
+    render_cache(ctx, full=full)
+
+
+def render_cache(ctx: Context, *, full: bool = False) -> None:
+    """Render the FHIR cache now, with progress and a one-line summary (fhir render, import)."""
     counts: dict[str, int] = {}
 
     def progress(label: str, n: int) -> None:
@@ -94,8 +99,20 @@ def fhir_render(ctx: Context, full: bool) -> None:
     from annuaire.fhir.cache import refresh
 
     stats = refresh(ctx.store, full=full, progress=progress)
-    console.print(
-        f"rendered {stats.rendered:,} resources, {stats.changed:,} changed"
-        f"{' (full pass)' if stats.full else ''}, {stats.journal_rows:,} journal rows followed",
-        highlight=False,
-    )
+    if not ctx.quiet:
+        console.print(
+            f"FHIR cache: rendered {stats.rendered:,} resources, {stats.changed:,} changed"
+            f"{' (full pass)' if stats.full else ''}, {stats.journal_rows:,} journal rows followed",
+            highlight=False,
+        )
+
+
+def report_cache_lag(ctx: Context) -> None:
+    """After `--no-render`: say how far behind the FHIR cache is, and how to catch up."""
+    from annuaire.fhir.cache import status
+
+    state = status(ctx.store)
+    if state.behind:
+        console.print(
+            f"[yellow]FHIR cache behind the store by {state.backlog:,} journal rows[/]: a running server "
+            "answers 503 until it has caught up; run `annuaire fhir render` to do it now.", highlight=False)

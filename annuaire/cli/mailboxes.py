@@ -227,8 +227,9 @@ def publish(domain: str, file: Path, server: str, token: str, dry_run: bool, con
 @pass_context
 @handle_errors
 def quality(ctx: Context, operator_name: str | None, show_all: bool, as_json: bool) -> None:
-    """Per domain: boxes of departed professionals, naming issues, holders with several
-    boxes, liste rouge boxes and the last publication (stale domains).
+    """Per domain: boxes the public does not see and why, boxes of departed professionals,
+    naming issues, holders with several boxes, liste rouge boxes and the last publication
+    (stale domains).
 
     \b
     Example:
@@ -245,17 +246,20 @@ def quality(ctx: Context, operator_name: str | None, show_all: bool, as_json: bo
     table = Table(title=f"Mailbox quality ({len(shown)} of {len(report)} domains)")
     # Domain names are what the reader looks for: never cut them, whatever the terminal width.
     table.add_column("domain", no_wrap=True, min_width=max((len(e["domain"]) for e in shown), default=6))
-    for column in ("operator", "boxes", "departed", "naming", "dup. holders", "liste rouge", "last publication"):
+    for column in ("operator", "boxes", "hidden", "departed", "naming", "dup. holders", "liste rouge",
+                   "last publication"):
         table.add_column(column, justify="left" if column in ("operator", "last publication") else "right")
     for e in shown:
         last = (e["last_published"] or "never")[:16].replace("T", " ")
         if e["stale"]:
             last = f"[yellow]{last} (stale)[/]"
-        table.add_row(e["domain"], e["operator"] or "(national)", f"{e['mailboxes']:,}", str(len(e["departed"])),
+        table.add_row(e["domain"], e["operator"] or "(national)", f"{e['mailboxes']:,}", str(len(e["hidden"])),
+                      str(len(e["departed"])),
                       str(len(e["naming"])), str(len(e["holder_duplicates"])), str(len(e["liste_rouge"])), last)
     console.print(table)
     for e in shown:
-        details = [f"  departed: {d['address']} ({d['reason']})" for d in e["departed"][:10]]
+        details = [f"  hidden: {h['address']} ({', '.join(h['reasons'])})" for h in e["hidden"][:10]]
+        details += [f"  departed: {d['address']} ({d['reason']})" for d in e["departed"][:10]]
         details += [f"  naming: {d['address']} ({d['code']})" for d in e["naming"][:10]]
         details += [f"  holder {d['holder']}: {', '.join(d['addresses'])}" for d in e["holder_duplicates"][:10]]
         if details:

@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 JSON_TYPES = ("application/json",)
 TEXT_TYPES = ("text/csv", "text/plain")
+RENDER_WAIT = 30.0  # seconds a publication waits for another FHIR renderer before answering
 CSV_COLUMNS = (
     "Type de BAL", "Adresse BAL", "Identification nationale PP", "Type identifiant structure",
     "Identification Structure", "Service de rattachement", "Dématérialisation", "Liste rouge", "Description",
@@ -263,6 +264,8 @@ class PublicationAPI:
         media, charset = _media_type(request)
         body = await read_body(request, self.settings.max_body_bytes)
         report = await run_in_threadpool(self._publish, op, name, media, charset, body, dry_run, confirm, if_match)
+        if not dry_run and any(report.get(k) for k in ("created", "updated", "deleted")):
+            report["fhir_current"] = await run_in_threadpool(self._render)
         elapsed_ms = (time.perf_counter() - started) * 1000
         return _json(report, headers={"ETag": f'"{report["version"]}"', "Server-Timing": f"app;dur={elapsed_ms:.1f}"})
 
@@ -271,6 +274,14 @@ class PublicationAPI:
         with gc_paused():  # the entries are freed before the collector resumes (no local holds them)
             return publish(self.store, self.settings, op, name, _entries(media, charset, body), dry_run=dry_run,
                            confirm_mass_delete=confirm, if_match=if_match)
+
+    def _render(self) -> bool:
+        """Bring the FHIR cache up to the publication before answering (freshness contract,
+        docs/architecture.md); False when another renderer kept it busy longer than RENDER_WAIT
+        (the server's own renderer then catches up, and FHIR answers 503 meanwhile)."""
+        from annuaire.fhir.cache import refresh
+
+        return not refresh(self.store, wait=RENDER_WAIT).skipped
 
     # GET /api/v1/domains/{domain}/mailboxes
     async def get_mailboxes(self, request: Request) -> Response:

@@ -62,6 +62,10 @@ def description(base_url: str = "") -> dict[str, Any]:
             **{k: {"type": "integer"} for k in ("created", "updated", "deleted", "unchanged")},
             "rejected": {"type": "array", "items": {"$ref": "#/components/schemas/Finding"}},
             "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Finding"}},
+            "fhir_current": {"type": "boolean", "description": (
+                "Present when the publication changed something: true once the FHIR API serves it (the "
+                "LDAP address book follows within a second); false when the FHIR cache was busy "
+                "(it catches up by itself; FHIR searches answer 503 meanwhile).")},
         },
     }
     text_columns = "Type de BAL|Adresse BAL|Identification nationale PP|Type identifiant structure|Identification Structure|…"

@@ -43,6 +43,7 @@ from annuaire.mailboxes.model import (
 )
 from annuaire.mailboxes.operators import Operator, domains_of
 from annuaire.mailboxes.rules import (
+    RULES,
     Finding,
     Line,
     Validation,
@@ -55,6 +56,7 @@ from annuaire.store.clock import utc_now
 from annuaire.store.diff import JOURNAL_COLUMNS, bulk_insert, bulk_inserts
 from annuaire.store.schema import run
 from annuaire.store.select import mark
+from annuaire.store.visibility import REASONS, hidden_boxes
 
 
 class PreconditionFailed(Conflict):
@@ -333,6 +335,23 @@ def _plan_and_insert(conn: Connection, lookups: Connection, plan: Plan, parts: I
                 write(insert_rows(plan, plan.inserts[first:], run_id, now))
 
 
+def hidden_warnings(conn: Connection, domain: str, rejected: list[Finding]) -> list[Finding]:
+    """BOX_HIDDEN for the existing boxes that rejected lines leave in place but the public does not see
+    (their holder left, their structure closed…): the operator learns why (`store.visibility`)."""
+    by_address = {f.address: f for f in rejected if f.address}
+    if not by_address:
+        return []
+    rule = RULES["BOX_HIDDEN"]
+    out = []
+    for hidden in hidden_boxes(conn, domains=[domain], addresses=by_address):
+        line = by_address[hidden.address]
+        fr = ", ".join(REASONS[r].fr for r in hidden.reasons)
+        en = ", ".join(REASONS[r].en for r in hidden.reasons)
+        out.append(Finding("BOX_HIDDEN", line.index, hidden.address, rule.fr.format(reasons=fr),
+                           rule.en.format(reasons_en=en), line.line))
+    return out
+
+
 def check_owner(conn: Connection, op: Operator, name: str) -> None:
     row = conn.exec_driver_sql(f"SELECT operator_id FROM domain WHERE name = {mark(conn)}", (name,)).first()
     if row is None or row[0] != op.id:
@@ -413,12 +432,15 @@ def publish(
                         "?confirm_mass_delete=true",
                         figures,
                     )
+                hidden = hidden_warnings(conn, domain, validation.rejected)
                 if dry_run:
                     advice.result()
+                    validation.warnings = sorted([*validation.warnings, *hidden], key=lambda f: f.index)
                     raise _DryRun(report_dict(None, domain, plan, validation, dry_run=True,
                                               version=version + (1 if plan.changes else 0)))
                 write_changes(conn, [plan], run_id, now, last)
                 advice.result()
+                validation.warnings = sorted([*validation.warnings, *hidden], key=lambda f: f.index)
                 report = report_dict(run_id, domain, plan, validation, dry_run=False,
                                      version=version + (1 if plan.changes else 0))
                 conn.exec_driver_sql(

@@ -1,11 +1,14 @@
 """The quality report of published mailboxes, per domain (`annuaire quality`).
 
-What the national good practices ask operators to keep clean: boxes of
-professionals who left (inactive or unknown holder, or no current activity in
-the attached structure), boxes named against the naming rules, several PER
-boxes for one holder, boxes in liste rouge, and domains not published for a
-while. Uses the same checks as the publication rules (`rules.looks_like_name`,
-`rules.person_like`) and the same bulk lookups.
+What the national good practices ask operators to keep clean: boxes the public
+does not see and why (`hidden`, with the reason codes of the directory's one
+visibility rule, `store.visibility`: holder inactive or unknown, structure
+closed or unknown, liste rouge), boxes of professionals who left (inactive or
+unknown holder, or no current activity in the attached structure), boxes named
+against the naming rules, several PER boxes for one holder, boxes in liste
+rouge, and domains not published for a while. Uses the same checks as the
+publication rules (`rules.looks_like_name`, `rules.person_like`) and the same
+bulk lookups.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from annuaire.mailboxes.rules import looks_like_name, person_like
 from annuaire.store import Store
 from annuaire.store.clock import from_stored, to_stored, utc_now
 from annuaire.store.schema import domain, mailbox, operator
+from annuaire.store.visibility import hidden_boxes
 
 
 def quality_report(store: Store, settings: Settings, *, operator_name: str | None = None) -> list[dict[str, Any]]:
@@ -49,6 +53,7 @@ def quality_report(store: Store, settings: Settings, *, operator_name: str | Non
         sites = lookup.active_activities(conn, {p.id for p in people.values()})
         org_names = {b.address: person_like(b.address.rpartition("@")[0]) for b in boxes if b.type in STRUCTURE_TYPES}
         known_names = lookup.person_name_keys(conn, {pair[1] for pair in org_names.values() if pair})
+        hidden = list(hidden_boxes(conn, domains=list(domains) if operator_name is not None else None))
 
     report: dict[str, dict[str, Any]] = {}
     per_holder: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -72,6 +77,9 @@ def quality_report(store: Store, settings: Settings, *, operator_name: str | Non
                     entry["naming"].append({"address": b.address, "code": "NAMING_PER_UNRELATED"})
         elif org_names.get(b.address) in known_names:
             entry["naming"].append({"address": b.address, "code": "NAMING_ORG_LIKE_PERSON"})
+    for h in hidden:
+        entry = report.setdefault(h.domain, _empty(domains.get(h.domain, {"domain": h.domain})))
+        entry["hidden"].append(h.as_dict())
     for (dom, holder), addresses in per_holder.items():
         if len(addresses) > 1:
             report[dom]["holder_duplicates"].append({"holder": holder, "addresses": sorted(addresses)})
@@ -86,9 +94,12 @@ def quality_report(store: Store, settings: Settings, *, operator_name: str | Non
 def _empty(info: dict[str, Any]) -> dict[str, Any]:
     return {
         "domain": info["domain"], "operator": info.get("operator"), "last_published": info.get("last_published"),
-        "mailboxes": 0, "departed": [], "naming": [], "holder_duplicates": [], "liste_rouge": [], "stale": False,
+        "mailboxes": 0, "hidden": [], "departed": [], "naming": [], "holder_duplicates": [], "liste_rouge": [],
+        "stale": False,
     }
 
 
 def has_issues(entry: dict[str, Any]) -> bool:
-    return bool(entry["departed"] or entry["naming"] or entry["holder_duplicates"] or entry["stale"])
+    """Something the operator should act on (a liste rouge box alone is the operator's own choice)."""
+    acting = [h for h in entry["hidden"] if h["reasons"] != ["LISTE_ROUGE"]]
+    return bool(acting or entry["departed"] or entry["naming"] or entry["holder_duplicates"] or entry["stale"])

@@ -110,6 +110,8 @@ _RULES = [
          "holder {value} has {count} PER mailboxes in this domain", True),
     Rule("DUPLICATE_LINE", "adresse déjà vue ligne {first} : cette ligne est ignorée",
          "address already seen on line {first}: this line is ignored", True),
+    Rule("BOX_HIDDEN", "la BAL existante reste enregistrée mais n'est pas publiée : {reasons}",
+         "the existing box stays recorded but is not published: {reasons_en}", True),
 ]
 RULES: dict[str, Rule] = {rule.code: rule for rule in _RULES}
 

@@ -35,6 +35,7 @@ from sqlalchemy import ColumnElement, Connection, Table, and_, exists, false, fu
 
 from annuaire.store.schema import mailbox, person, structure
 
+CHUNK = 500  # addresses per query
 PERSONAL_TYPES = ("PER", "CAB")
 STRUCTURE_TYPES = ("ORG", "APP")
 
@@ -147,7 +148,12 @@ def hidden_boxes(conn: Connection, *, domains: Iterable[str] | None = None,
         mailbox.c.active == true(), ~visible())
     if domains is not None:
         query = query.where(mailbox.c.domain.in_(sorted(set(domains))))
-    if addresses is not None:
-        query = query.where(mailbox.c.address.in_(sorted(set(addresses))))
-    for row in conn.execute(query.order_by(mailbox.c.domain, mailbox.c.address)):
-        yield Hidden(row.address, row.domain, row.type, reasons(row))
+    query = query.order_by(mailbox.c.domain, mailbox.c.address)
+    if addresses is None:
+        chunks: Iterable[Any] = [query]
+    else:
+        wanted = sorted(set(addresses))
+        chunks = (query.where(mailbox.c.address.in_(wanted[i:i + CHUNK])) for i in range(0, len(wanted), CHUNK))
+    for chunk in chunks:
+        for row in conn.execute(chunk):
+            yield Hidden(row.address, row.domain, row.type, reasons(row))

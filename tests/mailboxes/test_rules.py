@@ -77,7 +77,8 @@ WARNINGS: dict[str, list[tuple[list[dict], int]]] = {
 }
 
 # Rules exercised elsewhere: store-level (test_store_level_rules below), or the national file only.
-ELSEWHERE = {"ADDRESS_IN_OTHER_DOMAIN", "TYPE_IMMUTABLE", "PROFESSION_NOT_AUTHORISED", "DUPLICATE_LINE"}
+ELSEWHERE = {"ADDRESS_IN_OTHER_DOMAIN", "TYPE_IMMUTABLE", "PROFESSION_NOT_AUTHORISED", "DUPLICATE_LINE",
+             "BOX_HIDDEN"}  # (test_referential_changes_are_seen_at_once)
 
 
 def _cases(table: dict) -> list:
@@ -207,6 +208,11 @@ def test_referential_changes_are_seen_at_once(env: Env) -> None:
             conn.execute(update(person).where(person.c.id_nat == CAMILLE).values(active=False, last_updated=utc_now()))
         report = env.put(D, [per("camille.martin")]).json()
         assert [i["code"] for i in report["rejected"]] == ["HOLDER_INACTIVE"]
+        # The rejected line leaves the existing box in place, hidden from the public: the operator is told why.
+        hidden = _find(report["warnings"], "BOX_HIDDEN", 0)
+        assert hidden["address"] == f"camille.martin@{D}" and "inactif" in hidden["message"]
+        assert "inactive" in hidden["message_en"]
+        assert _find(env.put(D, [per("camille.martin")], params={"dry_run": "true"}).json()["warnings"], "BOX_HIDDEN", 0)
     finally:
         with env.store.write() as conn:
             conn.execute(update(person).where(person.c.id_nat == CAMILLE).values(active=True, last_updated=utc_now()))
