@@ -35,7 +35,7 @@ def generate_one(store: Store, outdir: Path, name: str, now: datetime | None = N
         raise ValueError(f"unknown extraction {name!r} (known: {', '.join(WRITERS)})")
     with snapshot(store, now) as snap, AtomicArchive(Path(outdir), name, snap.ts) as archive:
         WRITERS[name](snap.conn, archive)
-    manifest = Manifest.from_archive(name, snap.ts, snap.generated_at, archive.info)
+    manifest = Manifest.from_archive(name, snap.ts, snap.generated_at, archive.info, snap.journal_cursor)
     manifest.write(Path(outdir))
     return manifest
 

@@ -1,8 +1,9 @@
 """The small JSON file describing one extraction: `<name>_<ts>.json`.
 
 `generated_at` (UTC, stored timestamp format) is the instant the extraction's
-read snapshot was taken: every change recorded before it is in the files, so a
-consumer asking "what changed since this extraction" starts from there. The
+read snapshot was taken; `journal_cursor` is the exact point of that snapshot in
+the journal: a consumer asking "what changed since this extraction" passes it
+to the publication API's domain history (`…/history?cursor=…`). The
 SHA-256 of the zip and of each text file, and each file's line count, let a
 consumer detect a truncated or corrupt download before using it.
 """
@@ -36,19 +37,22 @@ class Manifest:
     zip: dict[str, Any]  # name, bytes, sha256
     files: list[dict[str, Any]] = field(default_factory=list)  # name, lines, bytes, sha256
     format: int = FORMAT_VERSION
+    journal_cursor: str = ""  # "changes since": …/history?cursor=<this> (exact, see extractions.snapshot)
 
     @property
     def file_name(self) -> str:
         return formats.file_name(self.name, self.timestamp, "json")
 
     @classmethod
-    def from_archive(cls, name: str, ts: str, generated_at: str, archive: ArchiveInfo) -> Manifest:
+    def from_archive(cls, name: str, ts: str, generated_at: str, archive: ArchiveInfo,
+                     journal_cursor: str = "") -> Manifest:
         return cls(
             name=name,
             timestamp=ts,
             generated_at=generated_at,
             zip={"name": archive.name, "bytes": archive.bytes, "sha256": archive.sha256},
             files=[asdict(m) for m in archive.members],
+            journal_cursor=journal_cursor,
         )
 
     def to_json(self) -> bytes:
@@ -71,6 +75,7 @@ class Manifest:
                 zip=dict(raw["zip"]),
                 files=[dict(f) for f in raw["files"]],
                 format=int(raw.get("format", FORMAT_VERSION)),
+                journal_cursor=str(raw.get("journal_cursor", "")),
             )
             for f in manifest.files:
                 str(f["name"]), int(f["lines"]), str(f["sha256"])

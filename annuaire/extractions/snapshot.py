@@ -5,7 +5,11 @@ mailbox could appear with a structure that was deleted a moment later. The
 read runs in one transaction: a WAL snapshot on SQLite (pinned by the first
 read), REPEATABLE READ on PostgreSQL. `generated_at` is taken just BEFORE the
 snapshot, so a change stamped before it is in the files or, at worst, is also
-reported by the next "changes since generated_at" query: never lost.
+reported by the next "changes since generated_at" query: never lost. The
+exact point is `journal_cursor`, read in the same snapshot: the publication
+API's domain history (`…/history?cursor=…`) continues from it through the one
+journal follower, so a change committed late (PostgreSQL) is not skipped
+either.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy import Connection
 from annuaire import formats
 from annuaire.store import Store
 from annuaire.store.clock import FORMAT, from_stored
+from annuaire.store.follow import start
 
 PARIS = ZoneInfo("Europe/Paris")
 MMAP_BYTES = 16 << 30
@@ -31,6 +36,7 @@ class Snapshot:
     conn: Connection
     generated_at: str  # UTC, stored format
     ts: str  # YYYYMMDDhhmm, Paris local time (the file names')
+    journal_cursor: str = ""  # the journal follower's cursor of this state (`store.follow.Cursor.token`)
 
 
 def file_timestamp(generated_at: str) -> str:
@@ -51,9 +57,11 @@ def snapshot(store: Store, now: datetime | None = None) -> Iterator[Snapshot]:
             conn.connection.driver_connection.execute(f"PRAGMA mmap_size={MMAP_BYTES}")  # type: ignore[union-attr]
         try:
             with conn.begin():
-                # Pin the snapshot now (SQLite's deferred BEGIN takes it at the first read).
+                # Pin the snapshot now (SQLite's deferred BEGIN takes it at the first read); the cursor
+                # read in it names exactly the changes the files hold: "changes since" starts there.
                 conn.exec_driver_sql("SELECT count(*) FROM run")
-                yield Snapshot(conn, generated_at, file_timestamp(generated_at))
+                cursor = start(conn).token()
+                yield Snapshot(conn, generated_at, file_timestamp(generated_at), cursor)
         finally:
             if store.is_sqlite:
                 conn.connection.driver_connection.execute("PRAGMA mmap_size=0")  # type: ignore[union-attr]

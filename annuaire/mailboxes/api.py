@@ -50,6 +50,7 @@ from annuaire.mailboxes.rules import normalise_domain
 from annuaire.mailboxes.tlsident import client_dn
 from annuaire.store import Store
 from annuaire.store.clock import to_stored
+from annuaire.store.follow import Cursor, Follower
 from annuaire.store.schema import domain as domain_table
 from annuaire.store.schema import journal, mailbox, run
 
@@ -333,10 +334,20 @@ class PublicationAPI:
 
     # GET /api/v1/domains/{domain}/history
     async def history(self, request: Request) -> Response:
-        params = _query(request, {"since", "after", "limit"})
+        params = _query(request, {"since", "after", "limit", "cursor"})
+        limit = max(1, _int_param(params, "limit", 1000, 10_000))
+        if "cursor" in params:
+            if "since" in params or "after" in params:
+                raise InvalidInput("query parameter cursor: give it alone (not with since or after)")
+            raw = params["cursor"]
+            cursor = Cursor() if raw == "start" else Cursor.from_token(raw)
+            _, name = await run_in_threadpool(self._owner, request)
+            entries, cursor, more = await run_in_threadpool(self._follow, name, cursor, limit)
+            token = cursor.token()
+            next_url = f"{request.url.path}?{urlencode({'cursor': token, 'limit': limit})}" if more else None
+            return _json({"domain": name, "entries": entries, "cursor": token, "next": next_url})
         since = _since(params.get("since"))
         after = _int_param(params, "after", 0)
-        limit = max(1, _int_param(params, "limit", 1000, 10_000))
         _, name = await run_in_threadpool(self._owner, request)
         entries = await run_in_threadpool(self._journal, name, since, after, limit)
         next_url = None
@@ -345,17 +356,21 @@ class PublicationAPI:
             next_url = f"{request.url.path}?{urlencode(query)}"
         return _json({"domain": name, "entries": entries, "next": next_url})
 
+    def _follow(self, name: str, cursor: Cursor, limit: int) -> tuple[list[dict[str, Any]], Cursor, bool]:
+        """The domain's changes committed since `cursor` (the one journal follower: none skipped)."""
+        follower = Follower(cursor)
+        scope = (journal.c.scope == name) & (journal.c.entity == "mailbox")
+        columns = (journal.c.id, journal.c.at, journal.c.key, journal.c.change, journal.c.run_id, journal.c.data)
+        batch = follower.poll(self.store.engine, columns=columns, where=scope, limit=limit)
+        return [_entry(r._mapping) for r in sorted(batch.rows, key=lambda r: r.id)], follower.cursor, batch.truncated
+
     def _journal(self, name: str, since: str | None, after: int, limit: int) -> list[dict[str, Any]]:
         conditions = [journal.c.scope == name, journal.c.entity == "mailbox", journal.c.id > after]
         if since:
             conditions.append(journal.c.at >= since)
         query = select(journal).where(and_(*conditions)).order_by(journal.c.id).limit(limit)
         with self.store.read() as conn:
-            return [
-                {"id": r["id"], "at": r["at"], "address": r["key"], "change": r["change"], "publication": r["run_id"],
-                 "data": orjson.loads(r["data"]) if r["data"] else None}
-                for r in conn.execute(query).mappings()
-            ]
+            return [_entry(r) for r in conn.execute(query).mappings()]
 
     # GET /api/v1/publications/{id}
     async def publication(self, request: Request) -> Response:
@@ -379,6 +394,12 @@ class PublicationAPI:
 
     async def openapi_json(self, request: Request) -> Response:
         return _json(openapi.description(self.settings.base_url))
+
+
+def _entry(r: Any) -> dict[str, Any]:
+    """One journal row of a domain's history, as the API shows it."""
+    return {"id": r["id"], "at": r["at"], "address": r["key"], "change": r["change"], "publication": r["run_id"],
+            "data": orjson.loads(r["data"]) if r["data"] else None}
 
 
 def _entries(media: str, charset: str | None, body: bytes) -> list[Entry]:

@@ -150,8 +150,11 @@ def description(base_url: str = "") -> dict[str, Any]:
                         _param("since", "query", "ISO 8601 instant or date: changes at or after it"),
                         _param("after", "query", "journal id to continue from (the 'next' link gives it)", {"type": "integer"}),
                         _param("limit", "query", "entries per page (default 1000, max 10000)", {"type": "integer"}),
+                        _param("cursor", "query", "exact follow-up: `start`, an extraction manifest's journal_cursor, "
+                               "or the cursor of the previous answer (never skips a change committed late); "
+                               "not with since/after"),
                     ],
-                    "responses": {"200": {"description": "{domain, entries[], next}"},
+                    "responses": {"200": {"description": "{domain, entries[], next} (+ cursor, with cursor)"},
                                   **{code: _PROBLEM for code in ("400", "401", "403")}},
                 },
             },
