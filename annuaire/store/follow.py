@@ -86,6 +86,8 @@ class Cursor:
     def from_token(cls, token: str, name: str = "cursor") -> Cursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            if not isinstance(orjson.loads(raw), dict):
+                raise ValueError("not an object")
             cursor = cls.from_json(raw.decode())
         except Exception as exc:  # noqa: BLE001 - anything malformed is the caller's input
             raise InvalidInput(f"{name}: not a journal cursor given by this directory ({exc.__class__.__name__})") from exc
