@@ -78,3 +78,40 @@ def test_changes_visible_within_seconds(fresh) -> None:  # type: ignore[no-untyp
                      .values(active=False))
         journal_row(conn, "mailbox", "jeanne.dupond@medecin.mssante.fr", "deleted")
     eventually(server, "(sn=dupond)", lambda found: found == set())
+
+
+def test_a_departed_holders_box_leaves_and_comes_back(fresh) -> None:  # type: ignore[no-untyped-def]
+    """Regression: a PER box whose holder left the referential was still served under the old name.
+
+    The holder's journal row alone (no row for the box) takes the box out of every worker's
+    index; the holder's return puts it back.
+    """
+    server, store = fresh
+    address = "jean.dupont@medecin.mssante.fr"
+    idnat = server.world.published[address]["idnat"]
+    eventually(server, "(sn=dupont)", lambda found: address in found)
+    with store.write() as conn:
+        conn.execute(update(person).where(person.c.id_nat == idnat).values(active=False))
+        journal_row(conn, "person", idnat, "deleted")
+    eventually(server, "(sn=dupont)", lambda found: address not in found)
+    eventually(server, f"(mail={address})", lambda found: found == set())
+    with store.write() as conn:
+        conn.execute(update(person).where(person.c.id_nat == idnat).values(active=True))
+        journal_row(conn, "person", idnat, "updated")
+    eventually(server, f"(mail={address})", lambda found: found == {address})
+
+
+def test_a_closed_structures_boxes_leave(fresh) -> None:  # type: ignore[no-untyped-def]
+    from annuaire.store.schema import structure
+
+    server, store = fresh
+    org = "secretariat.dupuytren@ch-exemple.mssante.fr"  # attached to structure 3 (F00000003)
+    eventually(server, f"(mail={org})", lambda found: found == {org})
+    with store.write() as conn:
+        conn.execute(update(structure).where(structure.c.tech_id == "F00000003").values(active=False))
+        journal_row(conn, "structure", "F00000003", "deleted")
+    eventually(server, f"(mail={org})", lambda found: found == set())
+    # (a PER box attached to that structure stays: its holder is still active)
+    per = next(a for a, e in server.world.published.items() if e.get("idnat") and a.endswith("hopital-nord.mssante.fr")
+               and "secret" not in a)
+    eventually(server, f"(mail={per})", lambda found: found == {per})
