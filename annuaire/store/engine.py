@@ -29,6 +29,7 @@ class Store:
 
     engine: Engine
     url: str
+    closed: bool = False  # set by dispose()
 
     @property
     def is_sqlite(self) -> bool:
@@ -98,6 +99,8 @@ class Store:
                 f'{"VACUUM " if vacuum else ""}ANALYZE "{table}"')
 
     def dispose(self) -> None:
+        """Close the connections; background work bound to this store (a FHIR renderer) stops."""
+        self.closed = True
         self.engine.dispose()
 
 
