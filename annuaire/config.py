@@ -28,6 +28,8 @@ class Settings:
     max_body_bytes: int = 200 * 1024 * 1024
     mass_delete_ratio: float = 0.20
     mass_delete_min: int = 10
+    # Referential import: share of the active persons, activities or structures one file may deactivate
+    referential_max_deactivation: float = 0.05
     authorised_professions: str = ""  # comma-separated TRE_G15 codes; empty = all
     # FHIR API
     fhir_default_count: int = 50

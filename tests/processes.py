@@ -31,3 +31,22 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM to the process group of a server started with `start_new_session=True` (its
+    forked workers too), then SIGKILL to whatever is left after 20 s."""
+    import os
+
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()

@@ -283,7 +283,8 @@ def _start(url: str, tmp: Path, store: Any) -> Directory:
     log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [sys.executable, "-m", "annuaire", "--db", url, "serve", "--http-port", str(http_port),
-         "--ldap-port", str(ldap_port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+         "--ldap-port", str(ldap_port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)  # its own process group: every worker is stopped with it
     http = httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=60)
     directory = Directory(url, tmp, files, http, ldap_port, token, key, process, store)
     deadline = time.monotonic() + 120
@@ -316,9 +317,9 @@ def directory(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     try:
         yield directory
     finally:
-        from tests.processes import stop
+        from tests.processes import stop_group
 
-        stop(directory.process)
+        stop_group(directory.process)
         directory.http.close()
         store.dispose()
         if name:

@@ -36,7 +36,9 @@ def generate(ctx: Context, outdir: Path, professionals: int, seed: int, day: int
 
 @cli.command(name="import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--force", is_flag=True, help="Import even a file older than the last imported one.")
+@click.option("--force", is_flag=True,
+              help="Import anyway: a file older than the last imported one, dated in the future, a part of a "
+                   "day's referential, or one that deactivates more than the allowed share (a truncated file?).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("--no-render", is_flag=True,
               help="Do not bring the FHIR cache up to date before returning (bulk scripts); the command "
@@ -47,8 +49,14 @@ def import_(ctx: Context, paths: tuple[Path, ...], force: bool, as_json: bool, n
     """Import national files: PS_LibreAcces zip (or its .txt files) and Extraction_Correspondance_MSSante.
 
     The referential REPLACES the current state: new records are created,
-    changed ones updated, missing ones deactivated, all journaled. The import
-    is atomic: on any error the store is left exactly as it was.
+    changed ones updated, missing ones deactivated, all journaled. All the
+    files named are imported in ONE transaction: on any error (a malformed
+    MSSanté file included) the store is left exactly as it was.
+
+    A file that would deactivate more than 5 % of the active persons,
+    activities or structures (ANNUAIRE_REFERENTIAL_MAX_DEACTIVATION), a file
+    dated in the future, or a referential without its three files is refused
+    unless --force.
 
     Before it reports success the FHIR cache is brought up to date (a first
     national import renders everything: minutes), so that no server answers
@@ -62,7 +70,11 @@ def import_(ctx: Context, paths: tuple[Path, ...], force: bool, as_json: bool, n
 
     from annuaire.cli.fhir import render_cache, report_cache_lag
 
-    summaries = import_paths(ctx.store, list(paths), force=force, progress=reporter(console, ctx.quiet))
+    from annuaire.config import Settings
+
+    settings = Settings.from_env()
+    summaries = import_paths(ctx.store, list(paths), force=force, progress=reporter(console, ctx.quiet),
+                             max_deactivation=settings.referential_max_deactivation, settings=settings)
     if no_render:
         report_cache_lag(ctx)
     else:

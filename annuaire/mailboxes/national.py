@@ -12,13 +12,16 @@ our referential does not know yet) are warnings, not rejections; lines
 breaking a syntax rule are skipped with a warning. A malformed FILE (bad
 header, wrong field count, truncated zip, bad encoding) fails the whole
 import with ImportFileError and changes nothing: the file is read completely
-before the one write transaction starts.
+(`Mirror.read`) before the write transaction starts; `Mirror.apply` then runs
+inside it — its own, or the referential import's when both files are given
+to one `annuaire import` (one transaction for the day).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -120,39 +123,61 @@ def import_mssante_file(
     `force`: import a file older than the last one, and accept deleting more
     than the mass-deletion share of the national boxes.
     """
-    with gc_paused():  # ~10 small objects a line and no cycles: the collector would find nothing
-        return _import_mssante_file(store, path, force=force, progress=progress, settings=settings)
-
-
-def _import_mssante_file(
-    store: Store, path: Path, *, force: bool, progress: Reporter | None, settings: Settings | None
-) -> dict[str, Any]:
-    progress = progress or Silent()
-    settings = settings or Settings.from_env()
-    path = Path(path)
-    sources = find_sources([path])
-    if len(sources) != 1 or sources[0].kind != formats.MSSANTE:
-        raise ImportFileError(path.name, f"expected exactly one {formats.MSSANTE}_<YYYYMMDDhhmm>.txt file")
-    source = sources[0]
-    with store.read() as conn:
-        _check_date(conn, source, force)
-    entries, duplicates = read_entries(source, progress)
-    with store.read() as conn:
-        validation = Validator(settings, strict=False, good_practice=False).validate(
-            conn, entries, None, duplicates=False
-        )
-    warnings = duplicates + validation.warnings + validation.rejected  # rejected lines are skipped, not fatal
-    by_domain: dict[str, list[Line]] = defaultdict(list)
-    for line in validation.accepted:
-        by_domain[line.mailbox.domain].append(line)
-    keep: dict[str, set[str]] = defaultdict(set)
-    for address in validation.rejected_addresses:
-        keep[address.rpartition("@")[2]].add(address)
-
-    now = utc_now()
-    summary: dict[str, Any] = {"file": source.label, "file_ts": source.ts}
+    mirror = Mirror.read(store, path, force=force, progress=progress, settings=settings)
     with store.write() as conn:
+        summary = mirror.apply(conn)
+    (progress or Silent()).done()
+    return summary
+
+
+@dataclass
+class Mirror:
+    """A national MSSanté file read and checked, ready to be applied inside a write transaction
+    (its own, or a referential import's: `annuaire import` of a day's files is one transaction)."""
+
+    source: Source
+    entries: list[Entry]
+    duplicates: list[Finding]
+    force: bool
+    progress: Reporter
+    settings: Settings
+
+    @classmethod
+    def read(cls, store: Store, path: Path, *, force: bool = False, progress: Reporter | None = None,
+             settings: Settings | None = None) -> Mirror:
+        progress = progress or Silent()
+        path = Path(path)
+        sources = find_sources([path])
+        if len(sources) != 1 or sources[0].kind != formats.MSSANTE:
+            raise ImportFileError(path.name, f"expected exactly one {formats.MSSANTE}_<YYYYMMDDhhmm>.txt file")
+        source = sources[0]
+        with store.read() as conn:
+            _check_date(conn, source, force)
+        with gc_paused():  # ~10 small objects a line and no cycles: the collector would find nothing
+            entries, duplicates = read_entries(source, progress)
+        return cls(source, entries, duplicates, force, progress, settings or Settings.from_env())
+
+    def apply(self, conn: Connection) -> dict[str, Any]:
+        """Validate against the referential as `conn` sees it, diff every domain, write; the summary."""
+        with gc_paused():
+            return self._apply(conn)
+
+    def _apply(self, conn: Connection) -> dict[str, Any]:
+        source, settings, progress, force = self.source, self.settings, self.progress, self.force
         _check_date(conn, source, force)
+        validation = Validator(settings, strict=False, good_practice=False).validate(
+            conn, self.entries, None, duplicates=False
+        )
+        warnings = self.duplicates + validation.warnings + validation.rejected  # rejected lines are skipped
+        by_domain: dict[str, list[Line]] = defaultdict(list)
+        for line in validation.accepted:
+            by_domain[line.mailbox.domain].append(line)
+        keep: dict[str, set[str]] = defaultdict(set)
+        for address in validation.rejected_addresses:
+            keep[address.rpartition("@")[2]].add(address)
+
+        now = utc_now()
+        summary: dict[str, Any] = {"file": source.label, "file_ts": source.ts}
         run_id = int(conn.execute(
             insert(run).values(kind="mssante", source=source.label, file_ts=source.ts, started_at=now, status="running")
         ).inserted_primary_key[0])
@@ -183,10 +208,11 @@ def _import_mssante_file(
         if not force and deleted > settings.mass_delete_min and deleted > settings.mass_delete_ratio * active:
             raise Conflict(
                 f"{source.label} would delete {deleted:,} of the {active:,} national mailboxes "
-                f"(more than {settings.mass_delete_ratio:.0%}): is the file truncated? Use --force if it is complete"
+                f"(more than {settings.mass_delete_ratio:.0%}): is the file truncated? Nothing was changed. "
+                "Use --force if it is complete"
             )
         write_plans(conn, plans, run_id, now)
-        totals = Counter()
+        totals: Counter[str] = Counter()
         changed: dict[str, dict[str, int]] = {}
         for plan in plans:
             counts = plan.counts()
@@ -212,5 +238,4 @@ def _import_mssante_file(
         conn.execute(update(run).where(run.c.id == run_id).values(
             status="ok", finished_at=utc_now(), report=json.dumps(summary, ensure_ascii=False)
         ))
-    progress.done()
-    return summary
+        return summary

@@ -1,9 +1,20 @@
 """Daily import of the national referential (PS_LibreAcces): the file REPLACES the state.
 
-One import = one write transaction: persons, structures and activities from
-`Personne_activite`, savoir-faire from `SavoirFaire`, diplomas from
-`Dipl_AutExerc`, each through the diff engine (created / updated /
-deactivated / unchanged, journal). Any error leaves the store as it was.
+One import = one write transaction, for every file it names: persons,
+structures and activities from `Personne_activite`, savoir-faire from
+`SavoirFaire`, diplomas from `Dipl_AutExerc`, each through the diff engine
+(created / updated / deactivated / unchanged, journal), then the national
+MSSanté files given with it (`mailboxes.national`). Any error leaves the
+store as it was: the day's referential is never committed without its
+mailboxes.
+
+Guards, because the file replaces the state: a day must bring its three
+files (a lone `Personne_activite` would deactivate every savoir-faire… of
+nobody, and a lone child file says nothing of who left); a file dated in the
+future is refused (it would make every later file "older"); and an import that
+would deactivate more than `max_deactivation` (default 5 %) of the active
+persons, activities or structures is refused with the figures (a truncated
+or header-only file). `force` overrides the last two and the date order.
 """
 
 from __future__ import annotations
@@ -13,15 +24,18 @@ import os
 import secrets
 from contextlib import closing
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from itertools import compress
 from operator import not_
 from pathlib import Path
-from typing import Container, Iterable, Iterator
+from typing import Callable, Container, Iterable, Iterator
+from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from annuaire import formats
+from annuaire.config import Settings
 from annuaire.errors import Conflict, ImportFileError
 from annuaire.gcpause import gc_paused
 from annuaire.progress import Reporter, Silent
@@ -54,7 +68,12 @@ from annuaire.store.schema import activity, diploma, person, run, skill, structu
 from annuaire.store.select import select_in
 
 REFERENTIAL_KINDS = (formats.PERSONNE_ACTIVITE, formats.SAVOIR_FAIRE, formats.DIPLOMES)
+MAX_DEACTIVATION = 0.05  # share of the active persons, activities or structures one import may deactivate
+DEACTIVATION_MIN = 10  # fewer deactivations than this are never refused (small directories)
+CLOCK_SKEW = timedelta(hours=1)  # a file dated at most this far in the future is accepted
+PARIS = ZoneInfo("Europe/Paris")
 TABLES = {"structure": structure, "activity": activity, "skill": skill, "diploma": diploma}
+GUARDED = {"person": person, "activity": activity, "structure": structure}
 FIRST_LOAD_MIN_SIZE = 50 << 20  # a smaller first import runs in one process (the helper costs ~0.3 s)
 
 
@@ -81,47 +100,115 @@ class ImportSummary:
 
 
 def import_paths(
-    store: Store, paths: list[Path], *, force: bool = False, progress: Reporter | None = None
+    store: Store, paths: list[Path], *, force: bool = False, progress: Reporter | None = None,
+    max_deactivation: float = MAX_DEACTIVATION, settings: Settings | None = None,
 ) -> list[ImportSummary]:
-    """Import national files: PS_LibreAcces (zip or txts) and MSSanté extractions."""
+    """Import national files: PS_LibreAcces (zip or txts) and MSSanté extractions, in ONE transaction."""
+    from annuaire.mailboxes.national import Mirror
+
     progress = progress or Silent()
     sources = find_sources(paths)
+    for source in sources:
+        check_not_future(source, force)
     referential = [s for s in sources if s.kind in REFERENTIAL_KINDS]
-    summaries = []
-    if referential:
-        summaries.append(import_referential(store, referential, force=force, progress=progress))
-    for path in dict.fromkeys(s.path for s in sources if s.kind == formats.MSSANTE):
-        from annuaire.mailboxes.national import import_mssante_file
+    # The MSSanté files are read (and checked) first: a malformed one stops everything before any write.
+    mirrors = [Mirror.read(store, path, force=force, progress=progress, settings=settings)
+               for path in dict.fromkeys(s.path for s in sources if s.kind == formats.MSSANTE)]
 
-        result = import_mssante_file(store, path, force=force, progress=progress)
-        summaries.append(ImportSummary(run_id=result.get("run"), file_ts=result.get("file_ts", ""), mailboxes=result))
+    def apply_mirrors(conn: Connection) -> list[ImportSummary]:
+        return [ImportSummary(run_id=m["run"], file_ts=m["file_ts"], mailboxes=m)
+                for m in (mirror.apply(conn) for mirror in mirrors)]
+
+    if referential:
+        return import_referential(store, referential, force=force, progress=progress,
+                                  max_deactivation=max_deactivation, then=apply_mirrors)
+    with store.write() as conn:
+        summaries = apply_mirrors(conn)
+    progress.done()
     return summaries
 
 
+def check_not_future(source: Source, force: bool = False) -> None:
+    """A national file is dated by its name (Paris time); one dated in the future is a wrong name or a
+    wrong clock, and would make every normal file after it "older than the last imported"."""
+    try:
+        dated = datetime.strptime(source.ts, formats.TIMESTAMP_FORMAT).replace(tzinfo=PARIS)
+    except ValueError:
+        raise ImportFileError(source.label, f"the date {source.ts} of the file name is not a valid "
+                                            "YYYYMMDDhhmm date") from None
+    now = datetime.now(PARIS)
+    if dated > now + CLOCK_SKEW and not force:
+        raise ImportFileError(
+            source.label,
+            f"dated {dated:%Y-%m-%d %H:%M} (Paris time), in the future (now {now:%Y-%m-%d %H:%M}): refused, as it "
+            "would make every later file look older; check the file's name or this machine's clock "
+            "(--force imports it anyway)")
+
+
 def import_referential(
-    store: Store, sources: list[Source], *, force: bool = False, progress: Reporter | None = None
-) -> ImportSummary:
+    store: Store, sources: list[Source], *, force: bool = False, progress: Reporter | None = None,
+    max_deactivation: float = MAX_DEACTIVATION,
+    then: Callable[[Connection], list[ImportSummary]] | None = None,
+) -> list[ImportSummary]:
+    """The referential's summary, then those of `then` (run in the same transaction, before its commit)."""
     progress = progress or Silent()
     kinds = [s.kind for s in sources]
     for kind in set(kinds):
         if kinds.count(kind) > 1:
             raise ImportFileError(kind, "given twice: import one extraction at a time")
+    missing = [k for k in REFERENTIAL_KINDS if k not in kinds]
+    if missing and not force:
+        raise ImportFileError(
+            sources[0].label,
+            f"a day's referential has three files; missing: {', '.join(missing)}. Give the whole "
+            "PS_LibreAcces extraction (--force imports a part of it)")
+    stamps = sorted({s.ts for s in sources})
+    if len(stamps) > 1 and not force:
+        raise ImportFileError(sources[0].label, f"files of different extractions ({', '.join(stamps)}): give the "
+                                                "three files of one day (--force mixes them)")
     summary = ImportSummary(file_ts=max(s.ts for s in sources))
     now = utc_now()
     with store.read() as conn:
         first = conn.execute(select(person.c.id).limit(1)).first() is None
         first_load = _first_load(store, conn, {s.kind: s for s in sources}, now) if first else None
+    guard = None if force or first else max_deactivation
     try:
-        return _import(store, sources, first, first_load, force, now, summary, progress)
+        return _import(store, sources, first, first_load, force, now, summary, progress, guard, then)
     finally:
         if first_load is not None:  # (its scratch tables are dropped once the transaction ended)
             first_load.discard()
 
 
+class MassDeactivation(Conflict):
+    """A referential file that would deactivate too much at once (truncated, header only?)."""
+
+
+def _active_counts(conn: Connection) -> dict[str, int]:
+    return {name: int(conn.execute(select(func.count()).select_from(table).where(table.c.active)).scalar_one())
+            for name, table in GUARDED.items()}
+
+
+def _check_deactivations(summary: ImportSummary, before: dict[str, int], ratio: float, label: str) -> None:
+    """Refuse (roll back) an import deactivating more than `ratio` of the active records of a kind."""
+    excess = []
+    for name, active in before.items():
+        counts = summary.counts.get(name)
+        gone = counts.deactivated if counts is not None else 0
+        if gone > DEACTIVATION_MIN and gone > ratio * active:
+            excess.append(f"{gone:,} of the {active:,} active {name}s ({gone / active:.0%})")
+    if excess:
+        raise MassDeactivation(
+            f"{label} would deactivate {'; '.join(excess)}, more than {ratio:.0%}: is the file truncated or "
+            "incomplete? Nothing was changed. If the file is right, import it with --force "
+            f"(annuaire import --force …); the limit is ANNUAIRE_REFERENTIAL_MAX_DEACTIVATION ({ratio:g})")
+
+
 def _import(store: Store, sources: list[Source], first: bool, first_load: FirstLoad | None, force: bool,
-            now: str, summary: ImportSummary, progress: Reporter) -> ImportSummary:
+            now: str, summary: ImportSummary, progress: Reporter, guard: float | None,
+            then: Callable[[Connection], list[ImportSummary]] | None) -> list[ImportSummary]:
     ts = summary.file_ts
     with store.write(bulk=first) as conn:  # a first import writes gigabytes
+        before = _active_counts(conn) if guard is not None else {}
         last = conn.execute(
             select(func.max(run.c.file_ts)).where(run.c.kind == "referential", run.c.status == "ok")
         ).scalar()
@@ -156,11 +243,14 @@ def _import(store: Store, sources: list[Source], first: bool, first_load: FirstL
             loader.touch_parents()
             loader.forget_prints()
         summary.warnings.extend(loader.code_warnings())
+        if guard is not None:
+            _check_deactivations(summary, before, guard, sources[0].path.name)
         conn.execute(
             update(run)
             .where(run.c.id == run_id)
             .values(status="ok", finished_at=utc_now(), report=json.dumps(summary.as_dict(), ensure_ascii=False))
         )
+        others = then(conn) if then is not None else []
     progress.done()
     # Statistics matter once a sizeable part of a table changed (first load above all: its
     # tables were loaded empty, their rows written frozen, nothing to vacuum).
@@ -168,7 +258,7 @@ def _import(store: Store, sources: list[Source], first: bool, first_load: FirstL
         name for name, c in summary.counts.items()
         if c.created + c.updated + c.deactivated > max(1000, (c.unchanged + c.created) // 10)
     ], vacuum=not first)
-    return summary
+    return [summary, *others]
 
 
 def _first_load(store: Store, conn: Connection, by_kind: dict[str, Source], now: str) -> FirstLoad | None:

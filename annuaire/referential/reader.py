@@ -22,6 +22,10 @@ from annuaire.referential import records
 from annuaire.referential.groups import Groups, ShortLine
 
 BLOCK = 1 << 22  # bytes read and decoded at once
+# The longest legitimate line: 56 fields of at most a few hundred characters (the longest line of
+# a national Personne_activite is under 1.5 KB). Anything longer is not a national file, and a
+# file without line ends must not be read into memory whole.
+MAX_LINE = 64 << 10
 
 KNOWN_LAYOUTS: dict[str, tuple[tuple[str, ...], ...]] = {
     formats.PERSONNE_ACTIVITE: (formats.PERSONNE_ACTIVITE_COLUMNS, formats.PERSONNE_ACTIVITE_COLUMNS_OLD),
@@ -152,10 +156,11 @@ class Lines:
             data = rest + block
             if block:
                 cut = data.rfind(b"\n") + 1
-                if cut == 0:  # a line longer than a block: read on
-                    rest = data
-                    continue
+                if cut == 0:  # no line end in a whole block
+                    raise self._too_long(lines_before + 1, len(data))
                 data, rest = data[:cut], data[cut:]
+                if len(rest) > MAX_LINE:
+                    raise self._too_long(lines_before + data.count(b"\n") + 1, len(rest))
             if not data:
                 return
             if self.progress:
@@ -173,6 +178,10 @@ class Lines:
             lines_before += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
             if not block:
                 return
+
+    def _too_long(self, line_no: int, size: int) -> ImportFileError:
+        return ImportFileError(self.source.label, f"line longer than {MAX_LINE:,} characters (at least {size:,}): "
+                                                  "not a national extraction file", line_no)
 
     def _block_lines(self, raw: bool = False, decode: bool = True) -> Iterator[tuple[list, Sequence[int]]]:
         """(lines, line numbers) of the data lines of each block, as text or as raw bytes
@@ -236,6 +245,8 @@ class Lines:
         The list has one more, empty, element after the last column: pickers
         read it for columns that an older layout lacks.
         """
+        if len(text) > MAX_LINE:
+            raise self._too_long(line_no, len(text))
         fields = text.split("|")
         expected = len(self.header) + (1 if self.trailing else 0)
         if len(fields) != expected:
