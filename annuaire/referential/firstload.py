@@ -22,6 +22,7 @@ file and the line; the whole import is then rolled back.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -154,6 +155,54 @@ class Scratch:
             pass
 
 
+# --- scratch left by a killed import -----------------------------------------------------
+
+APPLICATION = "annuaire-import-"  # PostgreSQL application_name of the sessions of an import: + its token
+_SQLITE_SCRATCH = re.compile(r"^\.(?P<store>.+)\.import-(?P<pid>\d+)_[0-9a-f]+-[a-z]+\.sqlite$")
+_PG_SCRATCH = re.compile(r"^import_(?P<token>\d+_[0-9a-f]+)_")
+
+
+def remove_stale(store_url: str, database: str | None) -> list[str]:
+    """Remove the scratch files or tables of imports that no longer run; what was removed.
+
+    A killed import (or its killed helper) cannot drop its scratch data. SQLite: a file
+    beside the store whose importer process is gone. PostgreSQL: a table whose token no
+    session of the importer or its helper carries any more (their application_name):
+    the check holds whichever machine ran the import.
+    """
+    if database is not None:  # SQLite
+        store = Path(database)
+        removed = []
+        for path in store.parent.glob(f".{store.name}.import-*.sqlite"):
+            match = _SQLITE_SCRATCH.match(path.name)
+            if match and match["store"] == store.name and not _alive(int(match["pid"])):
+                size = path.stat().st_size
+                path.unlink(missing_ok=True)
+                removed.append(f"{path.name} ({size / 2**20:,.0f} MiB)")
+        return removed
+    import psycopg
+
+    with psycopg.connect(_libpq(store_url), autocommit=True) as conn:
+        running = {row[0][len(APPLICATION):] for row in conn.execute(
+            "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE %s", (APPLICATION + "%",))}
+        stale = [name for (name,) in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'import\\_%%'")
+            if (match := _PG_SCRATCH.match(name)) and match["token"] not in running]
+        for name in stale:
+            conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+    return stale
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def sqlite_schema(conn: Connection) -> dict[str, list[str]]:
     """The definitions a scratch SQLite file needs: the store's own, so that copying a
     scratch table into the store is a copy of stored rows and index entries (not its
@@ -180,10 +229,14 @@ def postgresql_schema(conn: Connection) -> dict[str, list[tuple[str, str, str | 
     }
 
 
-def _libpq(url: str) -> str:
+def _libpq(url: str, token: str | None = None) -> str:
+    """The libpq URL of a store; with `token`, its sessions named after the import (`remove_stale`)."""
     from sqlalchemy.engine import make_url
 
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    parsed = make_url(url).set(drivername="postgresql")
+    if token is not None:
+        parsed = parsed.update_query_dict({"application_name": APPLICATION + token})
+    return parsed.render_as_string(hide_password=False)
 
 
 class FirstLoad:
@@ -319,7 +372,7 @@ def _table(scratch: Scratch, entity: str) -> Iterator[Callable[[Iterable[tuple]]
         from psycopg import sql
 
         name = scratch.table(entity)
-        with psycopg.connect(_libpq(scratch.location), autocommit=True) as conn, conn.transaction():
+        with psycopg.connect(_libpq(scratch.location, scratch.token), autocommit=True) as conn, conn.transaction():
             conn.execute(f'CREATE TABLE {name} (LIKE "{entity}" INCLUDING ALL EXCLUDING INDEXES)')
             # While it is filled, the constant columns of a creation are the table's defaults:
             # COPY sends three values fewer a row (0.5-1 µs of the helper's Python each).

@@ -42,10 +42,12 @@ from annuaire.progress import Reporter, Silent
 from annuaire.referential import nomenclatures, prints, records
 from annuaire.referential.compare import AHEAD_MIN_SIZE, Ahead, compare, compare_child
 from annuaire.referential.firstload import (
+    APPLICATION,
     COLUMNS,
     FirstLoad,
     Scratch,
     postgresql_schema,
+    remove_stale,
     sqlite_schema,
 )
 from annuaire.referential.groups import Groups
@@ -167,6 +169,9 @@ def import_referential(
         raise ImportFileError(sources[0].label, f"files of different extractions ({', '.join(stamps)}): give the "
                                                 "three files of one day (--force mixes them)")
     summary = ImportSummary(file_ts=max(s.ts for s in sources))
+    removed = remove_stale(store.url, store.engine.url.database if store.is_sqlite else None)
+    if removed:
+        summary.warnings.append(f"removed the scratch data of an import that no longer runs: {', '.join(removed)}")
     now = utc_now()
     with store.read() as conn:
         first = conn.execute(select(person.c.id).limit(1)).first() is None
@@ -208,6 +213,8 @@ def _import(store: Store, sources: list[Source], first: bool, first_load: FirstL
             then: Callable[[Connection], list[ImportSummary]] | None) -> list[ImportSummary]:
     ts = summary.file_ts
     with store.write(bulk=first) as conn:  # a first import writes gigabytes
+        if first_load is not None and store.is_postgresql:  # (its scratch tables are alive while this runs)
+            conn.exec_driver_sql(f"SET LOCAL application_name = '{APPLICATION}{first_load.scratch.token}'")
         before = _active_counts(conn) if guard is not None else {}
         last = conn.execute(
             select(func.max(run.c.file_ts)).where(run.c.kind == "referential", run.c.status == "ok")

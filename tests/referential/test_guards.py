@@ -115,3 +115,88 @@ def test_a_line_without_end_is_refused_at_once(imported, tmp_path) -> None:  # t
     path.write_text("|".join(formats.PERSONNE_ACTIVITE_COLUMNS) + "|\n" + "|" * 56 + "\n" + "x" * 70_000 + "\n")
     with pytest.raises(ImportFileError, match=r"line 3: line longer than"):
         import_paths(imported, [path], force=True)
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_scratch_data_of_a_dead_import_is_removed_by_the_next(store, world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from sqlalchemy import text
+
+    dead = f"{_dead_pid()}_0badcafe"
+    alive = f"{os.getpid()}_c0ffee00"
+    if store.is_sqlite:
+        db = Path(store.engine.url.database)
+        stale = db.with_name(f".{db.name}.import-{dead}-activity.sqlite")
+        running = db.with_name(f".{db.name}.import-{alive}-activity.sqlite")
+        stale.write_bytes(b"x" * 1000)
+        running.write_bytes(b"y")
+    else:
+        with store.write() as conn:
+            conn.execute(text(f'CREATE TABLE "import_{dead}_activity" (id int)'))
+            conn.execute(text(f'CREATE TABLE "import_{alive}_activity" (id int)'))
+        import psycopg
+
+        from annuaire.referential.firstload import _libpq
+
+        holder = psycopg.connect(_libpq(store.url, alive))  # the session of a running import
+    try:
+        [summary] = import_paths(store, [ps_zip(world[0])])
+        assert any("no longer runs" in w and dead in w for w in summary.warnings)
+        if store.is_sqlite:
+            assert not stale.exists() and running.exists()
+            running.unlink()
+        else:
+            with store.read() as conn:
+                names = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE tablename LIKE 'import%'")).scalars())
+            assert names == {f"import_{alive}_activity"}
+    finally:
+        if not store.is_sqlite:
+            holder.close()
+
+
+def test_a_killed_first_import_and_its_helper_leave_nothing_for_ever(store, world) -> None:  # type: ignore[no-untyped-def]
+    """kill -9 of the importer and its helper in the middle of a first import: the store is as before,
+    and the next import removes their scratch data (with a message) and succeeds."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from sqlalchemy import text
+
+    script = ("import annuaire.referential.importer as i; i.FIRST_LOAD_MIN_SIZE = 0; "
+              "from annuaire.cli.app import main; main()")
+    process = subprocess.Popen([sys.executable, "-c", script, "--db", store.url, "import", "--no-render",
+                                str(ps_zip(world[0]))], start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def scratch() -> list[str]:
+        if store.is_sqlite:
+            db = Path(store.engine.url.database)
+            return [p.name for p in db.parent.glob(f".{db.name}.import-*.sqlite")]
+        with store.read() as conn:
+            return list(conn.execute(text("SELECT tablename FROM pg_tables WHERE tablename LIKE 'import%'")).scalars())
+
+    deadline = time.monotonic() + 120
+    while not scratch():
+        assert process.poll() is None, "the import ended before its helper wrote anything"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGKILL)  # the importer and its helper
+    process.wait()
+    time.sleep(0.5)  # (PostgreSQL notices the closed sessions)
+    with store.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM person")).scalar() == 0  # nothing committed
+    assert scratch()  # left behind…
+    [summary] = import_paths(store, [ps_zip(world[0])])
+    assert any("no longer runs" in w for w in summary.warnings)
+    assert scratch() == [] and summary.counts["person"].created > 0  # …removed by the next import
