@@ -15,6 +15,7 @@ Limits (size, time, budget) are decided by the caller (server.py).
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -23,7 +24,7 @@ from typing import Callable
 from annuaire.ldap import messages as m
 from annuaire.ldap.ber import SEQUENCE, SET, octets, tlv
 from annuaire.ldap.entries import NSLOTS, entry_dn, entry_message, entry_op, entry_types_only_op
-from annuaire.ldap.filters import UnsupportedFilter, compile_filter, has_unsupported, normalise
+from annuaire.ldap.filters import UnsupportedFilter, compile_filter, has_unsupported, normalise, to_string
 from annuaire.ldap.index import DirectoryIndex
 from annuaire.ldap.schema import (
     MAILBOX_OBJECT_CLASSES,
@@ -38,10 +39,17 @@ SUBSCHEMA_DN = "cn=Subschema"
 STALE_AFTER = 2.0  # seconds behind the store before searches say so
 MAILBOX_OCS = frozenset(c.lower() for c in MAILBOX_OBJECT_CLASSES)
 REFUSAL = (
+    "recherche refusée : le filtre doit porter sur {attrs} avec au moins {n} caractères significatifs "
+    "(lettres et chiffres d'un même morceau entre jokers), par ex. (|(cn=dup*)(sn=dup*)(mail=dup*)). "
+    "Cet annuaire sert à trouver des destinataires ; les besoins en masse sont servis par les fichiers "
+    "d'extraction quotidiens. / "
     "search refused: the filter must constrain {attrs} with at least {n} significant characters "
-    "(wildcards excluded), e.g. (|(cn=dup*)(sn=dup*)(mail=dup*)). This address book is for looking up "
-    "recipients; bulk needs are served by the daily extraction files."
+    "(letters and digits of one piece between wildcards), e.g. (|(cn=dup*)(sn=dup*)(mail=dup*)). "
+    "This address book is for looking up recipients; bulk needs are served by the daily extraction files."
 )
+SEARCH_FAILED = ("erreur interne sur ce filtre (journalisée) ; la connexion reste utilisable / "
+                 "internal error on this filter (logged); the connection remains usable")
+log = logging.getLogger("annuaire.ldap")
 
 
 def _is_hex(pair: str) -> bool:
@@ -132,6 +140,13 @@ def selection(attributes: tuple[str, ...]) -> Selection:
     if only_none:
         oper = ()
     return Selection(all_user and not only_none, all_oper, frozenset(x.lower() for x in names), slots, oper)
+
+
+def _filter_text(f: m.Filter) -> str:
+    try:
+        return to_string(f)[:1000]
+    except RecursionError:  # in-process callers may nest deeper than the decoder allows
+        return "(a deeply nested filter)"
 
 
 def _attribute(name: str, values: list[str], types_only: bool) -> bytes:
@@ -318,6 +333,11 @@ class Directory:
         except UnsupportedFilter as exc:
             out.refs = []
             out.error = m.LDAPResult(m.INAPPROPRIATE_MATCHING, "", str(exc))
+        except Exception:  # a bug on one filter answers that search; the connection stays
+            log.exception("LDAP search failed on filter %s", _filter_text(req.filter))
+            out.refs = []
+            out.more = out.timed_out = False
+            out.error = m.LDAPResult(m.OTHER, "", SEARCH_FAILED)
         return out
 
     def message(self, mid_tlv: bytes, ref: int | str, sel: Selection, types_only: bool) -> bytes | None:

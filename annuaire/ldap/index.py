@@ -11,9 +11,9 @@ sorted by appending):
   entries added since the last rebuild;
 - token posting lists over the search keys of mail, cn, sn and givenName
   for contains (`*dup*`) and any/final components: the trigrams inside each
-  word (`dup`, `upo`…) and one "boundary" token per pair of adjacent words
-  of a key (`jean dupont` -> `n d`), so that a fragment made of short words
-  (`*e-ma*`, `*a.b.c*`, `*1 2 3*`) has tokens too;
+  word (`dup`, `upo`…) and two "boundary" tokens per pair of adjacent words
+  of a key (`jean dupont` -> `n du`, `an d`), so that a fragment made of
+  short words (`*e-ma*`, `*a.b.c*`, `*1 2 3*`) has tokens too;
 - exact dicts for identifiers and codes (mssIdNatPS, profession, département, type…);
 - a phonetic word index over cn for approximate matches (`~=`).
 
@@ -29,8 +29,10 @@ from __future__ import annotations
 import re
 from array import array
 from bisect import bisect_left, bisect_right, insort
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from itertools import pairwise
 
 from annuaire.gcpause import gc_paused
 from annuaire.ldap import messages as m
@@ -59,7 +61,7 @@ _EMPTY = array("I")
 class SortedKeys:
     """Sorted (key, id) pairs: an immutable base plus a small sorted delta."""
 
-    __slots__ = ("keys", "ids", "delta")
+    __slots__ = ("delta", "ids", "keys")
 
     def __init__(self, pairs: list[tuple[str, int]]) -> None:
         pairs.sort()
@@ -96,7 +98,7 @@ class SortedKeys:
 class RangeSource:
     """A lazily walked key range (equality when `exact`, else prefix)."""
 
-    __slots__ = ("index", "key", "exact")
+    __slots__ = ("exact", "index", "key")
 
     def __init__(self, index: SortedKeys, key: str, exact: bool) -> None:
         self.index, self.key, self.exact = index, key, exact
@@ -115,7 +117,7 @@ class RangeSource:
 class FilteredSource:
     """A key range walked in order, keeping only ids of an allowed set."""
 
-    __slots__ = ("source", "allowed")
+    __slots__ = ("allowed", "source")
 
     def __init__(self, source: RangeSource, allowed: set[int]) -> None:
         self.source, self.allowed = source, allowed
@@ -147,51 +149,81 @@ def word_trigrams(word: str) -> tuple[str, ...]:
     return t
 
 
-# Boundary tokens: the last character of a word, a space, the first character of the next
-# word of the same key (overlapping: `a b c` -> `a b`, `b c`). Keys are joined with "\n",
-# never matched by \S, so that no boundary is made across two keys.
-_BOUNDARY = re.compile(r"(?=(\S \S))")
-_NAME_TRIGRAM_SLOTS = [s for s in _TRIGRAM_SLOTS if s != _MAIL]  # cn first: sn and givenName are often inside it
+# Boundary tokens, for every pair of adjacent words (a, b) of one key: `a[-1] b[:2]` and
+# `a[-2:] b[0]` (`jean dupont` -> `n du`, `an d`; next to a one-letter word they are `x y`).
+# They hold a space, so they never collide with the trigrams inside words; two characters on
+# one side keep fragments like `ie-fe` or `e.ma` from walking every entry with `e f` or `e m`.
+# sn and givenName are usually inside cn (and then add nothing).
+_OTHER_NAME_SLOTS = [s for s in _TRIGRAM_SLOTS if s not in (_MAIL, _CN)]
+
+
+def _fragment_boundaries(words: list[str], out: set[str]) -> None:
+    """Add the boundary tokens every key holding the fragment `words` holds.
+
+    The first word of a fragment may end a longer word of the key and its last one start a
+    longer one; the others are whole words. `a[-1] b[:2]` needs two letters of b, `a[-2:] b[0]`
+    two letters of a; `x y` between one-letter words is indexed only when one of them is a
+    whole word of the key, that is unless the fragment is just `x y` (two significant characters).
+    """
+    last = len(words) - 1
+    for i, (a, b) in enumerate(pairwise(words)):
+        if len(b) > 1:
+            out.add(a[-1] + " " + b[:2])
+        if len(a) > 1:
+            out.add(a[-2:] + " " + b[0])
+        elif len(b) == 1 and (i > 0 or i + 1 < last):
+            out.add(a + " " + b)
 
 
 def key_trigrams(key: str) -> set[str]:
     """Indexed tokens of a (normalised) fragment: the trigrams inside its words and its word boundaries.
 
     Every fragment with at least 3 significant characters has one: a one-word fragment has a
-    trigram, a fragment of several words a boundary. An entry holding the fragment holds all of
-    its tokens (a fragment's inner word boundaries are word boundaries of the entry's key).
+    trigram, a fragment of several words a boundary token. An entry whose key holds the
+    fragment holds all of its tokens.
     """
     out: set[str] = set()
-    for w in key.split():
+    words = key.split()
+    for w in words:
         out.update(word_trigrams(w))
-    if " " in key:
-        out.update(_BOUNDARY.findall(key))
+    if len(words) > 1:
+        _fragment_boundaries(words, out)
     return out
 
 
 def _entry_tokens(norm: tuple) -> set[str]:
     """Words and boundary tokens of the search keys of mail, cn, sn and givenName.
 
-    Words become their trigrams at build time (one step per distinct word); a boundary token
-    (3 characters with a space) is its own only trigram, so it flows through the same path.
-    A key found inside another one (sn and givenName inside cn, usually) adds nothing.
+    Words become their trigrams at build time (one step per distinct word); boundary tokens
+    (with a space) are kept as they are. Boundaries are taken inside each key, never across
+    two keys; a key found inside another one (sn and givenName inside cn, usually) adds nothing.
     """
-    parts: list[str] = []
-    for s in _NAME_TRIGRAM_SLOTS:
+    cn = norm[_CN] or ""
+    parts = [cn]
+    for s in _OTHER_NAME_SLOTS:
         v = norm[s]
-        if v and not any(v in p for p in parts):
+        if v and v not in cn and v not in parts:
             parts.append(v)
     mail = norm[_MAIL]
     if mail:
         parts.append(search_key(mail))
-    text = "\n".join(parts)
-    out = set(text.split())
-    if " " in text:
-        out.update(_BOUNDARY.findall(text))
+    out: set[str] = set()
+    for key in parts:
+        words = key.split()
+        out.update(words)
+        for a, b in pairwise(words):  # the boundary tokens (inline: 536,000 entries)
+            out.add(a[-1] + " " + b[:2])
+            out.add(a[-2:] + " " + b[0])
     return out
 
 
+def token_trigrams(token: str) -> tuple[str, ...]:
+    """What one entry token is indexed as: a word as its trigrams, a boundary token as itself."""
+    return (token,) if " " in token else word_trigrams(token)
+
+
 BIG_POSTING = 20_000  # trigrams with more ids also get a bitset (a Python int) for fast AND
+SMALL_POSTING = 2_000  # a rarest list this short is walked as it is (no intersection)
 _BITS_OF_BYTE = [tuple(k for k in range(8) if b >> k & 1) for b in range(256)]
 _NONZERO = re.compile(rb"[^\x00]")
 
@@ -229,7 +261,7 @@ class MaskedSource:
 
     __slots__ = ("ids", "mask")
 
-    def __init__(self, ids: "array | list[int]", mask: bytes) -> None:
+    def __init__(self, ids: array | list[int], mask: bytes) -> None:
         self.ids, self.mask = ids, mask
 
     def __len__(self) -> int:
@@ -269,13 +301,13 @@ class DirectoryIndex:
     # --- building and updating ------------------------------------------------------
 
     @classmethod
-    def build(cls, records: Iterable[Record], suffix: str) -> "DirectoryIndex":
+    def build(cls, records: Iterable[Record], suffix: str) -> DirectoryIndex:
         """Index every record (the cyclic GC is paused: millions of small objects, no cycles)."""
         with gc_paused():
             return cls._build(records, suffix)
 
     @classmethod
-    def _build(cls, records: Iterable[Record], suffix: str) -> "DirectoryIndex":
+    def _build(cls, records: Iterable[Record], suffix: str) -> DirectoryIndex:
         index = cls()
         entries = index.entries
         for rec in records:
@@ -289,7 +321,7 @@ class DirectoryIndex:
         return index
 
     @classmethod
-    def from_entries(cls, entries: list[Entry | None]) -> "DirectoryIndex":
+    def from_entries(cls, entries: list[Entry | None]) -> DirectoryIndex:
         """Re-index live entries (compaction after many updates)."""
         with gc_paused():
             index = cls()
@@ -301,7 +333,7 @@ class DirectoryIndex:
 
     def _build_structures(self) -> None:
         pairs: dict[int, list[tuple[str, int]]] = {s: [] for s in _PREFIX_SLOTS}
-        words: dict[str, list[int]] = {}
+        words: defaultdict[str, list[int]] = defaultdict(list)  # word or boundary token -> ids
         exact: dict[int, dict[str, list[int]]] = {s: {} for s in _EXACT_SLOTS}
         approx: dict[str, list[int]] = {}
         for eid, entry in enumerate(self.entries):
@@ -313,11 +345,7 @@ class DirectoryIndex:
                 if v:
                     pairs[s].append((v, eid))
             for w in _entry_tokens(norm):
-                lst = words.get(w)
-                if lst is None:
-                    words[w] = [eid]
-                else:
-                    lst.append(eid)
+                words[w].append(eid)
             for s in _EXACT_SLOTS:
                 v = norm[s]
                 if v:
@@ -328,7 +356,7 @@ class DirectoryIndex:
         # Token postings from word postings: one Python step per distinct word (or boundary), the rest in C.
         by_trigram: dict[str, list[str]] = {}
         for w in words:
-            for t in word_trigrams(w):
+            for t in token_trigrams(w):
                 by_trigram.setdefault(t, []).append(w)
         trigram: dict[str, array] = {}
         for t, ws in by_trigram.items():
@@ -385,7 +413,7 @@ class DirectoryIndex:
                 self.sorted[s].add(v, eid)
         tris: set[str] = set()
         for w in _entry_tokens(norm):
-            tris.update(word_trigrams(w))
+            tris.update(token_trigrams(w))
         for t in tris:
             self.trigram.setdefault(t, array("I")).append(eid)
             if t in self.bits:
@@ -415,7 +443,7 @@ class DirectoryIndex:
             if isinstance(node, (m.And, m.Or)):
                 stack.extend(node.filters)
         plans: dict[int, Plan | None] = {}
-        memo: dict[tuple, "array | list[int]"] = {}  # trigram candidates per fragment set
+        memo: dict[tuple, array | list[int]] = {}  # trigram candidates per fragment set
         for node in reversed(order):
             if isinstance(node, m.And):
                 children = [p for p in (plans[id(c)] for c in node.filters) if p is not None]
@@ -485,7 +513,7 @@ class DirectoryIndex:
         # Substrings
         if slot not in self.sorted:
             return None
-        dec = lambda b: normalise(kind, b.decode("utf-8", "replace")) if b is not None else ""  # noqa: E731
+        dec = lambda b: normalise(kind, b.decode("utf-8", "replace")) if b is not None else ""
         initial = dec(f.initial)
         others = [x for x in (dec(a) for a in f.any) if x]
         final = dec(f.final)
@@ -495,7 +523,7 @@ class DirectoryIndex:
         comps = tuple(k for k in ((search_key(c) if kind == "mail" else c) for c in
                                   ([initial] if initial else []) + others) if significant(k) >= min_chars)
 
-        def trigram_candidates() -> "array | list[int] | BitsetSource | MaskedSource | None":
+        def trigram_candidates() -> array | list[int] | BitsetSource | MaskedSource | None:
             if not comps:
                 return None
             if comps not in memo:
@@ -537,7 +565,7 @@ class DirectoryIndex:
             tiers = ([], [tri], [])
         return Plan(len(tri), restricting, tiers)
 
-    def _trigram_candidates(self, tris: set[str]) -> "array | list[int] | BitsetSource | MaskedSource | None":
+    def _trigram_candidates(self, tris: set[str]) -> array | list[int] | BitsetSource | MaskedSource | None:
         """Ids whose keys hold every token (or a superset of them: candidates get verified); None without tokens.
 
         Small lists are used as they are; lists of common trigrams are intersected as bitsets
@@ -548,7 +576,7 @@ class DirectoryIndex:
             return None  # nothing to look up: the caller refuses rather than scans
         postings = sorted(((self.trigram.get(t, _EMPTY), t) for t in tris), key=lambda x: len(x[0]))
         rarest = postings[0][0]
-        if len(postings) == 1 or len(rarest) <= 2000:
+        if len(postings) == 1 or len(rarest) <= SMALL_POSTING:
             return rarest
         big = [self.bits[t] for _, t in postings if t in self.bits]
         if postings[0][1] in self.bits:  # every list is big: AND them all
