@@ -16,7 +16,19 @@ class Settings:
     host: str = "127.0.0.1"
     http_port: int = 8080
     public_url: str = ""  # base URL as seen by clients; default http://host:port
-    http_workers: int = 1  # processes serving HTTP (the FHIR rate limit then holds per process)
+    http_workers: int = 1  # processes serving HTTP (rate limits and throttles are shared by all)
+    # Slow and greedy HTTP clients (annuaire.http.guard). A request's line and headers must arrive within
+    # http_request_timeout seconds of its first byte (of the connection, for its first request); its body
+    # within the same delay plus one second per http_body_min_rate bytes. Else: 408 and closed.
+    http_request_timeout: float = 10.0
+    http_body_min_rate: int = 500  # bytes/s a request body must keep up, on average
+    http_idle_timeout: float = 60.0  # an idle keep-alive connection is closed after this many seconds
+    http_max_connections_per_address: int = 64  # open connections per client address, all workers; 0 = no cap
+    http_max_header_bytes: int = 64 * 1024  # request line + headers (431 beyond)
+    # Failed authentications (operator tokens, TLS certificates, FHIR keys) a client address may make per
+    # minute, and wrong tokens naming one operator per minute from anywhere; then 429 + Retry-After. 0 = off.
+    auth_failures_per_address: int = 20
+    auth_failures_per_operator: int = 60
     # LDAP server
     ldap_port: int = 3389
     ldaps_port: int = 0
@@ -34,7 +46,8 @@ class Settings:
     # FHIR API
     fhir_default_count: int = 50
     fhir_max_count: int = 1000
-    fhir_rate_limit: float = 17.0
+    fhir_rate_limit: float = 17.0  # requests/s per key (a key may have its own), across all workers
+    fhir_max_body_bytes: int = 64 * 1024  # POST <type>/_search form body
     # Daily extractions
     extractions_dir: str = "extractions"
     extractions_keep_days: int = 7

@@ -7,7 +7,8 @@
     ├── NotFound
     ├── Unauthorized
     ├── Forbidden
-    └── Conflict                     refused because of the current state (stale file, mass delete…)
+    ├── Conflict                     refused because of the current state (stale file, mass delete…)
+    └── TooManyRequests              refused for now: a rate limit or a throttle (retry_after seconds)
 
 Each interface maps these in ONE place: HTTP problem+json, FHIR
 OperationOutcome, LDAP result code, CLI exit code.
@@ -64,3 +65,18 @@ class Forbidden(DirectoryError):
 
 class Conflict(DirectoryError):
     exit_code = 5
+
+
+class TooManyRequests(DirectoryError):
+    """A rate limit or a failed-authentication throttle: retry after `retry_after` seconds."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    @property
+    def retry_after_header(self) -> str:
+        """Whole seconds, at least 1 (RFC 9110 delay-seconds)."""
+        return str(max(1, int(-(-self.retry_after // 1))))

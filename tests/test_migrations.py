@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from annuaire.mailboxes.publication import lock_domain
 from annuaire.store import open_store
@@ -65,5 +65,45 @@ def test_0009_reindexes_the_mailboxes_of_an_existing_store(store_url):
             ids = contains_ids(store, "mailbox.address", "urgence")
             assert conn.execute(select(mailbox.c.address).where(mailbox.c.id.in_(ids))).scalars().all() == [
                 "urgences@ch-nord.mssante.fr"]
+    finally:
+        store.dispose()
+
+
+def test_0011_keeps_existing_tokens_and_keys_working(store_url):
+    """A store of revision 0010: an operator token stored as scrypt and a FHIR key stored as
+    SHA-256. After the upgrade both still authenticate; the key is already in the HMAC form,
+    the token becomes so at its first use (it cannot be converted without it)."""
+    import hashlib
+
+    from annuaire.fhir.auth import KeyRing
+    from annuaire.mailboxes import operators
+    from annuaire.store import credentials
+    from annuaire.store.schema import api_key, operator
+
+    _at_revision(store_url, "0010")
+    token, key = "ann_1_" + "t" * 43, "ak_" + "k" * 43
+    old = open_store(store_url, upgrade=False)
+    with old.write() as conn:  # the columns of revision 0010 only
+        conn.execute(text("INSERT INTO operator (id, name, token_hash, created_at) VALUES (1, 'alpha', :h, :t)"),
+                     {"h": operators.hash_token(token), "t": NOW})
+        conn.execute(text("INSERT INTO api_key (name, key_hash, active, created_at) VALUES ('logiciel', :h, :a, :t)"),
+                     {"h": f"sha256:{hashlib.sha256(key.encode()).hexdigest()}", "a": True, "t": NOW})
+    old.dispose()
+
+    store = open_store(store_url)
+    try:
+        with store.read() as conn:
+            assert conn.execute(select(api_key.c.key_hash)).scalar_one().startswith("hmac-sha256$")
+            assert conn.execute(select(operator.c.token_hash)).scalar_one().startswith("scrypt$")
+        found = KeyRing(store).lookup(key)
+        assert found is not None and not found.expired
+        assert KeyRing(store).lookup(key + "x") is None
+        with store.read() as conn:
+            assert operators.authenticate_token(conn, token).name == "alpha"
+        credentials.writer.join()
+        with store.read() as conn:
+            assert conn.execute(select(operator.c.token_hash)).scalar_one().startswith("hmac-sha256$")
+            operators._verified._seen.clear()
+            assert operators.authenticate_token(conn, token).name == "alpha"
     finally:
         store.dispose()

@@ -24,19 +24,24 @@ def apikey() -> None:
 @click.argument("name")
 @click.option("--rate-limit", type=int, default=None, metavar="N",
               help="Requests per second for this key (default: ANNUAIRE_FHIR_RATE_LIMIT, 17).")
+@click.option("--expires", default=None, metavar="DATE",
+              help="Expiry: a date (valid through the end of that day, UTC) or an ISO 8601 instant, "
+                   "e.g. 2027-12-31. Default: no expiry.")
 @pass_context
 @handle_errors
-def apikey_add(ctx: Context, name: str, rate_limit: int | None) -> None:
+def apikey_add(ctx: Context, name: str, rate_limit: int | None, expires: str | None) -> None:
     """Issue a key for NAME; the key is printed once, only its hash is kept.
 
     \b
     Example:
-      annuaire apikey add "Hôpital fictif - messagerie" --rate-limit 50
+      annuaire apikey add "Hôpital fictif - messagerie" --rate-limit 50 --expires 2027-12-31
     """
     from annuaire.fhir import auth
+    from annuaire.store.credentials import parse_expiry, shown_expiry
 
-    key = auth.add_key(ctx.store, name, rate_limit)
-    console.print(f"API key for {name!r} (shown once, keep it safe):", highlight=False)
+    key = auth.add_key(ctx.store, name, rate_limit, expires=expires)
+    console.print(f"API key for {name!r} (expires: {shown_expiry(parse_expiry(expires) if expires else None)}; "
+                  "shown once, keep it safe):", highlight=False)
     click.echo(key)
 
 
@@ -44,12 +49,19 @@ def apikey_add(ctx: Context, name: str, rate_limit: int | None) -> None:
 @pass_context
 @handle_errors
 def apikey_list(ctx: Context) -> None:
-    """List keys (names, limits, state; never the keys)."""
-    from annuaire.fhir import auth
+    """List keys (names, limits, state, expiry, last use; never the keys).
 
-    table = Table("name", "rate limit (req/s)", "active", "created")
+    The last use is recorded at most once a minute by each server process.
+    """
+    from annuaire.cli.mailboxes import last_used
+    from annuaire.fhir import auth
+    from annuaire.store.credentials import expired, shown_expiry
+
+    table = Table("name", "rate limit (req/s)", "active", "created", "expires", "last used")
     for k in auth.list_keys(ctx.store):
-        table.add_row(k.name, str(k.rate_limit or "default"), "yes" if k.active else "revoked", k.created_at[:19])
+        state = "revoked" if not k.active else "expired" if expired(k.expires_at) else "yes"
+        table.add_row(k.name, str(k.rate_limit or "default"), state, k.created_at[:19], shown_expiry(k.expires_at),
+                      last_used(k.last_used_at))
     console.print(table)
 
 
@@ -58,11 +70,17 @@ def apikey_list(ctx: Context) -> None:
 @pass_context
 @handle_errors
 def apikey_revoke(ctx: Context, name: str) -> None:
-    """Revoke the key of NAME (effective within seconds)."""
+    """Revoke the key of NAME (effective within seconds); says when it was last used.
+
+    \b
+    Example:
+      annuaire apikey revoke "Hôpital fictif - messagerie"
+    """
+    from annuaire.cli.mailboxes import last_used
     from annuaire.fhir import auth
 
-    auth.revoke_key(ctx.store, name)
-    console.print(f"revoked the API key of {name!r}", highlight=False)
+    info = auth.revoke_key(ctx.store, name)
+    console.print(f"revoked the API key of {name!r} (last used: {last_used(info.last_used_at)})", highlight=False)
 
 
 @cli.group()

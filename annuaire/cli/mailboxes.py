@@ -1,4 +1,4 @@
-"""Mailbox commands: operator (add, list, token, cert, domain add|remove), whitelist, publish, quality."""
+"""Mailbox commands: operator (add, list, rotate, cert, domain add|remove), whitelist, publish, quality."""
 
 from __future__ import annotations
 
@@ -18,28 +18,38 @@ def operator() -> None:
     """Operators publishing MSSanté mailboxes, their domains and API tokens."""
 
 
+expires_option = click.option(
+    "--expires", default=None, metavar="DATE",
+    help="Expiry of the token: a date (valid through the end of that day, UTC) or an ISO 8601 instant, "
+         "e.g. 2027-12-31. Default: no expiry.")
+
+
 @operator.command("add")
 @click.argument("name")
 @click.option("--domain", "domains", multiple=True, required=True, help="A domain of the operator (repeatable).")
 @click.option("--cert-dn", default=None, help="Subject DN of the operator's TLS client certificate.")
 @click.option("--contact", default=None, help="Contact of the person responsible (whitelist ResponsableContact).")
 @click.option("--support-contact", default=None, help="Support contact (whitelist SupportContact).")
+@expires_option
 @pass_context
 @handle_errors
 def operator_add(ctx: Context, name: str, domains: tuple[str, ...], cert_dn: str | None, contact: str | None,
-                 support_contact: str | None) -> None:
+                 support_contact: str | None, expires: str | None) -> None:
     """Register an operator and its domains; prints its API token ONCE (only a hash is kept).
 
     \b
     Example:
       annuaire operator add "CH Exemple" --domain ch-exemple.mssante.fr --cert-dn "CN=mss.ch-exemple.fr,O=CH Exemple,C=FR"
+      annuaire operator add "CH Exemple" --domain ch-exemple.mssante.fr --expires 2027-12-31
     """
     from annuaire.mailboxes.operators import add_operator
+    from annuaire.store.credentials import shown_expiry
 
     op, token = add_operator(ctx.store, name, list(domains), cert_dn=cert_dn, contact=contact,
-                             support_contact=support_contact)
+                             support_contact=support_contact, expires=expires)
     console.print(f"Operator {op.name!r} registered with {', '.join(op.domains)}. "
-                  "Its API token (shown once, keep it safe):", highlight=False)
+                  f"Its API token (expires: {shown_expiry(op.token_expires_at)}; shown once, keep it safe):",
+                  highlight=False)
     click.echo(token)
 
 
@@ -58,36 +68,56 @@ def operator_list(ctx: Context, as_json: bool) -> None:
 
     ops = list_operators(ctx.store)
     counts = domain_counts(ctx.store)
+    from annuaire.store.credentials import shown_expiry
+
     if as_json:
         data = [{"name": o.name, "cert_dn": o.cert_dn, "contact": o.contact, "support_contact": o.support_contact,
-                 "created_at": o.created_at, "domains": {d: counts.get(d, 0) for d in o.domains}} for o in ops]
+                 "created_at": o.created_at, "expires_at": o.token_expires_at, "last_used_at": o.token_last_used,
+                 "domains": {d: counts.get(d, 0) for d in o.domains}}
+                for o in ops]
         sys.stdout.buffer.write(orjson.dumps(data) + b"\n")
         return
     table = Table(title="Operators")
-    for column in ("name", "domains", "mailboxes", "certificate DN", "created"):
+    for column in ("name", "domains", "mailboxes", "certificate DN", "created", "token expires", "token last used"):
         table.add_column(column)
     for o in ops:
         table.add_row(o.name, "\n".join(o.domains), "\n".join(f"{counts.get(d, 0):,}" for d in o.domains),
-                      o.cert_dn or "", o.created_at[:10])
+                      o.cert_dn or "", o.created_at[:10], shown_expiry(o.token_expires_at), last_used(o.token_last_used))
     console.print(table)
 
 
-@operator.command("token")
+def last_used(stamp: str | None) -> str:
+    """A recorded last use as people read it (recorded at most once a minute per server process)."""
+    return stamp[:16].replace("T", " ") + " UTC" if stamp else "never"
+
+
+@operator.command("rotate")
 @click.argument("name")
+@expires_option
 @pass_context
 @handle_errors
-def operator_token(ctx: Context, name: str) -> None:
-    """Issue a new API token; the previous one stops working at once.
+def operator_rotate(ctx: Context, name: str, expires: str | None) -> None:
+    """Issue a new API token; the previous one stops working at once. Says when the previous
+    one was last used (to the minute).
 
     \b
     Example:
-      annuaire operator token "CH Exemple"
+      annuaire operator rotate "CH Exemple" --expires 2027-12-31
     """
-    from annuaire.mailboxes.operators import rotate_token
+    from annuaire.mailboxes.operators import find_operator, rotate_token
+    from annuaire.store.credentials import parse_expiry, shown_expiry
 
-    token = rotate_token(ctx.store, name)
-    console.print(f"New API token of {name!r} (the old one no longer works):", highlight=False)
+    before = find_operator(ctx.store, name)
+    token = rotate_token(ctx.store, name, expires=expires)
+    console.print(f"The previous token of {name!r} was last used: {last_used(before.token_last_used)}; "
+                  "it no longer works.", highlight=False)
+    console.print(f"New API token of {name!r} (expires: {shown_expiry(parse_expiry(expires))}):", highlight=False)
     click.echo(token)
+
+
+operator.add_command(click.Command(  # the former name of `rotate`
+    "token", callback=operator_rotate.callback, params=operator_rotate.params, hidden=True,
+    help="Same as `annuaire operator rotate`."))
 
 
 @operator.command("cert")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from annuaire.cli.app import Context, cli, console, handle_errors, pass_context
@@ -65,15 +63,17 @@ def serve(
         # too when ANNUAIRE_TLS_CLIENT_CA is set.
         options = dict(log_level="warning", **uvicorn_tls_options(settings))
         if settings.http_workers == 1:
+            from annuaire.http.guard import server_options
+
+            # Slow clients, header size, connections per address (annuaire.http.guard).
+            options.update(server_options(settings, base=options.get("http")))
             uvicorn.run(create_app(store, settings), host=settings.host, port=settings.http_port, **options)
         else:
             from annuaire.http import workers
 
-            # Worker processes build the same app from the environment.
-            os.environ.update(ANNUAIRE_DB=store.url, ANNUAIRE_HOST=settings.host,
-                              ANNUAIRE_HTTP_PORT=str(settings.http_port))
+            # Each worker process builds the same app from the store URL and these settings.
             try:
-                workers.serve(settings.host, settings.http_port, settings.http_workers, options)
+                workers.serve(settings.host, settings.http_port, settings.http_workers, options, store.url, settings)
             except (OSError, workers.WorkerFailed) as exc:
                 raise click.ClickException(f"HTTP server: {exc}") from exc
     finally:

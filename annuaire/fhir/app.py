@@ -16,18 +16,33 @@ from typing import Any, Awaitable, Callable
 import orjson
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from annuaire.config import Settings
-from annuaire.errors import DirectoryError, Forbidden, InvalidInput, NotFound, Unauthorized
+from annuaire.errors import (
+    DirectoryError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 from annuaire.fhir import ids, paging, params, query
 from annuaire.fhir.auth import KeyRing, RateLimiter
 from annuaire.fhir.cache import BackgroundRenderer
 from annuaire.fhir.capability import capability_statement
-from annuaire.fhir.tables import ORGANIZATION, PRACTITIONER, ROLE, fhir_resource, fhir_sync
-from annuaire.store import Store
+from annuaire.fhir.tables import (
+    ORGANIZATION,
+    PRACTITIONER,
+    ROLE,
+    fhir_resource,
+    fhir_sync,
+)
+from annuaire.http import limits
+from annuaire.http.bodies import read_body
+from annuaire.store import Store, credentials
 from annuaire.store.schema import activity
 
 PREFIX = "/fhir/v2"
@@ -41,10 +56,6 @@ class Gone(DirectoryError):
     """A record that existed and no longer does (410)."""
 
 
-class TooManyRequests(DirectoryError):
-    pass
-
-
 STATUS = [
     (TooManyRequests, 429), (Gone, 410), (Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (InvalidInput, 400),
 ]
@@ -56,6 +67,9 @@ def outcome(status: int, message: str, headers: dict[str, str] | None = None) ->
 
 
 def _status(exc: DirectoryError) -> int:
+    explicit = getattr(exc, "http_status", None)  # e.g. 413 (annuaire.http.bodies.BodyTooLarge)
+    if explicit:
+        return int(explicit)
     for cls, status in STATUS:
         if isinstance(exc, cls):
             return status
@@ -76,7 +90,9 @@ class FhirApi:
         self.store = store
         self.settings = settings
         self.keys = KeyRing(store)
-        self.limiter = RateLimiter(settings.fhir_rate_limit)
+        self.limits = limits.for_app()  # shared by the worker processes when there are several
+        self.limiter = RateLimiter(settings.fhir_rate_limit, self.limits)
+        self.throttle = limits.AuthThrottle(self.limits, "FHIR API", settings.auth_failures_per_address)
         self.renderer = BackgroundRenderer(store)
         self.renderer.start()  # with the server, not at the first request
         self.compiler = query.Compiler(store.engine.dialect.name)
@@ -131,8 +147,10 @@ class FhirApi:
                         return outcome(503, f"{why}; retry shortly", {"Retry-After": str(RETRY_AFTER)})
                 return await handler(request)
             except DirectoryError as exc:
-                headers = {"Retry-After": "1"} if isinstance(exc, TooManyRequests) else None
+                headers = {"Retry-After": exc.retry_after_header} if isinstance(exc, TooManyRequests) else None
                 return outcome(_status(exc), exc.message, headers)
+            except ClientDisconnect:  # gone, or closed for sending its body too slowly (annuaire.http.guard)
+                return outcome(400, "The client disconnected before the end of its request")
             except Exception:  # noqa: BLE001 - the one place unexpected errors become a 500
                 log.exception("FHIR request failed: %s", request.url)
                 return outcome(500, "Unknown error")
@@ -140,12 +158,22 @@ class FhirApi:
         return endpoint
 
     def _check_key(self, request: Request) -> None:
-        found = self.keys.lookup(request.headers.get("esante-api-key"))
+        """The key is known, current and within its rate. An address that keeps sending wrong
+        keys is refused (429) before they are looked at (annuaire.http.limits.AuthThrottle)."""
+        address = request.client.host if request.client else "unknown"
+        given = request.headers.get("esante-api-key")
+        self.throttle.check(address)
+        found = self.keys.lookup(given)
         if found is None:
+            if given:  # a missing key is a mistake, not a guess
+                self.throttle.failed(address)
             raise Unauthorized("Missing or invalid API key: send it in the ESANTE-API-KEY header")
-        key_id, rate = found
-        if not self.limiter.allow(key_id, rate):
-            raise TooManyRequests("Too many requests for this API key: slow down and retry")
+        if found.expired:
+            raise Unauthorized(f"This API key expired on {credentials.shown_expiry(found.expires_at)}: "
+                               "ask for a new one")
+        wait = self.limiter.wait(found.id, found.rate_limit)
+        if wait:
+            raise TooManyRequests("Too many requests for this API key: slow down and retry", wait)
 
     # --- handlers -------------------------------------------------------------
 
@@ -195,7 +223,7 @@ class FhirApi:
         ctype = request.headers.get("content-type", "")
         if ctype and not ctype.startswith("application/x-www-form-urlencoded"):
             raise InvalidInput(f"POST {rtype}/_search expects application/x-www-form-urlencoded, got {ctype}")
-        body = (await request.body()).decode("utf-8", "replace")
+        body = (await read_body(request, self.settings.fhir_max_body_bytes)).decode("utf-8", "replace")
         from urllib.parse import parse_qsl
 
         pairs = request.query_params.multi_items() + parse_qsl(body, keep_blank_values=True)

@@ -111,6 +111,8 @@ def parse(resource_type: str, pairs: list[tuple[str, str]], default_count: int, 
     include: list[str] = []
     revinclude: list[str] = []
     for raw_name, value in pairs:
+        if "\x00" in raw_name or "\x00" in value:  # no directory value holds one (and PostgreSQL refuses them)
+            raise InvalidInput(f"Parameter {raw_name!r}: NUL characters are not accepted")
         name, _, modifier = raw_name.partition(":")
         if name in RESULT:
             if modifier:
@@ -209,21 +211,22 @@ def parse_date(name: str, value: str) -> DateRange:
             sign = 1 if m["tz"][0] == "+" else -1
             tz = timezone(sign * timedelta(hours=int(m["tz"][1:3]), minutes=int(m["tz"][4:6])))
         start = datetime(y, mo, d, hh, mi, ss, micro, tzinfo=tz)
-    except ValueError as exc:
-        raise InvalidInput(f"Bad value {value!r} for parameter {name}: {exc}") from None
-    if m["f"]:
-        end = start + timedelta(milliseconds=1)
-    elif m["S"]:
-        end = start + timedelta(seconds=1)
-    elif m["M"]:
-        end = start + timedelta(minutes=1)
-    elif m["d"]:
-        end = start + timedelta(days=1)
-    elif m["m"]:
-        end = datetime(y + (mo == 12), mo % 12 + 1, 1, tzinfo=tz)
-    else:
-        end = datetime(y + 1, 1, 1, tzinfo=tz)
-    if prefix == "ap":  # approximately: widened by a tenth of the distance to now, at least a day
-        slack = max(abs(datetime.now(timezone.utc) - start) / 10, timedelta(days=1))
-        start, end = start - slack, end + slack
-    return DateRange(prefix, _stored(start), _stored(end))
+        if m["f"]:
+            end = start + timedelta(milliseconds=1)
+        elif m["S"]:
+            end = start + timedelta(seconds=1)
+        elif m["M"]:
+            end = start + timedelta(minutes=1)
+        elif m["d"]:
+            end = start + timedelta(days=1)
+        elif m["m"]:
+            end = datetime(y + (mo == 12), mo % 12 + 1, 1, tzinfo=tz)
+        else:
+            end = datetime(y + 1, 1, 1, tzinfo=tz)
+        if prefix == "ap":  # approximately: widened by a tenth of the distance to now, at least a day
+            slack = max(abs(datetime.now(timezone.utc) - start) / 10, timedelta(days=1))
+            start, end = start - slack, end + slack
+        return DateRange(prefix, _stored(start), _stored(end))
+    except (ValueError, OverflowError) as exc:  # out of range, or moved beyond year 1..9999 (UTC, `ap` slack)
+        reason = exc if isinstance(exc, ValueError) else "the date is out of range (years 1 to 9999)"
+        raise InvalidInput(f"Bad value {value!r} for parameter {name}: {reason}") from None

@@ -358,7 +358,7 @@ class Compiler:
                 return false()
             if not code:
                 return true()
-            return f.c.rid == int(code) if code.isdigit() and len(code) < 19 else false()
+            return f.c.rid == int(code) if code.isascii() and code.isdigit() and len(code) < 19 else false()
         return self._org_identifier(system, code)
 
     def _org_identifier(self, system: str | None, code: str) -> ColumnElement:

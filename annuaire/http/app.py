@@ -37,7 +37,9 @@ def create_app(store: Store, settings: Settings) -> Starlette:
 
 
 def app_from_env() -> Starlette:
-    """The same app in a worker process (`uvicorn --factory`): store from ANNUAIRE_DB."""
+    """The same app for `uvicorn --factory annuaire.http.app:app_from_env`: store from ANNUAIRE_DB.
+    (`annuaire serve` passes the store URL and settings to its workers explicitly, and serves
+    them with the limits of annuaire.http.guard, which a bare uvicorn does not apply.)"""
     from annuaire.store import open_store
 
     return create_app(open_store(os.environ["ANNUAIRE_DB"]), Settings.from_env())

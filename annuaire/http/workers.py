@@ -11,9 +11,12 @@ still put all of a few long-lived connections on one worker (4 connections,
 cores, both cores are busy unless all land on one worker (one time in 64).
 
 Workers are started with `spawn` (a clean interpreter: the parent holds a store
-engine and threads that must not be forked) and build the app from the
-environment (`annuaire.http.app:app_from_env`). A worker that dies is
-replaced; SIGTERM or SIGINT stops them all.
+engine and threads that must not be forked). Each receives, as Process
+arguments, the store URL, the Settings and the counters shared by all workers
+(annuaire.http.limits.SharedLimits: FHIR key rates, failed-authentication
+throttles, connections per address), and builds the app itself with the
+slow-client guard (annuaire.http.guard). A worker that dies is replaced (its
+replacement gets the same counters); SIGTERM or SIGINT stops them all.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ import socket
 import time
 from typing import Any
 
+from annuaire.config import Settings
+from annuaire.http.limits import SharedLimits
 from annuaire.sockets import listen_many
 
 log = logging.getLogger("annuaire.http")
-APP = "annuaire.http.app:app_from_env"
 STARTUP_SECONDS = 10.0  # a worker dying sooner than this is broken, not unlucky: stop
 
 
@@ -37,26 +41,37 @@ class WorkerFailed(RuntimeError):
     pass
 
 
-def _worker(sock: socket.socket, options: dict[str, Any]) -> None:
+def _worker(sock: socket.socket, options: dict[str, Any], number: int, store_url: str, settings: Settings,
+            shared: SharedLimits) -> None:
     import uvicorn
 
-    uvicorn.Server(uvicorn.Config(APP, factory=True, **options)).run(sockets=[sock])
+    from annuaire.http import limits
+    from annuaire.http.app import create_app
+    from annuaire.http.guard import server_options
+    from annuaire.store import open_store
+
+    limits.install(shared, number)  # before the app: its FHIR and API counters are the shared ones
+    app = create_app(open_store(store_url), settings)
+    config = {**options, **server_options(settings, shared, base=options.get("http"))}
+    uvicorn.Server(uvicorn.Config(app, **config)).run(sockets=[sock])
 
 
-def serve(host: str, port: int, workers: int, options: dict[str, Any]) -> None:
+def serve(host: str, port: int, workers: int, options: dict[str, Any], store_url: str, settings: Settings) -> None:
     """Run `workers` uvicorn processes on host:port until SIGTERM/SIGINT.
 
     `options` are uvicorn.Config keyword arguments (log level, TLS…), without
     host and port.
     """
     sockets = listen_many(host, port, workers)
+    shared = SharedLimits(workers)
     ctx = multiprocessing.get_context("spawn")
     running: dict[int, multiprocessing.process.BaseProcess] = {}
     started: dict[int, float] = {}
     stopping = False
 
     def start(n: int) -> None:
-        process = ctx.Process(target=_worker, args=(sockets[n], options), name=f"annuaire-http-{n}")
+        process = ctx.Process(target=_worker, args=(sockets[n], options, n, store_url, settings, shared),
+                              name=f"annuaire-http-{n}")
         process.start()
         running[n], started[n] = process, time.monotonic()
 

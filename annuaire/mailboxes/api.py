@@ -21,7 +21,7 @@ import orjson
 from sqlalchemy import and_, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 
@@ -32,9 +32,13 @@ from annuaire.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    TooManyRequests,
     Unauthorized,
 )
 from annuaire.gcpause import gc_paused
+from annuaire.http.bodies import BodyTooLarge, read_body  # noqa: F401 - BodyTooLarge: part of the API's errors
+from annuaire.http.inputs import MAX_ID, integer, is_integer, no_nul, shown
+from annuaire.http.limits import AuthThrottle, for_app
 from annuaire.mailboxes import openapi
 from annuaire.mailboxes.entries import (
     Entry,
@@ -44,9 +48,15 @@ from annuaire.mailboxes.entries import (
     parse_text,
 )
 from annuaire.mailboxes.model import Mailbox, mailbox_from_row
-from annuaire.mailboxes.operators import Operator, authenticate_dn, authenticate_token
+from annuaire.mailboxes.operators import (
+    BadToken,
+    Operator,
+    TokenExpired,
+    authenticate_dn,
+    authenticate_token,
+)
 from annuaire.mailboxes.publication import MassDeletion, check_owner, publish
-from annuaire.mailboxes.rules import normalise_domain
+from annuaire.mailboxes.rules import normalise_domain, valid_domain
 from annuaire.mailboxes.tlsident import client_dn
 from annuaire.store import Store
 from annuaire.store.clock import to_stored
@@ -66,20 +76,17 @@ CSV_COLUMNS = (
 )
 
 
-class BodyTooLarge(InvalidInput):
-    http_status = 413
-
-
 class UnsupportedMediaType(InvalidInput):
     http_status = 415
 
 
 # --- the one mapping: DirectoryError -> problem+json ------------------------------------------
 
-_STATUS = ((Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409), (InvalidInput, 400))
+_STATUS = ((Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409), (InvalidInput, 400),
+           (TooManyRequests, 429))
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
            405: "Method Not Allowed", 412: "Precondition Failed", 413: "Content Too Large", 415: "Unsupported Media Type",
-           500: "Internal Server Error", 503: "Service Unavailable"}
+           429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 def http_status(exc: DirectoryError) -> int:
@@ -92,10 +99,11 @@ def http_status(exc: DirectoryError) -> int:
     return 503  # the store itself failed (cannot open, connection lost)
 
 
-def problem(status: int, detail: str, instance: str, **extra: Any) -> Response:
+def problem(status: int, detail: str, instance: str, headers: dict[str, str] | None = None, **extra: Any) -> Response:
     body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status, "detail": detail,
             "instance": instance, **{k: v for k, v in extra.items() if v is not None}}
-    headers = {"WWW-Authenticate": 'Bearer realm="annuaire"'} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="annuaire"'}
     return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers)
 
 
@@ -106,7 +114,14 @@ def problem_for(exc: DirectoryError, request: Request) -> Response:
         extra.update(line=exc.line, index=exc.index)
     if isinstance(exc, MassDeletion):
         extra.update(exc.figures)
-    return problem(status, exc.message, request.url.path, **extra)
+    headers = None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": exc.retry_after_header}
+        extra["parameter"] = "Authorization"
+    if isinstance(exc, Unauthorized):
+        extra["parameter"] = "Authorization"
+        extra["code"] = "TokenExpired" if isinstance(exc, TokenExpired) else "Unauthorized"
+    return problem(status, exc.message, request.url.path, headers, **extra)
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -121,6 +136,10 @@ def guarded(endpoint: Endpoint) -> Endpoint:
             return await endpoint(request)
         except DirectoryError as exc:
             return problem_for(exc, request)
+        except ClientDisconnect:  # gone, or closed for sending its body too slowly (annuaire.http.guard)
+            log.info("client gone during %s %s; nothing was applied", request.method, request.url.path)
+            return problem(400, "the client disconnected before the end of its request", request.url.path,
+                           code="ClientDisconnect")
         except IntegrityError:  # a concurrent writer outside the domain lock (e.g. a national import)
             log.warning("integrity conflict on %s %s", request.method, request.url.path, exc_info=True)
             return problem(409, "the store changed during the publication; nothing was applied, send it again",
@@ -148,7 +167,9 @@ def _query(request: Request, allowed: set[str]) -> dict[str, str]:
     unknown = sorted(set(params) - allowed)
     if unknown:
         known = ", ".join(sorted(allowed)) or "none"
-        raise InvalidInput(f"unknown query parameter(s) {', '.join(unknown)} (known: {known})")
+        raise InvalidInput(f"unknown query parameter(s) {', '.join(map(shown, unknown))} (known: {known})")
+    for name, value in params.items():
+        no_nul(value, f"query parameter {name}")
     return params
 
 
@@ -164,12 +185,12 @@ def _flag(params: dict[str, str], name: str) -> bool:
 
 
 def _int_param(params: dict[str, str], name: str, default: int, maximum: int | None = None) -> int:
+    """A non-negative integer parameter (at most MAX_ID, what the store holds); values above
+    `maximum` are brought down to it."""
     raw = params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit():
-        raise InvalidInput(f"query parameter {name}={raw!r}: expected a non-negative integer")
-    value = int(raw)
+    value = integer(raw, f"query parameter {name}")
     return min(value, maximum) if maximum else value
 
 
@@ -180,7 +201,7 @@ def _if_match(header: str | None) -> int | None:
     text = header.strip()
     text = text.removeprefix("W/")
     text = text.strip('"')
-    return int(text) if text.isdigit() else -1
+    return int(text) if is_integer(text) else -1
 
 
 def _since(raw: str | None) -> str | None:
@@ -188,22 +209,9 @@ def _since(raw: str | None) -> str | None:
         return None
     try:
         return to_stored(datetime.fromisoformat(raw))  # Python 3.11 reads a trailing Z
-    except ValueError as exc:
-        raise InvalidInput(f"since={raw!r} is not an ISO 8601 date or instant (e.g. 2026-11-25T03:00:00Z)") from exc
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (413) as soon as it exceeds `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"the body is {int(declared):,} bytes, the limit is {limit:,} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"the body exceeds the limit of {limit:,} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    except (ValueError, OverflowError) as exc:  # OverflowError: year 1 or 9999 moved to UTC
+        raise InvalidInput(f"query parameter since={shown(raw)} is not an ISO 8601 date or instant between "
+                           "years 1 and 9999 (e.g. 2026-11-25T03:00:00Z)") from exc
 
 
 def _media_type(request: Request) -> tuple[str, str | None]:
@@ -231,25 +239,48 @@ class PublicationAPI:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
+        self.throttle = AuthThrottle(for_app(), "publication API", settings.auth_failures_per_address,
+                                     settings.auth_failures_per_operator)
 
     def _identify(self, request: Request, connection: Any = None) -> Operator:
+        """The operator behind the request's token or certificate. Failures are counted per client
+        address and per operator; an address (or operator) over its budget gets 429 before any
+        store read or hash (annuaire.http.limits.AuthThrottle)."""
+        address = request.client.host if request.client else "unknown"
+        header = request.headers.get("authorization")
+        dn = None if header else client_dn(request.scope)
+        if not header and not dn:
+            raise Unauthorized("missing credentials: send 'Authorization: Bearer <token>' or a registered TLS "
+                               "client certificate")
+        self.throttle.check(address)
         if connection is None:
             with self.store.read() as conn:
-                return self._identify(request, conn)
-        conn = connection
-        header = request.headers.get("authorization")
-        if header:
-            scheme, _, token = header.strip().partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise Unauthorized("the Authorization header must read 'Bearer <token>'")
-            return authenticate_token(conn, token.strip())
-        dn = client_dn(request.scope)
-        if dn:
-            return authenticate_dn(conn, dn)
-        raise Unauthorized("missing credentials: send 'Authorization: Bearer <token>' or a registered TLS client certificate")
+                return self._identify_with(request, conn, address, header, dn)
+        return self._identify_with(request, connection, address, header, dn)
+
+    def _identify_with(self, request: Request, conn: Any, address: str, header: str | None,
+                       dn: str | None) -> Operator:
+        try:
+            if header:
+                scheme, _, token = header.strip().partition(" ")
+                if scheme.lower() != "bearer" or not token.strip():
+                    raise Unauthorized("the Authorization header must read 'Bearer <token>'")
+                return authenticate_token(conn, token.strip(), slow_allowed=self.throttle.operator_open)
+            return authenticate_dn(conn, dn or "")
+        except BadToken as exc:
+            self.throttle.failed(address, exc.operator_id)  # TooManyRequests when the operator's budget is spent
+            raise
+        except TokenExpired:  # the right token, only too old: not a guess
+            raise
+        except Unauthorized:
+            self.throttle.failed(address)
+            raise
 
     def _owner(self, request: Request) -> tuple[Operator, str]:
         name = normalise_domain(request.path_params["domain"])
+        if not valid_domain(name):
+            self._identify(request)  # 401 before anything else (request order, module docstring)
+            raise InvalidInput(f"domain {shown(name)} in the path is not a mail domain (e.g. ch-exemple.mssante.fr)")
         with self.store.read() as conn:
             op = self._identify(request, conn)
             check_owner(conn, op, name)
@@ -377,8 +408,8 @@ class PublicationAPI:
         _query(request, set())
         raw = request.path_params["id"]
         op = await run_in_threadpool(self._identify, request)
-        if not raw.isdigit():
-            raise NotFound(f"no publication {raw!r} (ids are integers)")
+        if not is_integer(raw):
+            raise NotFound(f"no publication {shown(raw)}: publication ids are integers from 1 to {MAX_ID}")
         return _json(await run_in_threadpool(self._run, op, int(raw)))
 
     def _run(self, op: Operator, run_id: int) -> dict[str, Any]:
@@ -446,5 +477,20 @@ def routes(store: Store, settings: Settings) -> list[BaseRoute]:
         return problem(404, f"no such API resource {request.url.path} (see /api/v1/openapi.json)", request.url.path,
                        code="NotFound")
 
-    every = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-    return [*known, Route("/api/v1/{rest:path}", elsewhere, methods=every)]
+    return [*known, _Everything("/api/v1/", elsewhere)]
+
+
+class _Everything(Route):
+    """Every request under `prefix`, whatever its method and path: Starlette's `{rest:path}`
+    does not match a path holding a newline (`%0A`), which then got Starlette's own text/plain
+    405 instead of problem+json."""
+
+    def __init__(self, prefix: str, endpoint: Endpoint) -> None:
+        super().__init__(prefix + "{rest:path}", endpoint)
+        self.prefix = prefix
+        self.methods = None  # every method: `elsewhere` answers 405 or 404 itself
+
+    def matches(self, scope: Any) -> tuple[Match, dict[str, Any]]:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            return Match.FULL, {"endpoint": self.endpoint, "path_params": {}}
+        return Match.NONE, {}

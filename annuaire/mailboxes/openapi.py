@@ -85,7 +85,10 @@ def description(base_url: str = "") -> dict[str, Any]:
         "servers": [{"url": base_url or "/"}],
         "components": {
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "description": "Operator API token (ann_…)"},
+                "bearer": {"type": "http", "scheme": "bearer", "description":
+                           "Operator API token (ann_…), possibly with an expiry date (401 once expired). "
+                           "Failed authentications are limited per client address and per operator (429 + "
+                           "Retry-After)"},
                 "clientCertificate": {"type": "mutualTLS", "description": "TLS client certificate whose subject DN is registered"},
             },
             "schemas": {
@@ -97,7 +100,9 @@ def description(base_url: str = "") -> dict[str, Any]:
                 "Problem": {"type": "object", "description": "RFC 7807 problem details",
                             "properties": {"type": {"type": "string"}, "title": {"type": "string"},
                                            "status": {"type": "integer"}, "detail": {"type": "string"},
-                                           "instance": {"type": "string"}, "code": {"type": "string"}}},
+                                           "instance": {"type": "string"}, "code": {"type": "string"},
+                                           "parameter": {"type": "string",
+                                                         "description": "the header at fault (401, 429)"}}},
             },
             "responses": {
                 "Problem": {"description": "Error (problem+json naming what and where)",
@@ -108,7 +113,7 @@ def description(base_url: str = "") -> dict[str, Any]:
         "paths": {
             "/api/v1/domains": {
                 "get": {"summary": "The caller's domains, with version and last publication",
-                        "responses": {"200": {"description": "domains"}, "401": _PROBLEM}},
+                        "responses": {"200": {"description": "domains"}, "401": _PROBLEM, "429": _PROBLEM}},
             },
             "/api/v1/domains/{domain}/mailboxes": {
                 "put": {
@@ -131,7 +136,7 @@ def description(base_url: str = "") -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "The publication report", "headers": {"ETag": {"schema": {"type": "string"}}},
                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Report"}}}},
-                        **{code: _PROBLEM for code in ("400", "401", "403", "409", "412", "413", "415")},
+                        **{code: _PROBLEM for code in ("400", "401", "403", "409", "412", "413", "415", "429")},
                     },
                 },
                 "get": {
@@ -139,7 +144,7 @@ def description(base_url: str = "") -> dict[str, Any]:
                     "parameters": [_DOMAIN, _param("format", "query", "json (default) or csv", {"enum": ["json", "csv"]})],
                     "responses": {"200": {"description": "JSON {domain, version, mailboxes} or the text layout",
                                           "headers": {"ETag": {"schema": {"type": "string"}}}},
-                                  **{code: _PROBLEM for code in ("401", "403")}},
+                                  **{code: _PROBLEM for code in ("400", "401", "403", "429")}},
                 },
             },
             "/api/v1/domains/{domain}/history": {
@@ -155,7 +160,7 @@ def description(base_url: str = "") -> dict[str, Any]:
                                "not with since/after"),
                     ],
                     "responses": {"200": {"description": "{domain, entries[], next} (+ cursor, with cursor)"},
-                                  **{code: _PROBLEM for code in ("400", "401", "403")}},
+                                  **{code: _PROBLEM for code in ("400", "401", "403", "429")}},
                 },
             },
             "/api/v1/publications/{id}": {
@@ -163,7 +168,7 @@ def description(base_url: str = "") -> dict[str, Any]:
                     "summary": "A past publication report of the caller",
                     "parameters": [_param("id", "path", "publication id", {"type": "integer"}, required=True)],
                     "responses": {"200": {"description": "The report with status and times"},
-                                  **{code: _PROBLEM for code in ("401", "404")}},
+                                  **{code: _PROBLEM for code in ("401", "404", "429")}},
                 },
             },
         },

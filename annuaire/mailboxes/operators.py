@@ -2,9 +2,12 @@
 
 An operator publishes the mailboxes of the domains it owns (a domain belongs
 to at most one operator). It proves who it is with an API token (shown once,
-stored as a salted scrypt hash) or a TLS client certificate whose subject DN
-is registered. Tokens read `ann_<operator id>_<secret>` so that checking one
-costs one row read and one hash, never a scan of every operator.
+stored as a keyed HMAC-SHA-256, see annuaire.store.credentials; a token may
+carry an expiry date) or a TLS client certificate whose subject DN is
+registered. Tokens read `ann_<operator id>_<secret>` so that checking one
+costs one row read and one hash, never a scan of every operator. A token
+stored by an earlier version as a salted scrypt hash still works, and is
+stored again in the HMAC form at its first successful use.
 """
 
 from __future__ import annotations
@@ -12,22 +15,33 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from xml.etree import ElementTree as ET
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from annuaire.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from annuaire.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 from annuaire.mailboxes.rules import normalise_domain, valid_domain
-from annuaire.store import Store
+from annuaire.store import Store, credentials
 from annuaire.store.clock import utc_now
 from annuaire.store.schema import domain, mailbox, operator
 from annuaire.store.select import mark
 
+log = logging.getLogger(__name__)
+
 TOKEN_PREFIX = "ann_"
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # the former stored form, still read (see the module docstring)
+SECRET_LENGTHS = range(20, 200)  # issued secrets are 43 characters; anything far off is not looked up
 WHITELIST_NAMESPACE = "https://listeblanche.mssante.fr/schema"
 
 
@@ -40,13 +54,29 @@ class Operator:
     support_contact: str | None = None
     created_at: str = ""
     domains: list[str] = field(default_factory=list)  # empty when it comes from authentication
+    token_expires_at: str | None = None
+    token_last_used: str | None = None
 
 
 # --- tokens -----------------------------------------------------------------------
 
 
+class BadToken(Unauthorized):
+    """A token that does not authenticate; `operator_id` is the operator it names, if it exists
+    (the caller counts the failure against it and the client address)."""
+
+    def __init__(self, message: str, operator_id: int | None = None) -> None:
+        super().__init__(message)
+        self.operator_id = operator_id
+
+
+class TokenExpired(Unauthorized):
+    """The operator's token, past its expiry date."""
+
+
 def hash_token(token: str) -> str:
-    """A salted scrypt hash, self-describing: `scrypt$n$r$p$salt$hash`."""
+    """The former stored form, a salted scrypt hash `scrypt$n$r$p$salt$hash` (kept for tests of
+    the migration: new tokens are stored with annuaire.store.credentials.digest)."""
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(token.encode(), salt=salt, dklen=32, **_SCRYPT)
     b64 = base64.urlsafe_b64encode
@@ -79,6 +109,12 @@ class _VerifiedTokens:
         self._size = size
         self._lock = threading.Lock()
 
+    def seen(self, token: str, stored: str) -> bool:
+        """Already verified against `stored` (no scrypt needed)."""
+        key = hashlib.sha256(token.encode()).digest()
+        with self._lock:
+            return self._seen.get(key) == stored
+
     def matches(self, token: str, stored: str) -> bool:
         key = hashlib.sha256(token.encode()).digest()
         with self._lock:
@@ -100,21 +136,75 @@ def new_token(operator_id: int) -> str:
     return f"{TOKEN_PREFIX}{operator_id}_{secrets.token_urlsafe(32)}"
 
 
-def authenticate_token(conn: Connection, token: str) -> Operator:
-    """The operator owning this token, or Unauthorized."""
-    invalid = Unauthorized("invalid API token (expected 'Authorization: Bearer ann_…'; ask for a new one if it was rotated)")
+def token_operator_id(token: str) -> int | None:
+    """The operator id a token names (`ann_<id>_…`), None when it is not shaped like one.
+    ASCII digits of at most 18 (an id the store can hold): never an overflow downstream."""
     if not token.startswith(TOKEN_PREFIX):
-        raise invalid
+        return None
     ident, _, secret = token[len(TOKEN_PREFIX):].partition("_")
-    if not ident.isdigit() or not secret:
-        raise invalid
+    if not (ident.isascii() and ident.isdigit() and len(ident) <= 18) or len(secret) not in SECRET_LENGTHS:
+        return None
+    return int(ident)
+
+
+_last_use = credentials.LastUse()
+_INVALID = "invalid API token (expected 'Authorization: Bearer ann_…'; ask for a new one if it was rotated)"
+
+
+def authenticate_token(conn: Connection, token: str, *, slow_allowed: Callable[[int], bool] | None = None) -> Operator:
+    """The operator owning this token; BadToken when it does not authenticate, Unauthorized
+    when it expired.
+
+    A token still stored in the former scrypt form costs a scrypt the first time it is seen
+    (then it is stored again in the HMAC form); `slow_allowed(operator_id)` False refuses
+    (TooManyRequests) rather than run one for a token not verified yet.
+    """
+    op_id = token_operator_id(token)
+    if op_id is None:
+        raise BadToken(_INVALID)
     row = conn.exec_driver_sql(  # hot path (every request): no SQL expression building
-        f"SELECT id, name, cert_dn, token_hash, contact, support_contact, created_at FROM operator WHERE id = {mark(conn)}",
-        (int(ident),),
+        "SELECT id, name, cert_dn, token_hash, contact, support_contact, created_at, token_expires_at, "
+        f"token_last_used FROM operator WHERE id = {mark(conn)}",
+        (op_id,),
     ).mappings().first()
-    if row is None or not row["token_hash"] or not _verified.matches(token, row["token_hash"]):
-        raise invalid
+    stored = row["token_hash"] if row is not None else None
+    if not stored:
+        raise BadToken(_INVALID, op_id if row is not None else None)
+    key = credentials.server_key(conn)
+    if credentials.is_current(stored):
+        ok = credentials.matches(key, token, stored)
+    else:  # scrypt: upgrade at the first success
+        if slow_allowed is not None and not _verified.seen(token, stored) and not slow_allowed(op_id):
+            raise TooManyRequests(f"too many failed authentications for operator {row['name']!r}; retry later", 60)
+        ok = _verified.matches(token, stored)
+        if ok:
+            _upgrade(conn, op_id, stored, credentials.digest(key, token))
+    if not ok:
+        raise BadToken(_INVALID, op_id)
+    if credentials.expired(row["token_expires_at"]):
+        raise TokenExpired(f"the API token of operator {row['name']!r} expired on "
+                           f"{credentials.shown_expiry(row['token_expires_at'])}; ask for a new one "
+                           "(annuaire operator rotate)")
+    if _last_use.due("operator", op_id):
+        _record_use(conn, op_id)
     return _operator(conn, row, with_domains=False)
+
+
+def _upgrade(conn: Connection, op_id: int, old: str, new: str) -> None:
+    """Store a verified scrypt-hashed token again in the HMAC form (unless rotated meanwhile)."""
+
+    def work(writer: Connection) -> None:
+        writer.execute(update(operator).where(operator.c.id == op_id, operator.c.token_hash == old)
+                       .values(token_hash=new))
+        log.info("operator %d: API token hash upgraded from scrypt to HMAC-SHA-256", op_id)
+
+    credentials.writer.submit(conn.engine, work)
+
+
+def _record_use(conn: Connection, op_id: int) -> None:
+    now = utc_now()
+    credentials.writer.submit(conn.engine, lambda writer: writer.execute(
+        update(operator).where(operator.c.id == op_id).values(token_last_used=now)))
 
 
 def normalise_dn(dn: str) -> tuple[str, ...]:
@@ -162,7 +252,8 @@ def domains_of(conn: Connection, operator_id: int) -> list[str]:
 def _operator(conn: Connection, row, *, with_domains: bool = True) -> Operator:
     """An Operator from its row; authentication (every request) skips the list of domains."""
     names = domains_of(conn, row["id"]) if with_domains else []
-    return Operator(row["id"], row["name"], row["cert_dn"], row["contact"], row["support_contact"], row["created_at"], names)
+    return Operator(row["id"], row["name"], row["cert_dn"], row["contact"], row["support_contact"], row["created_at"],
+                    names, row.get("token_expires_at"), row.get("token_last_used"))
 
 
 def get_operator(conn: Connection, name: str) -> Operator:
@@ -204,9 +295,12 @@ def _attach(conn: Connection, op: Operator, names: list[str], now: str) -> None:
 
 def add_operator(
     store: Store, name: str, domains: list[str], *, cert_dn: str | None = None,
-    contact: str | None = None, support_contact: str | None = None,
+    contact: str | None = None, support_contact: str | None = None, expires: str | None = None,
 ) -> tuple[Operator, str]:
-    """Register an operator and its domains; returns it and its new token (shown once)."""
+    """Register an operator and its domains; returns it and its new token (shown once).
+    `expires`: the token's expiry (a date = the end of that day, UTC; see credentials.parse_expiry)."""
+    expires_at = credentials.parse_expiry(expires)
+    key = credentials.store_key(store)
     name = name.strip()
     if not name:
         raise InvalidInput("the operator name is empty")
@@ -220,19 +314,31 @@ def add_operator(
                                     created_at=now)
         ).inserted_primary_key[0]
         token = new_token(op_id)
-        conn.execute(update(operator).where(operator.c.id == op_id).values(token_hash=hash_token(token)))
+        conn.execute(update(operator).where(operator.c.id == op_id).values(
+            token_hash=credentials.digest(key, token), token_expires_at=expires_at))
         op = Operator(op_id, name, cert_dn, contact, support_contact, now)
         _attach(conn, op, names, now)
         return _operator(conn, conn.execute(select(operator).where(operator.c.id == op_id)).mappings().one()), token
 
 
-def rotate_token(store: Store, name: str) -> str:
-    """A new token for the operator; the old one stops working at once."""
+def rotate_token(store: Store, name: str, *, expires: str | None = None) -> str:
+    """A new token for the operator; the old one stops working at once. `expires`: the new
+    token's expiry (none when not given)."""
+    expires_at = credentials.parse_expiry(expires)
+    key = credentials.store_key(store)
     with store.write() as conn:
         op = get_operator(conn, name)
         token = new_token(op.id)
-        conn.execute(update(operator).where(operator.c.id == op.id).values(token_hash=hash_token(token)))
+        conn.execute(update(operator).where(operator.c.id == op.id).values(
+            token_hash=credentials.digest(key, token), token_expires_at=expires_at,
+            token_last_used=None))
         return token
+
+
+def find_operator(store: Store, name: str) -> Operator:
+    """The operator named `name` (NotFound lists the known ones)."""
+    with store.read() as conn:
+        return get_operator(conn, name)
 
 
 def set_cert_dn(store: Store, name: str, cert_dn: str | None) -> None:

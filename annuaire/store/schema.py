@@ -266,10 +266,12 @@ operator = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("cert_dn", String(500)),
-    Column("token_hash", String(200)),  # salted hash; the token is shown once
+    Column("token_hash", String(200)),  # keyed hash (annuaire.store.credentials); the token is shown once
     Column("contact", String(300)),
     Column("support_contact", String(300)),
     Column("created_at", String(32), nullable=False),
+    Column("token_expires_at", String(32)),  # NULL = no expiry (stored instant, exclusive)
+    Column("token_last_used", String(32)),  # recorded at most once a minute per process
 )
 
 domain = Table(
@@ -319,6 +321,18 @@ api_key = Table(
     Column("key_hash", String(200), nullable=False),
     Column("rate_limit", Integer),  # requests per second; NULL = default
     Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32)),  # NULL = no expiry (stored instant, exclusive)
+    Column("last_used_at", String(32)),  # recorded at most once a minute per process
+)
+
+# Server secrets kept in the store, shared by every process serving it: "credentials" keys
+# the HMAC of operator tokens and API keys (annuaire.store.credentials).
+server_secret = Table(
+    "server_secret",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("value", String(200), nullable=False),
     Column("created_at", String(32), nullable=False),
 )
 

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from starlette.datastructures import QueryParams
 
 from annuaire.errors import InvalidInput
+from annuaire.http.inputs import is_integer
 from annuaire.web.search import MAX_PAGE
 from annuaire.web.vocab import MAILBOX_TYPES, vocabulary
 
@@ -50,6 +51,9 @@ def read_params(query: QueryParams) -> SearchParams:
     q = query.get("q", "")
     if len(q) > MAX_TEXT:
         raise InvalidInput(f"La recherche est limitée à {MAX_TEXT} caractères (reçu : {len(q)}).")
+    for name in FIELDS:
+        if "\x00" in query.get(name, ""):
+            raise InvalidInput(f"Le paramètre « {name} » contient un caractère nul, refusé.")
     return SearchParams(
         q=q,
         profession=_code(query, "profession", vocab.professions, "une profession de la liste"),
@@ -65,7 +69,7 @@ def read_page(query: QueryParams) -> int:
     raw = query.get("page", "").strip()
     if not raw:
         return 1
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not is_integer(raw, MAX_PAGE) or int(raw) < 1:  # ASCII digits only: int('²') fails
         raise InvalidInput(
             f"Le paramètre « page » doit être un nombre entier de 1 à {MAX_PAGE} (reçu : « {raw[:40]} »)."
         )

@@ -32,6 +32,7 @@ from annuaire.web.params import FIELDS, SearchParams, read_page, read_params
 from annuaire.web.vocab import MAILBOX_TYPES, vocabulary
 
 TEMPLATES = Path(__file__).with_name("templates")
+MAX_ID_LENGTH = 64  # national ids are 11-12 characters, technical ids of structures up to ~20
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -126,12 +127,16 @@ class Pages:
 
     def professional(self, request: Request) -> Response:
         id_nat = request.path_params["id"]
+        if not _plausible_id(id_nat):
+            raise NotFound(f"aucun professionnel actif n'a l'identifiant {id_nat[:40]!r}")
         with self.store.read() as conn:
             detail = person_detail(conn, id_nat)
         return self.render(request, "professional.html", detail=detail)
 
     def structure(self, request: Request) -> Response:
         tech_id = request.path_params["id"]
+        if not _plausible_id(tech_id):
+            raise NotFound(f"aucune structure active n'a l'identifiant {tech_id[:40]!r}")
         page = read_page(request.query_params)
         with self.store.read() as conn:
             detail = structure_detail(conn, tech_id, page)
@@ -169,6 +174,12 @@ class Found:
     page: search.Page
     side: list[search.StructureHit]
     structures_only: bool
+
+
+def _plausible_id(value: str) -> bool:
+    """National and technical ids are short and printable: anything else is not looked up
+    (PostgreSQL refuses NUL characters in a query)."""
+    return len(value) <= MAX_ID_LENGTH and value.isprintable()
 
 
 def _reading(box: Criteria) -> str:

@@ -87,3 +87,55 @@ def test_served_by_the_annuaire_http_app(fresh_api):
         r = httpx.get(f"{base}/Practitioner", params={"family": "testdupont"}, headers={"ESANTE-API-KEY": fresh_api.key})
         assert r.status_code == 200 and r.json()["total"] == 1
         assert r.json()["entry"][0]["fullUrl"].startswith(base + "/Practitioner/003-")
+
+
+def test_keys_expire_and_their_last_use_is_recorded(fresh_api):
+    from sqlalchemy import select, update
+
+    from annuaire.fhir import auth
+    from annuaire.store import credentials
+    from annuaire.store.schema import api_key
+
+    api = fresh_api
+    key = auth.add_key(api.store, "Expirante", expires="2099-12-31")
+    with api.store.read() as conn:
+        row = conn.execute(select(api_key).where(api_key.c.name == "Expirante")).mappings().one()
+    assert row["key_hash"].startswith("hmac-sha256$") and row["expires_at"] == "2100-01-01T00:00:00.000000Z"
+    time.sleep(2.1)  # the server's key cache
+    with httpx.Client(base_url=api.base, headers={"ESANTE-API-KEY": key}) as c:
+        assert c.get("/Practitioner", params={"_count": "1"}).status_code == 200
+    credentials.writer.join()
+    assert auth.revoke_key(api.store, "Expirante").last_used_at is not None
+    with api.store.write() as conn:
+        conn.execute(update(api_key).where(api_key.c.name == "Expirante").values(
+            active=True, expires_at="2026-01-01T00:00:00.000000Z"))
+    time.sleep(2.1)
+    with httpx.Client(base_url=api.base, headers={"ESANTE-API-KEY": key}) as c:
+        assert "expired on 2025-12-31" in outcome_ok(c.get("/Practitioner"), 401)
+    runner = CliRunner()
+    listing = runner.invoke(cli, ["--db", api.store.url, "apikey", "list"], env={"COLUMNS": "250"})
+    assert "expired" in listing.output and "2025-12-31" in listing.output, listing.output
+    revoked = runner.invoke(cli, ["--db", api.store.url, "apikey", "revoke", "Expirante"])
+    assert "last used: 20" in revoked.output, revoked.output
+
+
+def test_wrong_keys_are_throttled_per_address(fresh_api):
+    for api in serve(fresh_api.store, fresh_api.data, Settings(fhir_rate_limit=1000.0, auth_failures_per_address=3)):
+        with api.client(key="ak_" + "x" * 43) as c:
+            here = {"X-Forwarded-For": "10.9.9.9"}
+            assert [c.get("/Practitioner", headers=here).status_code for _ in range(3)] == [401] * 3
+            r = c.get("/Practitioner", headers=here)
+            assert "failed authentications" in outcome_ok(r, 429)
+            assert 1 <= int(r.headers["retry-after"]) <= 21
+            outcome_ok(c.get("/Practitioner", headers={"X-Forwarded-For": "10.9.9.10"}), 401)  # another address
+        with api.client() as c:
+            assert c.get("/Practitioner", headers={"X-Forwarded-For": "10.9.9.9"}).status_code == 429
+            assert c.get("/Practitioner", params={"_count": "1"},
+                         headers={"X-Forwarded-For": "10.9.9.11"}).status_code == 200
+
+
+def test_post_search_body_is_limited(fresh_api):
+    for api in serve(fresh_api.store, fresh_api.data, Settings(fhir_rate_limit=1000.0, fhir_max_body_bytes=1000)):
+        with api.client() as c:
+            outcome_ok(c.post("/Practitioner/_search", data={"family": "x" * 2000}), 413)
+            assert c.post("/Practitioner/_search", data={"family": "testdupont"}).status_code == 200

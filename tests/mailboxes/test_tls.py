@@ -26,6 +26,7 @@ from cryptography.x509.oid import NameOID
 
 from annuaire.cli import cli
 from annuaire.config import Settings
+from annuaire.http.guard import server_options
 from annuaire.mailboxes.tlsident import uvicorn_tls_options
 from annuaire.store import open_store
 from tests.mailboxes.mailbox_fixtures import (
@@ -91,7 +92,9 @@ def tls(tmp_path: Path, pki: Pki) -> Iterator[tuple[Env, str]]:
     """Identity does not depend on the storage engine: SQLite only."""
     store = open_store(f"sqlite:///{tmp_path / 'annuaire.sqlite'}")
     settings = Settings(tls_cert=str(pki.server[0]), tls_key=str(pki.server[1]), tls_client_ca=str(pki.ca))
-    with make_env(store) as env, running(publication_app(store, settings), **uvicorn_tls_options(settings)) as url:
+    options = uvicorn_tls_options(settings)
+    options.update(server_options(settings, base=options["http"]))  # as `annuaire serve`: with the slow-client guard
+    with make_env(store) as env, running(publication_app(store, settings), **options) as url:
         yield env, url
     store.dispose()
 

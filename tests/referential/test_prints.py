@@ -18,7 +18,7 @@ from tests.pg import create_pg_database, drop_pg_database
 
 from .conftest import ps_zip
 
-NOT_COMPARED = {"run", "referential_print", "fhir_sync"}  # run times, the cache itself, a random token
+NOT_COMPARED = {"run", "referential_print", "fhir_sync", "server_secret"}  # run times, the cache itself, random keys
 TIMES = {"last_updated", "at", "run_id"}
 
 
