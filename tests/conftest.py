@@ -58,3 +58,13 @@ def store(store_url: str):
     s = open_store(store_url)
     yield s
     s.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _no_renderer_outlives_its_test() -> Iterator[None]:
+    """A FHIR app's background renderer stops with its test: the next test reuses this
+    process's PostgreSQL database, where it would take the lease and render."""
+    yield
+    from annuaire.fhir.cache import BackgroundRenderer
+
+    BackgroundRenderer.stop_all()

@@ -116,7 +116,7 @@ def render_cache(ctx: Context, *, full: bool = False) -> None:
 
     from annuaire.fhir.cache import refresh
 
-    stats = refresh(ctx.store, full=full, progress=progress)
+    stats = refresh(ctx.store, full=full, progress=progress, parallel=True)
     if not ctx.quiet:
         console.print(
             f"FHIR cache: rendered {stats.rendered:,} resources, {stats.changed:,} changed"

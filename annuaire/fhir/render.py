@@ -16,6 +16,8 @@ Rules applied here and nowhere else:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from hashlib import blake2b
+from struct import Struct
 from typing import Any, Iterable, Mapping
 
 import orjson
@@ -23,11 +25,19 @@ import orjson
 from annuaire.fhir import codes as cs
 from annuaire.fhir import ids
 from annuaire.fhir.tables import ORGANIZATION, PRACTITIONER, ROLE
-from annuaire.store.digest import digest
 from annuaire.store.keys import search_key
 
 Row = Mapping[str, Any]
+
+# The columns of its records each function reads (the cache reads these and no others;
+# `tests/fhir/test_fhir_render_parallel.py` renders from rows holding only them).
+PRACTITIONER_COLUMNS = ("id", "id_nat", "id_type", "id_pp", "active", "last_name", "first_name", "civilite_code",
+                        "civilite_exercice_code", "category_code", "profession_code")
+QUALIFICATION_COLUMNS = ("type_code", "code", "label", "active")  # savoir-faire and diplomas
+ROLE_COLUMNS = ("id", "person_id", "active", "genre_code", "mode_code", "role_code", "pharma_section_code",
+                "registration_authority")
 Token = tuple[str, str, str]  # (search parameter, system, code)
+_SIGNED_64 = Struct(">q").unpack  # (as store.digest: a signed 64-bit value fits a BIGINT column)
 
 
 @dataclass
@@ -40,16 +50,32 @@ class Rendered:
     mailboxes: list[Row] = field(default_factory=list)
     changed_at: str = ""  # stored time of the latest change it is made of (set by the cache)
 
+    _body: bytes | None = field(default=None, repr=False, compare=False)
+
     @property
     def resource_type(self) -> str:
         return self.doc["resourceType"]
 
+    def body(self) -> bytes:
+        """The document with its meta placeholder, serialised once (digest and served bytes)."""
+        if self._body is None:
+            self._body = orjson.dumps(self.doc)
+        return self._body
+
     def body_digest(self) -> int:
-        """Digest of everything but meta: unchanged content keeps its version."""
-        return digest([orjson.dumps(self.doc).decode()])
+        """Digest of everything but meta: unchanged content keeps its version.
+
+        `digest([text])` of the serialised document, computed on its bytes (orjson writes
+        UTF-8: the same bytes `digest` hashes, without decoding and encoding them again)."""
+        return _SIGNED_64(blake2b(self.body(), digest_size=8).digest())[0]
 
     def finish(self, version: int, last_updated: str) -> bytes:
-        """The served bytes, with meta filled in."""
+        """The served bytes, with meta filled in.
+
+        The bytes of `orjson.dumps(doc)` with doc["meta"] replaced by `meta`: the body
+        already serialised, with the serialised meta put in place of its placeholder
+        (`"meta"` is the third key, after resourceType and id), instead of copying and
+        serialising the whole document a second time."""
         meta: dict[str, Any] = {}
         trace = self.doc["meta"]
         if trace:
@@ -58,9 +84,10 @@ class Rendered:
         meta["lastUpdated"] = fhir_instant(last_updated)
         meta["source"] = cs.SOURCE
         meta["profile"] = cs.PROFILES[self.resource_type]
-        doc = dict(self.doc)
-        doc["meta"] = meta
-        return orjson.dumps(doc)
+        body = self.body()
+        start = body.index(b'"meta":') + 7
+        end = start + len(orjson.dumps(trace))
+        return body[:start] + orjson.dumps(meta) + body[end:]
 
 
 def fhir_instant(stored: str) -> str:
@@ -81,17 +108,27 @@ def _concept(*pairs: tuple[str, str | None]) -> dict[str, Any]:
     return {"coding": [_coding(s, c) for s, c in pairs if c]}
 
 
+# Constant parts of documents are built once and shared by them (a document is only
+# serialised, never changed once rendered).
+_ID_TYPES: dict[str, dict[str, Any]] = {}
+_TRACES: dict[str, list[dict[str, Any]]] = {}
+
+
 def _identifier(type_code: str | None, system: str, value: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"use": "official"}
-    if type_code:
-        out["type"] = {"coding": [_coding(cs.V2_0203, type_code)]}
-    out["system"] = system
-    out["value"] = value
-    return out
+    if not type_code:
+        return {"use": "official", "system": system, "value": value}
+    kind = _ID_TYPES.get(type_code)
+    if kind is None:
+        kind = _ID_TYPES[type_code] = {"coding": [_coding(cs.V2_0203, type_code)]}
+    return {"use": "official", "type": kind, "system": system, "value": value}
 
 
 def _trace(system_code: str) -> list[dict[str, Any]]:
-    return [{"url": cs.DATA_TRACE, "extension": [{"url": "systeme-information", "valueCode": system_code}]}]
+    trace = _TRACES.get(system_code)
+    if trace is None:
+        trace = _TRACES[system_code] = [
+            {"url": cs.DATA_TRACE, "extension": [{"url": "systeme-information", "valueCode": system_code}]}]
+    return trace
 
 
 # --- mailboxes ---------------------------------------------------------------
@@ -124,6 +161,8 @@ def mailbox_telecom(box: Row, use_work: bool = False) -> dict[str, Any]:
 
 
 def _sorted_boxes(boxes: Iterable[Row]) -> list[Row]:
+    if not boxes:
+        return []
     return sorted(boxes, key=lambda b: (b.get("rank") is None, b.get("rank") or 0, b["address"]))
 
 
@@ -132,6 +171,50 @@ def _authority_tokens(authority: str | None) -> list[Token]:
 
 
 # --- Practitioner ------------------------------------------------------------
+
+# Qualifications are few (the nomenclatures'): each is built once, with its tokens, and shared.
+_QUALIFICATIONS: dict[tuple, tuple[dict[str, Any] | None, tuple[Token, ...]]] = {}
+_EXERCISES: dict[tuple, dict[str, Any] | None] = {}
+_MEMO = 100_000  # entries kept at most (a store's codes and labels are far fewer)
+
+
+def _by_type_and_code(row: Row) -> tuple[str, str]:
+    return row.get("type_code") or "", row.get("code") or ""
+
+
+def _qualification(diploma: bool, type_code: str | None, code: str | None,
+                   label: str | None) -> tuple[dict[str, Any] | None, tuple[Token, ...]]:
+    """A diploma's or savoir-faire's entry of `qualification` (None: nothing to say) and its tokens."""
+    key = (diploma, type_code, code, label)
+    known = _QUALIFICATIONS.get(key)
+    if known is not None:
+        return known
+    coding = []
+    tokens: list[Token] = []
+    kind, systems = (cs.DIPLOMA_TYPE, cs.DIPLOMA_SYSTEMS) if diploma else (cs.SKILL_TYPE, cs.SKILL_SYSTEMS)
+    system = systems.get(type_code or "")
+    if type_code:
+        coding.append(_coding(kind, type_code))
+        tokens.append(("qualification-code", kind, type_code))
+    if code:
+        coding.append(_coding(system, code) if system else {"code": code, "display": label or code})
+        if diploma:  # (a savoir-faire's code is not searchable)
+            tokens.append(("qualification-code", system or "", code))
+    if len(_QUALIFICATIONS) >= _MEMO:
+        _QUALIFICATIONS.clear()
+    known = _QUALIFICATIONS[key] = ({"code": {"coding": coding}} if coding else None, tuple(tokens))
+    return known
+
+
+def _exercise(category: str | None, profession: str | None) -> dict[str, Any] | None:
+    key = (category, profession)
+    if key not in _EXERCISES:
+        if len(_EXERCISES) >= _MEMO:
+            _EXERCISES.clear()
+        exercise = _concept((cs.CATEGORY, category), (cs.PROFESSION, profession))
+        _EXERCISES[key] = {"code": exercise} if exercise["coding"] else None
+    return _EXERCISES[key]
+
 
 
 def practitioner(
@@ -170,36 +253,23 @@ def practitioner(
     if boxes:
         doc["telecom"] = [mailbox_telecom(b, use_work=True) for b in boxes]
     quals: list[dict[str, Any]] = []
-    for d in sorted(diplomas, key=lambda d: (d.get("type_code") or "", d.get("code") or "")):
-        if not d.get("active", True):
-            continue
-        coding = []
-        if d.get("type_code"):
-            coding.append(_coding(cs.DIPLOMA_TYPE, d["type_code"]))
-            tokens.append(("qualification-code", cs.DIPLOMA_TYPE, d["type_code"]))
-        if d.get("code"):
-            system = cs.DIPLOMA_SYSTEMS.get(d.get("type_code") or "")
-            coding.append(_coding(system, d["code"]) if system else {"code": d["code"], "display": d.get("label") or d["code"]})
-            tokens.append(("qualification-code", system or "", d["code"]))
-        if coding:
-            quals.append({"code": {"coding": coding}})
-    exercise = _concept((cs.CATEGORY, person.get("category_code")), (cs.PROFESSION, person.get("profession_code")))
-    if exercise["coding"]:
-        quals.append({"code": exercise})
+    for d in sorted(diplomas, key=_by_type_and_code):
+        if d.get("active", True):
+            entry, found = _qualification(True, d.get("type_code"), d.get("code"), d.get("label"))
+            if entry:
+                quals.append(entry)
+            tokens.extend(found)
+    exercise = _exercise(person.get("category_code"), person.get("profession_code"))
+    if exercise:
+        quals.append(exercise)
     if person.get("category_code"):
         tokens.append(("qualification-code", cs.CATEGORY, person["category_code"]))
-    for s in sorted(skills, key=lambda s: (s.get("type_code") or "", s.get("code") or "")):
-        if not s.get("active", True):
-            continue
-        system = cs.SKILL_SYSTEMS.get(s.get("type_code") or "")
-        coding = []
-        if s.get("type_code"):
-            coding.append(_coding(cs.SKILL_TYPE, s["type_code"]))
-            tokens.append(("qualification-code", cs.SKILL_TYPE, s["type_code"]))
-        if s.get("code"):
-            coding.append(_coding(system, s["code"]) if system else {"code": s["code"], "display": s.get("label") or s["code"]})
-        if coding:
-            quals.append({"code": {"coding": coding}})
+    for s in sorted(skills, key=_by_type_and_code):
+        if s.get("active", True):
+            entry, found = _qualification(False, s.get("type_code"), s.get("code"), s.get("label"))
+            if entry:
+                quals.append(entry)
+            tokens.extend(found)
     if quals:
         doc["qualification"] = quals
     for authority in set(authorities):
@@ -208,6 +278,10 @@ def practitioner(
 
 
 # --- PractitionerRole --------------------------------------------------------
+
+
+_ROLE_CODES = ((cs.GENRE, "genre_code"), (cs.MODE, "mode_code"), (cs.FONCTION, "role_code"),
+               (cs.SECTION, "pharma_section_code"))
 
 
 def role(activity: Row, structure_rid: int | None, mailboxes: Iterable[Row] = ()) -> Rendered:
@@ -223,10 +297,10 @@ def role(activity: Row, structure_rid: int | None, mailboxes: Iterable[Row] = ()
         doc["organization"] = {"reference": f"Organization/{ids.organization_id(structure_rid)}"}
     tokens: list[Token] = []
     concepts = []
-    for system, column in ((cs.GENRE, "genre_code"), (cs.MODE, "mode_code"), (cs.FONCTION, "role_code"), (cs.SECTION, "pharma_section_code")):
+    for system, column in _ROLE_CODES:
         code = activity.get(column)
         if code:
-            concepts.append(_concept((system, code)))
+            concepts.append({"coding": [{"system": system, "code": code}]})
             tokens.append(("role", system, code))
     if concepts:
         doc["code"] = concepts
