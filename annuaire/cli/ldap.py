@@ -65,7 +65,10 @@ def ldap_config(ctx: Context, *, host: str | None, ldap_port: str | None, ldaps_
             known = ", ".join(LdapLimits.__dataclass_fields__)
             raise InvalidInput(f"unknown LDAP limit {name!r}; known limits: {known}")
         kind = type(getattr(LdapLimits(), name))
-        values[name] = kind(value)
+        try:
+            values[name] = kind(value)
+        except ValueError:
+            raise InvalidInput(f"LDAP limit {name} must be a {kind.__name__}, got {value!r}") from None
     if values:
         merged = {**config.limits.__dict__, **values}
         config.limits = LdapLimits(**merged)
@@ -131,16 +134,24 @@ def ldap_account() -> None:
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--size-limit", type=int, default=None, help="Entries per search (default 1000).")
-@click.option("--entries-per-minute", type=int, default=None, help="Budget of returned entries (default 20000).")
+@click.option("--entries-per-minute", type=int, default=None,
+              help="Burst budget of new entries a minute (default 20000).")
+@click.option("--daily-allowance", type=int, default=None,
+              help="Distinct entries a sliding day (default 10% of the published directory); "
+              "entries already returned within the day are free.")
 @pass_context
 @handle_errors
 def account_add(ctx: Context, name: str, password_stdin: bool, size_limit: int | None,
-                entries_per_minute: int | None) -> None:
+                entries_per_minute: int | None, daily_allowance: int | None) -> None:
     """Create an account; it binds as cn=NAME,ou=accounts,<base DN>.
+
+    An account is counted on its own, wherever it connects from: for an
+    establishment whose users share one address (a proxy, a NAT), whose
+    anonymous allowance (2% of the directory a day per network) is too small.
 
     \b
     Example:
-      annuaire ldap-account add ch-exemple-proxy --size-limit 500
+      annuaire ldap-account add ch-exemple-proxy --size-limit 500 --daily-allowance 50000
     """
     from annuaire.ldap.accounts import account_dn, add_account
 
@@ -148,7 +159,8 @@ def account_add(ctx: Context, name: str, password_stdin: bool, size_limit: int |
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    add_account(ctx.store, name, password, size_limit=size_limit, entries_per_minute=entries_per_minute)
+    add_account(ctx.store, name, password, size_limit=size_limit, entries_per_minute=entries_per_minute,
+                daily_allowance=daily_allowance)
     click.echo(f"account {name} created: bind DN {account_dn(name, 'o=annuaire-sante,c=fr')}")
 
 
@@ -161,7 +173,8 @@ def account_list(ctx: Context) -> None:
 
     for acc in load_accounts(ctx.store).values():
         click.echo(f"{acc.name}\tsize_limit={acc.size_limit or 'default'}\t"
-                   f"entries_per_minute={acc.entries_per_minute or 'default'}")
+                   f"entries_per_minute={acc.entries_per_minute or 'default'}\t"
+                   f"daily_allowance={acc.daily_allowance or 'default'}")
 
 
 @ldap_account.command("remove")

@@ -1,8 +1,10 @@
 """LDAP consultation accounts (`annuaire ldap-account add NAME`): hashing, lookup, bind names.
 
 An account binds with the DN `cn=NAME,ou=accounts,<base DN>` (or just `NAME`)
-and a password; it may carry its own size limit and entries-per-minute
-budget (table `ldap_account`). Passwords are stored as scrypt hashes.
+and a password; it may carry its own size limit, entries-per-minute budget
+and daily allowance of distinct entries (table `ldap_account`; the daily
+allowance column comes with migration 0012). Passwords are stored as scrypt
+hashes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import sqlalchemy as sa
 from sqlalchemy import select
 
 from annuaire.errors import Conflict, InvalidInput, NotFound
@@ -21,6 +24,9 @@ from annuaire.store import Store
 from annuaire.store.schema import ldap_account
 
 _N, _R, _P = 2**14, 8, 1
+# The column added by migration 0012 (a lightweight view of the table: annuaire.store.schema
+# describes the table as created by the baseline).
+_allowance = sa.table("ldap_account", sa.column("id", sa.Integer), sa.column("daily_allowance", sa.Integer))
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,7 @@ class Account:
     password_hash: str
     size_limit: int | None
     entries_per_minute: int | None
+    daily_allowance: int | None = None  # distinct entries a sliding day (None: the default share)
 
 
 def hash_password(password: str) -> str:
@@ -73,18 +80,25 @@ def load_accounts(store: Store) -> dict[str, Account]:
     with store.read() as conn:
         rows = conn.execute(
             select(ldap_account.c.name, ldap_account.c.password_hash, ldap_account.c.size_limit,
-                   ldap_account.c.entries_per_minute).where(ldap_account.c.active.is_(True))
+                   ldap_account.c.entries_per_minute,
+                   sa.literal_column("ldap_account.daily_allowance", sa.Integer).label("daily_allowance"))
+            .where(ldap_account.c.active.is_(True))
         ).all()
-    return {r.name.lower(): Account(r.name, r.password_hash, r.size_limit, r.entries_per_minute) for r in rows}
+    return {r.name.lower(): Account(r.name, r.password_hash, r.size_limit, r.entries_per_minute, r.daily_allowance)
+            for r in rows}
 
 
 def add_account(store: Store, name: str, password: str, *, size_limit: int | None = None,
-                entries_per_minute: int | None = None) -> None:
+                entries_per_minute: int | None = None, daily_allowance: int | None = None) -> None:
     name = name.strip()
     if not name or any(c in name for c in ",=+\\\"<>;#") or name != name.lower():
         raise InvalidInput(f"account name {name!r} must be lowercase, without , = + \\ \" < > ; #")
     if len(password) < 12:
         raise InvalidInput("the password must have at least 12 characters")
+    for option, value in (("--size-limit", size_limit), ("--entries-per-minute", entries_per_minute),
+                          ("--daily-allowance", daily_allowance)):
+        if value is not None and not 1 <= value <= 2**31 - 1:
+            raise InvalidInput(f"{option} must be between 1 and {2**31 - 1}, got {value}")
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     with store.write() as conn:
         existing = conn.execute(select(ldap_account.c.id, ldap_account.c.active)
@@ -95,8 +109,11 @@ def add_account(store: Store, name: str, password: str, *, size_limit: int | Non
             raise Conflict(f"LDAP account {name!r} already exists; remove it first or choose another name")
         if existing is not None:
             conn.execute(ldap_account.update().where(ldap_account.c.id == existing.id).values(**values))
+            ident = existing.id
         else:
-            conn.execute(ldap_account.insert().values(name=name, created_at=now, **values))
+            ident = conn.execute(ldap_account.insert().values(name=name, created_at=now, **values)
+                                 ).inserted_primary_key[0]
+        conn.execute(_allowance.update().where(_allowance.c.id == ident).values(daily_allowance=daily_allowance))
 
 
 def remove_account(store: Store, name: str) -> None:

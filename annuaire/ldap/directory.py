@@ -34,10 +34,12 @@ from annuaire.ldap.schema import (
     canonical,
     subschema_attributes,
 )
+from annuaire.ldap.selective import Broad, Selectivity
 
 SUBSCHEMA_DN = "cn=Subschema"
 STALE_AFTER = 2.0  # seconds behind the store before searches say so
 MAILBOX_OCS = frozenset(c.lower() for c in MAILBOX_OBJECT_CLASSES)
+_MAIL = SLOT["mail"]
 REFUSAL = (
     "recherche refusée : le filtre doit porter sur {attrs} avec au moins {n} caractères significatifs "
     "(lettres et chiffres d'un même morceau entre jokers), par ex. (|(cn=dup*)(sn=dup*)(mail=dup*)). "
@@ -45,6 +47,15 @@ REFUSAL = (
     "d'extraction quotidiens. / "
     "search refused: the filter must constrain {attrs} with at least {n} significant characters "
     "(letters and digits of one piece between wildcards), e.g. (|(cn=dup*)(sn=dup*)(mail=dup*)). "
+    "This address book is for looking up recipients; bulk needs are served by the daily extraction files."
+)
+UNSELECTIVE = (
+    "recherche refusée : filtre trop large, {what_fr} ne désigne pas de destinataire ; "
+    "précisez un nom ou le début d'une adresse, par ex. (|(cn=dup*)(sn=dup*)(mail=dup*)). "
+    "Cet annuaire sert à trouver des destinataires ; les besoins en masse sont servis par les fichiers "
+    "d'extraction quotidiens. / "
+    "search refused: filter too broad, {what_en} does not designate a recipient; give a name or the start "
+    "of an address, e.g. (|(cn=dup*)(sn=dup*)(mail=dup*)). "
     "This address book is for looking up recipients; bulk needs are served by the daily extraction files."
 )
 SEARCH_FAILED = ("erreur interne sur ce filtre (journalisée) ; la connexion reste utilisable / "
@@ -175,11 +186,15 @@ class Directory:
     """Search semantics over one index; the index may be swapped by the refresher."""
 
     def __init__(self, index: DirectoryIndex, base_dn: str = "o=annuaire-sante,c=fr", *,
-                 tls: bool = False, min_chars: int = 3) -> None:
+                 tls: bool = False, min_chars: int = 3, unselective_share: float = 0.30,
+                 unselective_floor: int = 1000) -> None:
         self.index = index
         self.base_dn = base_dn
         self.suffix = f"ou=mailboxes,{base_dn}"
         self.min_chars = min_chars
+        # A component matching more entries than max(floor, share × published) is too broad (selective.py).
+        self.unselective_share = unselective_share
+        self.unselective_floor = unselective_floor
         self.context_rdns = parse_dn(base_dn) or ()
         if not self.context_rdns:
             raise ValueError(f"invalid base DN {base_dn!r}")
@@ -220,21 +235,40 @@ class Directory:
         })
 
     def _plan(self, req: m.SearchRequest):  # type: ignore[no-untyped-def]
-        """Plan and compiled matcher of a filter, cached per (filter bytes, index version)."""
+        """Plan, compiled matcher and breadth (None: selective) of a filter, cached per
+        (filter bytes, index version)."""
         index = self.index
         version = (id(index), index.generation)
         key = req.filter_raw
         if key:
             hit = self._plans.get(key)
             if hit is not None and hit[0] == version:
-                return hit[1], hit[2]
+                return hit[1], hit[2], hit[3]
         plan = index.plan(req.filter, self.min_chars)
         matcher = compile_filter(req.filter, MAILBOX_OCS) if plan is not None and plan.restricting else None
+        broad = None
+        if matcher is not None:
+            threshold = max(self.unselective_floor, int(self.unselective_share * index.live))
+            broad = Selectivity(index, threshold, self.min_chars).broad(req.filter)
         if key:
             if len(self._plans) >= PLAN_CACHE:
                 self._plans.clear()
-            self._plans[key] = (version, plan, matcher)
-        return plan, matcher
+            self._plans[key] = (version, plan, matcher, broad)
+        return plan, matcher, broad
+
+    def unselective_message(self, broad: Broad) -> str:
+        if broad.domain:
+            what_fr = f"({broad.attr}={broad.text}) ne porte que sur un domaine et"
+            what_en = f"({broad.attr}={broad.text}) only names a domain and"
+        elif broad.text:
+            share = 100.0 * broad.count / max(1, self.index.live)
+            what_fr = f"({broad.attr}{'' if broad.text.startswith(('=', '~=')) else '='}{broad.text}), " \
+                      f"présent dans {share:.0f} % des entrées,"
+            what_en = f"({broad.attr}{'' if broad.text.startswith(('=', '~=')) else '='}{broad.text}), " \
+                      f"found in {share:.0f} % of the entries,"
+        else:
+            what_fr, what_en = "ce filtre", "this filter"
+        return UNSELECTIVE.format(what_fr=what_fr, what_en=what_en)
 
     def _special(self, key: str, dn: str, attrs: dict[str, list[str]]) -> None:
         attrs = {k: v for k, v in attrs.items() if v}
@@ -310,12 +344,16 @@ class Directory:
                 if entry is not None and compile_filter(req.filter, MAILBOX_OCS)(entry[0]) is True:
                     refs.append(single)
             if mailboxes:
-                plan, matcher = self._plan(req)
+                plan, matcher, broad = self._plan(req)
                 if plan is None or not plan.restricting:
                     out.refs = []
                     attrs = ", ".join(RESTRICTING)
                     out.error = m.LDAPResult(m.UNWILLING_TO_PERFORM, "",
                                              REFUSAL.format(attrs=attrs, n=self.min_chars))
+                    return out
+                if broad is not None:
+                    out.refs = []
+                    out.error = m.LDAPResult(m.UNWILLING_TO_PERFORM, "", self.unselective_message(broad))
                     return out
                 entries = self.index.entries
                 now = time.monotonic
@@ -339,6 +377,15 @@ class Directory:
             out.more = out.timed_out = False
             out.error = m.LDAPResult(m.OTHER, "", SEARCH_FAILED)
         return out
+
+    def entry_hash(self, ref: int | str) -> int | None:
+        """`hash()` of a mailbox entry's address (None for special entries and entries gone): the
+        same in every forked worker, and cached by the string."""
+        if isinstance(ref, int):
+            entry = self.index.entries[ref]
+            if entry is not None:
+                return hash(entry[0][_MAIL])
+        return None
 
     def message(self, mid_tlv: bytes, ref: int | str, sel: Selection, types_only: bool) -> bytes | None:
         """The LDAPMessage (SearchResultEntry) for one reference; None when the entry has gone."""

@@ -9,6 +9,14 @@ Notice of Disconnection.
 Searches run synchronously in the event loop: the index answers from memory
 and every search is bounded by the size, time and budget limits, so a search
 never waits for I/O and a slow client cannot hold more than its buffers.
+
+Every answer is charged to the client's network (or bound account) in the
+shared extraction ledger (limits.py) before it is sent: entries already
+returned to that network within the day are free, new ones count against the
+daily allowance and the per-minute burst budget; an answer that would exceed
+them is cut before the first entry beyond (`adminLimitExceeded`, with a
+French/English explanation). A request left incomplete for `request_timeout`
+seconds (a slow or stalled sender) closes its connection.
 """
 
 from __future__ import annotations
@@ -27,13 +35,36 @@ from annuaire.ldap import messages as m
 from annuaire.ldap.accounts import Account, account_dn, bind_account_name, verify_password
 from annuaire.ldap.ber import BerError, encode_int, frame_length, tlv
 from annuaire.ldap.directory import Directory, selection
-from annuaire.ldap.limits import LdapLimits, SharedCounters
+from annuaire.ldap.limits import LdapLimits, SharedCounters, Taken
 
 log = logging.getLogger("annuaire.ldap")
 
 _INF = 2**31 - 1
-FAILED_BIND_COST = 100  # entries of the per-address budget one failed bind costs
 _READ_ONLY = "this directory is read-only: {op} is not supported"
+_BULK = ("Les besoins en masse sont servis par les fichiers d'extraction quotidiens. / "
+         "Bulk needs are served by the daily extraction files.")
+DAILY_REFUSAL = (
+    "quota journalier atteint : {who_fr} a reçu {used} entrées différentes en 24 h (au plus {allowance} "
+    "par jour) ; les entrées déjà reçues restent disponibles, de nouvelles le seront dans {wait}. "
+    "Un établissement derrière une même adresse peut demander un compte LDAP avec son propre quota. / "
+    "daily allowance reached: {who_en} received {used} distinct entries in 24 h (at most {allowance} a day); "
+    "entries already received remain available, new ones again in {wait}. An establishment behind one "
+    "address may ask for an LDAP account with its own allowance. " + _BULK
+)
+MINUTE_REFUSAL = (
+    "trop de nouvelles entrées : au plus {rate} nouvelles entrées par minute pour {who_fr} ; réessayez dans "
+    "{wait:.0f} s (les entrées déjà reçues restent disponibles). / "
+    "too many new entries: at most {rate} new entries per minute for {who_en}; retry in {wait:.0f} s "
+    "(entries already received remain available). " + _BULK
+)
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.0f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
 
 
 @dataclass
@@ -84,6 +115,10 @@ class LdapConnection(asyncio.Protocol):
         self.write_paused = False
         self.account: Account | None = None
         self.last_activity = time.monotonic()
+        self.partial_since: float | None = None  # when the pending incomplete request began
+        self.network = "?"
+        self.network_tag = 0
+        self.refusal_logged = False
         self.paged: OrderedDict[bytes, PagedState] = OrderedDict()
 
     # --- connection life ------------------------------------------------------------
@@ -93,6 +128,8 @@ class LdapConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.address = peer[0] if peer else "unix"
         limits = self.state.limits
+        self.network = limits.network(self.address)
+        self.network_tag = self.state.counters.tag(f"net:{self.network}")
         if not self.state.counters.connect(self.address, limits.max_connections_per_address):
             self.disconnect(m.UNAVAILABLE, f"too many connections from {self.address} "
                                            f"(at most {limits.max_connections_per_address})")
@@ -118,6 +155,7 @@ class LdapConnection(asyncio.Protocol):
         if self.transport is not None and not self.closing and not self.busy:
             self.transport.resume_reading()
             self._process()
+            self._track_partial()
 
     def disconnect(self, code: int, message: str) -> None:
         """Notice of Disconnection, then close (what is already queued is still sent)."""
@@ -136,6 +174,21 @@ class LdapConnection(asyncio.Protocol):
         self.last_activity = time.monotonic()
         self.buf += data
         self._process()
+        self._track_partial()
+
+    def _track_partial(self) -> None:
+        """Note when an incomplete request started (sweep_idle closes it after `request_timeout`)."""
+        if not self.buf or self.closing:
+            self.partial_since = None
+            return
+        try:
+            complete = frame_length(self.buf, self.state.limits.max_request_bytes) is not None
+        except BerError:
+            complete = True  # _process closes it
+        if complete:
+            self.partial_since = None  # whole requests wait for the client to read (or a bind)
+        elif self.partial_since is None:
+            self.partial_since = time.monotonic()
 
     def _process(self) -> None:
         max_size = self.state.limits.max_request_bytes
@@ -209,8 +262,8 @@ class LdapConnection(asyncio.Protocol):
         if not op.simple:
             return answer(m.UNWILLING_TO_PERFORM, "unauthenticated bind (a name without a password) is refused")
         limits = self.state.limits
-        key = f"ip:{self.address}"
-        if self.state.counters.available(key, limits.entries_per_minute) < FAILED_BIND_COST:
+        key = f"bind:{self.address}"
+        if self.state.counters.available(key, limits.failed_binds_per_minute) < 1:
             return answer(m.UNWILLING_TO_PERFORM, f"too many failed binds from {self.address}; retry later")
         account = self.state.accounts.get(bind_account_name(op.name, self.state.directory.base_dn))
         if account is not None and self.state.cached_password(account, op.simple):
@@ -233,13 +286,14 @@ class LdapConnection(asyncio.Protocol):
         else:
             log.info("failed LDAP bind as %r from %s", op.name, self.address)
             limits = self.state.limits
-            self.state.counters.consume(f"ip:{self.address}", limits.entries_per_minute, FAILED_BIND_COST)
+            self.state.counters.consume(f"bind:{self.address}", limits.failed_binds_per_minute, 1)
             await asyncio.sleep(limits.failed_bind_delay)
             answer(m.INVALID_CREDENTIALS, "invalid credentials")
         self.busy = False
         if self.transport is not None and not self.closing:
             self.transport.resume_reading()
             self._process()
+            self._track_partial()
 
     def extended(self, mid: int, op: m.ExtendedRequest) -> None:
         def answer(code: int, message: str = "", name: str | None = None, value: bytes | None = None) -> None:
@@ -284,6 +338,7 @@ class LdapConnection(asyncio.Protocol):
         self.last_activity = time.monotonic()
         # Requests may have arrived (and been buffered) before this coroutine resumed.
         self._process()
+        self._track_partial()
 
     # --- search --------------------------------------------------------------------------
 
@@ -313,6 +368,48 @@ class LdapConnection(asyncio.Protocol):
                     return None
         return mid_tlv, done, paged
 
+    def _charging(self) -> tuple[bool, int, int, str, int, str, str]:
+        """(account?, ledger tag, daily allowance, burst key, burst rate, who in French, who in English)."""
+        limits = self.state.limits
+        published = self.state.directory.index.live
+        account = self.account
+        if account is None:
+            return (False, self.network_tag, limits.daily_allowance(published), f"ip:{self.address}",
+                    limits.entries_per_minute, f"le réseau {self.network}", f"network {self.network}")
+        allowance = account.daily_allowance or limits.daily_allowance(published, limits.account_daily_share)
+        return (True, self.state.counters.tag(f"account:{account.name}"), allowance, f"account:{account.name}",
+                account.entries_per_minute or limits.account_entries_per_minute,
+                f"le compte {account.name}", f"account {account.name}")
+
+    def charge(self, refs: list) -> tuple[list, str | None]:
+        """The refs that may be sent (a prefix of `refs`) and, when cut short, why (the diagnostic)."""
+        directory = self.state.directory
+        hashes: list[int] = []
+        positions: list[int] = []
+        for pos, ref in enumerate(refs):
+            h = directory.entry_hash(ref)
+            if h is not None:
+                hashes.append(h)
+                positions.append(pos)
+        if not hashes:
+            return refs, None
+        counters = self.state.counters
+        account, tag, allowance, burst_key, rate, who_fr, who_en = self._charging()
+        taken: Taken = counters.take(account=account, key_tag=tag, hashes=hashes,
+                                     allowance=allowance, burst_key=burst_key, per_minute=rate)
+        if taken.reason is None:
+            return refs, None
+        if taken.reason == "day":
+            message = DAILY_REFUSAL.format(who_fr=who_fr, who_en=who_en, used=taken.used, allowance=allowance,
+                                           wait=_duration(taken.wait))
+            if not self.refusal_logged:
+                self.refusal_logged = True
+                log.info("LDAP daily allowance of %s reached (%d distinct entries; %s)", who_en, taken.used,
+                         self.address)
+        else:
+            message = MINUTE_REFUSAL.format(who_fr=who_fr, who_en=who_en, rate=rate, wait=max(1.0, taken.wait))
+        return refs[:positions[taken.cut]], message
+
     def search(self, mid: int, req: m.SearchRequest, controls: list[m.Control]) -> None:
         started = time.monotonic()
         begun = self.begin_search(mid, controls)
@@ -322,45 +419,33 @@ class LdapConnection(asyncio.Protocol):
         limits = self.state.limits
         account = self.account
         if account is None:
-            key, rate = f"ip:{self.address}", limits.entries_per_minute
             size_cap, paged_cap = limits.anonymous_size_limit, limits.anonymous_paged_cap
         else:
-            key = f"account:{account.name}"
-            rate = account.entries_per_minute or limits.account_entries_per_minute
             size_cap = account.size_limit or limits.account_size_limit
             paged_cap = max(size_cap, limits.account_paged_cap)
-        counters = self.state.counters
-        budget = counters.available(key, rate)
-        if budget <= 0:
-            wait = counters.seconds_until(key, rate)
-            return done(m.ADMIN_LIMIT_EXCEEDED,
-                        f"budget of {rate} entries per minute for {self._who()} exhausted; retry in {wait:.0f} s "
-                        "(bulk needs are served by the daily extraction files)")
         deadline = started + min(req.time_limit or _INF, limits.time_limit)
         directory = self.state.directory
         sel = selection(tuple(req.attributes))
         if paged is not None:
-            return self._paged_search(req, paged, mid_tlv, done, key, rate, budget, paged_cap, deadline, sel)
+            return self._paged_search(req, paged, mid_tlv, done, paged_cap, deadline, sel)
         size = min(req.size_limit or _INF, size_cap)
-        want = min(size, budget)
-        found = directory.collect(req, want, deadline)
+        found = directory.collect(req, size, deadline)
         if found.error is not None:
             e = found.error
             return done(e.code, e.message, e.matched_dn)
+        refs, refusal = self.charge(found.refs)
         parts = []
         message = directory.message
         types_only = req.types_only
-        for ref in found.refs:
+        for ref in refs:
             msg = message(mid_tlv, ref, sel, types_only)
             if msg is not None:
                 parts.append(msg)
-        counters.consume(key, rate, len(parts))
+        if refusal is not None:
+            return done(m.ADMIN_LIMIT_EXCEEDED, refusal, parts=parts)
         if found.timed_out:
             return done(m.TIME_LIMIT_EXCEEDED, "time limit exceeded", parts=parts)
         if found.more:
-            if want < size:
-                return done(m.ADMIN_LIMIT_EXCEEDED,
-                            f"budget of {rate} entries per minute for {self._who()} reached", parts=parts)
             if size < (req.size_limit or _INF):
                 return done(m.SIZE_LIMIT_EXCEEDED,
                             f"at most {size} entries per search for {self._who()}; refine the search", parts=parts)
@@ -370,7 +455,7 @@ class LdapConnection(asyncio.Protocol):
     def _who(self) -> str:
         return "anonymous users" if self.account is None else f"account {self.account.name}"
 
-    def _paged_search(self, req, paged, mid_tlv, done, key, rate, budget, paged_cap, deadline, sel) -> None:  # type: ignore[no-untyped-def]
+    def _paged_search(self, req, paged, mid_tlv, done, paged_cap, deadline, sel) -> None:  # type: ignore[no-untyped-def]
         page_size, cookie = paged
         directory = self.state.directory
         if cookie:
@@ -391,19 +476,17 @@ class LdapConnection(asyncio.Protocol):
             state = PagedState(found.refs, found.more, 0, req.base)
         if page_size == 0:
             return done(m.SUCCESS, controls_bytes=_paged_done(b""))
-        take = min(page_size, budget)
-        chunk = state.refs[state.position:state.position + take]
+        chunk = state.refs[state.position:state.position + page_size]
+        sent, refusal = self.charge(chunk)
         state.position += len(chunk)
         parts = []
-        for ref in chunk:
+        for ref in sent:
             msg = directory.message(mid_tlv, ref, sel, req.types_only)
             if msg is not None:
                 parts.append(msg)
-        self.state.counters.consume(key, rate, len(parts))
+        if refusal is not None:
+            return done(m.ADMIN_LIMIT_EXCEEDED, refusal, controls_bytes=_paged_done(b""), parts=parts)
         remaining = len(state.refs) - state.position
-        if remaining > 0 and take < page_size:
-            return done(m.ADMIN_LIMIT_EXCEEDED, f"budget of {rate} entries per minute for {self._who()} reached",
-                        controls_bytes=_paged_done(b""), parts=parts)
         if remaining > 0:
             new_cookie = os.urandom(8)
             self.paged[new_cookie] = state
@@ -423,12 +506,22 @@ def _paged_done(cookie: bytes) -> bytes:
 
 
 async def sweep_idle(state: ServerState, interval: float = 1.0) -> None:
-    """Close connections idle for longer than the idle timeout."""
+    """Close connections idle for longer than the idle timeout, and those whose request stays
+    incomplete for longer than the request timeout (slow or stalled senders)."""
     while True:
         await asyncio.sleep(interval)
-        limit = time.monotonic() - state.limits.idle_timeout
+        now = time.monotonic()
+        limit = now - state.limits.idle_timeout
+        partial = now - state.limits.request_timeout
         for conn in list(state.connections):
-            if conn.last_activity < limit and not conn.closing:
+            if conn.closing:
+                continue
+            if conn.partial_since is not None and conn.partial_since < partial:
+                log.info("LDAP client %s closed: request incomplete for more than %.0f s", conn.address,
+                         state.limits.request_timeout)
+                conn.disconnect(m.PROTOCOL_ERROR, f"request incomplete for more than "
+                                                  f"{state.limits.request_timeout:.0f} s")
+            elif conn.last_activity < limit:
                 conn.disconnect(m.UNAVAILABLE, f"idle for more than {state.limits.idle_timeout:.0f} s")
 
 

@@ -8,7 +8,9 @@ Workers: the parent loads the index once, creates one listening socket per
 worker with SO_REUSEPORT on the same port (the kernel spreads connections
 over them), then forks; each worker runs its own asyncio loop on its socket,
 follows the journal itself, and shares the per-address counters with the
-others through shared memory. A worker that dies is replaced.
+others through shared memory (connections, burst budgets and the extraction
+ledger of distinct entries per network and account, created before the fork).
+A worker that dies is replaced.
 """
 
 from __future__ import annotations
@@ -145,7 +147,9 @@ def _directory(config: LdapConfig) -> tuple[Directory, Cursor]:
         index, cursor = load_index(store, f"ou=mailboxes,{config.base_dn}")
     finally:
         store.dispose()
-    directory = Directory(index, config.base_dn, tls=config.tls, min_chars=config.limits.min_chars)
+    limits = config.limits
+    directory = Directory(index, config.base_dn, tls=config.tls, min_chars=limits.min_chars,
+                          unselective_share=limits.unselective_share, unselective_floor=limits.unselective_floor)
     # The index is millions of long-lived objects: keep them out of the cyclic GC's generations,
     # so that collections stay short (no pause proportional to the directory) and forked
     # workers do not touch (copy) the shared pages.
@@ -159,7 +163,7 @@ async def start_in_process(config: LdapConfig) -> Service:
     loop = asyncio.get_running_loop()
     directory, cursor = await loop.run_in_executor(None, _directory, config)
     plain, secure = _sockets(config, 1)
-    counters = SharedCounters()
+    counters = SharedCounters(limits=config.limits, published=directory.index.live)
     counters.start_positions(1, cursor.position)
     return await _start(config, directory, cursor, counters, plain, secure)
 
@@ -203,8 +207,11 @@ def run_ldap(config: LdapConfig) -> None:
     gc.set_threshold(50_000, 50, 100)
     workers = max(1, config.workers)
     plain, secure = _sockets(config, workers)
-    counters = SharedCounters()
+    counters = SharedCounters(limits=config.limits, published=directory.index.live)
     counters.start_positions(workers, cursor.position)
+    log.info("LDAP extraction ledger: %d network slots of %d entries, %d account slots of %d entries "
+             "(%.0f MiB of shared memory, touched as used)", counters.networks.slots, counters.networks.size,
+             counters.accounts.slots, counters.accounts.size, counters.ledger_bytes / 2**20)
     if workers == 1:
         async def single() -> None:
             stop = asyncio.Event()
@@ -261,6 +268,8 @@ def run_ldap(config: LdapConfig) -> None:
         n = children.pop(pid, None)
         if n is not None and not stopping:
             log.error("LDAP worker %d (pid %d) exited with status %d; restarting it", n, pid, status)
+            if counters.recover_lock():
+                log.error("LDAP worker %d died holding the shared counters' lock; released", n)
             spawn(n)
 
 

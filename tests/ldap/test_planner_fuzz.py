@@ -411,7 +411,7 @@ ANSWERED = ["(cn=*e-ma*)", THUNDERBIRD.format(v="e-ma"), "(mail=*a.b.c*)", "(cn=
             "(cn=*d'a*e-ma*)", "(cn=marie*e-ma*)", "(cn=jean*e ma*)", "(mail=*e.ma*)", "(givenName=*É-MA*)",
             "(sn=*d’al*)", "(sn=*d'ar*)", "(cn=*e-ma)", "(cn=*a b c*)", "(cn=*e ma*d*)", "(mail=*n.12*)",
             THUNDERBIRD.format(v="ie fe"), THUNDERBIRD.format(v="t-ca"), THUNDERBIRD.format(v="é ma"),
-            "(&(mail=*)(|(cn=*e-ma*)(sn=*e-ma*)))", "(cn=jea*n-m*)", "(mail=*r@me*)", "(cn=*u.s.i.c*)",
+            "(&(mail=*)(|(cn=*e-ma*)(sn=*e-ma*)))", "(cn=jea*n-m*)", "(mail=*ier@me*)", "(cn=*u.s.i.c*)",
             "(cn=*e.m.a*)", "(sn=*le ma*)", "(cn=*x e m*)"]
 REFUSED = ["(mail=*t@x*)", "(sn=*d'a*)", "(cn=*e*ma*)", "(cn=e*ma*)", "(cn=*-*)", "(cn=*a b*)", "(cn=**)",
            "(mail=*.*)", THUNDERBIRD.format(v="t@x"), "(cn=*é’*)", "(cn=*e m*)", "(|(cn=*e-ma*)(o=*x*))",
