@@ -14,7 +14,6 @@ If-Modified-Since give 304; Range / If-Range (resumable downloads, 206 and
 
 from __future__ import annotations
 
-import html
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
@@ -38,7 +37,7 @@ def routes(store: Store, settings: Settings) -> list[BaseRoute]:
     outdir = Path(settings.extractions_dir)
 
     async def listing(request: Request) -> Response:
-        return _listing(request, outdir, settings.extractions_keep_days)
+        return _listing(request, outdir, settings.extractions_keep_days, settings)
 
     async def download(request: Request) -> Response:
         return _download(request, outdir, request.path_params["name"])
@@ -114,7 +113,7 @@ def _not_modified(request: Request, etag: str, modified) -> bool:  # type: ignor
     return False
 
 
-def _listing(request: Request, outdir: Path, keep_days: int) -> Response:
+def _listing(request: Request, outdir: Path, keep_days: int, settings: Settings | None = None) -> Response:
     items = []
     for entry in reversed(catalog.list_extractions(outdir)):
         try:
@@ -135,7 +134,7 @@ def _listing(request: Request, outdir: Path, keep_days: int) -> Response:
         )
     latest = {kind: f"/extractions/{kind}" for kind in catalog.KINDS}
     if "text/html" in request.headers.get("accept", "") and "application/json" not in request.headers.get("accept", ""):
-        return HTMLResponse(_html(items, keep_days))
+        return _html(request, settings or Settings(), items, keep_days)
     return JSONResponse({"keep_days": keep_days, "latest": latest, "extractions": items})
 
 
@@ -145,26 +144,25 @@ _TITLES = {
 }
 
 
-def _html(items: list[dict], keep_days: int) -> str:  # type: ignore[type-arg]
-    rows = "".join(
-        f"<tr><td>{html.escape(_TITLES[i['name']])}</td><td>{html.escape(_paris(i['timestamp']))}</td>"
-        f"<td><a href=\"{html.escape(i['url'])}\">{html.escape(i['url'].rsplit('/', 1)[1])}</a></td>"
-        f"<td>{i['bytes'] / 1e6:.1f} Mo</td><td>{_count(sum(f['lines'] for f in i['files']))} lignes</td>"
-        f"<td><a href=\"{html.escape(i['manifest_url'])}\">manifeste</a></td></tr>"
+def _html(request: Request, settings: Settings, items: list[dict], keep_days: int) -> Response:  # type: ignore[type-arg]
+    """The listing for browsers, in the web pages' layout (annuaire/web/templates/extractions.html)."""
+    from annuaire.web.views import HEADERS, page_html
+
+    rows = [
+        {
+            "title": _TITLES[i["name"]],
+            "generated": _paris(i["timestamp"]),
+            "url": i["url"],
+            "file": i["url"].rsplit("/", 1)[1],
+            "size": f"{i['bytes'] / 1e6:.1f} Mo".replace(".", ","),
+            "lines": _count(sum(f["lines"] for f in i["files"])),
+            "manifest_url": i["manifest_url"],
+        }
         for i in items
-    )
-    body = rows or '<tr><td colspan="6">Aucune extraction disponible pour le moment.</td></tr>'
-    return f"""<!doctype html>
-<html lang="fr"><head><meta charset="utf-8"><title>Extractions publiques quotidiennes</title></head>
-<body><main>
-<h1>Extractions publiques quotidiennes</h1>
-<p>Les fichiers sont régénérés chaque jour et conservés {keep_days} jours. Dernières versions&nbsp;:
-<a href="/extractions/{formats.MSSANTE}">{formats.MSSANTE}</a>,
-<a href="/extractions/{formats.PS_LIBRE_ACCES}">{formats.PS_LIBRE_ACCES}</a>.
-Chaque archive est décrite par un manifeste (date de génération, nombre de lignes, empreintes SHA-256).</p>
-<table><thead><tr><th>Extraction</th><th>Générée le</th><th>Fichier</th><th>Taille</th><th>Contenu</th><th></th></tr></thead>
-<tbody>{body}</tbody></table>
-</main></body></html>"""
+    ]
+    titles = [(kind, _TITLES[kind]) for kind in (formats.MSSANTE, formats.PS_LIBRE_ACCES)]
+    text = page_html(request, settings, "extractions.html", items=rows, keep_days=keep_days, titles=titles)
+    return HTMLResponse(text, headers=HEADERS)
 
 
 def _count(n: int) -> str:

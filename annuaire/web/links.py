@@ -43,13 +43,23 @@ def public_host(settings: Settings, request_host: str | None) -> str:
 
 
 def access(settings: Settings, request_host: str | None, request_base: str = "") -> Access:
+    """What the pages tell users to configure, from the Settings the server runs with.
+
+    `ldap_port` 0 means no plain LDAP listener and `ldaps_port` 0 no LDAPS one (LDAPS also
+    needs a certificate: without one the LDAP server opens no LDAPS port, and the pages do
+    not offer it). With neither, the pages say the address book is off on this server.
+    `annuaire serve` puts the ports it actually listens on in its Settings.
+    """
     base = (settings.public_url or request_base).rstrip("/")
+    tls = bool(settings.tls_cert and settings.tls_key)
+    ldap_port = max(settings.ldap_port, 0)
+    ldaps_port = max(settings.ldaps_port, 0) if tls else 0
     return Access(
         host=public_host(settings, request_host),
-        ldap_enabled=settings.ldap_port > 0 or settings.ldaps_port > 0,
-        ldap_port=settings.ldap_port,
-        ldaps_port=settings.ldaps_port,
-        starttls=bool(settings.tls_cert and settings.tls_key),
+        ldap_enabled=bool(ldap_port or ldaps_port),
+        ldap_port=ldap_port,
+        ldaps_port=ldaps_port,
+        starttls=tls and bool(ldap_port),
         base_dn=settings.ldap_base_dn,
         mailboxes_dn=f"ou=mailboxes,{settings.ldap_base_dn}",
         extractions_url="/extractions/",

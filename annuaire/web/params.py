@@ -28,7 +28,7 @@ class SearchParams:
     savoir_faire: str = ""
     departement: str = ""
     type: str = ""
-    comme: str = ""  # "nom": read the whole box as a name
+    comme: str = ""  # "nom": read the whole box as a name; "structure": list the structures it names
     page: int = 1
 
     @property
@@ -60,7 +60,7 @@ def read_params(query: QueryParams) -> SearchParams:
         savoir_faire=_code(query, "savoir_faire", vocab.skills, "un savoir-faire de la liste"),
         departement=_code(query, "departement", vocab.departements, "un code de département (01 à 976, 2A, 2B)"),
         type=_code(query, "type", MAILBOX_TYPES, "PER, CAB, ORG ou APP"),
-        comme=_code(query, "comme", {"nom": "nom"}, "« nom » ou rien"),
+        comme=_code(query, "comme", {"nom": "nom", "structure": "structure"}, "« nom », « structure » ou rien"),
         page=read_page(query),
     )
 

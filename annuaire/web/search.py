@@ -37,7 +37,7 @@ from annuaire.errors import InvalidInput
 from annuaire.store import contains
 from annuaire.store.schema import activity, mailbox, person, skill, structure
 from annuaire.store.visibility import visible
-from annuaire.web import names, plan
+from annuaire.web import display, names, plan
 from annuaire.web.interpret import Criteria
 from annuaire.web.sql import Columns, bare, prefix
 
@@ -92,6 +92,9 @@ class PersonHit:
 class StructureHit:
     place: Place
     boxes: list[Box] = field(default_factory=list)
+    id: int = 0
+    more_boxes: int = 0  # published boxes not listed on a results page (see the structure's page)
+    named_boxes: int = 0  # of the boxes listed, how many the query named (listed first)
 
 
 @dataclass
@@ -292,7 +295,8 @@ def search_people(conn: Connection, c: Criteria, page: int) -> Page:
     if not ids and page == 1 and len(c.name) == 1 and not c.address:
         query = people_query(conn, replace(c, name=()), page, first_name=c.name[0])
         ids, has_next = _page_ids(conn, query, page)
-        note = "Aucun nom de famille ne commence ainsi : résultats par prénom."
+        if ids:
+            note = "Aucun nom de famille ne commence ainsi : résultats par prénom."
     return Page(page, load_people(conn, ids), has_next, note)
 
 
@@ -317,7 +321,7 @@ def load_people(conn: Connection, ids: list[int]) -> list[PersonHit]:
         r.id: PersonHit(
             id_nat=r.id_nat,
             civility=_short_civility(r.civilite_exercice_label),
-            first_name=r.first_name or "",
+            first_name=display.first_name(r.first_name),
             last_name=r.last_name or "",
             profession=r.profession_label or "",
         )
@@ -480,7 +484,10 @@ def load_structures(conn: Connection, ids: list[int], types: Sequence[str]) -> l
             structure.c.sign, structure.c.commune_label, structure.c.postcode,
         ).where(structure.c.id.in_(ids))
     ).all()
-    hits = {r.id: StructureHit(Place(r.tech_id, r.name or r.sign or "", r.commune_label or "", r.postcode or "")) for r in rows}
+    hits = {
+        r.id: StructureHit(Place(r.tech_id, r.name or r.sign or "", r.commune_label or "", r.postcode or ""), id=r.id)
+        for r in rows
+    }
     owners: dict[str, list[StructureHit]] = {}
     for r in rows:
         for idnat in owner_idnats(r.idnat, r.finess_ej):

@@ -9,7 +9,7 @@ only here: InvalidInput 400, NotFound 404.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,13 @@ from annuaire.config import Settings
 from annuaire.errors import DirectoryError, InvalidInput, NotFound
 from annuaire.store import Store
 from annuaire.store.keys import search_key
-from annuaire.web import search
+from annuaire.web import display, examples, search
+from annuaire.web.answer import answer
 from annuaire.web.details import person_detail, structure_detail
-from annuaire.web.interpret import Criteria, interpret, with_filters
+from annuaire.web.interpret import Criteria
 from annuaire.web.links import access
 from annuaire.web.params import FIELDS, SearchParams, read_page, read_params
-from annuaire.web.vocab import MAILBOX_TYPES, vocabulary
+from annuaire.web.vocab import BOX_LABELS, MAILBOX_TYPES, vocabulary
 
 TEMPLATES = Path(__file__).with_name("templates")
 MAX_ID_LENGTH = 64  # national ids are 11-12 characters, technical ids of structures up to ~20
@@ -52,9 +53,27 @@ def make_environment() -> Environment:
     env.globals["vocab"] = vocab
     env.globals["skills_sorted"] = sorted(vocab.skills.items(), key=lambda item: search_key(item[1]))
     env.globals["mailbox_types"] = MAILBOX_TYPES
+    env.globals["box_labels"] = BOX_LABELS
+    env.filters["first_name"] = display.first_name
+    env.filters["phone"] = display.phone
+    env.filters["phone_link"] = display.phone_link
     env.globals["max_page"] = search.MAX_PAGE
     env.globals["page_size"] = search.PAGE_SIZE
     return env
+
+
+_shared: Environment | None = None
+
+
+def page_html(request: Request, settings: Settings, name: str, **context: Any) -> str:
+    """A page of the site's layout rendered for another part of the HTTP app (the extractions'
+    listing): same templates, navigation and stylesheet."""
+    global _shared
+    if _shared is None:
+        _shared = make_environment()
+    context.setdefault("access", access(settings, request.url.hostname, str(request.base_url)))
+    context.setdefault("params", SearchParams())
+    return _shared.get_template(name).render(request=request, **context)
 
 
 class Pages:
@@ -77,53 +96,27 @@ class Pages:
         params = read_params(request.query_params)
         if any(not request.query_params.get(name, "x").strip() for name in FIELDS):
             return RedirectResponse(params.url(), status_code=303)  # the short, shareable URL
-        if params.blank:
-            return self.render(request, "home.html", params=params)
         with self.store.read() as conn:
+            hints = examples.get(conn)
+            if params.blank:
+                return self.render(request, "home.html", params=params, hints=hints)
             if self.store.is_postgresql:
                 tune_postgresql(conn)
-            found = self.run_search(conn, params, as_name=params.comme == "nom")
-            if not found.page.items and params.page == 1 and found.box.interpreted and not found.box.address:
-                # Nothing for "camille de la lanin" read as a name in Lanin: try it all as a name.
-                again = self.run_search(conn, params, as_name=True)
-                if again.page.items:
-                    again.page.note = (
-                        f"Aucun résultat pour {_reading(found.box)} : "
-                        f"voici les résultats en lisant « {params.q} » comme un nom."
-                    )
-                    found = again
+            result = answer(conn, params)
+        if result.redirect:
+            return RedirectResponse(result.redirect, status_code=303)
+        shown = replace(params, q=result.shown) if result.shown else params
         return self.render(
             request,
             "results.html",
             params=params,
-            criteria=found.criteria,
-            page=found.page,
-            structures_only=found.structures_only,
-            side=found.side,
-            as_name_url=_as_name_url(params, found.box),
-            page_url=lambda n: params.url(page=n),
+            result=result,
+            criteria=result.criteria,
+            hints=hints,
+            as_name_url=_as_name_url(params, result.box),
+            page_url=lambda n: shown.url(page=n),
+            suggestion_url=lambda q: params.url(q=q, page=1, comme=""),
         )
-
-    def run_search(self, conn: Connection, params: SearchParams, as_name: bool) -> Found:
-        box = interpret(
-            params.q,
-            city=lambda key: search.city_label(conn, key),
-            surname=lambda key: search.is_family_name(conn, key),
-            as_name=as_name,
-        )
-        criteria = with_filters(
-            box,
-            profession=params.profession or None,
-            savoir_faire=params.savoir_faire or None,
-            departement=params.departement or None,
-            mailbox_type=params.type or None,
-        )
-        if params.type in search.STRUCTURE_BOX_TYPES:
-            page = search.search_structures(conn, criteria, params.page, (params.type,))
-            return Found(box, criteria, page, [], True)
-        page = search.search_people(conn, criteria, params.page)
-        side = search.some_structures(conn, criteria) if params.page == 1 else []
-        return Found(box, criteria, page, side, False)
 
     def professional(self, request: Request) -> Response:
         id_nat = request.path_params["id"]
@@ -165,25 +158,10 @@ def tune_postgresql(conn: Connection) -> None:
         conn.exec_driver_sql(statement)
 
 
-@dataclass
-class Found:
-    """One reading of the search and its results."""
-
-    box: Criteria  # what the box alone says
-    criteria: Criteria  # with the filters
-    page: search.Page
-    side: list[search.StructureHit]
-    structures_only: bool
-
-
 def _plausible_id(value: str) -> bool:
     """National and technical ids are short and printable: anything else is not looked up
     (PostgreSQL refuses NUL characters in a query)."""
     return len(value) <= MAX_ID_LENGTH and value.isprintable()
-
-
-def _reading(box: Criteria) -> str:
-    return ", ".join(f"{kind.lower()} « {label} »" for kind, label in box.understood)
 
 
 def _as_name_url(params: SearchParams, box: Criteria) -> str:

@@ -24,6 +24,13 @@ MAILBOX_TYPES = {
     "ORG": "Organisationnelle",
     "APP": "Applicative",
 }
+# The badge of a box on the pages, in words (the type codes mean nothing to most readers).
+BOX_LABELS = {
+    "PER": "Boîte personnelle",
+    "CAB": "Boîte de cabinet",
+    "ORG": "Boîte organisationnelle",
+    "APP": "Boîte applicative",
+}
 
 # What people type -> the key of the table label (profession or savoir-faire).
 SYNONYMS = {

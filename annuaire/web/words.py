@@ -1,0 +1,674 @@
+"""Structures found by any word of their name or city, and organisational boxes by their service.
+
+"jalmont" must find "CHU DE JALMONT", "pharmacie jalmont" the pharmacies of
+Jalmont, "ch beauval" the CH of Beauval, and "secretariat cardio jalmont" the
+cardiology secretariat's box of the hospitals of Jalmont. A query is a list of
+terms (its words, articles dropped, a few abbreviations expanded: "ch" is also
+"centre hospitalier"); a structure matches when every term is the beginning of
+a word of its name, of its city, or of one of its published ORG/APP boxes
+(local part of the address, service, description).
+
+Where the candidates come from (no new index: those of `annuaire.store.contains`,
+kept by every writer, at no cost to the imports):
+- the trigram index of structure names and cities (FTS5 on SQLite, pg_trgm GIN
+  on PostgreSQL) finds the structures whose name or city holds every term of 3
+  letters or more; shorter words are checked on the candidates;
+- a term that is a word of the boxes' services or descriptions (the vocabulary
+  of the published ORG/APP boxes: a few hundred words, read once an hour) may be
+  meant for a box: the structures matching the other terms are candidates, and
+  with no other term, the owners of the boxes whose local part holds the
+  service words (trigram index of local parts).
+Candidates are read up to CAP rows, ranked in Python (below), and paged. A
+query matching more than CAP structures ("cabinet", "pharmacie") names none in
+particular: its results are read in name order from the name index, checked
+word by word as they come (`_walk`), the exact name first.
+
+Ranking, "the structure the query names comes first":
+1. every term in the name, before terms matched by a box's service, before
+   terms matched only by the city ("pharmacie jalmont": the pharmacies named
+   after Jalmont before the pharmacies located there);
+2. more terms matching whole words ("jalmont" before "jalmontais");
+3. the name entirely named by the query ("CHU DE BEAUVAL" for "chu beauval")
+   before names with other words;
+4. larger structures first (active activities: the hospital before the EHPAD
+   of the same town), then name order.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+)
+
+from annuaire.store import contains
+from annuaire.store.keys import prefix_upper_bound, search_key
+from annuaire.store.schema import activity, mailbox, structure
+from annuaire.web.search import (
+    STRUCTURE_BOX_TYPES,
+    legal_idnat,
+    owner_idnats,
+    published,
+)
+
+CAP = 3000  # candidate structures ranked in Python; beyond, the query names nothing in particular
+WALK_CHUNK = 500
+BOX_CAP = 300  # boxes read for service words alone ("secretariat cardio": any 300 of them)
+BOX_WINDOW = 200  # structures (with boxes) named by the other terms whose boxes are all read
+BOX_OWNERS = 600  # beyond, their boxes are not read: those whose local part holds the service words are
+WALK_MAX = 60_000  # rows a name-order walk may read for one page
+SIZE_WINDOW = 300  # candidates whose size (activities) is read to break ties
+SIDE_CAP = 300  # candidates ranked for the few structures shown beside people
+VOCABULARY_TTL = 3600.0
+MIN_TRIGRAM = contains.MIN_FRAGMENT
+
+# Words that name nothing: articles and prepositions of French names.
+STOP_WORDS = frozenset(["de", "du", "des", "la", "le", "les", "l", "d", "et", "a", "au", "aux", "en", "sur", "sous", "un", "une"])
+# Legal forms: matched when typed, never counted as a word the query left out.
+LEGAL_FORMS = frozenset(["sa", "sas", "sasu", "sarl", "eurl", "selarl", "selas", "selafa", "selca", "sel", "scm", "scp", "sci", "snc", "gie", "eirl", "earl"])
+# Abbreviations people type for words that names spell out (and the other way round).
+ABBREVIATIONS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "ch": (("centre", "hospitalier"),),
+    "chu": (("centre", "hospitalier", "universitaire"),),
+    "chr": (("centre", "hospitalier", "regional"),),
+    "chs": (("centre", "hospitalier", "specialise"),),
+    "st": (("saint",),),
+    "ste": (("sainte",),),
+    "hopital": (("ch",), ("centre", "hospitalier")),
+    "kine": (("kinesitherapie",),),
+    "labo": (("laboratoire",),),
+    "dr": (("docteur",), ("docteurs",)),
+}
+_LOCAL_SPLIT = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One word of the query: it matches when one of its alternatives does (all their words)."""
+
+    word: str
+    alternatives: tuple[tuple[str, ...], ...]
+
+    def searchable(self) -> list[tuple[str, ...]] | None:
+        """The alternatives as trigram-searchable words; None when some alternative has none
+        (the term cannot narrow an index search: it is checked on the candidates)."""
+        out = []
+        for alt in self.alternatives:
+            long = tuple(w for w in alt if len(w) >= MIN_TRIGRAM)
+            if not long:
+                return None
+            out.append(long)
+        return out
+
+
+def terms(words: Sequence[str]) -> list[Term]:
+    """The terms of a query's words (search keys); articles dropped unless nothing else is left."""
+    kept = [w for w in words if w not in STOP_WORDS] or list(words)
+    out: list[Term] = []
+    for w in kept:
+        alternatives = ((w,), *ABBREVIATIONS.get(w, ()))
+        out.append(Term(w, alternatives))
+    return out
+
+
+# --- what a structure's words are --------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def _patterns(word: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(beginning of a word, whole word) of a search-key text."""
+    w = re.escape(word)
+    return re.compile(r"(?:^| )" + w), re.compile(r"(?:^| )" + w + r"(?: |$)")
+
+
+def strength(alt: tuple[str, ...], text: str) -> int:
+    """2: every word of `alt` is a whole word of `text`; 1: each begins one; 0: some does not."""
+    out = 2
+    for w in alt:
+        starts, whole = _patterns(w)
+        if not starts.search(text):
+            return 0
+        if out == 2 and not whole.search(text):
+            out = 1
+    return out
+
+
+_IGNORED = re.compile(r"(?:^| )(?:" + "|".join(sorted(STOP_WORDS | LEGAL_FORMS)) + r")(?= |$)")
+
+
+class Query:
+    """Terms compiled for ranking many candidates: regular expressions built once."""
+
+    def __init__(self, query: Sequence[Term]) -> None:
+        self.terms = list(query)
+        self.alts = [[tuple(_patterns(w) for w in alt) for alt in t.alternatives] for t in query]
+        words = sorted({w for t in query for alt in t.alternatives for w in alt}, key=len, reverse=True)
+        self.named = re.compile(r"(?:^| )(?:" + "|".join(re.escape(w) for w in words) + ")")
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+
+def _strength(alt: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...], text: str) -> int:
+    out = 2
+    for starts, whole in alt:
+        if not starts.search(text):
+            return 0
+        if out == 2 and not whole.search(text):
+            out = 1
+    return out
+
+
+def _either(alt: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...], name: str, city: str) -> int:
+    """As `_strength`, each word in the name or in the city."""
+    out = 2
+    for pair in alt:
+        s = max(_strength((pair,), name), _strength((pair,), city))
+        if s == 0:
+            return 0
+        out = min(out, s)
+    return out
+
+
+@dataclass
+class Candidate:
+    id: int
+    name_key: str
+    city_key: str
+    idnat: str | None = None
+    finess_ej: str | None = None
+    boxes: list[tuple[str, str]] = field(default_factory=list)  # (address, its words) of its ORG/APP boxes
+    size: int = 0
+    key: tuple = ()
+    matched_boxes: set[str] = field(default_factory=set)
+
+
+NAME, BOX, CITY = 3, 2, 1
+
+
+def score(c: Candidate, q: Query) -> tuple | None:
+    """The ranking key of a candidate (smaller first), or None when some term matches nothing."""
+    name = c.name_key
+    worst = NAME
+    exact = 0
+    box_alts: list[int] = []
+    for i, alts in enumerate(q.alts):
+        best = 0
+        for alt in alts:
+            s = _strength(alt, name)
+            if s > best:
+                best = s
+                if s == 2:
+                    break
+        where = NAME
+        if not best:
+            where = CITY
+            for alt in alts:
+                best = max(best, _either(alt, name, c.city_key))
+            if c.boxes and any(_strength(alt, words) for alt in alts for _, words in c.boxes):
+                where, best = BOX, 1
+                box_alts.append(i)
+            if not best:
+                return None
+        worst = min(worst, where)
+        exact += best == 2
+    if box_alts:
+        def named(words: str, i: int) -> bool:
+            return any(_strength(alt, words) for alt in q.alts[i])
+
+        every = {a for a, words in c.boxes if all(named(words, i) for i in box_alts)}
+        c.matched_boxes = every or {a for a, words in c.boxes if any(named(words, i) for i in box_alts)}
+    significant = name.count(" ") + 1 - len(_IGNORED.findall(name)) if name else 0
+    extra = max(0, significant - len(q.named.findall(name)))
+    return (-worst, -exact, extra > 0, extra)
+
+
+# --- the vocabulary of the boxes' services --------------------------------------------
+
+
+class _Vocabulary:
+    """Words of the services and descriptions of the published ORG/APP boxes, per store, for an hour."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, tuple[float, list[str]]] = {}
+
+    def get(self, conn: Connection) -> list[str]:
+        key = conn.engine.url.render_as_string()
+        now = time.monotonic()
+        with self._lock:
+            hit = self._values.get(key)
+            if hit is not None and now - hit[0] < VOCABULARY_TTL:
+                return hit[1]
+        query = (
+            select(mailbox.c.service, mailbox.c.description)
+            .where(published(STRUCTURE_BOX_TYPES), or_(mailbox.c.service.is_not(None), mailbox.c.description.is_not(None)))
+            .distinct()
+        )
+        words: set[str] = set()
+        for r in conn.execute(query):
+            words.update(search_key(r.service).split())
+            words.update(search_key(r.description).split())
+        value = sorted(w for w in words if w not in STOP_WORDS)
+        with self._lock:
+            self._values[key] = (now, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+SERVICES = _Vocabulary()
+
+
+def is_service_word(vocabulary: list[str], word: str) -> bool:
+    """Is `word` a word (or the beginning of a word, of 3 letters or more) of the boxes' services?"""
+    if len(word) < MIN_TRIGRAM or word in ABBREVIATIONS:
+        return False
+    i = bisect.bisect_left(vocabulary, word)
+    return i < len(vocabulary) and vocabulary[i].startswith(word)
+
+
+def box_words(address: str, service: str | None, description: str | None) -> str:
+    """The words a box is found by: its local part's, its service's and its description's."""
+    local = address.split("@", 1)[0]
+    parts = [w for w in _LOCAL_SPLIT.split(local) if w]
+    return " ".join([*parts, search_key(service), search_key(description)]).strip()
+
+
+# --- candidates --------------------------------------------------------------------
+
+
+NAME_ONLY = ("name_key",)
+NAME_OR_CITY = ("name_key", "city_key")
+
+
+def _fts_match(query: Sequence[Term], where: tuple[str, ...] = NAME_OR_CITY) -> str | None:
+    """SQLite: the FTS5 query of the structure trigram index for these terms (None: no term narrows)."""
+    columns = " ".join(where)
+    parts = []
+    for term in query:
+        alts = term.searchable()
+        if alts is None:
+            continue
+        ors = [" AND ".join(f'{{{columns}}} : "{w}"' for w in alt) for alt in alts]
+        parts.append("(" + " OR ".join(f"({o})" for o in ors) + ")")
+    return " AND ".join(parts) if parts else None
+
+
+def _like_condition(query: Sequence[Term], where: tuple[str, ...] = NAME_OR_CITY) -> ColumnElement[bool] | None:
+    """PostgreSQL: the same as LIKE conditions, which the pg_trgm GIN indexes answer."""
+    parts = []
+    for term in query:
+        alts = term.searchable()
+        if alts is None:
+            continue
+        ors = [and_(*(or_(*(structure.c[col].like(f"%{w}%") for col in where)) for w in alt)) for alt in alts]
+        parts.append(or_(*ors))
+    return and_(*parts) if parts else None
+
+
+def _fts_ids(query: Sequence[Term], where: tuple[str, ...] = NAME_OR_CITY) -> Any:
+    """SQLite: SELECT of the rowids (structure ids) of the trigram index matching the terms, or None."""
+    match = _fts_match(query, where)
+    if match is None:
+        return None
+    fts = contains.INDEXED["structure.name_key"].fts
+    return select(literal_column("rowid")).select_from(text(fts)).where(
+        text(f"{fts} MATCH :match").bindparams(match=match)
+    )
+
+
+_COLUMNS = (structure.c.id, structure.c.name_key, structure.c.city_key, structure.c.idnat, structure.c.finess_ej)
+
+
+def _filters(departement: str | None, postcode: str | None) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [structure.c.active == true()]
+    if departement:
+        conds.append(structure.c.dept_code == departement)
+    if postcode:
+        conds.append(structure.c.postcode == postcode)
+    return conds
+
+
+class _TooMany(list):  # type: ignore[type-arg]
+    """More than the cap: the rows were not read."""
+
+
+def _named(
+    conn: Connection,
+    query: Sequence[Term],
+    filters: list[ColumnElement[bool]],
+    where: tuple[str, ...] = NAME_OR_CITY,
+    cap: int = CAP,
+) -> list[Candidate] | None:
+    """Structures whose name (or city) holds every term; None when no term narrows.
+
+    More than `cap` of them: an empty `_TooMany` (its length is cap + 1), their rows unread.
+    """
+    if conn.dialect.name == "sqlite":
+        fts = _fts_ids(query, where)
+        if fts is None:
+            return None
+        ids = list(conn.execute(fts.limit(cap + 1)).scalars())
+        if len(ids) > cap:
+            return _TooMany([None] * (cap + 1))
+        stmt = select(*_COLUMNS).where(structure.c.id.in_(ids), *filters)
+    else:
+        cond = _like_condition(query, where)
+        if cond is None:
+            return None
+        stmt = select(*_COLUMNS).where(cond, *filters).limit(cap + 1)
+    rows = conn.execute(stmt).all()
+    if len(rows) > cap:
+        return _TooMany([None] * (cap + 1))
+    return [Candidate(i, n or "", c or "", idnat, ej) for i, n, c, idnat, ej in rows]
+
+
+def _box_owners(
+    conn: Connection,
+    words: Sequence[str],
+    types: Sequence[str],
+    filters: list[ColumnElement[bool]],
+) -> list[Candidate]:
+    """Structures publishing a box whose local part holds every word of 3 letters or more (the
+    trigram index of local parts), each with those boxes."""
+    long = [w for w in words if len(w) >= MIN_TRIGRAM]
+    if not long:
+        return []
+    if conn.dialect.name == "sqlite":
+        fts = contains.INDEXED["mailbox.address"].fts
+        match = " AND ".join(f'"{w}"' for w in long)
+        ids = select(literal_column("rowid")).select_from(text(fts)).where(
+            text(f"{fts} MATCH :match").bindparams(match=match)
+        )
+        in_local = mailbox.c.id.in_(ids)
+    else:
+        local = func.split_part(mailbox.c.address, "@", 1)
+        in_local = and_(*(local.like(f"%{w}%") for w in long))
+    boxes = conn.execute(
+        select(mailbox.c.structure_idnat, mailbox.c.address, mailbox.c.service, mailbox.c.description)
+        .where(in_local, published(types))
+        .limit(BOX_CAP)
+    ).all()
+    by_owner: dict[str, list[tuple[str, str]]] = {}
+    for idnat, address, service, description in boxes:
+        by_owner.setdefault(idnat, []).append((address, box_words(address, service, description)))
+    out: dict[int, Candidate] = {}
+    owners = list(by_owner)
+    legal = [i[1:] for i in owners if i.startswith("1")]
+    for column, keys in ((structure.c.idnat, owners), (structure.c.finess_ej, legal)):
+        for i in range(0, len(keys), 2000):
+            for sid, n, c, idnat, ej in conn.execute(
+                select(*_COLUMNS).where(column.in_(keys[i : i + 2000]), *filters)
+            ).all():
+                cand = out.setdefault(sid, Candidate(sid, n or "", c or "", idnat, ej))
+                for key in owner_idnats(idnat, ej):
+                    for box in by_owner.get(key, ()):
+                        if box not in cand.boxes:
+                            cand.boxes.append(box)
+    return list(out.values())
+
+
+def _owning(conn: Connection, candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The candidates to which some box is attached (the mailbox index of structure ids alone)."""
+    owners: dict[str, list[Candidate]] = {}
+    for c in candidates:
+        for idnat in owner_idnats(c.idnat, c.finess_ej):
+            owners.setdefault(idnat, []).append(c)
+    keys = list(owners)
+    out: dict[int, Candidate] = {}
+    for i in range(0, len(keys), 2000):
+        for (idnat,) in conn.execute(
+            select(mailbox.c.structure_idnat).where(mailbox.c.structure_idnat.in_(keys[i : i + 2000])).distinct()
+        ).all():
+            for c in owners[idnat]:
+                out[c.id] = c
+    return list(out.values())
+
+
+def _loose(word: str) -> str:
+    """A LIKE pattern of a search-key word that also matches it accented and in capitals
+    ("pediatrie" finds "Pédiatrie"): every vowel and c may be any letter."""
+    return "%" + re.sub(r"[aeiouyc]", "_", word) + "%"
+
+
+def load_boxes(
+    conn: Connection, candidates: Sequence[Candidate], types: Sequence[str], words: Sequence[str] = ()
+) -> None:
+    """Give each candidate its published boxes of `types`, with their words; with `words`, only
+    the boxes that may hold one of them (local part, service or description: checked by `score`)."""
+    owners: dict[str, list[Candidate]] = {}
+    for c in candidates:
+        for idnat in owner_idnats(c.idnat, c.finess_ej):
+            owners.setdefault(idnat, []).append(c)
+    keys = list(owners)
+    conds = [published(types)]
+    if words:
+        conds.append(or_(*(
+            or_(mailbox.c.address.like(f"%{w}%"), mailbox.c.service.ilike(_loose(w)),
+                mailbox.c.description.ilike(_loose(w)))
+            for w in words
+        )))
+    for i in range(0, len(keys), 2000):
+        rows = conn.execute(
+            select(mailbox.c.structure_idnat, mailbox.c.address, mailbox.c.service, mailbox.c.description)
+            .where(mailbox.c.structure_idnat.in_(keys[i : i + 2000]), *conds)
+        ).all()
+        for idnat, address, service, description in rows:
+            box = (address, box_words(address, service, description))
+            for c in owners[idnat]:
+                c.boxes.append(box)
+
+
+def _sizes(conn: Connection, candidates: Sequence[Candidate]) -> None:
+    """Each candidate's number of active activities (the (structure, active, person) index alone)."""
+    by_id = {c.id: c for c in candidates}
+    ids = list(by_id)
+    for i in range(0, len(ids), 2000):
+        for sid, n in conn.execute(
+            select(activity.c.structure_id, func.count())
+            .where(activity.c.structure_id.in_(ids[i : i + 2000]), activity.c.active == true())
+            .group_by(activity.c.structure_id)
+        ).all():
+            by_id[sid].size = n
+
+
+# --- the search ---------------------------------------------------------------------
+
+
+@dataclass
+class Found:
+    """One page of structures: ids in rank order, whether more exist, and the boxes the query named."""
+
+    ids: list[int]
+    has_next: bool
+    boxes: dict[int, set[str]] = field(default_factory=dict)  # structure id -> addresses its service words name
+    exact: bool = False  # the first one is named by every term and nothing else
+
+
+def search(
+    conn: Connection,
+    words: Sequence[str],
+    *,
+    page: int = 1,
+    size: int = 20,
+    departement: str | None = None,
+    postcode: str | None = None,
+    types: Sequence[str] = STRUCTURE_BOX_TYPES,
+    require_boxes: bool = False,
+    side: bool = False,
+) -> Found | None:
+    """Structures matching the words, ranked; None when the words hold no term an index can narrow.
+
+    `side`: a few structures beside people (the first page only, SIDE_CAP candidates at most:
+    a name many structures bear is not the name of one of them).
+    """
+    query = terms(words)
+    if not query:
+        return None
+    q = Query(query)
+    cap = SIDE_CAP if side else CAP
+    filters = _filters(departement, postcode)
+    wanted = page * size + 1
+    # 1. Structures named by every term (the name's trigrams alone).
+    named = _named(conn, query, filters, NAME_ONLY, cap)
+    if named is None:
+        return None
+    if len(named) > cap:
+        return _big(conn, query, q, words, page, size, filters, types, require_boxes)
+    candidates = {c.id: c for c in named}
+    ranked = _rank(conn, candidates.values(), q, types, require_boxes, wanted)
+    # 2. Terms that may be meant for a box's service ("secretariat cardio jalmont"): the boxes so
+    # named of the structures the other terms name, or of any structure.
+    vocabulary = SERVICES.get(conn) if len(ranked) < wanted and not side else []
+    services = [t for t in query if is_service_word(vocabulary, t.word)]
+    if services:
+        others = [t for t in query if t not in services]
+        service_words = [t.word for t in services]
+        more = _named(conn, others, filters, NAME_OR_CITY, cap) if others else None
+        if more is not None and not isinstance(more, _TooMany):
+            owning = _owning(conn, more)
+            if len(owning) <= BOX_OWNERS:
+                load_boxes(conn, owning, types, service_words if len(owning) > BOX_WINDOW else ())
+                found = [c for c in owning if c.boxes]
+            else:
+                found = _box_owners(conn, service_words, types, filters)
+        else:
+            found = _box_owners(conn, service_words, types, filters)
+        for c in found:
+            candidates.setdefault(c.id, c).boxes = c.boxes
+        ranked = _rank(conn, candidates.values(), q, types, require_boxes, wanted)
+    # 3. Structures of the town the query names, when the page is not full yet.
+    if len(ranked) < wanted:
+        located = _named(conn, query, filters, NAME_OR_CITY, cap) or []
+        fresh = {c.id: c for c in located if c is not None and c.id not in candidates}
+        if fresh:
+            candidates.update(fresh)
+            ranked = _rank(conn, candidates.values(), q, types, require_boxes, wanted)
+    start = (page - 1) * size
+    chosen = ranked[start : start + size]
+    return Found(
+        [c.id for c in chosen],
+        len(ranked) > start + size,
+        {c.id: c.matched_boxes for c in chosen if c.matched_boxes},
+        exact=bool(ranked) and ranked[0].key[0] == -NAME and not ranked[0].key[2],
+    )
+
+
+def _rank(
+    conn: Connection,
+    candidates: Iterable[Candidate],
+    q: Query,
+    types: Sequence[str],
+    require_boxes: bool,
+    wanted: int,
+) -> list[Candidate]:
+    """The candidates matching every term, best first.
+
+    Within a rank (`score`'s key but the number of other words), larger structures
+    first: their sizes are read for the ranks the page reaches (SIZE_WINDOW at most).
+    """
+    if require_boxes:
+        load_boxes(conn, [c for c in candidates if not c.boxes], types)
+    ranked = []
+    for c in candidates:
+        key = score(c, q)
+        if key is None or (require_boxes and not c.boxes):
+            continue
+        c.key = key
+        ranked.append(c)
+    ranked.sort(key=lambda c: c.key)
+    reached = {c.key[:3] for c in ranked[:wanted]}
+    sized = [c for c in ranked if c.key[:3] in reached][:SIZE_WINDOW]
+    if len(sized) > 1:
+        _sizes(conn, [c for c in sized if not c.size])
+    ranked.sort(key=lambda c: (c.key[:3], -c.size, c.key[3], c.name_key, c.id))
+    return ranked
+
+
+def _big(
+    conn: Connection,
+    query: Sequence[Term],
+    q: Query,
+    words: Sequence[str],
+    page: int,
+    size: int,
+    filters: list[ColumnElement[bool]],
+    types: Sequence[str],
+    require_boxes: bool,
+) -> Found:
+    """A query naming more than CAP structures ("pharmacie") names none in particular: the name
+    typed exactly, then the names beginning so (name index, in name order), then the others in
+    the trigram index's order, each checked as it is read, up to the page asked."""
+    wanted = page * size + 1
+    conds = list(filters)
+    if require_boxes:
+        boxes = [published(types)]
+        conds.append(or_(
+            select(mailbox.c.id).where(mailbox.c.structure_idnat == structure.c.idnat, *boxes).exists(),
+            select(mailbox.c.id).where(mailbox.c.structure_idnat == legal_idnat(), *boxes).exists(),
+        ))
+    phrase = " ".join(words)
+    found: list[int] = []
+    seen: set[int] = set()
+
+    def take(rows: Iterable[Any], check: bool) -> None:
+        for sid, n, c, *_ in rows:
+            if sid not in seen and (not check or score(Candidate(sid, n or "", c or ""), q) is not None):
+                seen.add(sid)
+                found.append(sid)
+
+    take(conn.execute(select(*_COLUMNS).where(structure.c.name_key == phrase, *conds).limit(wanted)).all(), False)
+    if len(found) < wanted:
+        starting = and_(structure.c.name_key > phrase, structure.c.name_key < prefix_upper_bound(phrase + " "))
+        take(conn.execute(
+            select(*_COLUMNS).where(starting, *conds).order_by(structure.c.name_key, structure.c.id).limit(wanted)
+        ).all(), True)
+    last, read = 0, 0
+    while len(found) < wanted and read < WALK_MAX:
+        if conn.dialect.name == "sqlite":
+            ids = _fts_ids(query)
+            assert ids is not None
+            chunk = [r[0] for r in conn.execute(
+                ids.where(literal_column("rowid") > last).order_by(literal_column("rowid")).limit(WALK_CHUNK)
+            ).all()]
+            if not chunk:
+                break
+            last, read = chunk[-1], read + len(chunk)
+            rows = conn.execute(select(*_COLUMNS).where(structure.c.id.in_(chunk), *conds).order_by(structure.c.id)).all()
+        else:
+            cond = _like_condition(query)
+            rows = conn.execute(
+                select(*_COLUMNS).where(cond, structure.c.id > last, *conds).order_by(structure.c.id).limit(WALK_CHUNK)
+            ).all()
+            if not rows:
+                break
+            last, read = rows[-1][0], read + len(rows)
+        take(rows, True)
+    start = (page - 1) * size
+    return Found(found[start : start + size], len(found) > start + size)
+
+
+def ordered_boxes(boxes: Iterable[Any], matched: set[str], limit: int) -> tuple[list[Any], int]:
+    """The boxes the query named first, then the others; at most `limit`, and how many were left out."""
+    boxes = list(boxes)
+    boxes.sort(key=lambda b: b.address not in matched)
+    return boxes[:limit], max(0, len(boxes) - limit)
