@@ -67,9 +67,10 @@ def setup(url: str) -> tuple[str, str, list[str]]:
 
 
 def start(url: str, http_port: int, ldap_port: int) -> subprocess.Popen:
-    # The load comes from one address: the anti-extraction budget is lifted, as in bench/ldap_load.py.
+    # The load comes from one address: the anti-extraction limits are lifted, as in bench/ldap_load.py.
     env = dict(os.environ, ANNUAIRE_EXTRACTIONS_TIME="off",
-               ANNUAIRE_LDAP_LIMITS="entries_per_minute=1000000000,max_connections_per_address=100000")
+               ANNUAIRE_LDAP_LIMITS="entries_per_minute=1000000000,max_connections_per_address=100000,"
+                                    "daily_floor=1000000000,unselective_share=1.0")
     return subprocess.Popen(
         [sys.executable, "-m", "annuaire", "--db", url, "serve", "--http-port", str(http_port), "--http-workers", "2",
          "--ldap-port", str(ldap_port)], env=env, stdout=subprocess.DEVNULL)

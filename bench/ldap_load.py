@@ -268,6 +268,7 @@ def start_ours(url: str, workers: int, work: Path) -> tuple[subprocess.Popen, in
     proc = subprocess.Popen(
         [sys.executable, "-m", "annuaire.ldap", "--db", url, "ldap", "--ldap-port", "auto", "--ldap-workers",
          str(workers), "--ready-file", str(ready), "--limit", "entries_per_minute=1000000000",
+         "--limit", "daily_floor=1000000000", "--limit", "unselective_share=1.0",
          "--limit", "max_connections_per_address=100000", "--limit", "anonymous_size_limit=100"],
         stdout=log, stderr=subprocess.STDOUT)
     started = time.monotonic()
