@@ -14,16 +14,14 @@ NOW = "2025-01-01T00:00:00.000000Z"
 
 
 def _at_revision(url: str, revision: str) -> None:
-    """The store at `revision`, reached down from the latest one: the layout an older version
-    left (creating 0003 with today's code would build today's trigram indexes)."""
+    """The store at `revision`: the layout an older version left (the revisions are frozen)."""
     from alembic import command
 
     config = _alembic_config()
     engine = create_store_engine(url)
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-        command.downgrade(config, revision)
+        command.upgrade(config, revision)
     engine.dispose()
 
 
@@ -107,3 +105,94 @@ def test_0011_keeps_existing_tokens_and_keys_working(store_url):
             assert operators.authenticate_token(conn, token).name == "alpha"
     finally:
         store.dispose()
+
+
+def _trigram_objects(is_sqlite: bool) -> set[str]:
+    """Names of the trigram ("contains") objects `annuaire.store.contains` maintains outside
+    the metadata: on SQLite the FTS5 tables, on PostgreSQL the GIN indexes."""
+    from annuaire.store import contains
+
+    if is_sqlite:
+        return {spec.fts for spec in contains.INDEXED.values()}
+    return {spec.pg_index for spec in contains.INDEXED.values() if not spec.searched}
+
+
+def test_an_empty_store_upgraded_to_head_has_exactly_the_live_schema(store_url):
+    """From revision 0 to head, the frozen revisions build what `annuaire.store.schema` and
+    `annuaire.fhir.tables` describe, nothing more or less (Alembic's own comparison: tables,
+    columns and their types, nullability, indexes, unique and foreign keys).
+
+    Left out of that comparison, because a MetaData cannot describe them: SQLite's FTS5
+    virtual tables (and the shadow tables FTS5 keeps for each), and PostgreSQL's GIN trigram
+    indexes, kept out of the metadata on purpose (the diff engine drops and rebuilds every
+    metadata index around a bulk load, `contains.suspend`/`resume` the trigram ones). They are
+    checked against `annuaire.store.contains` instead, with SQLite's triggers."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    import annuaire.fhir.tables  # noqa: F401 - the FHIR tables join the metadata
+    from annuaire.store import contains
+    from annuaire.store.schema import metadata
+
+    store = open_store(store_url)
+    trigrams = _trigram_objects(store.is_sqlite)
+    shadows = ("_data", "_idx", "_content", "_docsize", "_config")
+
+    def outside_metadata(obj, name, type_, reflected, compare_to) -> bool:  # type: ignore[no-untyped-def]
+        if type_ == "table":
+            return not any(name == fts or name in {fts + s for s in shadows} for fts in trigrams)
+        if type_ == "index":
+            return name not in trigrams
+        return True
+
+    try:
+        with store.read() as conn:
+            context = MigrationContext.configure(conn, opts={
+                "include_object": outside_metadata, "compare_type": True, "compare_server_default": True})
+            assert compare_metadata(context, metadata) == []
+            if store.is_sqlite:
+                found = {n for (n,) in conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'")}
+                assert found == trigrams
+                triggers = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all())
+                expected = {f"{spec.fts}_{event}": contains._trigger_sql(spec, event)
+                            for spec in contains._groups().values() for event in contains.TRIGGERS}
+                assert triggers == expected  # the runtime recreates them from contains: same text
+                for spec in contains._groups().values():
+                    columns = [r[1] for r in conn.exec_driver_sql(f"PRAGMA table_info({spec.fts})")]
+                    assert tuple(columns) == spec.fts_columns, spec.fts
+            else:
+                found = dict(conn.execute(text(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE indexdef LIKE '%USING gin%'")).all())
+                assert set(found) == trigrams
+                for spec in contains.INDEXED.values():
+                    if not spec.searched:
+                        assert "gin_trgm_ops" in found[spec.pg_index]
+                        assert ("split_part" in found[spec.pg_index]) == spec.local_part, spec.pg_index
+    finally:
+        store.dispose()
+
+
+def test_downgrading_an_empty_store_to_0_removes_every_object(store_url):
+    """Each frozen revision undoes what it built: from head down to 0 nothing is left but
+    Alembic's own table."""
+    from alembic import command
+
+    store = open_store(store_url)
+    store.dispose()
+    config = _alembic_config()
+    engine = create_store_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "base")
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                left = {n for (n,) in conn.exec_driver_sql("SELECT name FROM sqlite_master")}
+            else:
+                left = {n for (n,) in conn.exec_driver_sql(
+                    "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i', 'S', 'v')")}
+        assert {name for name in left if "alembic_version" not in name} == set()
+    finally:
+        engine.dispose()

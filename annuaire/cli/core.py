@@ -110,7 +110,13 @@ def import_(ctx: Context, paths: tuple[Path, ...], force: bool, as_json: bool, n
 @pass_context
 @handle_errors
 def stats(ctx: Context, as_json: bool) -> None:
-    """Counts per entity (active and inactive), per profession and per mailbox type."""
+    """Counts per entity (active and inactive), per profession and per mailbox type.
+
+    \b
+    Example:
+      annuaire stats
+      annuaire --db postgresql+psycopg://annuaire@127.0.0.1/annuaire stats --json
+    """
     from annuaire.referential.stats import collect
 
     data = collect(ctx.store)

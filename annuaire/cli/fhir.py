@@ -52,6 +52,10 @@ def apikey_list(ctx: Context) -> None:
     """List keys (names, limits, state, expiry, last use; never the keys).
 
     The last use is recorded at most once a minute by each server process.
+
+    \b
+    Example:
+      annuaire apikey list
     """
     from annuaire.cli.mailboxes import last_used
     from annuaire.fhir import auth
@@ -85,7 +89,12 @@ def apikey_revoke(ctx: Context, name: str) -> None:
 
 @cli.group()
 def fhir() -> None:
-    """FHIR API maintenance."""
+    """FHIR API maintenance.
+
+    \b
+    Example:
+      annuaire fhir render --full
+    """
 
 
 @fhir.command("render")

@@ -127,7 +127,14 @@ def ldap_command(ctx: Context, host: str | None, ldap_port: str | None, ldaps_po
 
 @cli.group("ldap-account")
 def ldap_account() -> None:
-    """LDAP consultation accounts (e.g. an establishment's proxy) with their own limits."""
+    """LDAP consultation accounts (e.g. an establishment's proxy) with their own limits.
+
+    \b
+    Example:
+      annuaire ldap-account add ch-exemple-proxy --size-limit 500
+      annuaire ldap-account list
+      annuaire ldap-account remove ch-exemple-proxy
+    """
 
 
 @ldap_account.command("add")
@@ -168,7 +175,12 @@ def account_add(ctx: Context, name: str, password_stdin: bool, size_limit: int |
 @pass_context
 @handle_errors
 def account_list(ctx: Context) -> None:
-    """List the active accounts and their limits."""
+    """List the active accounts and their limits.
+
+    \b
+    Example:
+      annuaire ldap-account list
+    """
     from annuaire.ldap.accounts import load_accounts
 
     for acc in load_accounts(ctx.store).values():
@@ -182,7 +194,12 @@ def account_list(ctx: Context) -> None:
 @pass_context
 @handle_errors
 def account_remove(ctx: Context, name: str) -> None:
-    """Deactivate an account (its binds fail from the next refresh, within seconds)."""
+    """Deactivate an account (its binds fail from the next refresh, within seconds).
+
+    \b
+    Example:
+      annuaire ldap-account remove ch-exemple-proxy
+    """
     from annuaire.ldap.accounts import remove_account
 
     remove_account(ctx.store, name)

@@ -15,7 +15,14 @@ from annuaire.config import Settings
 
 @cli.group()
 def operator() -> None:
-    """Operators publishing MSSanté mailboxes, their domains and API tokens."""
+    """Operators publishing MSSanté mailboxes, their domains and API tokens.
+
+    \b
+    Example:
+      annuaire operator add "CH Exemple" --domain ch-exemple.mssante.fr
+      annuaire operator list
+      annuaire operator rotate "CH Exemple" --expires 2027-12-31
+    """
 
 
 expires_option = click.option(
@@ -117,7 +124,8 @@ def operator_rotate(ctx: Context, name: str, expires: str | None) -> None:
 
 operator.add_command(click.Command(  # the former name of `rotate`
     "token", callback=operator_rotate.callback, params=operator_rotate.params, hidden=True,
-    help="Same as `annuaire operator rotate`."))
+    help="Same as `annuaire operator rotate`, its current name.\n\n\b\nExample:\n"
+         '  annuaire operator token "CH Exemple" --expires 2027-12-31'))
 
 
 @operator.command("cert")
@@ -140,7 +148,13 @@ def operator_cert(ctx: Context, name: str, dn: str | None) -> None:
 
 @operator.group("domain")
 def operator_domain() -> None:
-    """Attach or detach domains of an operator."""
+    """Attach or detach domains of an operator.
+
+    \b
+    Example:
+      annuaire operator domain add "CH Exemple" labo.ch-exemple.mssante.fr
+      annuaire operator domain remove "CH Exemple" labo.ch-exemple.mssante.fr
+    """
 
 
 @operator_domain.command("add")

@@ -191,7 +191,8 @@ def _spec(target: str) -> Trigram:
         raise InvalidInput(f"no trigram index on {target!r}; indexed: {', '.join(sorted(INDEXED))}") from None
 
 
-# --- DDL, run by the FHIR migration (0003) -----------------------------------
+# --- DDL of bulk loads. The migrations hold frozen copies: a change here needs a new
+# revision (tests/test_migrations.py compares a migrated store with this code).
 
 
 def _groups() -> dict[str, Trigram]:
@@ -216,26 +217,6 @@ def _trigger_sql(spec: Trigram, event: str) -> str:
     changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in spec.sources)
     return (f"CREATE TRIGGER {fts}_au AFTER UPDATE OF {', '.join(spec.sources)} ON {spec.table} WHEN {changed} "
             f"BEGIN {delete} {insert} END")
-
-
-def create_triggers(conn: Connection, events: tuple[str, ...] = TRIGGERS) -> None:
-    """(Re)create the SQLite sync triggers of every trigram index."""
-    for fts, spec in _groups().items():
-        for event in events:
-            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {fts}_{event}")
-            conn.exec_driver_sql(_trigger_sql(spec, event))
-
-
-def create_indexes(conn: Connection) -> None:
-    """Create the trigram indexes (and their sync triggers on SQLite), filled."""
-    if conn.dialect.name == "sqlite":
-        for spec in _groups().values():
-            create_index(conn, spec)
-        create_triggers(conn)
-        return
-    for spec in INDEXED.values():
-        if not spec.searched:
-            create_index(conn, spec)
 
 
 def create_index(conn: Connection, spec: Trigram) -> None:
@@ -338,15 +319,3 @@ def _fill(conn: Connection, spec: Trigram, after: int) -> None:
         f"INSERT INTO {spec.fts}(rowid, {', '.join(spec.fts_columns)}) "
         f'SELECT id, {", ".join(spec.values())} FROM "{spec.table}" WHERE id > ? ORDER BY id', (after,)
     )
-
-
-def drop_indexes(conn: Connection) -> None:
-    if conn.dialect.name == "sqlite":
-        for fts, spec in _groups().items():
-            for suffix in ("ai", "ad", "au"):
-                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {fts}_{suffix}")
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {fts}")
-        return
-    for spec in INDEXED.values():
-        if not spec.searched:
-            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {spec.pg_index}")

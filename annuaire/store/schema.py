@@ -346,5 +346,7 @@ ldap_account = Table(
     Column("entries_per_minute", Integer),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", String(32), nullable=False),
+    # distinct entries a sliding day; NULL = the default share (annuaire/ldap/limits.py, migration 0012)
+    Column("daily_allowance", Integer),
 )
 

@@ -38,7 +38,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     inspector = sa.inspect(bind)
     for table, names in COLUMNS.items():
-        present = {c["name"] for c in inspector.get_columns(table)}  # the baseline builds today's tables
+        present = {c["name"] for c in inspector.get_columns(table)}  # earlier baselines built the live tables
         for name in names:
             if name not in present:
                 op.add_column(table, sa.Column(name, sa.String(32)))

@@ -19,7 +19,7 @@ depends_on = None
 
 def upgrade() -> None:
     present = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("ldap_account")}
-    if "daily_allowance" not in present:  # the baseline builds today's tables
+    if "daily_allowance" not in present:  # earlier baselines built the live tables
         op.add_column("ldap_account", sa.Column("daily_allowance", sa.Integer))
 
 
