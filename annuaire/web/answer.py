@@ -180,8 +180,18 @@ def structures_page(
     plain = replace(criteria, profession=None, savoir_faire=None)
     result = search.search_structures(conn, plain, page, types, require_boxes=require_boxes or bool(criteria.address))
     for hit in result.items:
-        hit.boxes, hit.more_boxes = words.ordered_boxes(hit.boxes, set(), BOXES_LISTED)
+        matched = addressed(hit.boxes, criteria.address) if criteria.address else set()
+        hit.boxes, hit.more_boxes = words.ordered_boxes(hit.boxes, matched, max(BOXES_LISTED, len(matched)))
+        hit.named_boxes = sum(b.address in matched for b in hit.boxes)
     return result
+
+
+def addressed(boxes: list[search.Box], address: str) -> set[str]:
+    """The boxes a typed address designates, as `search.address_condition` selects them (a
+    domain after `@`, else a part of the address): listed first, whatever else the structure has."""
+    if address.startswith("@"):
+        return {b.address for b in boxes if b.address.lower().partition("@")[2].startswith(address[1:])}
+    return {b.address for b in boxes if address in b.address.lower()}
 
 
 def _structures(

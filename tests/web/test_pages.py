@@ -266,3 +266,22 @@ def test_empty_form_fields_redirect_to_the_short_url(site) -> None:
     assert response.status_code == 303
     assert response.headers["location"] == "/?q=dupont"
     assert site.client.get("/?q=").headers["location"] == "/"
+
+
+def test_an_address_typed_is_listed_whatever_else_its_structure_has(site) -> None:
+    """A structure publishing many boxes: the one whose address was typed is among those listed
+    (a results page lists only the first few boxes of a structure)."""
+    from annuaire.store.schema import mailbox
+
+    idnat = world.STRUCTURES[0][1]
+    addresses = [f"service{i}.exemple@ch-exempleville.mssante.fr" for i in range(8)]
+    with site.store.write() as conn:
+        conn.execute(insert(mailbox), [
+            {"address": a, "domain": "ch-exempleville.mssante.fr", "type": "ORG", "structure_idnat": idnat,
+             "structure_type": idnat[0], "structure": idnat[1:], "service": f"Service {i}", "liste_rouge": False,
+             "source": "operator", "active": True, "version": 1, "last_updated": world.NOW, "digest": 0}
+            for i, a in enumerate(addresses)
+        ])
+    for typed in (addresses[-1], addresses[-1].upper(), "service7.exemple@ch-exemple"):
+        page = site.get("/", q=typed).text
+        assert f'href="mailto:{addresses[-1]}"' in page, typed
