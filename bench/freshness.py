@@ -222,6 +222,8 @@ def main() -> None:
     parser.add_argument("--publications", type=int, default=60)
     parser.add_argument("--ldap-rate", type=float, default=900.0)
     parser.add_argument("--fhir-rate", type=float, default=150.0)
+    parser.add_argument("--seconds-each", type=float, default=2.0,
+                        help="Expected seconds per publication (the loads run that long per publication).")
     parser.add_argument("--no-write", action="store_true", help="Do not append to docs/benchmarks.md.")
     args = parser.parse_args()
 
@@ -232,7 +234,7 @@ def main() -> None:
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=60) as http:
             wait_ready(http, key, ldap_port)
-        seconds = args.publications * 1.2 + 30
+        seconds = args.publications * args.seconds_each + 30  # the loads outlast the publications
         queue: multiprocessing.Queue = multiprocessing.get_context("fork").Queue()
         loads = [multiprocessing.get_context("fork").Process(target=_ldap_load, args=(ldap_port, args.db, args.ldap_rate, seconds, queue)),
                  multiprocessing.get_context("fork").Process(target=_fhir_load, args=(http_port, key, args.db, args.fhir_rate, seconds, queue))]
