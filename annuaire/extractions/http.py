@@ -9,7 +9,8 @@ Zips are answered with a strong ETag (the zip's SHA-256 from its manifest),
 Last-Modified (the generation time), `Content-Disposition: attachment;
 filename=<Name>_<ts>.zip` and a `Link` to the manifest. If-None-Match /
 If-Modified-Since give 304; Range / If-Range (resumable downloads, 206 and
-416) are served by Starlette's FileResponse.
+416) are served by Starlette's FileResponse. Failures, unknown paths and
+methods are problem+json (the edge of annuaire.http.errors).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from starlette.routing import BaseRoute, Route
 
 from annuaire import formats
 from annuaire.config import Settings
-from annuaire.errors import ImportFileError
+from annuaire.errors import ImportFileError, NotFound
 from annuaire.extractions import catalog
 from annuaire.extractions.catalog import Entry
+from annuaire.http.errors import Edge, Problem
 from annuaire.store import Store
 from annuaire.store.clock import from_stored
 
@@ -42,29 +44,22 @@ def routes(store: Store, settings: Settings) -> list[BaseRoute]:
     async def download(request: Request) -> Response:
         return _download(request, outdir, request.path_params["name"])
 
-    return [
+    known = [
         Route("/extractions/", listing, methods=["GET", "HEAD"]),
         Route("/extractions/{name}", download, methods=["GET", "HEAD"]),
     ]
-
-
-def _not_found(message: str) -> Response:
-    return JSONResponse(
-        {"type": "about:blank", "title": "Not Found", "status": 404, "detail": message},
-        status_code=404,
-        media_type="application/problem+json",
-    )
+    return [Edge("/extractions", known, Problem(), not_found="no extraction at {path}; see /extractions/")]
 
 
 def _download(request: Request, outdir: Path, name: str) -> Response:
     if name in catalog.KINDS:
         entry = catalog.latest(outdir, name)
         if entry is None:
-            return _not_found(f"no {name} extraction has been generated yet; it is generated at start-up and daily")
+            raise NotFound(f"no {name} extraction has been generated yet; it is generated at start-up and daily")
         return _zip_response(request, entry, LATEST_CACHE)
     parsed = formats.parse_file_name(name)
     if parsed is None or parsed[0] not in catalog.KINDS:
-        return _not_found(f"unknown extraction {name!r}; see /extractions/")
+        raise NotFound(f"unknown extraction {name!r}; see /extractions/")
     for entry in catalog.list_extractions(outdir, parsed[0]):
         if entry.ts == parsed[1]:
             if name.endswith(".json"):
@@ -72,7 +67,7 @@ def _download(request: Request, outdir: Path, name: str) -> Response:
                     entry.manifest().to_json(), media_type="application/json", headers={"Cache-Control": DATED_CACHE}
                 )
             return _zip_response(request, entry, DATED_CACHE)
-    return _not_found(f"{name} is not available (kept extractions are listed at /extractions/)")
+    raise NotFound(f"{name} is not available (kept extractions are listed at /extractions/)")
 
 
 def _zip_response(request: Request, entry: Entry, cache_control: str) -> Response:
@@ -91,7 +86,7 @@ def _zip_response(request: Request, entry: Entry, cache_control: str) -> Respons
     try:
         stat = entry.zip_path.stat()
     except FileNotFoundError:  # pruned between listing and answering
-        return _not_found(f"{entry.zip_path.name} was just removed; retry")
+        raise NotFound(f"{entry.zip_path.name} was just removed; retry") from None
     return FileResponse(entry.zip_path, media_type="application/zip", headers=headers, stat_result=stat)
 
 

@@ -2,32 +2,33 @@
 
 Reads serve the stored bytes of each resource; searches assemble the Bundle
 by concatenating stored bytes (no JSON parsing on the hot path, except for
-`_elements`). Every error leaves through `outcome()`: one OperationOutcome in
-the national shape (one issue, severity error, code exception).
+`_elements`). Every error, unknown paths and methods included, leaves through
+the FHIR edge of annuaire.http.errors: one OperationOutcome in the national
+shape (one issue, severity error, code exception).
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import orjson
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from annuaire.config import Settings
 from annuaire.errors import (
-    DirectoryError,
-    Forbidden,
+    Gone,
     InvalidInput,
     NotFound,
     TooManyRequests,
     Unauthorized,
+    Unavailable,
 )
 from annuaire.fhir import ids, paging, params, query
 from annuaire.fhir.auth import KeyRing, RateLimiter
@@ -42,38 +43,14 @@ from annuaire.fhir.tables import (
 )
 from annuaire.http import limits
 from annuaire.http.bodies import read_body
+from annuaire.http.errors import FHIR_JSON, Edge, Outcome
 from annuaire.store import Store, credentials
 from annuaire.store.schema import activity
 
 PREFIX = "/fhir/v2"
-CONTENT_TYPE = "application/fhir+json;charset=UTF-8"
+CONTENT_TYPE = FHIR_JSON
 MAX_INCLUDED = 5000  # included/revincluded resources per page
 RETRY_AFTER = 5  # seconds, while the cache catches up
-log = logging.getLogger(__name__)
-
-
-class Gone(DirectoryError):
-    """A record that existed and no longer does (410)."""
-
-
-STATUS = [
-    (TooManyRequests, 429), (Gone, 410), (Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (InvalidInput, 400),
-]
-
-
-def outcome(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    body = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception", "diagnostics": message}]}
-    return Response(orjson.dumps(body), status_code=status, media_type=CONTENT_TYPE, headers=headers)
-
-
-def _status(exc: DirectoryError) -> int:
-    explicit = getattr(exc, "http_status", None)  # e.g. 413 (annuaire.http.bodies.BodyTooLarge)
-    if explicit:
-        return int(explicit)
-    for cls, status in STATUS:
-        if isinstance(exc, cls):
-            return status
-    return 500
 
 
 def _software_version() -> str:
@@ -120,42 +97,30 @@ class FhirApi:
         root = self.settings.public_url.rstrip("/") if self.settings.public_url else str(request.base_url).rstrip("/")
         return root + PREFIX
 
-    # --- guard: key, rate, errors -------------------------------------------
+    # --- guard: key, rate, freshness ------------------------------------------
 
     def guarded(self, handler: Callable[[Request], Awaitable[Response]], needs_key: bool = True,
                 cached: bool = True) -> Callable:
         """`cached`: the handler serves the rendered cache, which must not be served while it is
-        known to be behind (503 + Retry-After). Every answer says which journal position the
-        cache reflects (`X-Journal-Position`)."""
+        known to be behind (503 + Retry-After). Errors are drawn by the edge (`routes`)."""
 
         async def endpoint(request: Request) -> Response:
-            response = await answer(request)
-            position = self.renderer.position
-            if position is not None:
-                response.headers["X-Journal-Position"] = str(position)
-            return response
-
-        async def answer(request: Request) -> Response:
-            try:
-                if needs_key:
-                    self._check_key(request)  # in memory (the key ring reloads every 2 s)
-                if cached:
-                    if not self.renderer.checked.is_set():  # just started: its first look takes a moment
-                        await run_in_threadpool(self.renderer.checked.wait, 2.0)
-                    why = self.renderer.unavailable()
-                    if why is not None:
-                        return outcome(503, f"{why}; retry shortly", {"Retry-After": str(RETRY_AFTER)})
-                return await handler(request)
-            except DirectoryError as exc:
-                headers = {"Retry-After": exc.retry_after_header} if isinstance(exc, TooManyRequests) else None
-                return outcome(_status(exc), exc.message, headers)
-            except ClientDisconnect:  # gone, or closed for sending its body too slowly (annuaire.http.guard)
-                return outcome(400, "The client disconnected before the end of its request")
-            except Exception:  # noqa: BLE001 - the one place unexpected errors become a 500
-                log.exception("FHIR request failed: %s", request.url)
-                return outcome(500, "Unknown error")
+            if needs_key:
+                self._check_key(request)  # in memory (the key ring reloads every 2 s)
+            if cached:
+                if not self.renderer.checked.is_set():  # just started: its first look takes a moment
+                    await run_in_threadpool(self.renderer.checked.wait, 2.0)
+                why = self.renderer.unavailable()
+                if why is not None:
+                    raise Unavailable(f"{why}; retry shortly", RETRY_AFTER)
+            return await handler(request)
 
         return endpoint
+
+    def position(self) -> dict[str, str]:
+        """Every answer, errors included, says which journal position the cache reflects."""
+        position = self.renderer.position
+        return {} if position is None else {"X-Journal-Position": str(position)}
 
     def _check_key(self, request: Request) -> None:
         """The key is known, current and within its rate. An address that keeps sending wrong
@@ -363,15 +328,16 @@ def _resource_type(name: str) -> str:
 
 
 def routes(store: Store, settings: Settings) -> list[BaseRoute]:
-    """The /fhir/v2 routes, for annuaire.http.app PROVIDERS."""
+    """The /fhir/v2 routes, for annuaire.http.app PROVIDERS: every path under /fhir/v2, whatever
+    its method, answers FHIR JSON or an OperationOutcome."""
     api = FhirApi(store, settings)
     g = api.guarded
-    return [
-        Mount(PREFIX, routes=[
-            Route("/metadata", g(api.metadata, needs_key=False, cached=False), methods=["GET"]),
-            Route("/_page", g(api.page), methods=["GET"]),
-            Route("/{type}/_search", g(api.search_post), methods=["POST"]),
-            Route("/{type}/{id}", g(api.read), methods=["GET"]),
-            Route("/{type}", g(api.search_get), methods=["GET"]),
-        ])
-    ]
+    mount = Mount(PREFIX, routes=[
+        Route("/metadata", g(api.metadata, needs_key=False, cached=False), methods=["GET"]),
+        Route("/_page", g(api.page), methods=["GET"]),
+        Route("/{type}/_search", g(api.search_post), methods=["POST"]),
+        Route("/{type}/{id}", g(api.read), methods=["GET"]),
+        Route("/{type}", g(api.search_get), methods=["GET"]),
+    ])
+    not_found = "Invalid request: the FHIR endpoint on this server does not know how to handle {method} {path}"
+    return [Edge(PREFIX, [mount], Outcome(), not_found=not_found, headers=api.position)]

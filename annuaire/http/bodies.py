@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from annuaire.errors import InvalidInput
+from annuaire.errors import BodyTooLarge
 from annuaire.http.inputs import is_integer
-
-
-class BodyTooLarge(InvalidInput):
-    http_status = 413
 
 
 async def read_body(request: Request, limit: int) -> bytes:

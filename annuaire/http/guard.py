@@ -35,15 +35,25 @@ import logging
 import time
 from typing import Any
 
-import orjson
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
 
 from annuaire.config import Settings
+from annuaire.errors import InvalidInput, TooManyConnections
+from annuaire.http.errors import bare_answer, bare_shape, headers_of
 from annuaire.http.limits import Limits, LocalLimits
 
 log = logging.getLogger("annuaire.http")
 
 IDLE, HEAD, BODY = 0, 1, 2
 REFUSED_GRACE = 2.0  # seconds a connection over the cap has to send the request it is refused on
+START_BYTES = 512  # of a request's head kept to answer a refused request line in its interface's shape
+
+
+def shown_line(parts: list[bytes]) -> str:
+    """A refused request line for a message: at most 100 bytes, those outside printable ASCII as \\xNN."""
+    line = b" ".join(parts)[:100]
+    return "".join(chr(b) if 32 <= b < 127 else f"\\x{b:02x}" for b in line)
 
 
 class GuardConfig:
@@ -88,26 +98,20 @@ def plain_app(status: int, message: str) -> Any:
 
 def refusal_app(cap: int) -> Any:
     """The ASGI app answering every request of a connection over the per-address cap: 429 in the
-    shape of the interface asked (problem+json, FHIR OperationOutcome, plain text)."""
+    shape of the interface asked (annuaire.http.errors: problem+json, FHIR OperationOutcome; plain
+    text for the web pages, whose French page needs the app this connection does not reach)."""
     message = (f"too many connections from your address (at most {cap} at once): reuse your connections "
                "or close idle ones, then retry")
 
     async def app(scope: dict, receive: Any, send: Any) -> None:
-        path = scope.get("path", "")
-        if path.startswith("/fhir/"):
-            media = b"application/fhir+json;charset=UTF-8"
-            body = orjson.dumps({"resourceType": "OperationOutcome",
-                                 "issue": [{"severity": "error", "code": "exception", "diagnostics": message}]})
-        elif path.startswith("/api/"):
-            media = b"application/problem+json"
-            body = orjson.dumps({"type": "about:blank", "title": "Too Many Requests", "status": 429, "detail": message,
-                                 "instance": path, "code": "TooManyConnections"})
+        error = TooManyConnections(message, 1.0)
+        shape = bare_shape(scope.get("path", ""))
+        if shape is not None:
+            response = shape(Request(scope), error, 429)
         else:
-            media, body = b"text/plain; charset=utf-8", message.encode()
-        await send({"type": "http.response.start", "status": 429, "headers": [
-            (b"content-type", media), (b"content-length", str(len(body)).encode()), (b"retry-after", b"1"),
-            (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+            response = PlainTextResponse(message, 429, headers=headers_of(error, 429))
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)
 
     return app
 
@@ -153,6 +157,7 @@ class _Guard:
     def _g_begin(self, timeout: float | None = None) -> None:
         self._g_phase = HEAD
         self._g_head_bytes = 0
+        self._g_start = b""
         self._g_deadline = self.loop.time() + (self.guard.timeout if timeout is None else timeout)
         self._g_arm()
 
@@ -229,6 +234,25 @@ class _Guard:
         self.transport.close()
         return True
 
+    def _g_keep(self, data: bytes) -> None:
+        """The first bytes of the request's head: its target, should the parser refuse it."""
+        if len(self._g_start) < START_BYTES:
+            self._g_start = (self._g_start + data)[:START_BYTES]
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the parser refuses (a byte outside ASCII or a space in its target…): 400 in
+        the shape of the interface its target names (annuaire.http.errors), else uvicorn's text."""
+        line = self._g_start.split(b"\r\n", 1)[0].split(b" ")
+        path = line[1].decode("latin-1").partition("?")[0] if len(line) > 1 else ""
+        error = InvalidInput(f"invalid HTTP request line '{shown_line(line)}': the target must be ASCII, "
+                             "without spaces (percent-encode other bytes)")
+        answer = bare_answer(path, error)
+        if answer is None or self.transport.is_closing():
+            super().send_400_response(msg)  # type: ignore[misc]
+            return
+        self.transport.write(answer)
+        self.transport.close()
+
     def on_response_complete(self) -> None:
         body_pending = self._g_phase == BODY
         super().on_response_complete()  # type: ignore[misc]
@@ -244,6 +268,7 @@ class _HttpToolsGuard(_Guard):
             self._g_begin()
         if self._g_phase == HEAD:
             self._g_head_bytes += len(data)
+            self._g_keep(data)
         super().data_received(data)  # type: ignore[misc]
         self._g_head_overflow()
 
@@ -288,6 +313,7 @@ class _H11Guard(_Guard):
             self._g_begin()
         if self._g_phase == HEAD:
             self._g_head_bytes += len(data)
+            self._g_keep(data)
         elif self._g_phase == BODY:
             self._g_body(len(data))
         super().data_received(data)  # type: ignore[misc]

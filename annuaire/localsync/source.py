@@ -20,19 +20,13 @@ from urllib.parse import urljoin
 import httpx
 
 from annuaire import formats
-from annuaire.errors import DirectoryError
+from annuaire.errors import SourceUnavailable
 from annuaire.extractions.manifest import Manifest, manifest_path_for
 from annuaire.extractions.package import sha256_file
 
 TIMEOUT = httpx.Timeout(30.0, read=120.0)
 _LINK = re.compile(r'<([^>]+)>\s*;[^,]*rel="?describedby"?', re.IGNORECASE)
 _FILENAME = re.compile(r'filename\*?=(?:UTF-8\'\')?"?([^";]+)"?', re.IGNORECASE)
-
-
-class SourceUnavailable(DirectoryError):
-    """The source could not be read at all (network, HTTP error, missing file)."""
-
-    exit_code = 6
 
 
 @dataclass

@@ -1,61 +1,55 @@
-"""The operator publication API under /api/v1 (Starlette routes) and its ONE error mapping.
+"""The operator publication API under /api/v1 (Starlette routes).
 
-Every failure is a problem+json answer (RFC 7807) naming what and where;
-nothing is applied unless the whole publication succeeds. Request order:
-identity (401), domain ownership (403), content type (415), body size
-(413, counted while streaming), shape of the document (400), then the
-publication itself (report, 409 mass deletion, 412 If-Match).
+Every failure is a problem+json answer (RFC 7807) naming what and where,
+drawn by the one HTTP error edge (annuaire.http.errors) from the errors
+raised here; nothing is applied unless the whole publication succeeds.
+Request order: identity (401), domain ownership (403), content type (415),
+body size (413, counted while streaming), shape of the document (400), then
+the publication itself (report, 409 mass deletion, 412 If-Match).
 """
 
 from __future__ import annotations
 
-import functools
-import logging
 import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 from sqlalchemy import and_, func, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import BaseRoute, Route
 
 from annuaire.config import Settings
 from annuaire.errors import (
-    Conflict,
-    DirectoryError,
-    Forbidden,
+    BadToken,
     InvalidInput,
     NotFound,
-    TooManyRequests,
+    TokenExpired,
     Unauthorized,
+    UnsupportedMediaType,
 )
 from annuaire.gcpause import gc_paused
-from annuaire.http.bodies import BodyTooLarge, read_body  # noqa: F401 - BodyTooLarge: part of the API's errors
+from annuaire.http.bodies import read_body
+from annuaire.http.errors import Edge, Problem
 from annuaire.http.inputs import MAX_ID, integer, is_integer, no_nul, shown
 from annuaire.http.limits import AuthThrottle, for_app
 from annuaire.mailboxes import openapi
 from annuaire.mailboxes.entries import (
     Entry,
-    ListFormatError,
     decode_text,
     parse_json,
     parse_text,
 )
 from annuaire.mailboxes.model import Mailbox, mailbox_from_row
 from annuaire.mailboxes.operators import (
-    BadToken,
     Operator,
-    TokenExpired,
     authenticate_dn,
     authenticate_token,
 )
-from annuaire.mailboxes.publication import MassDeletion, check_owner, publish
+from annuaire.mailboxes.publication import check_owner, publish
 from annuaire.mailboxes.rules import normalise_domain, valid_domain
 from annuaire.mailboxes.tlsident import client_dn
 from annuaire.store import Store
@@ -63,8 +57,6 @@ from annuaire.store.clock import to_stored
 from annuaire.store.follow import Cursor, Follower
 from annuaire.store.schema import domain as domain_table
 from annuaire.store.schema import journal, mailbox, run
-
-log = logging.getLogger(__name__)
 
 JSON_TYPES = ("application/json",)
 TEXT_TYPES = ("text/csv", "text/plain")
@@ -74,85 +66,6 @@ CSV_COLUMNS = (
     "Identification Structure", "Service de rattachement", "Dématérialisation", "Liste rouge", "Description",
     "Responsable", "Rang",
 )
-
-
-class UnsupportedMediaType(InvalidInput):
-    http_status = 415
-
-
-# --- the one mapping: DirectoryError -> problem+json ------------------------------------------
-
-_STATUS = ((Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409), (InvalidInput, 400),
-           (TooManyRequests, 429))
-_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
-           405: "Method Not Allowed", 412: "Precondition Failed", 413: "Content Too Large", 415: "Unsupported Media Type",
-           429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
-
-
-def http_status(exc: DirectoryError) -> int:
-    explicit = getattr(exc, "http_status", None)
-    if explicit:
-        return int(explicit)
-    for cls, status in _STATUS:
-        if isinstance(exc, cls):
-            return status
-    return 503  # the store itself failed (cannot open, connection lost)
-
-
-def problem(status: int, detail: str, instance: str, headers: dict[str, str] | None = None, **extra: Any) -> Response:
-    body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status, "detail": detail,
-            "instance": instance, **{k: v for k, v in extra.items() if v is not None}}
-    if status == 401:
-        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="annuaire"'}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers)
-
-
-def problem_for(exc: DirectoryError, request: Request) -> Response:
-    status = http_status(exc)
-    extra: dict[str, Any] = {"code": type(exc).__name__}
-    if isinstance(exc, ListFormatError):
-        extra.update(line=exc.line, index=exc.index)
-    if isinstance(exc, MassDeletion):
-        extra.update(exc.figures)
-    headers = None
-    if isinstance(exc, TooManyRequests):
-        headers = {"Retry-After": exc.retry_after_header}
-        extra["parameter"] = "Authorization"
-    if isinstance(exc, Unauthorized):
-        extra["parameter"] = "Authorization"
-        extra["code"] = "TokenExpired" if isinstance(exc, TokenExpired) else "Unauthorized"
-    return problem(status, exc.message, request.url.path, headers, **extra)
-
-
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def guarded(endpoint: Endpoint) -> Endpoint:
-    """Every endpoint answers problem+json on failure, never a bare 500."""
-
-    @functools.wraps(endpoint)
-    async def wrapper(request: Request) -> Response:
-        try:
-            return await endpoint(request)
-        except DirectoryError as exc:
-            return problem_for(exc, request)
-        except ClientDisconnect:  # gone, or closed for sending its body too slowly (annuaire.http.guard)
-            log.info("client gone during %s %s; nothing was applied", request.method, request.url.path)
-            return problem(400, "the client disconnected before the end of its request", request.url.path,
-                           code="ClientDisconnect")
-        except IntegrityError:  # a concurrent writer outside the domain lock (e.g. a national import)
-            log.warning("integrity conflict on %s %s", request.method, request.url.path, exc_info=True)
-            return problem(409, "the store changed during the publication; nothing was applied, send it again",
-                           request.url.path, code="ConcurrentChange")
-        except DBAPIError:
-            log.exception("store error on %s %s", request.method, request.url.path)
-            return problem(503, "the store is unavailable; nothing was applied, retry later", request.url.path,
-                           code="StoreUnavailable")
-        except Exception:
-            log.exception("unexpected error on %s %s", request.method, request.url.path)
-            return problem(500, "unexpected server error; nothing was applied", request.url.path, code="InternalError")
-
-    return wrapper
 
 
 # --- request helpers ---------------------------------------------------------------------------
@@ -457,40 +370,16 @@ def _csv(boxes: list[Mailbox]) -> bytes:
 
 
 def routes(store: Store, settings: Settings) -> list[BaseRoute]:
-    """The publication API routes, for annuaire.http.app.PROVIDERS."""
+    """The publication API routes, for annuaire.http.app.PROVIDERS: every path under /api/v1,
+    whatever its method, answers JSON or problem+json."""
     api = PublicationAPI(store, settings)
     known = [
-        Route("/api/v1/openapi.json", guarded(api.openapi_json), methods=["GET"]),
-        Route("/api/v1/domains", guarded(api.list_domains), methods=["GET"]),
-        Route("/api/v1/domains/{domain}/mailboxes", guarded(api.put_mailboxes), methods=["PUT"]),
-        Route("/api/v1/domains/{domain}/mailboxes", guarded(api.get_mailboxes), methods=["GET"]),
-        Route("/api/v1/domains/{domain}/history", guarded(api.history), methods=["GET"]),
-        Route("/api/v1/publications/{id}", guarded(api.publication), methods=["GET"]),
+        Route("/api/v1/openapi.json", api.openapi_json, methods=["GET"]),
+        Route("/api/v1/domains", api.list_domains, methods=["GET"]),
+        Route("/api/v1/domains/{domain}/mailboxes", api.put_mailboxes, methods=["PUT"]),
+        Route("/api/v1/domains/{domain}/mailboxes", api.get_mailboxes, methods=["GET"]),
+        Route("/api/v1/domains/{domain}/history", api.history, methods=["GET"]),
+        Route("/api/v1/publications/{id}", api.publication, methods=["GET"]),
     ]
-
-    async def elsewhere(request: Request) -> Response:
-        """Anything else under /api/v1: 405 (known path, other method) or 404, as problem+json."""
-        allowed = sorted({m for r in known if r.matches(request.scope)[0] == Match.PARTIAL for m in r.methods or ()})
-        if allowed:
-            return problem(405, f"{request.method} is not allowed on {request.url.path} (allowed: {', '.join(allowed)})",
-                           request.url.path, code="MethodNotAllowed")
-        return problem(404, f"no such API resource {request.url.path} (see /api/v1/openapi.json)", request.url.path,
-                       code="NotFound")
-
-    return [*known, _Everything("/api/v1/", elsewhere)]
-
-
-class _Everything(Route):
-    """Every request under `prefix`, whatever its method and path: Starlette's `{rest:path}`
-    does not match a path holding a newline (`%0A`), which then got Starlette's own text/plain
-    405 instead of problem+json."""
-
-    def __init__(self, prefix: str, endpoint: Endpoint) -> None:
-        super().__init__(prefix + "{rest:path}", endpoint)
-        self.prefix = prefix
-        self.methods = None  # every method: `elsewhere` answers 405 or 404 itself
-
-    def matches(self, scope: Any) -> tuple[Match, dict[str, Any]]:
-        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
-            return Match.FULL, {"endpoint": self.endpoint, "path_params": {}}
-        return Match.NONE, {}
+    return [Edge("/api/v1", known, Problem(credentials="Authorization"),
+                 not_found="no such API resource {path} (see /api/v1/openapi.json)", redirect_slashes=False)]

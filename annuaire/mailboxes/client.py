@@ -1,4 +1,8 @@
-"""The operator side: send a list file to a directory's publication API (`annuaire publish`)."""
+"""The operator side: send a list file to a directory's publication API (`annuaire publish`).
+
+A refusal comes back as the class the server raised, rebuilt from the
+problem's `code` (annuaire.errors.rebuild), so the CLI exits with its code.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,8 @@ from typing import Any
 
 import httpx
 
-from annuaire.errors import (
-    Conflict,
-    DirectoryError,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    Unauthorized,
-)
-
-_BY_STATUS: dict[int, type[DirectoryError]] = {
-    400: InvalidInput, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 412: Conflict,
-    413: InvalidInput, 415: InvalidInput,
-}
+from annuaire.errors import DirectoryError, InvalidInput, rebuild
+from annuaire.http.errors import STATUS
 
 
 def content_type(path: Path, body: bytes) -> str:
@@ -65,8 +58,20 @@ def publish_file(
         raise DirectoryError(f"cannot reach {url}: {exc}") from exc
     if response.status_code == 200:
         return response.json()
+    raise refusal(response)
+
+
+def refusal(response: httpx.Response) -> DirectoryError:
+    """The server's problem as its error class; without a known code (a proxy's answer, say), the
+    most general class of its status in the one mapping (annuaire.http.errors.STATUS)."""
     try:
-        detail = response.json().get("detail") or response.text
+        problem = response.json()
     except ValueError:
-        detail = response.text
-    raise _BY_STATUS.get(response.status_code, DirectoryError)(f"{response.status_code}: {detail}")
+        problem = None
+    if not isinstance(problem, dict):
+        problem = {}
+    detail = problem.get("detail") or response.text
+    statuses = (cls for cls, status in STATUS.items() if status == response.status_code)
+    fallback = next(statuses, InvalidInput if 400 <= response.status_code < 500 else DirectoryError)
+    code = problem.get("code") if isinstance(problem.get("code"), str) else None
+    return rebuild(code, f"{response.status_code}: {detail}", fallback)

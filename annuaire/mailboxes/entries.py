@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from annuaire import formats
-from annuaire.errors import InvalidInput
+from annuaire.errors import ListFormatError
 
 JSON_FIELDS = (
     "address", "type", "holder", "structure", "service", "description", "responsible",
@@ -34,15 +34,6 @@ READ_COLUMNS = {
 }
 REQUIRED_COLUMNS = ("Type de BAL", "Adresse BAL")
 KNOWN_COLUMNS = frozenset(formats.MSSANTE_COLUMNS) | frozenset(EXTRA_COLUMNS)
-
-
-class ListFormatError(InvalidInput):
-    """The document itself is malformed (not one of its values): nothing is applied."""
-
-    def __init__(self, message: str, line: int | None = None, index: int | None = None) -> None:
-        super().__init__(message)
-        self.line = line
-        self.index = index
 
 
 @dataclass(slots=True)

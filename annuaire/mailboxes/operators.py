@@ -25,9 +25,11 @@ from xml.etree import ElementTree as ET
 from sqlalchemy import Connection, func, insert, select, update
 
 from annuaire.errors import (
+    BadToken,
     Conflict,
     InvalidInput,
     NotFound,
+    TokenExpired,
     TooManyRequests,
     Unauthorized,
 )
@@ -59,19 +61,6 @@ class Operator:
 
 
 # --- tokens -----------------------------------------------------------------------
-
-
-class BadToken(Unauthorized):
-    """A token that does not authenticate; `operator_id` is the operator it names, if it exists
-    (the caller counts the failure against it and the client address)."""
-
-    def __init__(self, message: str, operator_id: int | None = None) -> None:
-        super().__init__(message)
-        self.operator_id = operator_id
-
-
-class TokenExpired(Unauthorized):
-    """The operator's token, past its expiry date."""
 
 
 def hash_token(token: str) -> str:

@@ -32,7 +32,7 @@ import orjson
 from sqlalchemy import Connection, insert
 
 from annuaire.config import Settings
-from annuaire.errors import Conflict, Forbidden
+from annuaire.errors import Forbidden, MassDeletion, PreconditionFailed
 from annuaire.mailboxes import lookup
 from annuaire.mailboxes.entries import Entry
 from annuaire.mailboxes.model import (
@@ -57,20 +57,6 @@ from annuaire.store.diff import JOURNAL_COLUMNS, bulk_insert, bulk_inserts
 from annuaire.store.schema import run
 from annuaire.store.select import mark
 from annuaire.store.visibility import REASONS, hidden_boxes
-
-
-class PreconditionFailed(Conflict):
-    """If-Match did not match the domain's current version."""
-
-    http_status = 412
-
-
-class MassDeletion(Conflict):
-    """A list that would delete too many boxes at once (a truncated file?)."""
-
-    def __init__(self, message: str, figures: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.figures = figures
 
 
 @dataclass

@@ -36,7 +36,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from annuaire import formats
 from annuaire.config import Settings
-from annuaire.errors import Conflict, ImportFileError
+from annuaire.errors import Conflict, ImportFileError, MassDeactivation
 from annuaire.gcpause import gc_paused
 from annuaire.progress import Reporter, Silent
 from annuaire.referential import nomenclatures, prints, records
@@ -182,10 +182,6 @@ def import_referential(
     finally:
         if first_load is not None:  # (its scratch tables are dropped once the transaction ended)
             first_load.discard()
-
-
-class MassDeactivation(Conflict):
-    """A referential file that would deactivate too much at once (truncated, header only?)."""
 
 
 def _active_counts(conn: Connection) -> dict[str, int]:

@@ -1,16 +1,15 @@
-"""The public pages: search, professional, structure, help; and their one error mapping.
+"""The public pages: search, professional, structure, help; and their error page.
 
 Handlers are plain functions (Starlette runs them in its thread pool) that
 read the store, build the page's data and render a Jinja2 template with
-autoescaping. Errors of the directory become a French error page here, and
-only here: InvalidInput 400, NotFound 404.
+autoescaping. They raise errors of the directory with French messages; the
+web edge of annuaire.http.errors turns them (and unknown paths) into the
+French error page `Pages.error_page` draws.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
-from functools import wraps
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from annuaire.config import Settings
-from annuaire.errors import DirectoryError, InvalidInput, NotFound
+from annuaire.errors import NotFound
 from annuaire.store import Store
 from annuaire.store.keys import search_key
 from annuaire.web import display, examples, search
@@ -89,6 +88,10 @@ class Pages:
         context.setdefault("params", SearchParams())
         html = self.env.get_template(name).render(request=request, **context)
         return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+    def error_page(self, request: Request, status: int, title: str, message: str) -> HTMLResponse:
+        """The French error page (annuaire.http.errors.FrenchPage)."""
+        return self.render(request, "error.html", status, title=title, message=message)
 
     # --- pages -------------------------------------------------------------
 
@@ -169,21 +172,3 @@ def _as_name_url(params: SearchParams, box: Criteria) -> str:
     if params.comme == "nom" or not box.interpreted or box.address:
         return ""
     return params.url(comme="nom", page=1)
-
-
-def page_errors(pages: Pages, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
-    """The one mapping of directory errors to French error pages."""
-
-    @wraps(handler)
-    def wrapper(request: Request) -> Response:
-        try:
-            return handler(request)
-        except InvalidInput as exc:
-            return pages.render(request, "error.html", 400, title="Demande incorrecte", message=exc.message)
-        except NotFound as exc:
-            message = exc.message[0].upper() + exc.message[1:] + "."
-            return pages.render(request, "error.html", 404, title="Page introuvable", message=message)
-        except DirectoryError as exc:
-            return pages.render(request, "error.html", 500, title="Erreur", message=exc.message)
-
-    return wrapper
