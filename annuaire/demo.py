@@ -8,10 +8,11 @@ sample publication, then starts every interface with `annuaire serve`.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from annuaire.config import child_environ
 
 
 def annuaire(*args: str, env: dict[str, str]) -> None:
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     folder = args.dir.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite:///{folder / 'annuaire.sqlite'}"
-    env = dict(os.environ, ANNUAIRE_DB=db_url, ANNUAIRE_EXTRACTIONS_DIR=str(folder / "extractions"))
+    env = child_environ(ANNUAIRE_DB=db_url, ANNUAIRE_EXTRACTIONS_DIR=str(folder / "extractions"))
     data = folder / "data"
     if not any(data.glob("PS_LibreAcces_*.zip")):
         annuaire("generate", str(data), "--professionals", str(args.professionals), "--seed", str(args.seed), env=env)

@@ -2,9 +2,12 @@
 
     DirectoryError                   (500 when nothing more precise is known)
     ├── InvalidInput                 bad data from outside (files, requests, packets)
+    │   ├── ConfigError              a setting (environment variable) whose value cannot be used
     │   ├── ImportFileError          a national file that cannot be loaded (path, line)
     │   ├── RuleViolation            a publication line breaking a rule (rule)
     │   ├── ListFormatError          a published list whose document is malformed (line, index)
+    │   ├── LinesRejected            a publication applied with some lines rejected (CLI exit 7)
+    │   ├── BerError                 a malformed or hostile LDAP packet (BER)
     │   ├── UnsupportedMediaType     a request body of a type the endpoint does not read
     │   ├── BodyTooLarge             a request body over its limit
     │   ├── MethodNotAllowed         a known path asked with another method (allowed)
@@ -94,6 +97,10 @@ class InvalidInput(DirectoryError):
     exit_code = 2
 
 
+class ConfigError(InvalidInput):
+    """A setting that cannot be used; the message names its environment variable (annuaire.config)."""
+
+
 class ImportFileError(InvalidInput):
     """A national file that cannot be loaded; names the file and the line."""
 
@@ -136,6 +143,17 @@ class ListFormatError(InvalidInput):
 
     def members(self) -> dict[str, Any]:
         return {"line": self.line, "index": self.index}
+
+
+class LinesRejected(InvalidInput):
+    """A publication that went through with some lines rejected (`annuaire publish` exits with
+    its own code, after printing the report, so scripts tell it from a refusal or a network error)."""
+
+    exit_code = 7
+
+
+class BerError(InvalidInput):
+    """A malformed or hostile BER encoding (an LDAP packet)."""
 
 
 class UnsupportedMediaType(InvalidInput):

@@ -57,8 +57,8 @@ from common import (
 from annuaire.config import Settings
 from annuaire.mailboxes import operators
 from annuaire.mailboxes.national import import_mssante_file, read_entries
+from annuaire.nationalfiles.sources import find_sources
 from annuaire.progress import Silent
-from annuaire.referential.reader import find_sources
 from annuaire.store import Store, open_store
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"

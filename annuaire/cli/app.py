@@ -39,7 +39,6 @@ class Context:
 @click.option(
     "--db",
     "db_url",
-    envvar="ANNUAIRE_DB",
     default=None,
     metavar="URL",
     help="Store URL: sqlite:///file.sqlite (default: ./annuaire.sqlite) or "
@@ -57,9 +56,9 @@ def cli(ctx: click.Context, db_url: str | None, quiet: bool) -> None:
       annuaire import data/PS_LibreAcces_*.zip data/Extraction_Correspondance_MSSante_*.zip
       annuaire stats
     """
-    from annuaire.store.url import default_url
+    from annuaire.config import store_url
 
-    ctx.obj = Context(db_url or default_url(), quiet)
+    ctx.obj = Context(db_url or store_url(), quiet)
 
 
 pass_context = click.make_pass_decorator(Context)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from annuaire.cli.app import Context, cli, console, handle_errors, pass_context
+from annuaire.config import Settings
 from annuaire.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from annuaire.ldap.service import LdapConfig
 
 
 def _port(value: str | None) -> int | None:
@@ -26,23 +30,21 @@ def _port(value: str | None) -> int | None:
     return None if port == 0 else port
 
 
-def ldap_config(ctx: Context, *, host: str | None, ldap_port: str | None, ldaps_port: str | None,
+def ldap_config(settings: Settings, db_url: str, *, ldap_port: str | None, ldaps_port: str | None,
                 workers: int | None, tls_cert: str | None, tls_key: str | None, demo_tls: bool,
-                base_dn: str | None = None, ready_file: str | None = None, limits: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
-    """The LdapConfig of a command line (shared by `annuaire ldap` and `annuaire serve`)."""
-    from annuaire.config import Settings
+                base_dn: str | None = None, ready_file: str | None = None,
+                limits: tuple[str, ...] = ()) -> LdapConfig:
+    """The LdapConfig of a command line over `settings` (shared by `annuaire ldap` and `annuaire serve`)."""
     from annuaire.ldap.limits import LdapLimits
     from annuaire.ldap.service import LdapConfig
 
-    settings = Settings.from_env(host=host)
-    config = LdapConfig.from_settings(settings, ctx.db_url)
+    config = LdapConfig.from_settings(settings, db_url)
     if ldap_port is not None:
         config.port = _port(ldap_port)
     if ldaps_port is not None:
         config.ldaps_port = _port(ldaps_port)
     if workers is not None:
         config.workers = workers
-    config.refresh_interval = float(os.environ.get("ANNUAIRE_LDAP_REFRESH", config.refresh_interval))
     if base_dn:
         config.base_dn = base_dn
     if ready_file:
@@ -57,21 +59,8 @@ def ldap_config(ctx: Context, *, host: str | None, ldap_port: str | None, ldaps_
         console.print(f"demo TLS: self-signed certificate {cert} (clients must trust it explicitly)")
     if config.tls and config.ldaps_port is None and ldaps_port is None:
         config.ldaps_port = 6636
-    values = {}
-    from_env = [x.strip() for x in os.environ.get("ANNUAIRE_LDAP_LIMITS", "").split(",") if x.strip()]
-    for item in (*from_env, *limits):
-        name, _, value = item.partition("=")
-        if name not in LdapLimits.__dataclass_fields__:
-            known = ", ".join(LdapLimits.__dataclass_fields__)
-            raise InvalidInput(f"unknown LDAP limit {name!r}; known limits: {known}")
-        kind = type(getattr(LdapLimits(), name))
-        try:
-            values[name] = kind(value)
-        except ValueError:
-            raise InvalidInput(f"LDAP limit {name} must be a {kind.__name__}, got {value!r}") from None
-    if values:
-        merged = {**config.limits.__dict__, **values}
-        config.limits = LdapLimits(**merged)
+    if limits:  # over ANNUAIRE_LDAP_LIMITS (already in settings)
+        config.limits = LdapLimits.parse(limits, base=config.limits, origin="--limit")
     return config
 
 
@@ -119,8 +108,8 @@ def ldap_command(ctx: Context, host: str | None, ldap_port: str | None, ldaps_po
     from annuaire.ldap.service import run_ldap
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    config = ldap_config(ctx, host=host, ldap_port=ldap_port, ldaps_port=ldaps_port, workers=workers,
-                         tls_cert=tls_cert, tls_key=tls_key, demo_tls=demo_tls, base_dn=base_dn,
+    config = ldap_config(Settings.from_env(host=host), ctx.db_url, ldap_port=ldap_port, ldaps_port=ldaps_port,
+                         workers=workers, tls_cert=tls_cert, tls_key=tls_key, demo_tls=demo_tls, base_dn=base_dn,
                          ready_file=ready_file, limits=limits)
     run_ldap(config)
 
@@ -229,27 +218,6 @@ def export_ldif(ctx: Context, out: Path, base_dn: str, slapd_conf: Path | None) 
         data_dir = slapd_conf.parent.resolve()
         slapd_conf.write_text(slapd_config(data_dir, schema.resolve(), base_dn))
         click.echo(f"{slapd_conf}: slapd configuration (create {data_dir / 'data'} before slapadd)")
-
-
-def start_ldap_beside_http(ctx: Context, *, host: str | None, ldap_port: int | str | None,
-                           ldaps_port: str | None = None, workers: int | None = None, tls_cert: str | None = None,
-                           tls_key: str | None = None, demo_tls: bool = False):  # type: ignore[no-untyped-def]
-    """For `annuaire serve`: start the LDAP workers in a child process; None when LDAP is disabled.
-
-    The caller stops it after the HTTP server returns: `process.terminate(); process.join()`.
-    """
-    from annuaire.ldap.service import start_ldap_process
-
-    config = ldap_config(ctx, host=host, ldap_port=None if ldap_port is None else str(ldap_port),
-                         ldaps_port=ldaps_port, workers=workers, tls_cert=tls_cert, tls_key=tls_key,
-                         demo_tls=demo_tls)
-    if config.port is None and config.ldaps_port is None:
-        return None
-    process = start_ldap_process(config)
-    where = ", ".join(f"{scheme}://{config.host}:{port}" for scheme, port in
-                      (("ldap", config.port), ("ldaps", config.ldaps_port if config.tls else None)) if port)
-    console.print(f"LDAP  {where} (base {config.base_dn}, {config.workers} workers)")
-    return process
 
 
 @cli.command("ldap-schema")

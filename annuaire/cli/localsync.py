@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from annuaire.cli.app import Context, cli, console, handle_errors
+from annuaire.errors import InvalidInput
 
 _local_option = click.option(
     "--local", "local_db", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -252,49 +253,25 @@ def serve_ldap_cmd(local_db: Path, national: str, host: str, port: str, base_dn:
       annuaire local-sync serve-ldap --local carnet.sqlite --national ldap://annuaire.example:389 --port 3389
       # then, in the mail client: server localhost:3389, base o=annuaire-sante,c=fr
     """
-    import asyncio
-    import json
-    import os
-    import signal
-
-    from annuaire.errors import InvalidInput
+    from annuaire.config import national_ldap_password
     from annuaire.ldap.limits import LdapLimits
     from annuaire.localsync.db import LocalBase
     from annuaire.localsync.national_ldap import NationalLdap
-    from annuaire.localsync.one_account import OneAccountConfig, start_one_account
+    from annuaire.localsync.one_account import OneAccountConfig
+    from annuaire.localsync.serve_ldap import serve
 
     LocalBase.open(local_db, create=False).close()
-    values: dict[str, object] = {}
-    for item in limits:
-        name, _, value = item.partition("=")
-        if name not in LdapLimits.__dataclass_fields__:
-            raise InvalidInput(f"unknown LDAP limit {name!r}; known limits: {', '.join(LdapLimits.__dataclass_fields__)}")
-        values[name] = type(getattr(LdapLimits(), name))(value)
+    endpoint_limits = LdapLimits.parse(limits, origin="--limit")
     try:
         listen_port = 0 if port == "auto" else int(port)
     except ValueError:
         raise InvalidInput(f"--port {port!r} must be a number or 'auto'") from None
     client = NationalLdap.from_url(
-        national, bind_dn=national_bind_dn or "", password=os.environ.get("ANNUAIRE_NATIONAL_LDAP_PASSWORD", ""),
-        ca_file=national_ca or "",
+        national, bind_dn=national_bind_dn or "", password=national_ldap_password(), ca_file=national_ca or "",
     )
-    config = OneAccountConfig(local_db, client, host, listen_port, base_dn, national_base_dn or "", LdapLimits(**values))
+    config = OneAccountConfig(local_db, client, host, listen_port, base_dn, national_base_dn or "", endpoint_limits)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            service = await start_one_account(config)
-        except OSError as exc:
-            raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-        console.print(f"LDAP  ldap://{host}:{service.port}/ (local {local_db} + national {client.label})", highlight=False)
-        if ready_file:
-            tmp = ready_file + ".tmp"
-            Path(tmp).write_text(json.dumps({"port": service.port, "pid": os.getpid()}))
-            os.replace(tmp, ready_file)
-        await stop.wait()
-        await service.close()
+    def listening(bound: int) -> None:
+        console.print(f"LDAP  ldap://{host}:{bound}/ (local {local_db} + national {client.label})", highlight=False)
 
-    asyncio.run(main())
+    serve(config, ready_file=ready_file or "", on_listening=listening)

@@ -10,7 +10,7 @@ import orjson
 from rich.table import Table
 
 from annuaire.cli.app import Context, cli, console, handle_errors, pass_context
-from annuaire.config import Settings
+from annuaire.config import Settings, operator_server, operator_token
 
 
 @cli.group()
@@ -218,19 +218,24 @@ def whitelist(ctx: Context, output: Path | None) -> None:
 @cli.command()
 @click.argument("domain")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--server", required=True, envvar="ANNUAIRE_SERVER", metavar="URL",
+@click.option("--server", default=operator_server, metavar="URL",
               help="Base URL of the directory, e.g. http://127.0.0.1:8080 (env ANNUAIRE_SERVER).")
-@click.option("--token", envvar="ANNUAIRE_TOKEN", default="", help="Operator API token (env ANNUAIRE_TOKEN).")
+@click.option("--token", default=operator_token, help="Operator API token (env ANNUAIRE_TOKEN).")
 @click.option("--dry-run", is_flag=True, help="Validate and report; apply nothing.")
 @click.option("--confirm-mass-delete", is_flag=True, help="Accept deleting many boxes at once.")
 @click.option("--if-match", default=None, metavar="ETAG", help="Only apply if the domain is still at this version.")
 @click.option("--cert", nargs=2, default=None, metavar="CERT KEY", help="TLS client certificate and key files.")
 @click.option("--ca", default=None, metavar="FILE", help="CA bundle verifying the server's TLS certificate.")
-@click.option("--json", "as_json", is_flag=True, help="Print the raw report JSON on stdout.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the report JSON on stdout (for scripts; `line` filled for JSON files).")
 @handle_errors
 def publish(domain: str, file: Path, server: str, token: str, dry_run: bool, confirm_mass_delete: bool,
             if_match: str | None, cert: tuple[str, str] | None, ca: str | None, as_json: bool) -> None:
     """Send FILE (JSON {"mailboxes": [...]} or the '|' MSSanté text layout) as DOMAIN's complete list.
+
+    Exit codes: 0 published, 7 some lines rejected (the report says which, by the file's line
+    numbers), 2 list refused whole, 4 credentials or domain refused, 5 If-Match or mass deletion,
+    6 server busy or unavailable, 1 server unreachable.
 
     \b
     Example:
@@ -238,30 +243,21 @@ def publish(domain: str, file: Path, server: str, token: str, dry_run: bool, con
     """
     from annuaire.mailboxes.client import publish_file
 
+    if not server:  # required, but ANNUAIRE_SERVER (read by annuaire.config) may give it
+        raise click.MissingParameter(ctx=click.get_current_context(), param_hint="'--server'", param_type="option")
     report = publish_file(server, token, domain, file, dry_run=dry_run, confirm_mass_delete=confirm_mass_delete,
                           if_match=if_match, cert=cert, ca=ca)
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(report) + b"\n")
-        return
-    title = "Dry run (nothing applied)" if report.get("dry_run") else f"Publication {report.get('publication')}"
-    console.print(f"[bold]{title}[/] — {report['domain']}, version {report['version']}", highlight=False)
-    console.print(
-        "created {created:,}  updated {updated:,}  deleted {deleted:,}  unchanged {unchanged:,}  ".format(**report)
-        + f"rejected {len(report['rejected']):,}  warnings {len(report['warnings']):,}",
-        highlight=False,
-    )
-    for title, items, style in (("Rejected", report["rejected"], "red"), ("Warnings", report["warnings"], "yellow")):
-        if not items:
-            continue
-        table = Table(title=title, title_style=style)
-        for column in ("line", "address", "code", "message"):
-            table.add_column(column)
-        for item in items[:100]:
-            where = str(item.get("line") or item["index"])
-            table.add_row(where, item.get("address") or "", item["code"], item["message"])
-        console.print(table)
-        if len(items) > 100:
-            console.print(f"… and {len(items) - 100} more (use --json for all)")
+    else:
+        from annuaire.mailboxes.reportview import print_report
+
+        print_report(console, report)
+    if report["rejected"]:
+        from annuaire.errors import LinesRejected
+
+        applied = "nothing applied: dry run" if report.get("dry_run") else "the other lines were applied"
+        raise LinesRejected(f"{len(report['rejected']):,} line(s) of {file} rejected ({applied}); exit code 7")
 
 
 @cli.command()

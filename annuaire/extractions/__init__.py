@@ -5,7 +5,7 @@
     rows.py          streaming millions of rows as tuples inside the snapshot
     mssante.py       Extraction_Correspondance_MSSante_<ts>.zip (published mailboxes)
     ps_libreacces.py PS_LibreAcces_<ts>.zip (the active referential, 56-column layout)
-    manifest.py      <name>_<ts>.json: generated_at, line counts, SHA-256
+    manifest.py      writing <name>_<ts>.json: generated_at, line counts, SHA-256
     generate.py      generate(store, outdir): both extractions, then pruning
     catalog.py       which complete extractions a directory holds; pruning
     http.py          GET/HEAD /extractions/… (ETag, Last-Modified, 304, Range)
@@ -14,5 +14,5 @@
 Public: `annuaire.extractions.generate.generate(store, outdir, names, keep_days)`,
 `annuaire.extractions.http.routes(store, settings)`,
 `annuaire.extractions.scheduler.start_scheduler(db_url, settings)`,
-`annuaire.extractions.manifest.Manifest`.
+`annuaire.nationalfiles.manifest.Manifest` (read and checked there, written by manifest.py).
 """

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from annuaire import formats
 from annuaire.errors import ImportFileError
-from annuaire.extractions.manifest import Manifest
 from annuaire.extractions.snapshot import PARIS
+from annuaire.nationalfiles.manifest import Manifest
 
 KINDS = (formats.MSSANTE, formats.PS_LIBRE_ACCES)
 

@@ -18,9 +18,10 @@ from sqlalchemy import Connection
 
 from annuaire import formats
 from annuaire.extractions import catalog, mssante, ps_libreacces
-from annuaire.extractions.manifest import Manifest
+from annuaire.extractions.manifest import publish
 from annuaire.extractions.package import AtomicArchive
 from annuaire.extractions.snapshot import snapshot
+from annuaire.nationalfiles.manifest import Manifest
 from annuaire.store import Store
 
 WRITERS: dict[str, Callable[[Connection, AtomicArchive], object]] = {
@@ -35,9 +36,7 @@ def generate_one(store: Store, outdir: Path, name: str, now: datetime | None = N
         raise ValueError(f"unknown extraction {name!r} (known: {', '.join(WRITERS)})")
     with snapshot(store, now) as snap, AtomicArchive(Path(outdir), name, snap.ts) as archive:
         WRITERS[name](snap.conn, archive)
-    manifest = Manifest.from_archive(name, snap.ts, snap.generated_at, archive.info, snap.journal_cursor)
-    manifest.write(Path(outdir))
-    return manifest
+    return publish(Path(outdir), name, snap.ts, snap.generated_at, archive.info, snap.journal_cursor)
 
 
 def generate(

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from sqlalchemy import Connection, and_, select
 
 from annuaire import formats
-from annuaire.extractions.package import AtomicArchive, MemberInfo, render
+from annuaire.extractions.package import AtomicArchive, render
 from annuaire.extractions.rows import batches
+from annuaire.nationalfiles.manifest import MemberInfo
 from annuaire.store.schema import mailbox, person, skill, structure
 from annuaire.store.visibility import visible
 

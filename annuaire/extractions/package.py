@@ -21,21 +21,11 @@ from types import TracebackType
 from typing import Self
 
 from annuaire import formats
+from annuaire.nationalfiles.manifest import MemberInfo, sha256_file
 
 # Level 1 deflate: about 3x faster than the default for ~10 % larger files.
 COMPRESS_LEVEL = 1
 CHUNK_LINES = 20_000
-HASH_BLOCK = 1 << 20
-
-
-@dataclass
-class MemberInfo:
-    """What the manifest says about one text file of the archive."""
-
-    name: str
-    lines: int = 0  # data lines, header excluded
-    bytes: int = 0
-    sha256: str = ""
 
 
 @dataclass
@@ -170,14 +160,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(HASH_BLOCK):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync(path: Path) -> None:

@@ -19,8 +19,9 @@ from sqlalchemy import Connection, and_, case, select
 from sqlalchemy.sql import ColumnElement
 
 from annuaire import formats
-from annuaire.extractions.package import AtomicArchive, MemberInfo, render
+from annuaire.extractions.package import AtomicArchive, render
 from annuaire.extractions.rows import batches
+from annuaire.nationalfiles.manifest import MemberInfo
 from annuaire.referential import records
 from annuaire.store.schema import activity, diploma, person, skill, structure
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from sqlalchemy import Connection
 from sqlalchemy.sql import Select
 
+from annuaire.store.dialect import streaming_cursor
+
 BATCH = 20_000
 _names = itertools.count()
 
@@ -22,13 +24,7 @@ _names = itertools.count()
 def batches(conn: Connection, stmt: Select, size: int = BATCH) -> Iterator[list[tuple]]:  # type: ignore[type-arg]
     """Lists of row tuples, `size` at a time, in the statement's order."""
     sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    if conn.dialect.name == "postgresql":
-        cursor = raw.cursor(name=f"extraction_{next(_names)}")  # server side: constant memory
-        cursor.itersize = size
-    else:
-        cursor = raw.cursor()
+    cursor = streaming_cursor(conn, f"extraction_{next(_names)}", size)
     try:
         cursor.execute(sql)
         while rows := cursor.fetchmany(size):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
 import subprocess
 import sys
 import threading
@@ -21,7 +20,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from annuaire import formats
-from annuaire.config import Settings
+from annuaire.config import Settings, child_environ
+from annuaire.errors import ConfigError
 from annuaire.extractions import catalog
 from annuaire.extractions.snapshot import PARIS
 
@@ -55,7 +55,10 @@ class ExtractionScheduler:
         self.db_url = db_url
         self.outdir = Path(settings.extractions_dir)
         self.keep_days = settings.extractions_keep_days
-        self.at = parse_time(settings.extractions_time)
+        try:
+            self.at = parse_time(settings.extractions_time)
+        except ValueError as exc:
+            raise ConfigError(f"ANNUAIRE_EXTRACTIONS_TIME: {exc}") from None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="extractions-scheduler", daemon=True)
         self._proc: subprocess.Popen[bytes] | None = None
@@ -70,7 +73,8 @@ class ExtractionScheduler:
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.terminate()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout)
 
     def _loop(self) -> None:
         if not all(catalog.latest(self.outdir, kind) for kind in catalog.KINDS):
@@ -100,7 +104,7 @@ class ExtractionScheduler:
             except BlockingIOError:
                 log.info("extractions: another process is generating; skipped")
                 return False
-            env = dict(os.environ, ANNUAIRE_DB=self.db_url)
+            env = child_environ(ANNUAIRE_DB=self.db_url)  # the generator opens the store itself
             cmd = [sys.executable, "-m", "annuaire.extractions.generate", str(self.outdir), str(self.keep_days)]
             log.info("extractions: generating into %s", self.outdir)
             self._proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -115,8 +119,15 @@ class ExtractionScheduler:
         return True
 
 
-def start_scheduler(db_url: str, settings: Settings) -> ExtractionScheduler | None:
-    """What `annuaire serve` calls; None when disabled (extractions_time empty or 'off')."""
+def make_scheduler(db_url: str, settings: Settings) -> ExtractionScheduler | None:
+    """The scheduler, not started; None when disabled (extractions_time empty or 'off'). ConfigError
+    on a time that is not HH:MM: `annuaire serve` checks it before starting anything."""
     if settings.extractions_time.strip().lower() in ("", "off", "none"):
         return None
-    return ExtractionScheduler(db_url, settings).start()
+    return ExtractionScheduler(db_url, settings)
+
+
+def start_scheduler(db_url: str, settings: Settings) -> ExtractionScheduler | None:
+    """`make_scheduler`, started."""
+    scheduler = make_scheduler(db_url, settings)
+    return None if scheduler is None else scheduler.start()

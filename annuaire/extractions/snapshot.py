@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 from annuaire import formats
 from annuaire.store import Store
 from annuaire.store.clock import FORMAT, from_stored
+from annuaire.store.dialect import consistent_reads, mapped_reads
 from annuaire.store.follow import start
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -50,18 +51,11 @@ def snapshot(store: Store, now: datetime | None = None) -> Iterator[Snapshot]:
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     generated_at = moment.strftime(FORMAT)
     with store.engine.connect() as conn:
-        if store.is_postgresql:
-            conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-        if store.is_sqlite:
-            # Memory-mapped reads: an extraction touches most pages of a multi-GB file.
-            conn.connection.driver_connection.execute(f"PRAGMA mmap_size={MMAP_BYTES}")  # type: ignore[union-attr]
-        try:
-            with conn.begin():
-                # Pin the snapshot now (SQLite's deferred BEGIN takes it at the first read); the cursor
-                # read in it names exactly the changes the files hold: "changes since" starts there.
-                conn.exec_driver_sql("SELECT count(*) FROM run")
-                cursor = start(conn).token()
-                yield Snapshot(conn, generated_at, file_timestamp(generated_at), cursor)
-        finally:
-            if store.is_sqlite:
-                conn.connection.driver_connection.execute("PRAGMA mmap_size=0")  # type: ignore[union-attr]
+        conn = consistent_reads(conn)
+        # Memory-mapped reads: an extraction touches most pages of a multi-GB file.
+        with mapped_reads(conn, MMAP_BYTES), conn.begin():
+            # Pin the snapshot now (SQLite's deferred BEGIN takes it at the first read); the cursor
+            # read in it names exactly the changes the files hold: "changes since" starts there.
+            conn.exec_driver_sql("SELECT count(*) FROM run")
+            cursor = start(conn).token()
+            yield Snapshot(conn, generated_at, file_timestamp(generated_at), cursor)

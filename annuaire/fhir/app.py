@@ -34,6 +34,7 @@ from annuaire.fhir import ids, paging, params, query
 from annuaire.fhir.auth import KeyRing, RateLimiter
 from annuaire.fhir.cache import BackgroundRenderer
 from annuaire.fhir.capability import capability_statement
+from annuaire.fhir.patchwrite import MailboxPatcher
 from annuaire.fhir.tables import (
     ORGANIZATION,
     PRACTITIONER,
@@ -72,8 +73,8 @@ class FhirApi:
         self.throttle = limits.AuthThrottle(self.limits, "FHIR API", settings.auth_failures_per_address)
         self.renderer = BackgroundRenderer(store)
         self.renderer.start()  # with the server, not at the first request
-        self.compiler = query.Compiler(store.engine.dialect.name)
-        self.inline = store.engine.dialect.name == "sqlite"
+        self.compiler = query.Compiler(store)
+        self.inline = store.in_process
         self._secret: bytes | None = settings.secret.encode() if settings.secret else None
 
     @property
@@ -331,6 +332,7 @@ def routes(store: Store, settings: Settings) -> list[BaseRoute]:
     """The /fhir/v2 routes, for annuaire.http.app PROVIDERS: every path under /fhir/v2, whatever
     its method, answers FHIR JSON or an OperationOutcome."""
     api = FhirApi(store, settings)
+    patcher = MailboxPatcher(store, settings, api.compiler)
     g = api.guarded
     mount = Mount(PREFIX, routes=[
         Route("/metadata", g(api.metadata, needs_key=False, cached=False), methods=["GET"]),
@@ -338,6 +340,8 @@ def routes(store: Store, settings: Settings) -> list[BaseRoute]:
         Route("/{type}/_search", g(api.search_post), methods=["POST"]),
         Route("/{type}/{id}", g(api.read), methods=["GET"]),
         Route("/{type}", g(api.search_get), methods=["GET"]),
+        # operators' per-mailbox writes: their own credentials, not an API key (annuaire.fhir.patchwrite)
+        *(Route(f"/{rtype}", g(patcher.patch, needs_key=False, cached=False), methods=["PATCH"]) for rtype in ids.TYPES),
     ])
     not_found = "Invalid request: the FHIR endpoint on this server does not know how to handle {method} {path}"
     return [Edge(PREFIX, [mount], Outcome(), not_found=not_found, headers=api.position)]

@@ -14,7 +14,8 @@ def capability_statement(base: str, software_version: str) -> dict[str, Any]:
     for rtype, params in PARAMETERS.items():
         resources.append({
             "type": rtype,
-            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            # patch: operators only, conditional on identifier, telecom only (annuaire.fhir.patchwrite)
+            "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "patch"}],
             "versioning": "versioned",
             "readHistory": False,
             "searchInclude": list(INCLUDES[rtype]),
@@ -33,7 +34,9 @@ def capability_statement(base: str, software_version: str) -> dict[str, Any]:
         "rest": [{
             "mode": "server",
             "documentation": (
-                "Read-only. Header ESANTE-API-KEY required. String parameters: starts-with, case- and "
+                "Read-only for API keys (header ESANTE-API-KEY). MSSanté operators (Bearer token or client "
+                "certificate) may PATCH [type]?identifier=... with a FHIRPath Patch of telecom (their mailboxes). "
+                "String parameters: starts-with, case- and "
                 "accent-insensitive, modifiers :exact and :contains (3 characters at least). Tokens: code, "
                 "system|code, system|. _lastUpdated prefixes eq ne gt lt ge le sa eb ap. AND by repetition, "
                 "OR by commas. _count (default 50), _total (accurate|estimate|none), _elements, "

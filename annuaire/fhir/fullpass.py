@@ -71,7 +71,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import orjson
 from sqlalchemy import Connection, func, select
@@ -82,6 +83,7 @@ from annuaire.fhir.render import Rendered
 from annuaire.fhir.tables import fhir_legal_entity, fhir_resource, fhir_telecom, fhir_token
 from annuaire.gcpause import gc_paused
 from annuaire.store import Store, open_store
+from annuaire.store.bulkload import loading_empty
 from annuaire.store.clock import utc_now
 from annuaire.store.diff import bulk_inserts
 from annuaire.store.schema import activity, diploma, mailbox, person, skill, structure
@@ -146,7 +148,7 @@ class Source:
         return self.reader.url
 
     def __enter__(self) -> Source:
-        if self.store.is_sqlite:
+        if self.store.bulk_writes_block_readers:
             discard_snapshots(self.store)  # (left by a renderer that was killed: we hold the lease)
             self.path = _snapshot_path(self.store)
             try:
@@ -390,8 +392,15 @@ class Rendering:
 
 
 def serve() -> None:
-    """The helper: the store's URL, then units to render, each answered with its rows."""
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    """The helper: the store's URL, then units to render, each answered with its rows.
+
+    The answers go to the original stdout, kept for them alone: file descriptor 1 and
+    `sys.stdout` then point to stderr, so that nothing else written by this process (a
+    library's print, a C extension's message) can break the stream of pickles."""
+    stdin = sys.stdin.buffer
+    stdout = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     store = open_store(pickle.load(stdin), upgrade=False)
     renderer = Renderer()
     try:
@@ -424,50 +433,32 @@ class _Writer:
     writes ~120 MB/s). With other connections open (a running server) the file stays
     in WAL mode.
     PostgreSQL: the tables truncated in the transaction (COPY writes the rows frozen)
-    and their indexes dropped, built once at the end."""
+    and their indexes dropped, built once at the end (`loading_empty`)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._dropped: list = []
         self._renewed = 0.0
 
     def __enter__(self) -> _Writer:
         self._bulk = self.store.write(bulk=True)
         self._conn = self._bulk.__enter__()
-        if self.store.is_postgresql:
-            self._conn.exec_driver_sql("TRUNCATE " + ", ".join(f'"{t.name}"' for t in TABLES))
-            self._dropped = _drop_indexes(self._conn)
-        else:
-            self._cache = self._conn.exec_driver_sql("PRAGMA cache_size").scalar()
-            self._conn.exec_driver_sql(f"PRAGMA cache_size=-{CACHE_KIB}")
+        self._load = loading_empty(self._conn, TABLES, cache_kib=CACHE_KIB)
+        self._loading = self._load.__enter__()
         return self
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
         try:
-            if kind is None:
-                for index in self._dropped:
-                    index.create(self._conn)
+            self._load.__exit__(kind, exc, tb)
         finally:
-            if self.store.is_sqlite:
-                self._conn.exec_driver_sql(f"PRAGMA cache_size={self._cache}")
             self._bulk.__exit__(kind, exc, tb)
 
     def write(self, batch: Batch) -> None:
         conn = self._conn
         for table, columns, rows in zip(TABLES, COLUMNS, batch):
             if rows:
-                with bulk_inserts(conn, table.name, columns, loading=self.store.is_postgresql) as write:
+                with bulk_inserts(conn, table.name, columns, loading=self._loading) as write:
                     write(rows)
         if time.monotonic() - self._renewed > 10:
             cache._renew_lease(conn)  # (visible at the commit; PostgreSQL: holds the lease row till then)
             self._renewed = time.monotonic()
 
-
-def _drop_indexes(conn: Connection) -> list:
-    """Drop the indexes of the tables (built once at the end): returns them."""
-    dropped = []
-    for table in TABLES:
-        for index in table.indexes:
-            index.drop(conn)
-            dropped.append(index)
-    return dropped

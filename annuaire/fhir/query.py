@@ -4,7 +4,7 @@ Every condition is `rid IN (<indexed lookup>)` or a predicate on the cache
 row itself; the page is `rid > last ORDER BY rid LIMIT n+1` on the cache's
 primary key. The lookups only use indexed columns:
 - names: `person.last_name_key` / `first_name_key` prefix ranges
-  (`search_key` + `prefix_upper_bound`), `:contains` through the trigram
+  (`search_key` + `starts_with`), `:contains` through the trigram
   indexes of annuaire.store.contains; organisation names and cities likewise;
 - identifiers: the unique/indexed id columns (id_nat, idnat, finess, siret…);
 - mailboxes: `fhir_telecom` (address, domain, type), which holds exactly the
@@ -31,17 +31,15 @@ from annuaire.fhir import ids
 from annuaire.fhir.params import Clause, DateRange, Search
 from annuaire.fhir.tables import ORGANIZATION, fhir_legal_entity, fhir_resource, fhir_telecom, fhir_token
 from annuaire.store import contains
-from annuaire.store.keys import prefix_upper_bound, search_key
+from annuaire.store.keys import search_key
+from annuaire.store.prefix import starts_with
 from annuaire.store.schema import activity, person, skill, structure
+from annuaire.store.select import mark
 
 f = fhir_resource
 
 
 # --- helpers -----------------------------------------------------------------
-
-
-def _prefix(column: Any, key: str) -> ColumnElement:
-    return and_(column >= key, column < prefix_upper_bound(key))
 
 
 def _key(name: str, value: str) -> str:
@@ -103,8 +101,8 @@ class Plan:
 
 
 class Compiler:
-    def __init__(self, dialect: str) -> None:
-        self.dialect = dialect
+    def __init__(self, bind: Any) -> None:
+        self.bind = bind  # the store (or its engine, or an engine's name): which trigram index to read
 
     def conditions(self, search: Search) -> Plan:
         kind = ids.TYPES[search.resource_type]
@@ -172,17 +170,17 @@ class Compiler:
         if clause.modifier == "contains":
             if target is None:
                 raise InvalidInput(f"Modifier :contains is not supported on parameter {name}")
-            lookup = contains.contains_ids(self.dialect, target, value)
+            lookup = contains.contains_ids(self.bind, target, value)
             if where is not None:
                 return _in(base.where(id_col.in_(lookup)))
-            return Sel([lookup], natural=(0,) if self.dialect == "sqlite" else ())
+            return Sel([lookup], natural=(0,) if contains.ids_ascending(self.bind) else ())
         key = _key(name, value)
         if clause.modifier == "exact":
             cond = key_col == key
             if raw_col is not None:
                 cond = and_(cond, raw_col == value)
             return _in(base.where(cond))
-        return _in(base.where(_prefix(key_col, key)))
+        return _in(base.where(starts_with(key_col, key)))
 
     def p_family(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
         return self._string("family", clause, value, person.c.last_name_key, person.c.last_name,
@@ -203,8 +201,8 @@ class Compiler:
             # "dupont cam": family = leading words, given starts with the rest (and the reverse).
             for i in range(1, len(words)):
                 head, tail = " ".join(words[:i]), " ".join(words[i:])
-                alternatives.append(_in(select(person.c.id).where((person.c.last_name_key == head) & _prefix(person.c.first_name_key, tail))))
-                alternatives.append(_in(select(person.c.id).where((person.c.first_name_key == head) & _prefix(person.c.last_name_key, tail))))
+                alternatives.append(_in(select(person.c.id).where((person.c.last_name_key == head) & starts_with(person.c.first_name_key, tail))))
+                alternatives.append(_in(select(person.c.id).where((person.c.first_name_key == head) & starts_with(person.c.last_name_key, tail))))
         return _any(alternatives)
 
     def p_address(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
@@ -221,7 +219,7 @@ class Compiler:
         if clause.modifier == "contains":
             raise InvalidInput("Modifier :contains is not supported on parameter address-postalcode")
         code = value.strip().upper()
-        cond = structure.c.postcode == code if clause.modifier == "exact" else _prefix(structure.c.postcode, code)
+        cond = structure.c.postcode == code if clause.modifier == "exact" else starts_with(structure.c.postcode, code)
         return _in(select(structure.c.id).where(cond))
 
     def p_address_line(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
@@ -229,7 +227,7 @@ class Compiler:
             raise InvalidInput("Modifier :contains is not supported on parameter address-line")
         key = _key("address-line", value)
         t = fhir_token
-        cond = t.c.code == key if clause.modifier == "exact" else _prefix(t.c.code, key)
+        cond = t.c.code == key if clause.modifier == "exact" else starts_with(t.c.code, key)
         return _in(select(t.c.rid).where((t.c.kind == ORGANIZATION) & (t.c.param == "address-line") & (t.c.system == "") & cond))
 
     def p_number_smartcard(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
@@ -256,14 +254,14 @@ class Compiler:
             if at:
                 # "…x@dom…": the domain starts with what follows the @ (indexed),
                 # the local part ends with what precedes it.
-                cond = _prefix(t.c.domain, domain) if domain else t.c.domain.is_not(None)
+                cond = starts_with(t.c.domain, domain) if domain else t.c.domain.is_not(None)
                 if local:
                     cond = and_(cond, t.c.address.like("%" + _like_escape(local) + "@%", escape="\\"))
             else:
-                ids_ = contains.contains_ids(self.dialect, "mailbox.address", text)
+                ids_ = contains.contains_ids(self.bind, "mailbox.address", text)
                 cond = t.c.mailbox_id.in_(ids_)
         else:
-            cond = _prefix(t.c.address, text)
+            cond = starts_with(t.c.address, text)
         return _in(select(t.c.rid).where((t.c.kind == kind) & cond))
 
     def p_mailbox_mss_type(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
@@ -385,7 +383,7 @@ class Compiler:
                 return sites(or_(s.c.siret.is_not(None), s.c.siren.is_not(None)))
             if len(code) == 14:
                 return sites(s.c.siret == code)
-            return sites(and_(s.c.siret >= code, s.c.siret < prefix_upper_bound(code)))  # SIREN = SIRET prefix
+            return sites(starts_with(s.c.siret, code))  # SIREN = SIRET prefix
         if system in (*cs.RPPS_ALIASES, cs.RPPS_RANG):
             return sites(s.c.tech_id == code) if code else f.c.rid > 0
         return false()
@@ -634,13 +632,13 @@ def plan_kind(plan: Plan) -> str:
 _BOUNDS = (
     "SELECT (SELECT min(rid) FROM fhir_resource WHERE kind = {0}), (SELECT max(rid) FROM fhir_resource WHERE kind = {0})"
 )
-_BOUNDS_SQL = {"qmark": _BOUNDS.format("?"), "format": _BOUNDS.format("%s"), "pyformat": _BOUNDS.format("%s")}
+_BOUNDS_SQL = {m: _BOUNDS.format(m) for m in ("?", "%s")}  # by placeholder (`mark`)
 
 
 def bounds(conn: Connection, kind: str) -> tuple[int, int]:
     """The snapshot of a walk: rids existing now (new records sort outside)."""
     # two subqueries: each is one index probe (min and max in one select would scan)
-    lo, hi = conn.exec_driver_sql(_BOUNDS_SQL[conn.dialect.paramstyle], (kind, kind)).one()
+    lo, hi = conn.exec_driver_sql(_BOUNDS_SQL[mark(conn)], (kind, kind)).one()
     return (lo or 0, hi or 0)
 
 

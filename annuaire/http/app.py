@@ -7,7 +7,6 @@ only assembles them.
 
 from __future__ import annotations
 
-import os
 from importlib import import_module
 
 from starlette.applications import Starlette
@@ -19,6 +18,8 @@ from annuaire.store import Store
 # "module:function" of each capability's routes, most specific prefixes first.
 PROVIDERS: list[str] = [
     "annuaire.mailboxes.api:routes",  # /api/v1: operator publication API
+    "annuaire.mailboxes.whitelist:routes",  # /listeblanchemssante.xml: the domain whitelist (issue 21)
+    "annuaire.console.routes:routes",  # /operateurs: the operators' console in French (issue 21 item 3)
     "annuaire.extractions.http:routes",  # /extractions: daily extraction downloads (issue 5)
     "annuaire.fhir.app:routes",  # /fhir/v2: FHIR API compatible with the national API v2 (issue 6)
     "annuaire.web.routes:routes",  # web search page: "/", /pro, /structure, /aide, /assets (keep last: owns "/")
@@ -40,6 +41,7 @@ def app_from_env() -> Starlette:
     """The same app for `uvicorn --factory annuaire.http.app:app_from_env`: store from ANNUAIRE_DB.
     (`annuaire serve` passes the store URL and settings to its workers explicitly, and serves
     them with the limits of annuaire.http.guard, which a bare uvicorn does not apply.)"""
+    from annuaire.config import store_url
     from annuaire.store import open_store
 
-    return create_app(open_store(os.environ["ANNUAIRE_DB"]), Settings.from_env())
+    return create_app(open_store(store_url()), Settings.from_env())

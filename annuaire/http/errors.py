@@ -171,7 +171,8 @@ class FrenchPage:
 
     TITLES: ClassVar[dict[int, str]] = {
         400: "Demande incorrecte", 401: "Accès refusé", 403: "Accès refusé", 404: "Page introuvable",
-        405: "Méthode non autorisée", 410: "Page introuvable", 413: "Demande trop volumineuse",
+        405: "Méthode non autorisée", 409: "Conflit", 410: "Page introuvable", 412: "Version périmée",
+        413: "Demande trop volumineuse",
         429: "Trop de demandes", 500: "Erreur", 503: "Service indisponible",
     }
     MESSAGES: ClassVar[dict[str, str]] = {

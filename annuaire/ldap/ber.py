@@ -16,7 +16,7 @@ ever encodes our own, bounded data.
 
 from __future__ import annotations
 
-from annuaire.errors import InvalidInput
+from annuaire.errors import BerError
 
 # Universal tags used by LDAP.
 BOOLEAN = 0x01
@@ -28,10 +28,6 @@ SEQUENCE = 0x30
 SET = 0x31
 
 MAX_LENGTH_BYTES = 4
-
-
-class BerError(InvalidInput):
-    """A malformed or hostile BER encoding."""
 
 
 def frame_length(buf: bytes | bytearray | memoryview, max_size: int) -> int | None:

@@ -53,8 +53,10 @@ import multiprocessing
 import os
 import time
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+
+from annuaire.errors import InvalidInput
 
 WINDOW = 24  # hours of the sliding day
 HOUR = 3600.0
@@ -93,9 +95,26 @@ class LdapLimits:
     failed_binds_per_minute: int = 20  # per client address; beyond, binds are refused until it refills
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> "LdapLimits":
-        names = {f.name: f.type for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names and v is not None})
+    def parse(cls, items: Iterable[str], *, base: LdapLimits | None = None, origin: str = "--limit") -> LdapLimits:
+        """`name=value` items over `base` (the defaults); InvalidInput naming `origin` (an option or
+        an environment variable) on an unknown name or a value of the wrong type."""
+        base = base or cls()
+        values = {f.name: getattr(base, f.name) for f in fields(cls)}
+        for item in (x.strip() for x in items):
+            if not item:
+                continue
+            name, _, value = item.partition("=")
+            name = name.strip()
+            if name not in values:
+                known = ", ".join(values)
+                raise InvalidInput(f"{origin}: unknown LDAP limit {name!r}; known limits: {known}")
+            kind = type(values[name])
+            try:
+                values[name] = kind(value.strip())
+            except ValueError:
+                what = "an integer" if kind is int else "a number"
+                raise InvalidInput(f"{origin}: LDAP limit {name} must be {what}, got {value!r}") from None
+        return cls(**values)
 
     def daily_allowance(self, published: int, share: float | None = None) -> int:
         """Distinct entries a network (or an account without its own value) may receive a day."""

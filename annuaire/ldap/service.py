@@ -25,7 +25,7 @@ import socket
 import sys
 from dataclasses import dataclass, field
 from multiprocessing import get_context
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from annuaire.ldap import messages as m
 from annuaire.ldap.accounts import load_accounts
@@ -41,6 +41,9 @@ from annuaire.ldap.server import (
 from annuaire.sockets import listen_many
 from annuaire.store import open_store
 from annuaire.store.follow import Cursor
+
+if TYPE_CHECKING:
+    from annuaire.config import Settings
 
 log = logging.getLogger("annuaire.ldap")
 
@@ -64,13 +67,13 @@ class LdapConfig:
         return bool(self.tls_cert and self.tls_key)
 
     @classmethod
-    def from_settings(cls, settings: Any, store_url: str, **overrides: Any) -> "LdapConfig":
+    def from_settings(cls, settings: Settings, store_url: str, **overrides: Any) -> LdapConfig:
         """From annuaire.config.Settings (ldap_port 0 disables plain LDAP there, as on the command line)."""
         values = dict(
             store_url=store_url, host=settings.host, port=settings.ldap_port or None,
             ldaps_port=settings.ldaps_port or None, base_dn=settings.ldap_base_dn,
             workers=settings.ldap_workers, tls_cert=settings.tls_cert, tls_key=settings.tls_key,
-            limits=LdapLimits.from_mapping({k[5:]: v for k, v in settings.extra.items() if k.startswith("ldap_")}),
+            limits=settings.ldap_limits, refresh_interval=settings.ldap_refresh,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -2,7 +2,7 @@
 
     db.py            the local SQLite file: national contacts, local contacts, merge links
     source.py        a local file, or a conditional / resumable download
-    reader.py        validating the whole extraction first; lines kept as bytes with digests
+    reader.py        validating the whole extraction first (rules of `nationalfiles`); lines kept as bytes with digests
     filters.py       départements, professions, savoir-faire, domains, structures, types
     sync.py          one run: diff by digest, ONE transaction, report
     dedup.py         merging local and national contacts; suspected duplicates

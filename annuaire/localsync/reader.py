@@ -16,7 +16,6 @@ national order first.
 
 from __future__ import annotations
 
-import codecs
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -26,10 +25,11 @@ from pathlib import Path
 
 from annuaire import formats
 from annuaire.errors import ImportFileError
-from annuaire.extractions.manifest import Manifest, verify_archive
-from annuaire.extractions.package import sha256_file
 from annuaire.localsync.filters import Filters
-from annuaire.referential.reader import Source, find_sources
+from annuaire.nationalfiles.encoding import Decoding, check_nul
+from annuaire.nationalfiles.layouts import parse_header
+from annuaire.nationalfiles.manifest import Manifest, expected_member
+from annuaire.nationalfiles.sources import Source, find_sources
 from annuaire.store.digest import fingerprints
 
 WIDTH = len(formats.MSSANTE_COLUMNS)
@@ -87,15 +87,7 @@ def read_member(path: Path, manifest: Manifest | None = None, label: str | None 
     source = sources[0]
     expected = None
     if manifest is not None:
-        if manifest.name != formats.MSSANTE:
-            raise ImportFileError(label, f"the manifest describes a {manifest.name} extraction")
-        if source.member is not None:
-            verify_archive(path, manifest)
-        expected = manifest.member(source.member or path.name)
-        if expected is None:
-            raise ImportFileError(label, f"{source.member or path.name} is not listed in its manifest {manifest.file_name}")
-        if source.member is None and sha256_file(path) != expected.sha256:
-            raise ImportFileError(label, f"SHA-256 does not match the manifest {manifest.file_name}: corrupt or truncated")
+        expected = expected_member(path, source.member, manifest, formats.MSSANTE, label)
     return Member(source, _read_member(source), label, expected.lines if expected is not None else None)
 
 
@@ -114,45 +106,23 @@ def parse_member(member: Member, filters: Filters, progress: Callable[[int], Non
 
 
 def _encoding(data: bytes, source: Source) -> str:
-    """UTF-8, or latin-1 for old files (as the national readers accept)."""
-    if b"\x00" in data:
-        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
-        raise ImportFileError(source.label, "NUL byte in the line (binary or corrupt file)", line)
-    # Checked in 1 MB steps: decoding the whole file at once would allocate it twice over.
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    view = memoryview(data)
-    try:
-        for i in range(0, len(data), 1 << 20):
-            decoder.decode(view[i : i + (1 << 20)])
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return "latin-1"
-    return "utf-8"
+    """The national files' encoding rule (`nationalfiles/encoding.py`), on the whole file."""
+    check_nul(data, source.label)
+    return Decoding(source.label).check(data)
 
 
-def _header(data: bytes, source: Source, encoding: str) -> tuple[list[str], bool, int]:
-    """(column names, trailing '|', offset of the first data line)."""
+def _header(data: bytes, source: Source, encoding: str) -> tuple[list[str], bool]:
+    """(column names, trailing '|'), checked like every reader checks them."""
     end = data.find(b"\n")
     if end < 0:
         end = len(data)
-    text = data[:end].decode(encoding).lstrip("\ufeff").rstrip("\r")
-    if not text:
-        raise ImportFileError(source.label, "empty file (no header line)")
-    names = [n.strip() for n in text.split("|")]
-    trailing = names[-1] == ""
-    if trailing:
-        names.pop()
-    missing = [c for c in formats.MSSANTE_COLUMNS if c not in names]
-    if missing:
-        raise ImportFileError(
-            source.label, f"header is not a {formats.MSSANTE} layout (missing columns: {', '.join(missing[:5])})", 1
-        )
-    return names, trailing, end + 1
+    header = parse_header(data[:end].decode(encoding).rstrip("\r"), source.kind, source.label)
+    return list(header.names), header.trailing
 
 
 def _parse(data: bytes, source: Source, filters: Filters, out: Extraction) -> None:
     """Whole-list operations (split, count, map) rather than a Python loop per line."""
-    names, trailing, _ = _header(data, source, out.encoding)
+    names, trailing = _header(data, source, out.encoding)
     width = len(names) + (1 if trailing else 0)
     separators = width - 1
     label = source.label

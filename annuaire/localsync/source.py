@@ -21,8 +21,7 @@ import httpx
 
 from annuaire import formats
 from annuaire.errors import SourceUnavailable
-from annuaire.extractions.manifest import Manifest, manifest_path_for
-from annuaire.extractions.package import sha256_file
+from annuaire.nationalfiles.manifest import Manifest, manifest_path_for, sha256_file
 
 TIMEOUT = httpx.Timeout(30.0, read=120.0)
 _LINK = re.compile(r'<([^>]+)>\s*;[^,]*rel="?describedby"?', re.IGNORECASE)

@@ -26,6 +26,7 @@ from annuaire.config import Settings
 from annuaire.errors import (
     BadToken,
     InvalidInput,
+    ListFormatError,
     NotFound,
     TokenExpired,
     Unauthorized,
@@ -36,11 +37,11 @@ from annuaire.http.bodies import read_body
 from annuaire.http.errors import Edge, Problem
 from annuaire.http.inputs import MAX_ID, integer, is_integer, no_nul, shown
 from annuaire.http.limits import AuthThrottle, for_app
-from annuaire.mailboxes import openapi
+from annuaire.mailboxes import apidocs, domainviews, openapi
 from annuaire.mailboxes.entries import (
-    Entry,
+    ListBody,
     decode_text,
-    parse_json,
+    parse_json_list,
     parse_text,
 )
 from annuaire.mailboxes.model import Mailbox, mailbox_from_row
@@ -204,7 +205,7 @@ class PublicationAPI:
         started = time.perf_counter()
         params = _query(request, {"dry_run", "confirm_mass_delete"})
         dry_run, confirm = _flag(params, "dry_run"), _flag(params, "confirm_mass_delete")
-        if_match = _if_match(request.headers.get("if-match"))
+        if_match = request.headers.get("if-match")
         op, name = await run_in_threadpool(self._owner, request)
         media, charset = _media_type(request)
         body = await read_body(request, self.settings.max_body_bytes)
@@ -215,10 +216,12 @@ class PublicationAPI:
         return _json(report, headers={"ETag": f'"{report["version"]}"', "Server-Timing": f"app;dur={elapsed_ms:.1f}"})
 
     def _publish(self, op: Operator, name: str, media: str, charset: str | None, body: bytes,
-                 dry_run: bool, confirm: bool, if_match: int | None) -> dict[str, Any]:
+                 dry_run: bool, confirm: bool, if_match: str | None) -> dict[str, Any]:
         with gc_paused():  # the entries are freed before the collector resumes (no local holds them)
-            return publish(self.store, self.settings, op, name, _entries(media, charset, body), dry_run=dry_run,
-                           confirm_mass_delete=confirm, if_match=if_match)
+            listed = _entries(media, charset, body, name)
+            expected = _expected_version(if_match, listed.version)
+            return publish(self.store, self.settings, op, name, listed.entries, dry_run=dry_run,
+                           confirm_mass_delete=confirm, if_match=expected)
 
     def _render(self) -> bool:
         """Bring the FHIR cache up to the publication before answering (freshness contract,
@@ -250,6 +253,20 @@ class PublicationAPI:
                 select(mailbox).where(mailbox.c.domain == name, mailbox.c.active).order_by(mailbox.c.address)
             ).mappings()
             return int(version), [mailbox_from_row(row) for row in rows]
+
+    # GET /api/v1/domains/{domain}/visibility
+    async def visibility(self, request: Request) -> Response:
+        """Per active box: seen by the public or not, and why (the directory's one rule)."""
+        _query(request, set())
+        _, name = await run_in_threadpool(self._owner, request)
+        return _json(await run_in_threadpool(domainviews.visibility, self.store, name))
+
+    # GET /api/v1/domains/{domain}/quality
+    async def quality(self, request: Request) -> Response:
+        """The domain's entry of `annuaire quality`."""
+        _query(request, set())
+        op, name = await run_in_threadpool(self._owner, request)
+        return _json(await run_in_threadpool(domainviews.quality, self.store, self.settings, op.name, name))
 
     # GET /api/v1/domains
     async def list_domains(self, request: Request) -> Response:
@@ -339,6 +356,14 @@ class PublicationAPI:
     async def openapi_json(self, request: Request) -> Response:
         return _json(openapi.description(self.settings.base_url))
 
+    async def docs(self, request: Request) -> Response:
+        """The browsable description (apidocs: a page and its assets, served from here)."""
+        _query(request, set())
+        return apidocs.page()
+
+    async def docs_asset(self, request: Request) -> Response:
+        return apidocs.asset(request.path_params["name"])
+
 
 def _entry(r: Any) -> dict[str, Any]:
     """One journal row of a domain's history, as the API shows it."""
@@ -346,11 +371,28 @@ def _entry(r: Any) -> dict[str, Any]:
             "data": orjson.loads(r["data"]) if r["data"] else None}
 
 
-def _entries(media: str, charset: str | None, body: bytes) -> list[Entry]:
-    """The entries of a PUT body (JSON or the text layout)."""
-    if media in JSON_TYPES:
-        return parse_json(body)
-    return parse_text(decode_text(body, charset))
+def _entries(media: str, charset: str | None, body: bytes, name: str) -> ListBody:
+    """The entries of a PUT body (JSON or the text layout). A JSON list read from GET carries
+    `domain` (it must be the URL's) and `version` (checked by `_expected_version`)."""
+    if media not in JSON_TYPES:
+        return ListBody(parse_text(decode_text(body, charset)))
+    listed = parse_json_list(body)
+    if listed.domain is not None and normalise_domain(listed.domain) != name:
+        raise ListFormatError(f"the list is the one of domain {shown(listed.domain)}, not of {name} (the URL's "
+                              "domain): nothing was applied")
+    return listed
+
+
+def _expected_version(header: str | None, listed: int | None) -> int | None:
+    """The version the list applies to: If-Match when sent (`*`: any), else the list's own
+    `version` (what the GET it came from returned): 412 if the domain changed since."""
+    if header is None:
+        return listed
+    expected = _if_match(header)
+    if expected is not None and listed is not None and expected != listed:
+        raise ListFormatError(f"the list's 'version' {listed} and If-Match {shown(header)} disagree: send the same "
+                              "version in both, or one of them (If-Match: * publishes whatever the version)")
+    return expected
 
 
 def _csv(boxes: list[Mailbox]) -> bytes:
@@ -375,10 +417,14 @@ def routes(store: Store, settings: Settings) -> list[BaseRoute]:
     api = PublicationAPI(store, settings)
     known = [
         Route("/api/v1/openapi.json", api.openapi_json, methods=["GET"]),
+        Route("/api/v1/docs", api.docs, methods=["GET"]),
+        Route("/api/v1/docs/{name}", api.docs_asset, methods=["GET"]),
         Route("/api/v1/domains", api.list_domains, methods=["GET"]),
         Route("/api/v1/domains/{domain}/mailboxes", api.put_mailboxes, methods=["PUT"]),
         Route("/api/v1/domains/{domain}/mailboxes", api.get_mailboxes, methods=["GET"]),
         Route("/api/v1/domains/{domain}/history", api.history, methods=["GET"]),
+        Route("/api/v1/domains/{domain}/visibility", api.visibility, methods=["GET"]),
+        Route("/api/v1/domains/{domain}/quality", api.quality, methods=["GET"]),
         Route("/api/v1/publications/{id}", api.publication, methods=["GET"]),
     ]
     return [Edge("/api/v1", known, Problem(credentials="Authorization"),

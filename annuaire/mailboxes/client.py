@@ -6,6 +6,7 @@ problem's `code` (annuaire.errors.rebuild), so the CLI exits with its code.
 
 from __future__ import annotations
 
+import re
 import ssl
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,53 @@ def publish_file(
     except httpx.HTTPError as exc:
         raise DirectoryError(f"cannot reach {url}: {exc}") from exc
     if response.status_code == 200:
-        return response.json()
+        report = response.json()
+        if headers["Content-Type"] == "application/json":
+            number_json_findings(report, body)
+        return report
     raise refusal(response)
+
+
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}:,\n]')
+
+
+def json_item_lines(body: bytes) -> list[int]:
+    """The line (1-based) where each item of the top-level "mailboxes" array starts in a JSON
+    file, so that a finding points where the operator's editor does (the server only knows
+    the item's position)."""
+    lines: list[int] = []
+    line, depth, key, last, inside = 1, 0, None, None, False
+    for match in _JSON_TOKEN.finditer(body):
+        token = match.group()
+        if token == b"\n":
+            line += 1
+        elif token[:1] == b'"':
+            last = token
+        elif token == b":" and depth == 1:
+            key = last
+        elif token in (b"{", b"["):
+            if inside and depth == 2 and token == b"{":
+                lines.append(line)
+            depth += 1
+            if depth == 2 and token == b"[" and key == b'"mailboxes"':
+                inside = True
+        elif token in (b"}", b"]"):
+            depth -= 1
+            if depth == 1:
+                inside = False
+    return lines
+
+
+def number_json_findings(report: dict[str, Any], body: bytes) -> None:
+    """Give the JSON file's line to each finding (text bodies have it from the server)."""
+    findings = [f for key in ("rejected", "warnings") for f in report.get(key) or [] if f.get("line") is None]
+    if not findings:
+        return
+    lines = json_item_lines(body)
+    for finding in findings:
+        index = finding.get("index")
+        if isinstance(index, int) and 0 <= index < len(lines):
+            finding["line"] = lines[index]
 
 
 def refusal(response: httpx.Response) -> DirectoryError:

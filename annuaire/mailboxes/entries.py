@@ -55,8 +55,27 @@ class Entry:
     dematerialisation: Any = None
 
 
+# Top-level fields a GET of the list adds: a PUT accepts them back (the caller checks them).
+READ_ONLY_FIELDS = ("domain", "version")
+
+
+@dataclass(slots=True)
+class ListBody:
+    """A published list: its entries and the read-only fields a JSON list carried (None when absent)."""
+
+    entries: list[Entry]
+    domain: str | None = None
+    version: int | None = None
+
+
 def parse_json(body: bytes) -> list[Entry]:
     """`{"mailboxes": [{...}, ...]}` into entries; unknown fields are an error."""
+    return parse_json_list(body).entries
+
+
+def parse_json_list(body: bytes) -> ListBody:
+    """`{"mailboxes": [...]}`, optionally with what a GET adds (`domain`, `version`), so that
+    a list read from the API can be sent back unchanged."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -65,9 +84,15 @@ def parse_json(body: bytes) -> list[Entry]:
         ) from exc
     if not isinstance(document, dict):
         raise ListFormatError('the JSON body must be an object {"mailboxes": [...]}')
-    unknown = sorted(set(document) - {"mailboxes"})
+    unknown = sorted(set(document) - {"mailboxes", *READ_ONLY_FIELDS})
     if unknown:
-        raise ListFormatError(f"unknown top-level field(s) {', '.join(map(repr, unknown))}; expected only 'mailboxes'")
+        raise ListFormatError(f"unknown top-level field(s) {', '.join(map(repr, unknown))}; expected 'mailboxes' "
+                              f"(and, as a GET returns them, {' and '.join(map(repr, READ_ONLY_FIELDS))})")
+    domain, version = document.get("domain"), document.get("version")
+    if domain is not None and type(domain) is not str:
+        raise ListFormatError("'domain' must be the domain's name as a string (or be left out)")
+    if version is not None and (type(version) is not int or version < 0):
+        raise ListFormatError("'version' must be the domain's version as a non-negative integer (or be left out)")
     items = document.get("mailboxes")
     if not isinstance(items, list):
         raise ListFormatError("'mailboxes' is missing or is not a list (send an empty list to delete every mailbox)")
@@ -84,7 +109,7 @@ def parse_json(body: bytes) -> list[Entry]:
                 index=index,
             )
         entries.append(Entry(index, None, **item))
-    return entries
+    return ListBody(entries, domain, version)
 
 
 def decode_text(body: bytes, charset: str | None = None) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from annuaire.store.digest import digest
+from annuaire.store.jsonrow import TRUE, json_object_sql
 
 TYPES = ("PER", "ORG", "APP", "CAB")
 PERSONAL_TYPES = frozenset({"PER", "CAB"})  # attached to a professional (holder)
@@ -93,18 +94,10 @@ PUBLIC = (
 )
 
 
-def public_json_sql(dialect: str) -> str:
+def public_json_sql(bind: object) -> str:
     """SQL building the journal data of a stored box (public view + active + source), as
     `write_plans` would from a Mailbox: creations are journaled in one INSERT … SELECT."""
-    if dialect == "postgresql":  # row_to_json of a named row: a third faster than json_build_object
-        columns = ", ".join(f'mailbox.{column} AS "{name}"' for name, column, _ in PUBLIC)
-        return f"(SELECT row_to_json(p)::text FROM (SELECT {columns}, true AS active, mailbox.source) p)"
-    pairs = []
-    for name, column, kind in PUBLIC:
-        if kind == "bool":  # stored 0/1: a JSON boolean, not a number
-            column = f"json(CASE WHEN {column} IS NULL THEN 'null' WHEN {column} THEN 'true' ELSE 'false' END)"
-        pairs.append(f"'{name}', {column}")
-    return f"json_object({', '.join(pairs)}, 'active', json('true'), 'source', source)"
+    return json_object_sql(bind, "mailbox", (*PUBLIC, ("active", "", TRUE), ("source", "source", "text")))
 
 
 def mailbox_from_row(row: Any) -> Mailbox:

@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from annuaire import formats
 from annuaire.config import Settings
@@ -38,10 +36,12 @@ from annuaire.mailboxes.entries import Entry, ListFormatError, TextColumns
 from annuaire.mailboxes.model import SOURCE_NATIONAL
 from annuaire.mailboxes.publication import Plan, plan_domain, write_plans
 from annuaire.mailboxes.rules import Finding, Line, Validator, finding
+from annuaire.nationalfiles.lines import Lines
+from annuaire.nationalfiles.sources import Source, find_sources
 from annuaire.progress import Reporter, Silent
-from annuaire.referential.reader import Lines, Source, find_sources
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
+from annuaire.store.dialect import insert_ignore, lock_rows
 from annuaire.store.schema import domain as domain_table
 from annuaire.store.schema import run
 
@@ -93,15 +93,10 @@ def _check_date(conn: Connection, source: Source, force: bool) -> None:
 def _lock_national_domains(conn: Connection, names: set[str], now: str) -> dict[str, tuple[int, int | None]]:
     """Create missing domain rows, then (version, operator) of every domain, the operator-less ones locked."""
     if names:
-        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        stmt = dialect_insert(domain_table).on_conflict_do_nothing(index_elements=["name"])
-        conn.execute(stmt, [{"name": n, "version": 0, "created_at": now} for n in sorted(names)])
+        conn.execute(insert_ignore(conn, domain_table, ["name"]),
+                     [{"name": n, "version": 0, "created_at": now} for n in sorted(names)])
     query = select(domain_table.c.name, domain_table.c.version, domain_table.c.operator_id).order_by(domain_table.c.name)
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            select(domain_table.c.name).where(domain_table.c.operator_id.is_(None))
-            .order_by(domain_table.c.name).with_for_update()
-        ).all()
+    lock_rows(conn, select(domain_table.c.name).where(domain_table.c.operator_id.is_(None)).order_by(domain_table.c.name))
     return {row[0]: (int(row[1]), row[2]) for row in conn.execute(query)}
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from annuaire.mailboxes.entries import EXTRA_COLUMNS, JSON_FIELDS
 from annuaire.mailboxes.rules import RULES
+from annuaire.store.visibility import REASONS
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 
@@ -68,6 +69,33 @@ def description(base_url: str = "") -> dict[str, Any]:
                 "(it catches up by itself; FHIR searches answer 503 meanwhile).")},
         },
     }
+    reasons = sorted(REASONS)
+    visibility = {
+        "type": "object",
+        "properties": {
+            "domain": {"type": "string"},
+            "visible": {"type": "integer", "description": "Boxes the public sees"},
+            "hidden": {"type": "integer", "description": "Active boxes the public does not see"},
+            "mailboxes": {"type": "array", "items": {"type": "object", "properties": {
+                "address": {"type": "string"}, "type": {"type": "string"}, "visible": {"type": "boolean"},
+                "reasons": {"type": "array", "items": {"type": "string", "enum": reasons},
+                            "description": "Why the box is hidden ([] when visible)"},
+                "messages": {"type": "array", "items": {"type": "string"}, "description": "French"},
+                "messages_en": {"type": "array", "items": {"type": "string"}}}}},
+        },
+    }
+    quality = {
+        "type": "object",
+        "description": "Boxes the public does not see and why, departed holders, naming issues, holders with "
+                       "several PER boxes, liste rouge boxes, last publication (stale after ANNUAIRE_STALE_DAYS)",
+        "properties": {
+            "domain": {"type": "string"}, "operator": {"type": ["string", "null"]},
+            "last_published": {"type": ["string", "null"]}, "mailboxes": {"type": "integer"},
+            **{k: {"type": "array"} for k in ("hidden", "departed", "naming", "holder_duplicates", "liste_rouge")},
+            "stale": {"type": "boolean"},
+            "issues": {"type": "boolean", "description": "Something to act on (a liste rouge box alone is not)"},
+        },
+    }
     text_columns = "Type de BAL|Adresse BAL|Identification nationale PP|Type identifiant structure|Identification Structure|…"
     return {
         "openapi": "3.1.0",
@@ -94,7 +122,16 @@ def description(base_url: str = "") -> dict[str, Any]:
             "schemas": {
                 "Mailbox": mailbox,
                 "MailboxList": {"type": "object", "additionalProperties": False, "required": ["mailboxes"],
-                                "properties": {"mailboxes": {"type": "array", "items": {"$ref": "#/components/schemas/Mailbox"}}}},
+                                "properties": {
+                                    "mailboxes": {"type": "array", "items": {"$ref": "#/components/schemas/Mailbox"}},
+                                    "domain": {"type": "string", "readOnly": True, "description": (
+                                        "What GET returns; on PUT it must be the URL's domain (400 otherwise).")},
+                                    "version": {"type": "integer", "minimum": 0, "readOnly": True, "description": (
+                                        "What GET returns; on PUT, the version the list was read at: 412 if the "
+                                        "domain changed since (as If-Match, which takes precedence; "
+                                        "If-Match: * publishes whatever the version).")}}},
+                "Visibility": visibility,
+                "Quality": quality,
                 "Finding": finding,
                 "Report": report,
                 "Problem": {"type": "object", "description": "RFC 7807 problem details",
@@ -125,14 +162,18 @@ def description(base_url: str = "") -> dict[str, Any]:
                                "true: accept deleting more than the configured share of the domain", {"type": "boolean"}),
                         _param("If-Match", "header", "The domain version (ETag) the list was built on; 412 if it changed"),
                     ],
-                    "requestBody": {"required": True, "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/MailboxList"}},
-                        "text/csv": {"schema": {"type": "string"}, "example": text_columns,
-                                     "description": "The Extraction_Correspondance_MSSante layout ('|'-separated, "
-                                                    "header line required) plus optional columns "
-                                                    + ", ".join(EXTRA_COLUMNS)},
-                        "text/plain": {"schema": {"type": "string"}, "description": "Same as text/csv"},
-                    }},
+                    "requestBody": {
+                        "required": True,
+                        "description": (
+                            "application/json: {\"mailboxes\": [...]} (what GET returns is accepted unchanged). "
+                            "text/csv or text/plain: the Extraction_Correspondance_MSSante layout ('|'-separated, "
+                            "header line required) plus optional columns " + ", ".join(EXTRA_COLUMNS) + "."),
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/MailboxList"}},
+                            "text/csv": {"schema": {"type": "string"}, "example": text_columns},
+                            "text/plain": {"schema": {"type": "string"}, "example": text_columns},
+                        },
+                    },
                     "responses": {
                         "200": {"description": "The publication report", "headers": {"ETag": {"schema": {"type": "string"}}},
                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Report"}}}},
@@ -143,7 +184,10 @@ def description(base_url: str = "") -> dict[str, Any]:
                     "summary": "The domain's current published list (to verify a publication)",
                     "parameters": [_DOMAIN, _param("format", "query", "json (default) or csv", {"enum": ["json", "csv"]})],
                     "responses": {"200": {"description": "JSON {domain, version, mailboxes} or the text layout",
-                                          "headers": {"ETag": {"schema": {"type": "string"}}}},
+                                          "headers": {"ETag": {"schema": {"type": "string"}}},
+                                          "content": {
+                                              "application/json": {"schema": {"$ref": "#/components/schemas/MailboxList"}},
+                                              "text/csv": {"schema": {"type": "string"}}}},
                                   **{code: _PROBLEM for code in ("400", "401", "403", "429")}},
                 },
             },
@@ -161,6 +205,39 @@ def description(base_url: str = "") -> dict[str, Any]:
                     ],
                     "responses": {"200": {"description": "{domain, entries[], next} (+ cursor, with cursor)"},
                                   **{code: _PROBLEM for code in ("400", "401", "403", "429")}},
+                },
+            },
+            "/api/v1/domains/{domain}/visibility": {
+                "get": {
+                    "summary": "Per active box: seen by the public or not, and why (the directory's one rule)",
+                    "parameters": [_DOMAIN],
+                    "responses": {"200": {"description": "Every active box of the domain", "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Visibility"}}}},
+                                  **{code: _PROBLEM for code in ("400", "401", "403", "429")}},
+                },
+            },
+            "/api/v1/domains/{domain}/quality": {
+                "get": {
+                    "summary": "The domain's quality report (as `annuaire quality --json` for this domain)",
+                    "parameters": [_DOMAIN],
+                    "responses": {"200": {"description": "The report", "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Quality"}}}},
+                                  **{code: _PROBLEM for code in ("400", "401", "403", "429")}},
+                },
+            },
+            "/listeblanchemssante.xml": {
+                "get": {
+                    "summary": "The national domain whitelist (public; ETag / Last-Modified, 304 when unchanged)",
+                    "security": [],
+                    "parameters": [
+                        _param("If-None-Match", "header", "An ETag of a previous answer: 304 when unchanged"),
+                        _param("If-Modified-Since", "header", "An HTTP date: 304 when unchanged since"),
+                    ],
+                    "responses": {"200": {"description": "listeblanchemssante.xml",
+                                          "headers": {"ETag": {"schema": {"type": "string"}},
+                                                      "Last-Modified": {"schema": {"type": "string"}}},
+                                          "content": {"application/xml": {"schema": {"type": "string"}}}},
+                                  "304": {"description": "Not modified"}},
                 },
             },
             "/api/v1/publications/{id}": {

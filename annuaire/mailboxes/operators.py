@@ -369,26 +369,38 @@ def domain_counts(store: Store) -> dict[str, int]:
 
 def whitelist_xml(store: Store, *, generated_at: str | None = None) -> bytes:
     """Operator domains in the national `listeblanchemssante.xml` layout (one Domaine per domain)."""
-    ET.register_namespace("", WHITELIST_NAMESPACE)
-    ns = f"{{{WHITELIST_NAMESPACE}}}"
-    root = ET.Element(f"{ns}ListeBlancheMSSante")
-    ET.SubElement(root, f"{ns}DateDeGeneration").text = _xml_time(generated_at or utc_now())
-    domains_el = ET.SubElement(root, f"{ns}ListeDomaines")
+    stamp = generated_at or utc_now()
+    with store.read() as conn:
+        return whitelist_document(whitelist_rows(conn), stamp)
+
+
+def whitelist_rows(conn: Connection) -> list[dict]:
+    """Everything the whitelist says, one mapping per domain (what the served whitelist
+    fingerprints: annuaire.mailboxes.whitelist)."""
     query = (
         select(domain.c.name, domain.c.description, domain.c.last_published, domain.c.created_at,
                operator.c.cert_dn, operator.c.contact, operator.c.support_contact)
         .join(operator, operator.c.id == domain.c.operator_id)
         .order_by(domain.c.name)
     )
-    with store.read() as conn:
-        for row in conn.execute(query).mappings():
-            el = ET.SubElement(domains_el, f"{ns}Domaine")
-            ET.SubElement(el, f"{ns}Nom").text = row["name"]
-            ET.SubElement(el, f"{ns}Description").text = row["description"] or ""
-            ET.SubElement(el, f"{ns}DNCertificatOperateur").text = row["cert_dn"] or ""
-            ET.SubElement(el, f"{ns}ResponsableContact").text = row["contact"] or ""
-            ET.SubElement(el, f"{ns}SupportContact").text = row["support_contact"] or ""
-            ET.SubElement(el, f"{ns}DateMAJ").text = _xml_time(row["last_published"] or row["created_at"])
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def whitelist_document(rows: list[dict], generated_at: str) -> bytes:
+    """The `listeblanchemssante.xml` document of `whitelist_rows`."""
+    ET.register_namespace("", WHITELIST_NAMESPACE)
+    ns = f"{{{WHITELIST_NAMESPACE}}}"
+    root = ET.Element(f"{ns}ListeBlancheMSSante")
+    ET.SubElement(root, f"{ns}DateDeGeneration").text = _xml_time(generated_at)
+    domains_el = ET.SubElement(root, f"{ns}ListeDomaines")
+    for row in rows:
+        el = ET.SubElement(domains_el, f"{ns}Domaine")
+        ET.SubElement(el, f"{ns}Nom").text = row["name"]
+        ET.SubElement(el, f"{ns}Description").text = row["description"] or ""
+        ET.SubElement(el, f"{ns}DNCertificatOperateur").text = row["cert_dn"] or ""
+        ET.SubElement(el, f"{ns}ResponsableContact").text = row["contact"] or ""
+        ET.SubElement(el, f"{ns}SupportContact").text = row["support_contact"] or ""
+        ET.SubElement(el, f"{ns}DateMAJ").text = _xml_time(row["last_published"] or row["created_at"])
     ET.indent(root)
     return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
 

@@ -26,7 +26,8 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import orjson
 from sqlalchemy import Connection, insert
@@ -53,6 +54,7 @@ from annuaire.mailboxes.rules import (
 )
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
+from annuaire.store.dialect import index_scans, relaxed_commit, row_lock
 from annuaire.store.diff import JOURNAL_COLUMNS, bulk_insert, bulk_inserts
 from annuaire.store.schema import run
 from annuaire.store.select import mark
@@ -200,19 +202,15 @@ def write_changes(conn: Connection, plans: list[Plan], run_id: int, now: str, la
     if any(plan.inserts for plan in plans):
         # The creations are journaled by the database from the rows just written: one statement
         # instead of a JSON document per box built in Python and sent back (0.25 s for 67k boxes).
-        postgresql = conn.dialect.name == "postgresql"
-        if postgresql:
-            # The new rows are the end of the primary key: read by it, whatever the planner thinks of
-            # the table (statistics taken while it was empty made it scan 536k rows per publication).
-            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        conn.exec_driver_sql(
-            f'INSERT INTO "journal" (run_id, at, entity, "key", change, scope, after_digest, data) '
-            f"SELECT {m}, {m}, 'mailbox', address, 'created', domain, digest, {public_json_sql(conn.dialect.name)} "
-            f'FROM "mailbox" WHERE id > {m} AND run_id = {m} AND version = 1 ORDER BY id',
-            (run_id, now, last, run_id),
-        )
-        if postgresql:
-            conn.exec_driver_sql("SET LOCAL enable_seqscan = on")
+        # The new rows are the end of the primary key: read by it, whatever the planner thinks of
+        # the table (PostgreSQL's statistics taken while it was empty made it scan 536k rows per publication).
+        with index_scans(conn):
+            conn.exec_driver_sql(
+                f'INSERT INTO "journal" (run_id, at, entity, "key", change, scope, after_digest, data) '
+                f"SELECT {m}, {m}, 'mailbox', address, 'created', domain, digest, {public_json_sql(conn)} "
+                f'FROM "mailbox" WHERE id > {m} AND run_id = {m} AND version = 1 ORDER BY id',
+                (run_id, now, last, run_id),
+            )
     if updates:
         sets = ", ".join(f'"{c}" = {m}' for c in INSERT_COLUMNS[2:-4])  # data columns, source, run_id
         conn.exec_driver_sql(
@@ -241,9 +239,8 @@ def lock_domain(conn: Connection, name: str, now: str) -> tuple[int, int | None]
         f"INSERT INTO domain (name, version, created_at) VALUES ({m}, 0, {m}) ON CONFLICT (name) DO NOTHING",
         (name, now),
     )
-    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
     version, owner = conn.exec_driver_sql(
-        f"SELECT version, operator_id FROM domain WHERE name = {m}{lock}", (name,)
+        f"SELECT version, operator_id FROM domain WHERE name = {m}{row_lock(conn)}", (name,)
     ).one()
     return int(version), owner
 
@@ -363,7 +360,7 @@ def publish(
     started = utc_now()
     validation = Validation()
     run_values = {"kind": "publication", "source": op.name, "domain": domain, "operator_id": op.id, "started_at": started}
-    streamed = store.is_postgresql and not dry_run and len(entries) > STREAMED_PART
+    streamed = not store.in_process and not dry_run and len(entries) > STREAMED_PART
     try:
         with ExitStack() as reading:
             reader = reading.enter_context(store.read())
@@ -372,19 +369,17 @@ def publish(
                 reader, entries, domain, validation, size=STREAMED_PART if streamed else None)
             if not streamed:
                 parts = list(parts)  # checked before taking the write lock, which other writers wait for
-                if store.is_sqlite:
+                if store.readers_hold_writes:
                     reading.close()  # its snapshot would hold back the checkpoints of the writes
             # Good-practice advice is computed on its own connection while the list is written: on
             # PostgreSQL from now on (the database writes in its own process); on SQLite once the rows
             # are inserted (the driver's inserts and another Python thread convoy), and for a streamed
             # list once it is checked.
-            advice = _ADVICE.submit(_advise, store, settings, validation) if store.is_postgresql and not streamed else None
+            advice = _ADVICE.submit(_advise, store, settings, validation) if not store.in_process and not streamed else None
             with store.write() as conn:
-                if conn.dialect.name == "postgresql":
-                    # The durability the store has on SQLite (WAL, synchronous=NORMAL): a machine crash may
-                    # lose the last instant of publications, never part of one; the next one restores them.
-                    # A flushed commit costs 10-60 ms of fsync here: 5,000 publications a day must not wait on it.
-                    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                # A crash may lose the last instant of publications, never part of one; the next one
+                # restores them. 5,000 publications a day must not wait on an fsync each.
+                relaxed_commit(conn)
                 now = utc_now()
                 version, owner = lock_domain(conn, domain, now)
                 if owner != op.id:
@@ -405,7 +400,7 @@ def publish(
                 last = last_id(conn)
                 # While the new boxes go to PostgreSQL (COPY), `conn` runs nothing else: the other
                 # domains' boxes are looked up on the reading connection.
-                _plan_and_insert(conn, reader if store.is_postgresql else conn, plan, parts, existing, run_id, now)
+                _plan_and_insert(conn, conn if store.in_process else reader, plan, parts, existing, run_id, now)
                 if advice is None:
                     advice = _ADVICE.submit(_advise, store, settings, validation)
                 plan.close(existing, validation.rejected_addresses)

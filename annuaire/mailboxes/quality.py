@@ -30,8 +30,11 @@ from annuaire.store.schema import domain, mailbox, operator
 from annuaire.store.visibility import hidden_boxes
 
 
-def quality_report(store: Store, settings: Settings, *, operator_name: str | None = None) -> list[dict[str, Any]]:
-    """One entry per domain (of the operator, or every domain), sorted by name."""
+def quality_report(store: Store, settings: Settings, *, operator_name: str | None = None,
+                   domain_name: str | None = None) -> list[dict[str, Any]]:
+    """One entry per domain (of the operator, or every domain; only `domain_name` when given:
+    the API's per-domain report), sorted by name."""
+    narrowed = operator_name is not None or domain_name is not None
     stale_before = to_stored(from_stored(utc_now()) - timedelta(days=settings.stale_days))
     with store.read() as conn:
         dom_query = select(domain.c.name, domain.c.last_published, operator.c.name).outerjoin(
@@ -40,12 +43,14 @@ def quality_report(store: Store, settings: Settings, *, operator_name: str | Non
         if operator_name is not None:
             op = get_operator(conn, operator_name)
             dom_query = dom_query.where(domain.c.operator_id == op.id)
+        if domain_name is not None:
+            dom_query = dom_query.where(domain.c.name == domain_name)
         domains = {row[0]: {"domain": row[0], "operator": row[2], "last_published": row[1]} for row in conn.execute(dom_query)}
         boxes_query = select(
             mailbox.c.address, mailbox.c.domain, mailbox.c.type, mailbox.c.holder, mailbox.c.structure_idnat,
             mailbox.c.liste_rouge,
         ).where(mailbox.c.active)
-        if operator_name is not None:
+        if narrowed:
             boxes_query = boxes_query.where(mailbox.c.domain.in_(list(domains) or [""]))
         boxes = conn.execute(boxes_query).all()
         people = lookup.persons(conn, {b.holder for b in boxes if b.holder})
@@ -53,7 +58,7 @@ def quality_report(store: Store, settings: Settings, *, operator_name: str | Non
         sites = lookup.active_activities(conn, {p.id for p in people.values()})
         org_names = {b.address: person_like(b.address.rpartition("@")[0]) for b in boxes if b.type in STRUCTURE_TYPES}
         known_names = lookup.person_name_keys(conn, {pair[1] for pair in org_names.values() if pair})
-        hidden = list(hidden_boxes(conn, domains=list(domains) if operator_name is not None else None))
+        hidden = list(hidden_boxes(conn, domains=list(domains) if narrowed else None))
 
     report: dict[str, dict[str, Any]] = {}
     per_holder: dict[tuple[str, str], list[str]] = defaultdict(list)

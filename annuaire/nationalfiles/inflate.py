@@ -36,7 +36,7 @@ class _Inflating(io.RawIOBase):
     """`read(n)` of a deflated member: 1 MB of compressed bytes inflated at a time."""
 
     def __init__(self, path: Path, info: zipfile.ZipInfo) -> None:
-        self._file = open(path, "rb")
+        self._file = open(path, "rb")  # noqa: SIM115 (open for the stream's life: close())
         try:
             self._file.seek(info.header_offset)
             signature, name_length, extra_length = _LOCAL_HEADER.unpack(self._file.read(_LOCAL_HEADER.size))

@@ -16,11 +16,14 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
+from annuaire.nationalfiles.encoding import Undecodable
+from annuaire.nationalfiles.lines import Lines
+from annuaire.nationalfiles.sources import Source
 from annuaire.referential import helper
 from annuaire.referential.groups import Groups
 from annuaire.referential.helper import Helper
 from annuaire.referential.prints import Packed, Stored, pack
-from annuaire.referential.reader import Lines, Source, Undecodable
+from annuaire.referential.selected import selected_lines
 
 AHEAD_MIN_SIZE = 50 << 20  # smaller files are compared in process (starting the helper costs ~0.2 s)
 
@@ -43,7 +46,7 @@ def compare(lines: Lines, stored: Stored, also: Collection[bytes] = frozenset())
     groups = Groups(stored.prints, also)
     selected = []
     try:
-        for item in lines.grouped(groups):
+        for item in selected_lines(lines, groups):
             selected.append(item)
             if groups.selected_bytes > lines.source.size // 4:  # most of the file changed
                 return None

@@ -34,11 +34,12 @@ from sqlalchemy import Connection, Table
 from annuaire import formats
 from annuaire.errors import Conflict, DirectoryError
 from annuaire.gcpause import gc_paused
+from annuaire.nationalfiles.lines import Lines
+from annuaire.nationalfiles.sources import Source
 from annuaire.referential import helper, records
 from annuaire.referential.groups import Groups
 from annuaire.referential.helper import Helper
 from annuaire.referential.prints import Packed, kept
-from annuaire.referential.reader import Lines, Source
 from annuaire.referential.rows import (
     CHILD_KINDS,
     CHILDREN,
@@ -48,6 +49,7 @@ from annuaire.referential.rows import (
     child_lines,
     code_check,
 )
+from annuaire.referential.selected import selected_lines
 from annuaire.store import contains
 from annuaire.store.diff import ACTIVE, BATCH, copy_rows
 from annuaire.store.digest import digest
@@ -307,7 +309,7 @@ def _build_child(source: Source, entity: str, scratch: Scratch, persons: dict[st
     index = lines.column_index()
     checks = code_check(index)
     orphans = Orphans()
-    lines_read = ((n, lines.fields(text, n)) for n, text in lines.grouped(groups))
+    lines_read = ((n, lines.fields(text, n)) for n, text in selected_lines(lines, groups))
     with _table(scratch, entity) as write:
         write(
             (id_, key, persons[id_nat], *values, digest(values))

@@ -1,8 +1,8 @@
 """The raw lines of a national file grouped by person, each group fingerprinted.
 
-Used by the reader to select the persons whose lines changed since the stored
-fingerprints (`prints`). Kept apart from the store: the reader is also used by
-commands that never load the database layer (local-sync).
+Used by `selected.py` to select the persons whose lines changed since the stored
+fingerprints (`prints`). Kept apart from the store (no database layer): it
+works on raw bytes only, and is tested alone.
 """
 
 from __future__ import annotations

@@ -38,6 +38,8 @@ from annuaire import formats
 from annuaire.config import Settings
 from annuaire.errors import Conflict, ImportFileError, MassDeactivation
 from annuaire.gcpause import gc_paused
+from annuaire.nationalfiles.lines import Lines
+from annuaire.nationalfiles.sources import Source, find_sources
 from annuaire.progress import Reporter, Silent
 from annuaire.referential import nomenclatures, prints, records
 from annuaire.referential.compare import AHEAD_MIN_SIZE, Ahead, compare, compare_child
@@ -51,7 +53,6 @@ from annuaire.referential.firstload import (
     sqlite_schema,
 )
 from annuaire.referential.groups import Groups
-from annuaire.referential.reader import Lines, Source, find_sources
 from annuaire.referential.rows import (
     CHILD_KINDS,
     CHILDREN,
@@ -62,6 +63,7 @@ from annuaire.referential.rows import (
     code_check,
     structure_of,
 )
+from annuaire.referential.selected import selected_lines
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
 from annuaire.store.diff import Counts, TableSync, journal_creations
@@ -169,7 +171,7 @@ def import_referential(
         raise ImportFileError(sources[0].label, f"files of different extractions ({', '.join(stamps)}): give the "
                                                 "three files of one day (--force mixes them)")
     summary = ImportSummary(file_ts=max(s.ts for s in sources))
-    removed = remove_stale(store.url, store.engine.url.database if store.is_sqlite else None)
+    removed = remove_stale(store.url, store.database_file)
     if removed:
         summary.warnings.append(f"removed the scratch data of an import that no longer runs: {', '.join(removed)}")
     now = utc_now()
@@ -209,7 +211,7 @@ def _import(store: Store, sources: list[Source], first: bool, first_load: FirstL
             then: Callable[[Connection], list[ImportSummary]] | None) -> list[ImportSummary]:
     ts = summary.file_ts
     with store.write(bulk=first) as conn:  # a first import writes gigabytes
-        if first_load is not None and store.is_postgresql:  # (its scratch tables are alive while this runs)
+        if first_load is not None and first_load.scratch.postgresql:  # (its scratch tables are alive while this runs)
             conn.exec_driver_sql(f"SET LOCAL application_name = '{APPLICATION}{first_load.scratch.token}'")
         before = _active_counts(conn) if guard is not None else {}
         last = conn.execute(
@@ -270,9 +272,9 @@ def _first_load(store: Store, conn: Connection, by_kind: dict[str, Source], now:
     if source is None or source.size < FIRST_LOAD_MIN_SIZE:
         return None
     token = f"{os.getpid()}_{secrets.token_hex(4)}"
-    if store.is_postgresql:
+    if store.database_file is None:  # a server: scratch tables in it
         return FirstLoad(by_kind, Scratch(store.url, token, now, postgresql_schema(conn), postgresql=True))
-    database = Path(store.engine.url.database or "")
+    database = Path(store.database_file)
     location = str(database.with_name(f".{database.name}.import-{token}"))
     return FirstLoad(by_kind, Scratch(location, token, now, sqlite_schema(conn)))
 
@@ -344,7 +346,7 @@ class _Loader:
                 return _Reading(lines, compared.groups, compared.selected, compared.gone, compared.packed)
         groups = Groups(None)
         self.progress.start(f"Reading {name}", source.size)
-        return _Reading(lines, groups, lines.grouped(groups), None)
+        return _Reading(lines, groups, selected_lines(lines, groups), None)
 
     def _before(self) -> set[bytes]:
         """The persons of the last imported Personne_activite."""

@@ -37,7 +37,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from annuaire.errors import InvalidInput
-from annuaire.store.keys import prefix_upper_bound, search_key
+from annuaire.store import dialect
+from annuaire.store.keys import search_key
+from annuaire.store.prefix import starts_with
 
 MIN_FRAGMENT = 3
 BATCHED = 100  # inserts from which the trigram index is filled in one statement
@@ -122,14 +124,34 @@ def contains_ids(store_or_dialect: object, target: str, fragment: str) -> Select
     """
     spec = _spec(target)
     value = normalise_fragment(target, fragment)
-    dialect = getattr(store_or_dialect, "engine", None)
-    name = dialect.dialect.name if dialect is not None else str(store_or_dialect)
+    name = dialect.name(store_or_dialect)
     if spec.local_part:
         return _address_ids(spec, value, name)
     if name == "sqlite":
         return _matching(spec, value)
     base = table(spec.table, column("id"), *(column(c) for c in spec.columns))
     return select(base.c.id).where(or_(*(base.c[c].like(_inside(value), escape="\\") for c in spec.columns)))
+
+
+def fts_tables(bind: object) -> bool:
+    """Whether the trigram indexes are FTS5 tables, read with MATCH for the rowids (SQLite),
+    rather than GIN indexes answering LIKE '%x%' conditions (PostgreSQL, `pg_trgm`)."""
+    return not dialect.is_postgresql(bind)
+
+
+def fts_rowids(target: str, match: str) -> Select:
+    """SQLite: SELECT of the rowids (ids of the indexed table) that the FTS5 table of `target`
+    finds for `match`, an FTS5 query (`fts_tables`)."""
+    fts = _spec(target).fts
+    return select(literal_column("rowid")).select_from(text(fts)).where(
+        text(f"{fts} MATCH :match").bindparams(match=match)
+    )
+
+
+def ids_ascending(bind: object) -> bool:
+    """Whether `contains_ids` gives the ids of names in ascending order: FTS5 (SQLite)
+    returns rowids in order; a GIN bitmap scan (PostgreSQL) promises no order."""
+    return not dialect.is_postgresql(bind)
 
 
 def _matching(spec: Trigram, value: str) -> Select:
@@ -180,7 +202,7 @@ def _address_ids(spec: Trigram, value: str, dialect: str) -> Select | CompoundSe
         )
     exact = box.c.address.like(_inside(value), escape="\\")
     if after:  # a range of the domain index
-        return select(box.c.id).where(box.c.domain >= after, box.c.domain < prefix_upper_bound(after), exact)
+        return select(box.c.id).where(starts_with(box.c.domain, after), exact)
     return select(box.c.id).where(in_local_part("%" + _escape(before), before), exact)
 
 

@@ -39,6 +39,34 @@ class Store:
     def is_postgresql(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    # The questions callers outside the store ask, rather than which engine this is.
+
+    @property
+    def in_process(self) -> bool:
+        """Whether the database works inside this process (SQLite): its queries take our CPU,
+        and a thread hop costs more than a short one. PostgreSQL works in server processes,
+        which Python work (and other connections of ours) may overlap with."""
+        return self.is_sqlite
+
+    @property
+    def readers_hold_writes(self) -> bool:
+        """Whether an open read transaction holds back writers: SQLite's WAL is not checkpointed
+        past the oldest reader's snapshot, and grows meanwhile. PostgreSQL's MVCC does not wait."""
+        return self.is_sqlite
+
+    @property
+    def bulk_writes_block_readers(self) -> bool:
+        """Whether a `write(bulk=True)` may keep every other connection from reading the store
+        until it commits: SQLite's rollback journal, once pages go to the file. PostgreSQL's
+        readers never wait for a writer."""
+        return self.is_sqlite
+
+    @property
+    def database_file(self) -> str | None:
+        """The file holding the database (SQLite), beside which scratch files may go; None when
+        the database lives in a server (PostgreSQL), where scratch data are tables."""
+        return self.engine.url.database if self.is_sqlite else None
+
     @contextmanager
     def write(self, *, bulk: bool = False) -> Iterator[Connection]:
         """One write transaction, serialised against other writers on SQLite.

@@ -40,6 +40,7 @@ import orjson
 from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
 
 from annuaire.errors import InvalidInput
+from annuaire.store.dialect import consistent_reads
 from annuaire.store.schema import journal
 
 MAX_HOLES = 1_000  # ranges kept; beyond, the closest ones are merged (some rows then come twice)
@@ -116,8 +117,7 @@ class Batch:
 def snapshot(engine: Any) -> Iterator[Connection]:
     """A read-only transaction in which every statement sees the same state."""
     with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        conn = consistent_reads(conn)
         with conn.begin():
             yield conn
 

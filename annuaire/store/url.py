@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 DEFAULT_DB_FILE = "annuaire.sqlite"
 
 
 def default_url() -> str:
-    """`ANNUAIRE_DB`, else an SQLite file in the current directory."""
-    return os.environ.get("ANNUAIRE_DB") or f"sqlite:///{DEFAULT_DB_FILE}"
+    """`ANNUAIRE_DB`, else an SQLite file in the current directory (read by annuaire.config)."""
+    from annuaire.config import store_url
+
+    return store_url()
 
 
 def normalise_url(url: str) -> str:

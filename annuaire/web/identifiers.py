@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, or_, select, true
+from sqlalchemy import Connection, or_, select, true
 
-from annuaire.store.keys import prefix_upper_bound
+from annuaire.store.prefix import starts_with
 from annuaire.store.schema import person, structure
 
 _SEPARATORS = re.compile(r"[\s.\-_/]+")
@@ -91,7 +91,7 @@ def _structures(conn: Connection, value: str) -> list[Match]:
             (s.c.finess_ej == value, "FINESS entité juridique"),
         ]
         if value.isdigit():  # SIREN: the first 9 digits of its SIRETs (an index range)
-            conds.append((and_(s.c.siret >= value, s.c.siret < prefix_upper_bound(value)), "SIREN"))
+            conds.append((starts_with(s.c.siret, value), "SIREN"))
     if len(value) == 14 and value.isdigit():
         conds.append((s.c.siret == value, "SIRET"))
     out: list[Match] = []

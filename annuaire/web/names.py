@@ -29,9 +29,9 @@ from sqlalchemy import (
     union_all,
 )
 
+from annuaire.store.prefix import starts_with
 from annuaire.store.schema import person
 from annuaire.web import plan
-from annuaire.web.sql import prefix
 
 CAP = 5000
 BUDGET = 10000
@@ -90,9 +90,9 @@ def readings(conn: Connection, words: Sequence[str]) -> list[Reading]:
 def _count(conn: Connection, column: str, key: str) -> int:
     col = person.c[column]
     if len(key) <= EXACT_UP_TO:
-        query = select(col).where(prefix(col, key)).limit(EXACT_CAP)
+        query = select(col).where(starts_with(col, key)).limit(EXACT_CAP)
         return plan.COUNTS.get(conn, ("name-range", column, key), query)
-    inner = select(col).where(prefix(col, key)).limit(CAP).subquery()
+    inner = select(col).where(starts_with(col, key)).limit(CAP).subquery()
     return conn.execute(select(func.count()).select_from(inner)).scalar_one()
 
 
@@ -105,7 +105,7 @@ def condition(found: Sequence[Reading], ix: Any, walked: bool = False) -> Column
         terms = []
         for i, r in enumerate(reading.ranges):
             bare = walked and i == 0
-            terms.append(prefix(person.c[r.column] if bare else ix(person.c[r.column]), r.key))
+            terms.append(starts_with(person.c[r.column] if bare else ix(person.c[r.column]), r.key))
         branches.append(and_(*terms))
     return or_(*branches)
 
@@ -115,8 +115,8 @@ def ids(found: Sequence[Reading], ix: Any) -> Select:
     selects = []
     for reading in found:
         first, *rest = reading.ranges
-        conds = [prefix(person.c[first.column], first.key)]
-        conds += [prefix(ix(person.c[r.column]), r.key) for r in rest]
+        conds = [starts_with(person.c[first.column], first.key)]
+        conds += [starts_with(ix(person.c[r.column]), r.key) for r in rest]
         selects.append(select(person.c.id).where(*conds))
     if not selects:
         return select(person.c.id).where(false())

@@ -35,11 +35,12 @@ from sqlalchemy import (
 
 from annuaire.errors import InvalidInput
 from annuaire.store import contains
+from annuaire.store.prefix import starts_with
 from annuaire.store.schema import activity, mailbox, person, skill, structure
 from annuaire.store.visibility import visible
 from annuaire.web import display, names, plan
 from annuaire.web.interpret import Criteria
-from annuaire.web.sql import Columns, bare, prefix
+from annuaire.web.sql import Columns, bare
 
 PAGE_SIZE = 20
 MAX_PAGE = 50  # deeper than 1,000 results: refine the search instead
@@ -131,12 +132,12 @@ def address_condition(conn: Connection, address: str, ix: Any = bare) -> ColumnE
     would defeat both indexes.
     """
     if address.startswith("@"):
-        return prefix(ix(mailbox.c.domain), address[1:]) if len(address) > 1 else false()
-    starts = select(mailbox.c.id).where(prefix(mailbox.c.address, address))
+        return starts_with(ix(mailbox.c.domain), address[1:]) if len(address) > 1 else false()
+    starts = select(mailbox.c.id).where(starts_with(mailbox.c.address, address))
     if conn.execute(starts.limit(1)).first() is not None:
         return mailbox.c.id.in_(starts)  # the beginning of an address, as typed most often
     try:
-        inside = contains.contains_ids(conn.dialect.name, "mailbox.address", address)
+        inside = contains.contains_ids(conn, "mailbox.address", address)
     except InvalidInput:
         return mailbox.c.id.in_(starts)
     return mailbox.c.id.in_(union(starts, inside))
@@ -193,7 +194,7 @@ def people_query(conn: Connection, c: Criteria, page: int, first_name: str | Non
     if c.name and skip != "name":
         conds.append(names.condition(found, ix, walked_name))
     if first_name and skip != "first_name":
-        conds.append(prefix(ix(person.c.first_name_key), first_name))
+        conds.append(starts_with(ix(person.c.first_name_key), first_name))
     if c.profession and skip != "profession":
         # walking: the (profession, name) index gives the profession's people in name order
         profession_col = person.c.profession_code if walking else ix(person.c.profession_code)
@@ -258,7 +259,7 @@ def person_candidates(
         walkable = names.walkable(found)
         out.append(plan.Candidate("name", ids, walkable=walkable, known=names.estimate(found), index_only=walkable))
     if first_name:
-        ids = select(person.c.id).where(prefix(person.c.first_name_key, first_name))
+        ids = select(person.c.id).where(starts_with(person.c.first_name_key, first_name))
         out.append(plan.Candidate("first_name", ids, index_only=True))
     if c.profession:
         ids = select(person.c.id).where(person.c.profession_code == c.profession)
@@ -388,7 +389,7 @@ def structures_query(
     needs_box = require_boxes or bool(c.address)
     candidates: list[plan.Candidate] = []
     if c.name:
-        ids = select(structure.c.id).where(prefix(structure.c.name_key, " ".join(c.name)))
+        ids = select(structure.c.id).where(starts_with(structure.c.name_key, " ".join(c.name)))
         candidates.append(plan.Candidate("name", ids, walkable=True, index_only=True))
     if place_key(c) != (None, None, None):
         ids = select(structure.c.id).where(place_condition(c))
@@ -431,7 +432,7 @@ def structures_query(
         if not c.name and ix.steer:
             conds.append(structure.c.name_key >= "")  # walk the name index in order
     if c.name and skip != "name":
-        conds.append(prefix(name_ix(structure.c.name_key), " ".join(c.name)))
+        conds.append(starts_with(name_ix(structure.c.name_key), " ".join(c.name)))
     place = place_condition(c, ix)
     if place is not None and skip != "place":
         conds.append(place)
@@ -464,7 +465,7 @@ def some_structures(conn: Connection, c: Criteria, limit: int = 5) -> list[Struc
         return []
     if not c.address and place_key(c) == (None, None, None):
         # A name alone: the first structures of the name index range.
-        named = prefix(structure.c.name_key, " ".join(c.name))
+        named = starts_with(structure.c.name_key, " ".join(c.name))
         query = select(structure.c.id).where(named, structure.c.active == true()).order_by(
             structure.c.name_key, structure.c.id
         )

@@ -1,19 +1,17 @@
-"""SQL building blocks of the search page: prefix ranges, and steering SQLite's index choice."""
+"""SQL building blocks of the search page: steering SQLite's index choice.
+
+Prefix ranges are `annuaire.store.prefix.starts_with`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_
+from sqlalchemy import Connection
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
-from annuaire.store.keys import prefix_upper_bound
-
-
-def prefix(col: Any, key: str) -> ColumnElement[bool]:
-    """`col` starts with `key` (an index range on both engines)."""
-    return and_(col >= key, col < prefix_upper_bound(key))
+from annuaire.store.dialect import steers_indexes
 
 
 def bare(col: Any) -> Any:
@@ -30,7 +28,7 @@ class Columns:
     """
 
     def __init__(self, conn: Connection) -> None:
-        self.steer = conn.dialect.name == "sqlite"
+        self.steer = steers_indexes(conn)
 
     def __call__(self, col: Any) -> Any:
         if not self.steer:

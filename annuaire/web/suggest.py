@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, func, literal_column, or_, select, text
+from sqlalchemy import Connection, func, or_, select
 
 from annuaire.store import contains
 from annuaire.store.keys import search_key
+from annuaire.store.prefix import starts_with
 from annuaire.store.schema import person, structure
 from annuaire.web import words as structure_words
-from annuaire.web.sql import prefix
 from annuaire.web.vocab import DERIVATIONS, SYNONYMS, departement_code, vocabulary
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
@@ -111,7 +111,7 @@ def known(conn: Connection, word: str, services: list[str]) -> bool:
     if structure_words.is_service_word(services, word):
         return True
     for col in (person.c.last_name_key, person.c.first_name_key, structure.c.city_key):
-        if conn.execute(select(col).where(prefix(col, word)).limit(1)).first() is not None:
+        if conn.execute(select(col).where(starts_with(col, word)).limit(1)).first() is not None:
             return True
     return _in_structure_names(conn, word)
 
@@ -119,12 +119,9 @@ def known(conn: Connection, word: str, services: list[str]) -> bool:
 def _in_structure_names(conn: Connection, word: str) -> bool:
     """A word of a structure's name or city begins so (trigram index, then checked)."""
     pattern = re.compile(r"(?:^| )" + re.escape(word))
-    if conn.dialect.name == "sqlite":
-        fts = contains.INDEXED["structure.name_key"].fts
+    if contains.fts_tables(conn):
         columns = " ".join(structure_words.NAME_OR_CITY)
-        ids = select(literal_column("rowid")).select_from(text(fts)).where(
-            text(f"{fts} MATCH :m").bindparams(m=f'{{{columns}}} : "{word}"')
-        ).limit(50)
+        ids = contains.fts_rowids("structure.name_key", f'{{{columns}}} : "{word}"').limit(50)
         rows = conn.execute(select(structure.c.name_key, structure.c.city_key).where(structure.c.id.in_(ids))).all()
     else:
         rows = conn.execute(
@@ -158,11 +155,8 @@ def _structure_words(conn: Connection, word: str, limit: int) -> dict[str, int]:
     pieces = {word[:MIN_LENGTH], word[-MIN_LENGTH:], word[:k], word[-k:]}
     out: dict[str, int] = {}
     for piece in sorted(pieces):
-        if conn.dialect.name == "sqlite":
-            fts = contains.INDEXED["structure.name_key"].fts
-            ids = select(literal_column("rowid")).select_from(text(fts)).where(
-                text(f"{fts} MATCH :m").bindparams(m=f'{{name_key}} : "{piece}"')
-            ).limit(SAMPLE)
+        if contains.fts_tables(conn):
+            ids = contains.fts_rowids("structure.name_key", f'{{name_key}} : "{piece}"').limit(SAMPLE)
             names = conn.execute(select(structure.c.name_key).where(structure.c.id.in_(ids))).scalars().all()
         else:
             names = conn.execute(
@@ -186,7 +180,7 @@ def _together(conn: Connection, column: Any, found: dict[str, int], others: Sequ
     other = person.c.first_name_key if column is person.c.last_name_key else person.c.last_name_key
     out = set()
     for value in sorted(found, key=lambda v: -found[v])[:TOGETHER_CHECKED]:
-        query = select(person.c.id).where(column == value, or_(*(prefix(other, w) for w in others))).limit(1)
+        query = select(person.c.id).where(column == value, or_(*(starts_with(other, w) for w in others))).limit(1)
         if conn.execute(query).first() is not None:
             out.add(value)
     return out

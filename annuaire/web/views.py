@@ -15,13 +15,13 @@ from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from annuaire.config import Settings
 from annuaire.errors import NotFound
 from annuaire.store import Store
+from annuaire.store.dialect import tune_short_queries
 from annuaire.store.keys import search_key
 from annuaire.web import display, examples, search
 from annuaire.web.answer import answer
@@ -103,8 +103,7 @@ class Pages:
             hints = examples.get(conn)
             if params.blank:
                 return self.render(request, "home.html", params=params, hints=hints)
-            if self.store.is_postgresql:
-                tune_postgresql(conn)
+            tune_short_queries(conn)
             result = answer(conn, params)
         if result.redirect:
             return RedirectResponse(result.redirect, status_code=303)
@@ -143,22 +142,6 @@ class Pages:
 
     def help(self, request: Request) -> Response:
         return self.render(request, "help.html")
-
-
-POSTGRESQL_SETTINGS = (
-    # Short indexed queries: compiling them, or splitting them over workers, costs more than it saves.
-    "SET LOCAL jit = off",
-    "SET LOCAL max_parallel_workers_per_gather = 0",
-    # The store lives on SSD: an index lookup is not 4 times a sequential read (measured: the
-    # default made "ORG boxes of a département" scan every structure, 220 ms instead of 60).
-    "SET LOCAL random_page_cost = 1.1",
-)
-
-
-def tune_postgresql(conn: Connection) -> None:
-    """Planner settings for this transaction only (the pooled connection is left as it was)."""
-    for statement in POSTGRESQL_SETTINGS:
-        conn.exec_driver_sql(statement)
 
 
 def _plausible_id(value: str) -> bool:

@@ -53,7 +53,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    text,
     true,
 )
 
@@ -330,10 +329,7 @@ def _fts_ids(query: Sequence[Term], where: tuple[str, ...] = NAME_OR_CITY) -> An
     match = _fts_match(query, where)
     if match is None:
         return None
-    fts = contains.INDEXED["structure.name_key"].fts
-    return select(literal_column("rowid")).select_from(text(fts)).where(
-        text(f"{fts} MATCH :match").bindparams(match=match)
-    )
+    return contains.fts_rowids("structure.name_key", match)
 
 
 _COLUMNS = (structure.c.id, structure.c.name_key, structure.c.city_key, structure.c.idnat, structure.c.finess_ej)
@@ -363,7 +359,7 @@ def _named(
 
     More than `cap` of them: an empty `_TooMany` (its length is cap + 1), their rows unread.
     """
-    if conn.dialect.name == "sqlite":
+    if contains.fts_tables(conn):
         fts = _fts_ids(query, where)
         if fts is None:
             return None
@@ -393,13 +389,9 @@ def _box_owners(
     long = [w for w in words if len(w) >= MIN_TRIGRAM]
     if not long:
         return []
-    if conn.dialect.name == "sqlite":
-        fts = contains.INDEXED["mailbox.address"].fts
+    if contains.fts_tables(conn):
         match = " AND ".join(f'"{w}"' for w in long)
-        ids = select(literal_column("rowid")).select_from(text(fts)).where(
-            text(f"{fts} MATCH :match").bindparams(match=match)
-        )
-        in_local = mailbox.c.id.in_(ids)
+        in_local = mailbox.c.id.in_(contains.fts_rowids("mailbox.address", match))
     else:
         local = func.split_part(mailbox.c.address, "@", 1)
         in_local = and_(*(local.like(f"%{w}%") for w in long))
@@ -644,7 +636,7 @@ def _big(
         ).all(), True)
     last, read = 0, 0
     while len(found) < wanted and read < WALK_MAX:
-        if conn.dialect.name == "sqlite":
+        if contains.fts_tables(conn):
             ids = _fts_ids(query)
             assert ids is not None
             chunk = [r[0] for r in conn.execute(

@@ -13,8 +13,8 @@ import pytest
 from annuaire import formats
 from annuaire.extractions import catalog
 from annuaire.extractions.generate import generate, generate_one
-from annuaire.extractions.manifest import Manifest
 from annuaire.extractions.snapshot import file_timestamp
+from annuaire.nationalfiles.manifest import Manifest
 from annuaire.store.clock import FORMAT
 
 from .sample_data import SECRET_RESPONSIBLE

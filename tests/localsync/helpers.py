@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from annuaire import formats
-from annuaire.extractions.manifest import Manifest
+from annuaire.extractions.manifest import publish
 from annuaire.extractions.package import AtomicArchive
 
 
@@ -64,7 +64,7 @@ def write_extraction(outdir: Path, lines: list[list[str]], ts: str, manifest: bo
         member.write_lines(formats.format_line(line, trailing) for line in lines)
         member.close()
     if manifest:
-        Manifest.from_archive(formats.MSSANTE, ts, "2026-11-25T02:00:00.000000Z", archive.info).write(outdir)
+        publish(outdir, formats.MSSANTE, ts, "2026-11-25T02:00:00.000000Z", archive.info)
     return archive.path
 
 
