@@ -27,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import free_port, machine  # noqa: E402
+from common import free_port, machine
 
 DOMAIN = "fraicheur.mssante.fr"
 
@@ -148,7 +148,7 @@ def _fhir_load(port: int, key: str, url: str, rate: float, seconds: float, out: 
 
 
 def _stored(text: str) -> float:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
 def _first_seen(check, stop: threading.Event, out: dict, name: str) -> None:  # type: ignore[no-untyped-def]

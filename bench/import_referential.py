@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import NATIONAL, dataset, machine, median, timed  # noqa: E402
+from common import NATIONAL, dataset, machine, median, timed
 
 
 def annuaire(*args: str) -> list[str]:

@@ -56,13 +56,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import NATIONAL, OUT, machine  # noqa: E402
-from ldap_load import national_store, sample_mailboxes  # noqa: E402
+from common import NATIONAL, OUT, machine
+from ldap_load import national_store, sample_mailboxes
 
-from annuaire.ldap import messages as m  # noqa: E402
-from annuaire.ldap.ber import frame_length  # noqa: E402
-from annuaire.ldap.filters import parse  # noqa: E402
-from annuaire.store.keys import search_key  # noqa: E402
+from annuaire.ldap import messages as m
+from annuaire.ldap.ber import frame_length
+from annuaire.ldap.filters import parse
+from annuaire.store.keys import search_key
 
 SUFFIX = "ou=mailboxes,o=annuaire-sante,c=fr"
 THUNDERBIRD = "(|(cn={v}*)(mail={v}*)(sn={v}*))"

@@ -44,12 +44,12 @@ import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import NATIONAL, OUT, dataset, free_port, machine  # noqa: E402
+from common import NATIONAL, OUT, dataset, free_port, machine
 
-from annuaire.ldap import messages as m  # noqa: E402
-from annuaire.ldap.ber import frame_length, read_header  # noqa: E402
-from annuaire.ldap.filters import parse  # noqa: E402
-from annuaire.store.keys import search_key  # noqa: E402
+from annuaire.ldap import messages as m
+from annuaire.ldap.ber import frame_length, read_header
+from annuaire.ldap.filters import parse
+from annuaire.store.keys import search_key
 
 BASE = "o=annuaire-sante,c=fr"
 SUFFIX = f"ou=mailboxes,{BASE}"

@@ -47,11 +47,11 @@ from urllib.parse import urlencode
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import NATIONAL, free_port, machine, serve_http, wait_http, warm  # noqa: E402
-from web_load import national_store, pct  # noqa: E402
+from common import NATIONAL, free_port, machine, serve_http, wait_http, warm
+from web_load import national_store, pct
 
-STOP = set("de du des la le les l d et a au aux en sur sous".split())
-LEGAL = set("sa sas sasu sarl eurl selarl selas selafa selca sel scm scp sci snc gie".split())
+STOP = set(["de", "du", "des", "la", "le", "les", "l", "d", "et", "a", "au", "aux", "en", "sur", "sous"])
+LEGAL = set(["sa", "sas", "sasu", "sarl", "eurl", "selarl", "selas", "selafa", "selca", "sel", "scm", "scp", "sci", "snc", "gie"])
 KEYBOARD = {
     "a": "zqs", "z": "aes", "e": "zrd", "r": "etf", "t": "ryg", "y": "tuh", "u": "yij", "i": "uok", "o": "ipl",
     "p": "om", "q": "asw", "s": "qdz", "d": "sfe", "f": "dgr", "g": "fht", "h": "gjy", "j": "hku", "k": "jli",

@@ -6,12 +6,17 @@ message when no server answers, except in CI (CI=true) where they must run.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from tests.pg import create_pg_database, drop_pg_database, libpq, skip_or_fail_without_pg
+from tests.pg import (
+    create_pg_database,
+    drop_pg_database,
+    libpq,
+    skip_or_fail_without_pg,
+)
 
 
 @pytest.fixture(scope="session")

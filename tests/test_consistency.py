@@ -19,7 +19,6 @@ publicly visible addresses of LDAP (ldapsearch), FHIR (HTTP), the web search
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
@@ -27,15 +26,21 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import func, select
 
 from annuaire.store.schema import journal, mailbox
@@ -193,7 +198,7 @@ class Directory:
 
     def ldapsearch(self, base: str, scope: str, filt: str, *attrs: str) -> str:
         args = ["ldapsearch", "-x", "-LLL", "-o", "ldif-wrap=no", "-H", f"ldap://127.0.0.1:{self.ldap_port}",
-                "-D", f"cn=consistance,ou=accounts,o=annuaire-sante,c=fr", "-w", PASSWORD, "-b", base, "-s", scope,
+                "-D", "cn=consistance,ou=accounts,o=annuaire-sante,c=fr", "-w", PASSWORD, "-b", base, "-s", scope,
                 "-z", "0", filt, *attrs]
         result = subprocess.run(args, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, (filt[:200], result.stdout[-500:], result.stderr)
@@ -201,7 +206,7 @@ class Directory:
 
     def ldap_position(self) -> int:
         out = self.ldapsearch("", "base", "(objectClass=*)", "annuaireJournalPosition")
-        found = re.search(r"^annuaireJournalPosition: (\d+)$", out, re.M)
+        found = re.search(r"^annuaireJournalPosition: (\d+)$", out, re.MULTILINE)
         assert found, out
         return int(found.group(1))
 
@@ -213,7 +218,7 @@ class Directory:
         for i in range(0, len(ordered), 150):
             filt = "(|" + "".join(f"(mail={a})" for a in ordered[i:i + 150]) + ")"
             out = self.ldapsearch(SUFFIX, "one", filt, "mail")
-            found.update(m.lower() for m in re.findall(r"^mail: (.+)$", out, re.M))
+            found.update(m.lower() for m in re.findall(r"^mail: (.+)$", out, re.MULTILINE))
         return found
 
     def fhir_view(self) -> set[str]:
@@ -259,7 +264,7 @@ class Directory:
     def ldif_view(self) -> set[str]:
         out = self.tmp / "export.ldif"
         self.run("export-ldif", str(out))
-        return set(re.findall(r"^mail: (.+)$", out.read_text(), re.M))
+        return set(re.findall(r"^mail: (.+)$", out.read_text(), re.MULTILINE))
 
 
 def _start(url: str, tmp: Path, store: Any) -> Directory:

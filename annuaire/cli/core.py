@@ -66,11 +66,9 @@ def import_(ctx: Context, paths: tuple[Path, ...], force: bool, as_json: bool, n
     Example:
       annuaire import PS_LibreAcces_202611250300.zip Extraction_Correspondance_MSSante_202611250300.zip
     """
-    from annuaire.referential.importer import import_paths, summary_json
-
     from annuaire.cli.fhir import render_cache, report_cache_lag
-
     from annuaire.config import Settings
+    from annuaire.referential.importer import import_paths, summary_json
 
     settings = Settings.from_env()
     summaries = import_paths(ctx.store, list(paths), force=force, progress=reporter(console, ctx.quiet),

@@ -40,8 +40,9 @@ import threading
 import time
 import weakref
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from sqlalchemy import Connection, Integer, Select, delete, func, select, update
 
@@ -64,7 +65,15 @@ from annuaire.store.dialect import unindexed
 from annuaire.store.diff import bulk_insert
 from annuaire.store.follow import Cursor, Follower, snapshot, start
 from annuaire.store.follow import behind as cursor_behind
-from annuaire.store.schema import activity, diploma, journal, mailbox, person, skill, structure
+from annuaire.store.schema import (
+    activity,
+    diploma,
+    journal,
+    mailbox,
+    person,
+    skill,
+    structure,
+)
 from annuaire.store.visibility import visible
 
 CHUNK = 2000
@@ -588,7 +597,7 @@ def _write(conn: Connection, items: list[Rendered], stats: RefreshStats) -> None
             continue
         stats.changed += len(changed)
         for chunk in _chunks([c for c in changed if c in existing], 900):
-            where = lambda t: (t.c.kind == kind) & t.c.rid.in_(chunk)  # noqa: E731
+            where = lambda t: (t.c.kind == kind) & t.c.rid.in_(chunk)
             conn.execute(delete(fhir_resource).where(where(fhir_resource)))
             conn.execute(delete(fhir_token).where(where(fhir_token)))
             conn.execute(delete(fhir_telecom).where(where(fhir_telecom)))
@@ -655,7 +664,7 @@ def _full_pass(store: Store, stats: RefreshStats, progress: Progress | None) -> 
 # --- the server's renderer ---------------------------------------------------------
 
 
-_RENDERERS: "weakref.WeakSet[BackgroundRenderer]" = weakref.WeakSet()
+_RENDERERS: weakref.WeakSet[BackgroundRenderer] = weakref.WeakSet()
 
 
 class BackgroundRenderer:

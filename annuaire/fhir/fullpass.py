@@ -69,10 +69,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 import orjson
 from sqlalchemy import Connection, func, select
@@ -80,7 +80,12 @@ from sqlalchemy import Connection, func, select
 from annuaire.errors import DirectoryError
 from annuaire.fhir import cache
 from annuaire.fhir.render import Rendered
-from annuaire.fhir.tables import fhir_legal_entity, fhir_resource, fhir_telecom, fhir_token
+from annuaire.fhir.tables import (
+    fhir_legal_entity,
+    fhir_resource,
+    fhir_telecom,
+    fhir_token,
+)
 from annuaire.gcpause import gc_paused
 from annuaire.store import Store, open_store
 from annuaire.store.bulkload import loading_empty
@@ -159,7 +164,7 @@ class Source:
                 raise
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.path is not None:
             if self.reader is not self.store:
                 self.reader.dispose()
@@ -313,7 +318,7 @@ class Rendering:
             threading.Thread(target=self._receive, name="fhir-render-helper", daemon=True).start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         process = self._process
         if process is None:
             return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from annuaire.errors import InvalidInput
 
@@ -190,7 +190,7 @@ _DATE = re.compile(
 
 
 def _stored(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_date(name: str, value: str) -> DateRange:
@@ -206,7 +206,7 @@ def parse_date(name: str, value: str) -> DateRange:
         y, mo, d = int(m["y"]), int(m["m"] or 1), int(m["d"] or 1)
         hh, mi, ss = int(m["H"] or 0), int(m["M"] or 0), int(m["S"] or 0)
         micro = int(float(m["f"]) * 1_000_000) if m["f"] else 0
-        tz = timezone.utc
+        tz = UTC
         if m["tz"] and m["tz"] != "Z":
             sign = 1 if m["tz"][0] == "+" else -1
             tz = timezone(sign * timedelta(hours=int(m["tz"][1:3]), minutes=int(m["tz"][4:6])))
@@ -224,7 +224,7 @@ def parse_date(name: str, value: str) -> DateRange:
         else:
             end = datetime(y + 1, 1, 1, tzinfo=tz)
         if prefix == "ap":  # approximately: widened by a tenth of the distance to now, at least a day
-            slack = max(abs(datetime.now(timezone.utc) - start) / 10, timedelta(days=1))
+            slack = max(abs(datetime.now(UTC) - start) / 10, timedelta(days=1))
             start, end = start - slack, end + slack
         return DateRange(prefix, _stored(start), _stored(end))
     except (ValueError, OverflowError) as exc:  # out of range, or moved beyond year 1..9999 (UTC, `ap` slack)

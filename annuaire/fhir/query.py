@@ -21,15 +21,33 @@ import heapq
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, false, func, literal, or_, select, text, true, union
-
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    union,
+)
 from sqlalchemy.sql.elements import False_
 
 from annuaire.errors import InvalidInput
 from annuaire.fhir import codes as cs
 from annuaire.fhir import ids
 from annuaire.fhir.params import Clause, DateRange, Search
-from annuaire.fhir.tables import ORGANIZATION, fhir_legal_entity, fhir_resource, fhir_telecom, fhir_token
+from annuaire.fhir.tables import (
+    ORGANIZATION,
+    fhir_legal_entity,
+    fhir_resource,
+    fhir_telecom,
+    fhir_token,
+)
 from annuaire.store import contains
 from annuaire.store.keys import search_key
 from annuaire.store.prefix import starts_with
@@ -361,8 +379,8 @@ class Compiler:
 
     def _org_identifier(self, system: str | None, code: str) -> ColumnElement:
         s, le = structure, fhir_legal_entity
-        sites = lambda cond: _in(select(s.c.id).where(cond))  # noqa: E731
-        legal = lambda cond: _in(select(-le.c.id).where(cond))  # noqa: E731
+        sites = lambda cond: _in(select(s.c.id).where(cond))
+        legal = lambda cond: _in(select(-le.c.id).where(cond))
         if system is None:
             if not code:
                 return false()

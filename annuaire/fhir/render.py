@@ -15,10 +15,11 @@ Rules applied here and nowhere else:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from hashlib import blake2b
 from struct import Struct
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import orjson
 

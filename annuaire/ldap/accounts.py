@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy import select
@@ -41,7 +41,7 @@ class Account:
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    b64 = lambda b: base64.b64encode(b).decode()
     return f"scrypt${_N}${_R}${_P}${b64(salt)}${b64(digest)}"
 
 
@@ -99,7 +99,7 @@ def add_account(store: Store, name: str, password: str, *, size_limit: int | Non
                           ("--daily-allowance", daily_allowance)):
         if value is not None and not 1 <= value <= 2**31 - 1:
             raise InvalidInput(f"{option} must be between 1 and {2**31 - 1}, got {value}")
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     with store.write() as conn:
         existing = conn.execute(select(ldap_account.c.id, ldap_account.c.active)
                                 .where(ldap_account.c.name == name)).first()

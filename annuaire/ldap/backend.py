@@ -20,9 +20,10 @@ import asyncio
 import gc
 import logging
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
@@ -230,7 +231,7 @@ class Refresher:
                 await self.step(loop)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - keep serving the current index
+            except Exception:
                 log.exception("LDAP refresh failed; serving the current index")
 
     async def step(self, loop: asyncio.AbstractEventLoop | None = None) -> None:

@@ -17,14 +17,26 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable
 
 from annuaire.ldap import messages as m
 from annuaire.ldap.ber import SEQUENCE, SET, octets, tlv
-from annuaire.ldap.entries import NSLOTS, entry_dn, entry_message, entry_op, entry_types_only_op
-from annuaire.ldap.filters import UnsupportedFilter, compile_filter, has_unsupported, normalise, to_string
+from annuaire.ldap.entries import (
+    NSLOTS,
+    entry_dn,
+    entry_message,
+    entry_op,
+    entry_types_only_op,
+)
+from annuaire.ldap.filters import (
+    UnsupportedFilter,
+    compile_filter,
+    has_unsupported,
+    normalise,
+    to_string,
+)
 from annuaire.ldap.index import DirectoryIndex
 from annuaire.ldap.schema import (
     MAILBOX_OBJECT_CLASSES,

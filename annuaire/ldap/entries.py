@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 import struct
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from annuaire.ldap.ber import SEQUENCE, SET, octets, tlv
 from annuaire.ldap.filters import normalise
@@ -51,7 +52,7 @@ def _clean(value: Any) -> str:
 
 def display_values(rec: Record) -> dict[str, str]:
     """The attribute values shown to mail clients, following the table of spec/ldap.md."""
-    g = lambda k: _clean(rec.get(k))  # noqa: E731
+    g = lambda k: _clean(rec.get(k))
     address = g("address").lower()
     kind = g("type").upper()
     first, last = g("first_name"), g("last_name")

@@ -16,7 +16,7 @@ produce candidates; the closure is the final word on every candidate.
 from __future__ import annotations
 
 import re
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from annuaire.ldap import messages as m
 from annuaire.ldap.schema import BY_NAME, OC_SLOT, SLOT, canonical

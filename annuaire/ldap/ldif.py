@@ -13,11 +13,16 @@ with the indexes to declare. Load with:
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any, Iterable
+from typing import IO, Any
 
 from annuaire.ldap.entries import display_values, mailbox_dn
-from annuaire.ldap.schema import MAILBOX_OBJECT_CLASSES, USER_ATTRIBUTES, openldap_schema
+from annuaire.ldap.schema import (
+    MAILBOX_OBJECT_CLASSES,
+    USER_ATTRIBUTES,
+    openldap_schema,
+)
 
 # Indexes for slapd: equality and substrings on what clients search, equality on our lookups.
 SLAPD_INDEXES = (

@@ -107,17 +107,17 @@ SCOPE_BASE, SCOPE_ONE, SCOPE_SUB = 0, 1, 2
 
 @dataclass(slots=True)
 class And:
-    filters: list["Filter"]
+    filters: list[Filter]
 
 
 @dataclass(slots=True)
 class Or:
-    filters: list["Filter"]
+    filters: list[Filter]
 
 
 @dataclass(slots=True)
 class Not:
-    filter: "Filter"
+    filter: Filter
 
 
 @dataclass(slots=True)

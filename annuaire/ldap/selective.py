@@ -130,7 +130,7 @@ class Selectivity:
         # Substrings: the best component decides.
         if slot not in index.sorted:
             return False, None
-        dec = lambda b: normalise(kind, b.decode("utf-8", "replace")) if b is not None else ""  # noqa: E731
+        dec = lambda b: normalise(kind, b.decode("utf-8", "replace")) if b is not None else ""
         text = _text(f)
         parts: list[tuple[str, bool, bool]] = []  # (normalised component, is initial, is final)
         if f.initial is not None:
@@ -188,7 +188,7 @@ class Selectivity:
 
 
 def _text(f: m.Substrings) -> str:
-    dec = lambda b: b.decode("utf-8", "replace")  # noqa: E731
+    dec = lambda b: b.decode("utf-8", "replace")
     pieces = [dec(f.initial) if f.initial is not None else ""]
     pieces += [dec(a) for a in f.any]
     pieces.append(dec(f.final) if f.final is not None else "")

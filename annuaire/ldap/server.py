@@ -28,11 +28,17 @@ import os
 import ssl
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from annuaire.ldap import messages as m
-from annuaire.ldap.accounts import Account, account_dn, bind_account_name, verify_password
+from annuaire.ldap.accounts import (
+    Account,
+    account_dn,
+    bind_account_name,
+    verify_password,
+)
 from annuaire.ldap.ber import BerError, encode_int, frame_length, tlv
 from annuaire.ldap.directory import Directory, selection
 from annuaire.ldap.limits import LdapLimits, SharedCounters, Taken
@@ -76,7 +82,7 @@ class ServerState:
     counters: SharedCounters = field(default_factory=SharedCounters)
     accounts: dict[str, Account] = field(default_factory=dict)
     ssl_context: ssl.SSLContext | None = None
-    connections: set["LdapConnection"] = field(default_factory=set)
+    connections: set[LdapConnection] = field(default_factory=set)
     _verified: dict[tuple[str, bytes], str] = field(default_factory=dict)
 
     def cached_password(self, account: Account, password: bytes) -> bool:
@@ -209,7 +215,7 @@ class LdapConnection(asyncio.Protocol):
                 return
             try:
                 self.handle(msg)
-            except Exception:  # noqa: BLE001 - one connection fails, never the server
+            except Exception:
                 log.exception("LDAP request from %s failed", self.address)
                 self.disconnect(m.UNAVAILABLE, "internal error")
                 return

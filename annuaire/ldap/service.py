@@ -238,7 +238,7 @@ def run_ldap(config: LdapConfig) -> None:
             try:
                 _worker(config, directory, cursor, counters, plain[n] if plain else None,
                         secure[n] if secure else None, n)
-            except BaseException:  # noqa: BLE001
+            except BaseException:
                 log.exception("LDAP worker %d failed", n)
                 code = 1
             finally:

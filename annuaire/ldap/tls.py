@@ -29,7 +29,7 @@ def demo_certificate(directory: Path, hostnames: tuple[str, ...] = ()) -> tuple[
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, "annuaire demo (self-signed)")])
     alt: list[x509.GeneralName] = [x509.DNSName(h) for h in hostnames]
     alt += [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1"))]
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))

@@ -23,11 +23,11 @@ Decisions:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Iterable
 
 import orjson
 from sqlalchemy import Connection, insert

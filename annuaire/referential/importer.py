@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import compress
 from operator import not_
 from pathlib import Path
-from typing import Callable, Container, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -322,7 +322,7 @@ class _Loader:
         if before is not None and jobs:
             self.ahead = Ahead(jobs, before)  # type: ignore[arg-type]
 
-    def _read(self, source: Source) -> "_Reading":
+    def _read(self, source: Source) -> _Reading:
         """The lines to diff: those of the persons whose lines changed since the last import
         (with the fingerprints stored by it), else every line."""
         name = source.member or source.path.name
@@ -530,7 +530,7 @@ class _Loader:
                 f"(first at line {orphans.first})"
             )
 
-    def _save_prints(self, reading: "_Reading", keep: bool = False) -> None:
+    def _save_prints(self, reading: _Reading, keep: bool = False) -> None:
         """Store the fingerprints of a file once all its lines were read (then free them)."""
         lines = reading.lines
         self._store_prints(lines.source.kind, reading.packed or prints.kept(lines, reading.groups.prints))

@@ -7,8 +7,8 @@ described once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import itemgetter
-from typing import Callable
 
 from annuaire.store.keys import search_key
 

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime(FORMAT)
+    return datetime.now(UTC).strftime(FORMAT)
 
 
 def to_stored(moment: datetime) -> str:
     """Any aware datetime (naive = UTC) to the stored form."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime(FORMAT)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(FORMAT)
 
 
 def from_stored(text: str) -> datetime:
-    return datetime.strptime(text, FORMAT).replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, FORMAT).replace(tzinfo=UTC)

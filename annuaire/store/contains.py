@@ -17,9 +17,9 @@ matching ids (person.id), to put in `id IN (...)`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 from sqlalchemy import (
     ColumnElement,

@@ -14,9 +14,10 @@ the driver takes the GIL back for every row, so the two threads convoy.)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, Table
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 from hashlib import blake2b
 from itertools import repeat
 from operator import lshift, or_
 from struct import Struct
-from typing import Iterable
 
 from xxhash import xxh3_64_intdigest
 

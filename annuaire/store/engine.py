@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
@@ -211,7 +211,7 @@ def open_store(url: str | None = None, *, upgrade: bool = True) -> Store:
             migrate(engine)
     except DirectoryError:
         raise
-    except Exception as exc:  # noqa: BLE001 - translated once, here
+    except Exception as exc:
         raise DirectoryError(f"cannot open the store at {_safe(url)}: {exc}") from exc
     return Store(engine=engine, url=url)
 

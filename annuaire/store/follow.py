@@ -90,7 +90,7 @@ class Cursor:
             if not isinstance(orjson.loads(raw), dict):
                 raise ValueError("not an object")
             cursor = cls.from_json(raw.decode())
-        except Exception as exc:  # noqa: BLE001 - anything malformed is the caller's input
+        except Exception as exc:
             raise InvalidInput(f"{name}: not a journal cursor given by this directory ({exc.__class__.__name__})") from exc
         if cursor.position < 0 or cursor.position >= 2**62 or any(
                 not 0 < h.first <= h.last <= cursor.position for h in cursor.holes) or len(cursor.holes) > MAX_HOLES:

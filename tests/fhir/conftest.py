@@ -4,18 +4,18 @@ uvicorn on a free port, queried over real HTTP."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fhir_data import populate  # noqa: E402
-from fhir_server import Api, _database, serve  # noqa: E402
+from fhir_data import populate
+from fhir_server import Api, _database, serve
 
-from annuaire.fhir.cache import refresh  # noqa: E402
-from annuaire.store import open_store  # noqa: E402
+from annuaire.fhir.cache import refresh
+from annuaire.store import open_store
 
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 

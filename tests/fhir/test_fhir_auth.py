@@ -7,7 +7,6 @@ import time
 
 import httpx
 from click.testing import CliRunner
-
 from fhir_server import serve
 
 from annuaire.cli import cli

@@ -8,8 +8,8 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +18,13 @@ from annuaire.fhir import cache, fullpass, render
 from annuaire.fhir.cache import RefreshStats, refresh
 from annuaire.store import Store, open_store
 from annuaire.store.schema import journal
-from tests.pg import PG_ADMIN_URL, create_pg_database, drop_pg_database, libpq, skip_or_fail_without_pg
+from tests.pg import (
+    PG_ADMIN_URL,
+    create_pg_database,
+    drop_pg_database,
+    libpq,
+    skip_or_fail_without_pg,
+)
 
 PROFESSIONALS = 1200
 ROWS = {

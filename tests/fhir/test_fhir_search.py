@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from fhir_data import RPPS_BENE
 
 NOS = "https://mos.esante.gouv.fr/NOS"

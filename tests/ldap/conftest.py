@@ -9,14 +9,14 @@ ldapsearch, ldap3). Helpers live in ldap_support.py, test data in ldap_data.py.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ldap_data import World, populate  # noqa: E402
-from ldap_support import LdapServer, drop_store, make_store, start_server, stop_server  # noqa: E402
+from ldap_data import World, populate
+from ldap_support import LdapServer, drop_store, make_store, start_server, stop_server
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -20,7 +20,14 @@ from collections.abc import Iterator
 
 import pytest
 from ldap_data import populate
-from ldap_support import SUFFIX, LdapServer, drop_store, make_store, start_server, stop_server
+from ldap_support import (
+    SUFFIX,
+    LdapServer,
+    drop_store,
+    make_store,
+    start_server,
+    stop_server,
+)
 
 from annuaire.errors import InvalidInput
 from annuaire.ldap import ber
@@ -337,7 +344,7 @@ def test_burst_counts_new_entries_only() -> None:
     counters = SharedCounters(slots=64, limits=LdapLimits(ledger_slots=8, ledger_entries=256), clock=clock)
     net = counters.tag("net:192.0.2.0/24")
     a = _hashes(counters, [f"a{i}@x.fr" for i in range(30)])
-    take = lambda h: counters.take(account=False, key_tag=net, hashes=h, allowance=10**6,  # noqa: E731
+    take = lambda h: counters.take(account=False, key_tag=net, hashes=h, allowance=10**6,
                                    burst_key="ip:192.0.2.7", per_minute=20)
     t = take(a)
     assert (t.cut, t.reason) == (20, "minute") and 2.5 <= t.wait <= 3.5
@@ -352,7 +359,7 @@ def test_forgotten_entries_are_charged_again_never_free() -> None:
     counters = SharedCounters(slots=64, limits=LdapLimits(ledger_slots=8, ledger_entries=16), clock=clock)
     net = counters.tag("net:192.0.2.0/24")
     many = _hashes(counters, [f"m{i}@x.fr" for i in range(200)])
-    take = lambda h: counters.take(account=False, key_tag=net, hashes=h, allowance=10**6,  # noqa: E731
+    take = lambda h: counters.take(account=False, key_tag=net, hashes=h, allowance=10**6,
                                    burst_key="ip:x", per_minute=10**6)
     assert take(many).new == 200
     again = take(many)

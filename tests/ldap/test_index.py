@@ -7,6 +7,7 @@ import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from ldap_support import SUFFIX, filters
 
 from annuaire.ldap import messages as m
 from annuaire.ldap.backend import load_index
@@ -15,7 +16,6 @@ from annuaire.ldap.entries import entry_dn
 from annuaire.ldap.filters import compile_filter, parse
 from annuaire.ldap.index import DirectoryIndex
 from annuaire.store import open_store
-from ldap_support import SUFFIX, filters
 
 
 def _search(f: m.Filter, size: int = 0) -> m.SearchRequest:

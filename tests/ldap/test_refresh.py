@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from ldap_support import SUFFIX, drop_store, make_store, start_server, stop_server
 from ldap_data import NOW, journal_row, populate
+from ldap_support import SUFFIX, drop_store, make_store, start_server, stop_server
 from sqlalchemy import insert, update
 
 from annuaire.store import open_store

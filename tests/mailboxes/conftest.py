@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from annuaire.store import Store, open_store
-from tests.pg import create_pg_database, drop_pg_database, skip_or_fail_without_pg
 from tests.mailboxes.mailbox_fixtures import Env, make_env, reset_publications
+from tests.pg import create_pg_database, drop_pg_database, skip_or_fail_without_pg
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -8,7 +8,16 @@ from sqlalchemy import func, select
 
 from annuaire import formats
 from annuaire.store.schema import domain, journal, mailbox, run
-from tests.mailboxes.mailbox_fixtures import ALIX, CAMILLE, JEAN_PIERRE, LUCIE, Env, org, per, reset_publications
+from tests.mailboxes.mailbox_fixtures import (
+    ALIX,
+    CAMILLE,
+    JEAN_PIERRE,
+    LUCIE,
+    Env,
+    org,
+    per,
+    reset_publications,
+)
 
 A, B, C = "a.mssante.fr", "b.mssante.fr", "c.mssante.fr"
 

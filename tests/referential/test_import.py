@@ -295,7 +295,6 @@ def test_prefix_search_is_accent_and_case_insensitive(store, world):
 
 def test_search_keys_give_the_same_people_on_both_engines(world, tmp_path):
     from annuaire.store import open_store
-
     from tests.pg import create_pg_database, drop_pg_database, skip_or_fail_without_pg
 
     skip_or_fail_without_pg()
@@ -355,9 +354,9 @@ def _trigram_indexes_expected(store) -> set[str]:
 
 def test_contains_indexes_follow_imports(store, world):
     """Imports fill the trigram indexes in batches (not per row): they must stay exact."""
-    from .conftest import mss_zip
-
     from annuaire.store.schema import mailbox
+
+    from .conftest import mss_zip
 
     for day in (0, 1):
         import_paths(store, [ps_zip(world[day]), mss_zip(world[day])])

@@ -7,7 +7,13 @@ import itertools
 from sqlalchemy import select
 
 from annuaire.store.schema import mailbox
-from annuaire.store.visibility import REASONS, hidden_boxes, reasons, state_columns, visible
+from annuaire.store.visibility import (
+    REASONS,
+    hidden_boxes,
+    reasons,
+    state_columns,
+    visible,
+)
 from tests.fhir.fhir_data import World
 
 D = "vis.mssante.fr"
