@@ -94,3 +94,61 @@ def test_zero_http_workers_is_refused(tmp_path: Path):
     )
     assert result.returncode != 0
     assert "--http-workers" in result.stderr
+
+
+def _descendants(pid: int) -> set[int]:
+    found, todo = set(), [pid]
+    while todo:
+        try:
+            children = _children(todo.pop())
+        except FileNotFoundError:  # ended meanwhile
+            continue
+        found |= children
+        todo.extend(children)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+@pytest.mark.parametrize("http_workers", ["1", "2"])
+def test_sigterm_stops_every_process_of_the_server(tmp_path: Path, http_workers: str):
+    """A service manager stops `annuaire serve` with SIGTERM: the LDAP process, its workers and the
+    HTTP workers end with it (uvicorn re-raises the signal; its default action used to end the
+    main process alone)."""
+    url = f"sqlite:///{tmp_path / 'annuaire.sqlite'}"
+    port, ldap_port = _free_port(), _free_port()
+    env = dict(os.environ, ANNUAIRE_DB=url, ANNUAIRE_EXTRACTIONS_TIME="off")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "annuaire", "serve", "--http-port", str(port), "--ldap-port", str(ldap_port),
+         "--http-workers", http_workers],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        ldap_up = http_up = False
+        while time.monotonic() < deadline and not (ldap_up and http_up):
+            with socket.socket() as s:
+                ldap_up = s.connect_ex(("127.0.0.1", ldap_port)) == 0
+            try:
+                http_up = httpx.get(f"http://127.0.0.1:{port}/fhir/v2/metadata").status_code == 200
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert ldap_up and http_up
+        family = _descendants(proc.pid)
+        assert len(family) >= 3  # the LDAP process and its workers at least
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(40) == 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in family):
+            time.sleep(0.1)
+        assert not [p for p in family if _alive(p)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

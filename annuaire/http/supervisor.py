@@ -10,6 +10,7 @@ explicitly (Settings, LdapConfig, the store URL), never through os.environ.
 
 from __future__ import annotations
 
+import signal
 from typing import TYPE_CHECKING
 
 from annuaire.config import Settings
@@ -34,6 +35,7 @@ def serve(store: Store, settings: Settings, ldap: LdapConfig | None) -> None:
     # checked) before anything starts; its thread started after the LDAP process is forked.
     scheduler = make_scheduler(store.url, settings)
     ldap_process = None
+    _stop_on_sigterm()
     try:
         if ldap is not None:
             from annuaire.ldap.service import start_ldap_process
@@ -60,3 +62,14 @@ def serve(store: Store, settings: Settings, ldap: LdapConfig | None) -> None:
         if ldap_process is not None:
             ldap_process.terminate()
             ldap_process.join(30)
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM stops the whole server, as Ctrl-C does: uvicorn re-raises the signal it caught once
+    HTTP has stopped, and its default action would end this process at once, leaving the LDAP
+    process and its workers running. Raising SystemExit instead runs `serve`'s cleanup."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
