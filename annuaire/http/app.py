@@ -22,6 +22,7 @@ PROVIDERS: list[str] = [
     "annuaire.console.routes:routes",  # /operateurs: the operators' console in French (issue 21 item 3)
     "annuaire.extractions.http:routes",  # /extractions: daily extraction downloads (issue 5)
     "annuaire.fhir.app:routes",  # /fhir/v2: FHIR API compatible with the national API v2 (issue 6)
+    "annuaire.http.health:routes",  # /healthz, /readyz: liveness and readiness (issue 23)
     "annuaire.web.routes:routes",  # web search page: "/", /pro, /structure, /aide, /assets (keep last: owns "/")
 ]
 

@@ -1,0 +1,59 @@
+"""Liveness and readiness, for load balancers and service managers.
+
+- `/healthz`: the HTTP process answers (it reads nothing): 200 `ok`.
+- `/readyz`: 200 only when the store answers and the FHIR cache is within its
+  freshness bound (rendered, and no more journal rows behind than a refresh
+  renders in a few seconds: `fhir.cache.SMALL_BACKLOG`); else 503 with
+  `Retry-After` and the reason of each failed check, so that a balancer sends
+  no traffic to a front whose answers would be missing or late. The same bound
+  makes FHIR searches answer 503 (docs/architecture.md, "How fresh each view
+  is"). The LDAP index reports its own lag in its root DSE
+  (`annuaireBehindSeconds`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from annuaire.config import Settings
+from annuaire.store import Store
+
+log = logging.getLogger("annuaire.http")
+RETRY_AFTER = "5"
+
+
+def readiness(store: Store) -> dict[str, str]:
+    """The failed checks and why (empty: ready)."""
+    from annuaire.fhir.cache import SMALL_BACKLOG, status
+
+    try:
+        state = status(store)
+    except Exception as exc:  # noqa: BLE001 - any failure of the store is a reason not to be ready
+        log.warning("readiness: the store does not answer: %s", exc)
+        return {"store": f"the store does not answer ({exc.__class__.__name__})"}
+    if not state.rendered and state.head:
+        return {"fhir": "the FHIR cache is being built (first rendering of the directory)"}
+    if state.backlog > SMALL_BACKLOG:
+        return {"fhir": f"the FHIR cache is {state.backlog:,} journal rows behind the store"}
+    return {}
+
+
+def routes(store: Store, settings: Settings) -> list[BaseRoute]:
+    """`/healthz` and `/readyz`, for annuaire.http.app.PROVIDERS."""
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(request: Request) -> Response:
+        failed = await run_in_threadpool(readiness, store)
+        if failed:
+            return JSONResponse({"status": "unavailable", "failed": failed}, status_code=503,
+                                headers={"Retry-After": RETRY_AFTER, "Cache-Control": "no-store"})
+        return JSONResponse({"status": "ready"}, headers={"Cache-Control": "no-store"})
+
+    return [Route("/healthz", healthz, methods=["GET", "HEAD"]), Route("/readyz", readyz, methods=["GET", "HEAD"])]
