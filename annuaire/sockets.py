@@ -8,6 +8,7 @@ keep-alive clients then stay on it while the other cores idle.
 
 from __future__ import annotations
 
+import errno
 import socket
 
 
@@ -28,8 +29,28 @@ def listen(host: str, port: int, backlog: int = 1024) -> socket.socket:
     return sock
 
 
+def ensure_free(host: str, port: int) -> None:
+    """OSError (EADDRINUSE) when something already listens on `port`.
+
+    SO_REUSEPORT lets our sockets join ANY listener of the same user that set it too: a
+    second server on the same port would silently get a share of the connections. A probe
+    bound without SO_REUSEPORT fails on a port that has a listener, whoever holds it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (TIME_WAIT is no listener)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise OSError(errno.EADDRINUSE, f"port {port} on {host} is already in use by another process") from None
+            raise
+
+
 def listen_many(host: str, port: int, count: int) -> list[socket.socket]:
-    """`count` listening sockets on one port number (the first one picks it when `port` is 0)."""
+    """`count` listening sockets on one port number (the first one picks it when `port` is 0),
+    refused when another process listens on that port (`ensure_free`)."""
+    if port:
+        ensure_free(host, port)
     sockets: list[socket.socket] = []
     try:
         for _ in range(count):

@@ -152,3 +152,27 @@ def test_sigterm_stops_every_process_of_the_server(tmp_path: Path, http_workers:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+@pytest.mark.parametrize("held", ["ldap", "http"])
+def test_a_port_held_by_another_listener_is_refused_before_announcing(tmp_path: Path, held: str):
+    """Another server's SO_REUSEPORT listener on our port: our workers' sockets could join it and the
+    kernel would split the connections between two stores. `serve` refuses before its banner."""
+    from annuaire.sockets import listen
+
+    other = listen("127.0.0.1", 0)  # as another `annuaire serve` listens: with SO_REUSEPORT
+    try:
+        taken = str(other.getsockname()[1])
+        http_port = taken if held == "http" else str(_free_port())
+        ldap_port = taken if held == "ldap" else str(_free_port())
+        result = subprocess.run(
+            [sys.executable, "-m", "annuaire", "--db", f"sqlite:///{tmp_path / 'a.sqlite'}", "serve",
+             "--http-port", http_port, "--ldap-port", ldap_port, "--http-workers", "2"],
+            capture_output=True, text=True, timeout=60,
+            env=dict(os.environ, ANNUAIRE_EXTRACTIONS_TIME="off"),
+        )
+    finally:
+        other.close()
+    assert result.returncode == 1
+    assert f"{held.upper()} port" in result.stderr and "already in use" in result.stderr
+    assert "Web search page" not in result.stdout

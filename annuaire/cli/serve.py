@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from annuaire.cli.app import Context, cli, console, handle_errors, pass_context
 from annuaire.cli.ldap import ldap_config, ldap_options
 from annuaire.config import Settings
+
+if TYPE_CHECKING:
+    from annuaire.ldap.service import LdapConfig
 
 
 @cli.command()
@@ -46,6 +51,7 @@ def serve(
     config = ldap_config(settings, ctx.db_url, ldap_port=ldap_port, ldaps_port=ldaps_port, workers=workers,
                          tls_cert=tls_cert, tls_key=tls_key, demo_tls=demo_tls)
     ldap = None if config.port is None and config.ldaps_port is None else config  # None: LDAP disabled
+    _ports_free(settings, ldap)  # before announcing anything
     base = settings.base_url
     console.print(f"Web search page   {base}/", highlight=False)
     console.print(f"FHIR API          {base}/fhir/v2 (header ESANTE-API-KEY; keys: annuaire apikey add NAME)", highlight=False)
@@ -59,3 +65,19 @@ def serve(
         run(store, settings, ldap)
     except (OSError, WorkerFailed) as exc:
         raise click.ClickException(f"HTTP server: {exc}") from exc
+
+
+def _ports_free(settings: Settings, ldap: LdapConfig | None) -> None:
+    """Refuse to start when another process listens on one of our ports: our workers' shared
+    sockets (SO_REUSEPORT) would otherwise join its listener and split the connections."""
+    from annuaire.sockets import ensure_free
+
+    wanted = [("HTTP", settings.host, settings.http_port)]
+    if ldap is not None:
+        wanted += [("LDAP", ldap.host, ldap.port), ("LDAPS", ldap.host, ldap.ldaps_port if ldap.tls else None)]
+    for name, host, port in wanted:
+        if port:
+            try:
+                ensure_free(host, port)
+            except OSError as exc:
+                raise click.ClickException(f"{name} port: {exc.strerror or exc}") from exc
