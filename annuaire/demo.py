@@ -19,6 +19,18 @@ def annuaire(*args: str, env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "annuaire", *args], check=True, env=env)
 
 
+def demo_fhir_key(store) -> str:  # type: ignore[no-untyped-def]  # (a Store: imported late, as the CLI does)
+    """A fresh FHIR API key for the user to try the API (`demo-<time>`; earlier demo keys revoked)."""
+    from datetime import datetime, timezone
+
+    from annuaire.fhir.auth import add_key, list_keys, revoke_key
+
+    for info in list_keys(store):
+        if info.name.startswith("demo-") and info.active:
+            revoke_key(store, info.name)
+    return add_key(store, f"demo-{datetime.now(timezone.utc):%Y%m%d-%H%M%S-%f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dir", default="demo", type=Path)
@@ -45,13 +57,16 @@ def main(argv: list[str] | None = None) -> None:
     base = f"http://127.0.0.1:{args.http_port}"
     store = open_store(db_url)
     demo = prepare_demo(store, folder, base)  # the demo operator (a fresh token each run) and its sample list
+    key = demo_fhir_key(store)
     store.dispose()
     if args.no_serve:
         return
     print(
         f"\nTo publish the sample list of {demo['domain']} while the server runs, in another terminal:\n"
         f"  .venv/bin/{demo['command']}\n"
-        f"LDAP address book: ldapsearch -x -H ldap://127.0.0.1:{args.ldap_port} -b o=annuaire-sante,c=fr '(sn=mar*)'\n",
+        f"FHIR API (demo key): curl -H 'ESANTE-API-KEY: {key}' '{base}/fhir/v2/Practitioner?family=mar&_count=5'\n"
+        f"LDAP address book: ldapsearch -x -H ldap://127.0.0.1:{args.ldap_port} -b o=annuaire-sante,c=fr '(sn=mar*)'\n"
+        f"Other commands on this store: ANNUAIRE_DB={db_url} .venv/bin/annuaire stats\n",
         flush=True,
     )
     annuaire("serve", "--http-port", str(args.http_port), "--ldap-port", str(args.ldap_port), env=env)
