@@ -27,8 +27,10 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -x -m "not slow and not browser"
 
+# Rules and strictness: [tool.ruff] and [tool.mypy] in pyproject.toml.
 lint: install
 	$(BIN)/ruff check annuaire tests bench
+	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache test-artifacts
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache test-artifacts

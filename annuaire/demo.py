@@ -19,16 +19,16 @@ def annuaire(*args: str, env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "annuaire", *args], check=True, env=env)
 
 
-def demo_fhir_key(store) -> str:  # type: ignore[no-untyped-def]  # (a Store: imported late, as the CLI does)
+def demo_fhir_key(store) -> str:  # (a Store: imported late, as the CLI does)
     """A fresh FHIR API key for the user to try the API (`demo-<time>`; earlier demo keys revoked)."""
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     from annuaire.fhir.auth import add_key, list_keys, revoke_key
 
     for info in list_keys(store):
         if info.name.startswith("demo-") and info.active:
             revoke_key(store, info.name)
-    return add_key(store, f"demo-{datetime.now(timezone.utc):%Y%m%d-%H%M%S-%f}")
+    return add_key(store, f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S-%f}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -115,7 +115,7 @@ class ImportFileError(InvalidInput):
         self.detail = message
         self.line = line
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self):
         return ImportFileError, (self.path, self.detail, self.line)  # (raised again by the importer)
 
 

@@ -145,9 +145,6 @@ MSSANTE_COLUMNS: tuple[str, ...] = (
     "Pays structure BAL",
 )
 
-# Files whose every line (header included) ends with a trailing separator.
-TRAILING_SEPARATOR = {PERSONNE_ACTIVITE: True, SAVOIR_FAIRE: True, DIPLOMES: True, MSSANTE: False}
-
 TIMESTAMP_FORMAT = "%Y%m%d%H%M"
 _NAME_RE = re.compile(
     r"^(?P<name>PS_LibreAcces_Personne_activite|PS_LibreAcces_SavoirFaire|PS_LibreAcces_Dipl_AutExerc"
@@ -170,7 +167,3 @@ def file_name(kind: str, ts: str, ext: str = "txt") -> str:
 
 def header_line(columns: tuple[str, ...], trailing: bool) -> str:
     return SEPARATOR.join(columns) + (SEPARATOR if trailing else "") + "\n"
-
-
-def format_line(values: list[str] | tuple[str, ...], trailing: bool) -> str:
-    return SEPARATOR.join(values) + (SEPARATOR if trailing else "") + "\n"

@@ -9,6 +9,7 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
 )
@@ -39,7 +40,7 @@ class Bar:
             TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
             console=console, transient=False,
         )
-        self._task: int | None = None
+        self._task: TaskID | None = None
 
     def start(self, label: str, total: int) -> None:
         if self._task is None:

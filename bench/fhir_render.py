@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import NATIONAL, OUT, dataset, machine, median
-from timing import Run, measured
+from common import NATIONAL, OUT, dataset, machine, median  # noqa: E402 (after the sys.path setup)
+from timing import Run, measured  # noqa: E402
 
 WORK = OUT / "fhir-render"
 PG_ADMIN = os.environ.get("ANNUAIRE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

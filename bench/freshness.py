@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import free_port, machine
+from common import free_port, machine  # noqa: E402 (after the sys.path setup)
 
 DOMAIN = "fraicheur.mssante.fr"
 

@@ -241,7 +241,7 @@ def start_server(url: str, workers: int, limits: list[str], work: Path,
     ready = work / "harvest-ready.json"
     ready.unlink(missing_ok=True)
     log = open(work / "harvest-server.log", "wb")
-    args = [sys.executable, "-m", "annuaire.ldap", "--db", url, "ldap", "--ldap-port", "auto", "--ldap-workers",
+    args = [sys.executable, "-m", "annuaire", "--db", url, "ldap", "--ldap-port", "auto", "--ldap-workers",
             str(workers), "--ready-file", str(ready)]
     for item in limits:
         args += ["--limit", item]

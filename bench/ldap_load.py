@@ -74,7 +74,7 @@ def national_store(professionals: int) -> str:
     if not db.exists():
         folder = dataset(professionals)
         files = [str(p) for p in sorted(folder.glob("*.zip"))]
-        subprocess.run([sys.executable, "-m", "annuaire.ldap", "--db", f"sqlite:///{db}", "-q", "import", "--no-render", *files],
+        subprocess.run([sys.executable, "-m", "annuaire", "--db", f"sqlite:///{db}", "-q", "import", "--no-render", *files],
                        check=True)
     return f"sqlite:///{db}"
 
@@ -266,7 +266,7 @@ def start_ours(url: str, workers: int, work: Path) -> tuple[subprocess.Popen, in
     ready.unlink(missing_ok=True)
     log = open(work / "ours.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "annuaire.ldap", "--db", url, "ldap", "--ldap-port", "auto", "--ldap-workers",
+        [sys.executable, "-m", "annuaire", "--db", url, "ldap", "--ldap-port", "auto", "--ldap-workers",
          str(workers), "--ready-file", str(ready), "--limit", "entries_per_minute=1000000000",
          "--limit", "daily_floor=1000000000", "--limit", "unselective_share=1.0",
          "--limit", "max_connections_per_address=100000", "--limit", "anonymous_size_limit=100"],
@@ -288,7 +288,7 @@ def start_slapd(url: str, work: Path, threads: int) -> tuple[subprocess.Popen, i
     conf = work / "slapd.conf"
     if not (data / "data.mdb").exists():
         t0 = time.monotonic()
-        subprocess.run([sys.executable, "-m", "annuaire.ldap", "--db", url, "export-ldif", str(ldif)], check=True,
+        subprocess.run([sys.executable, "-m", "annuaire", "--db", url, "export-ldif", str(ldif)], check=True,
                        stdout=subprocess.DEVNULL)
         t1 = time.monotonic()
         data.mkdir(parents=True, exist_ok=True)

@@ -50,8 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import NATIONAL, free_port, machine, serve_http, wait_http, warm
 from web_load import national_store, pct
 
-STOP = set(["de", "du", "des", "la", "le", "les", "l", "d", "et", "a", "au", "aux", "en", "sur", "sous"])
-LEGAL = set(["sa", "sas", "sasu", "sarl", "eurl", "selarl", "selas", "selafa", "selca", "sel", "scm", "scp", "sci", "snc", "gie"])
+STOP = {"de", "du", "des", "la", "le", "les", "l", "d", "et", "a", "au", "aux", "en", "sur", "sous"}
+LEGAL = {"sa", "sas", "sasu", "sarl", "eurl", "selarl", "selas", "selafa", "selca", "sel", "scm", "scp", "sci", "snc", "gie"}
 KEYBOARD = {
     "a": "zqs", "z": "aes", "e": "zrd", "r": "etf", "t": "ryg", "y": "tuh", "u": "yij", "i": "uok", "o": "ipl",
     "p": "om", "q": "asw", "s": "qdz", "d": "sfe", "f": "dgr", "g": "fht", "h": "gjy", "j": "hku", "k": "jli",
@@ -213,7 +213,7 @@ def asks(sample: Sample, seed: int) -> list[Ask]:
             form, number, targets = rng.choice(ids)
             out.append(Ask(f"identifier ({form})", False, number if rng.random() < 0.5 else spaced(number), "structure",
                            targets))
-    for address, service, tech_id, city, name_key, city_key, owner in sample.boxes:
+    for address, service, tech_id, _city, _name_key, city_key, owner in sample.boxes:
         words = [w for w in key(service).split() if w not in STOP][:2]
         sites = sample.showing.get(owner) or {tech_id}  # type: ignore[attr-defined]
         both("service", " ".join(words) + " " + city_key, "structure", sites, box=address)

@@ -285,7 +285,7 @@ def _start(url: str, tmp: Path, store: Any) -> Directory:
     http_port, ldap_port = _free_port(), _free_port()
     env = dict(os.environ, ANNUAIRE_EXTRACTIONS_TIME="off", ANNUAIRE_EXTRACTIONS_DIR=str(tmp / "served"),
                ANNUAIRE_LDAP_WORKERS="2")
-    log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed with the process
+    log = open(tmp / "serve.log", "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "annuaire", "--db", url, "serve", "--http-port", str(http_port),
          "--ldap-port", str(ldap_port)], env=env, stdout=log, stderr=subprocess.STDOUT,

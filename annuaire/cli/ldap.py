@@ -64,7 +64,7 @@ def ldap_config(settings: Settings, db_url: str, *, ldap_port: str | None, ldaps
     return config
 
 
-def ldap_options(func):  # type: ignore[no-untyped-def]
+def ldap_options(func):
     """Options shared by `annuaire ldap` and `annuaire serve`."""
     options = [
         click.option("--ldap-port", default=None, metavar="PORT",

@@ -81,7 +81,8 @@ def local_sync(
     from annuaire.localsync.filters import Filters
     from annuaire.localsync.sync import sync
 
-    ctx: Context = click_ctx.find_object(Context)
+    ctx = click_ctx.find_object(Context)
+    assert ctx is not None  # set by the main group
     filters = Filters.build(
         departements=departement, professions=profession, savoir_faire=savoir_faire,
         domains=domain, structures=structure, types=types,
@@ -106,7 +107,7 @@ def local_sync(
         click.echo(f"merged: local contact #{m['local_id']} ({m['local_name'] or ''}) with {m['address']} ({m['reason']})")
     for m in report.unmerged:
         click.echo(f"no longer merged: local contact #{m['local_id']} ({m['address']} left the extraction)")
-    _print_suspects(dups.get("local", []))  # type: ignore[arg-type]
+    _print_suspects(dups.get("local", []))
     if dups.get("national_groups"):
         click.echo(f"{dups['national_groups']:,} national names with several addresses at the same structure"
                    + (" (see --report)" if not report_path else ""))
@@ -121,7 +122,7 @@ _CONTACT_FIELDS = (
 )
 
 
-def _contact_options(func):  # type: ignore[no-untyped-def]
+def _contact_options(func):
     for option, name in reversed(_CONTACT_FIELDS):
         func = click.option(f"--{option}", name, default=None, help=_CONTACT_HELP.get(name))(func)
     return func
@@ -160,7 +161,7 @@ def add_contact_cmd(local_db: Path, **values: str | None) -> None:
     _print_suspects(report.suspected_duplicates)
 
 
-def _print_suspects(pairs: list) -> None:  # type: ignore[type-arg]
+def _print_suspects(pairs: list) -> None:
     for d in pairs:
         other = d.get("national_address") or f"local contact #{d.get('other_local_id')} {d.get('other_local_address') or ''}"
         click.echo(f"suspected duplicate: local contact #{d['local_id']} {d['local_address'] or ''} and {other} "

@@ -72,7 +72,7 @@ def _ports_free(settings: Settings, ldap: LdapConfig | None) -> None:
     sockets (SO_REUSEPORT) would otherwise join its listener and split the connections."""
     from annuaire.sockets import ensure_free
 
-    wanted = [("HTTP", settings.host, settings.http_port)]
+    wanted: list[tuple[str, str, int | None]] = [("HTTP", settings.host, settings.http_port)]
     if ldap is not None:
         wanted += [("LDAP", ldap.host, ldap.port), ("LDAPS", ldap.host, ldap.ldaps_port if ldap.tls else None)]
     for name, host, port in wanted:

@@ -82,4 +82,4 @@ def touched(session: Session) -> Session:
 
 def same(a: str | None, b: str | None) -> bool:
     """Constant-time equality of two form/cookie values (False when one is missing)."""
-    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())  # type: ignore[union-attr]
+    return bool(a and b and hmac.compare_digest(a.encode(), b.encode()))

@@ -268,7 +268,8 @@ class Console:
         media = "application/json" if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[") else "text/csv"
         version, boxes = await run_in_threadpool(self.api._current, name)
         report = await run_in_threadpool(self._publish, op, name, media, body, True, True, version)
-        figures = mass_deletion(SimpleNamespace(deleted=report["deleted"], active_before=len(boxes)), self.settings)
+        figures = mass_deletion(SimpleNamespace(deleted=report["deleted"], active_before=len(boxes)),  # type: ignore[arg-type]  # duck-typed: only .deleted and .active_before are read
+                                self.settings)
         ident = await run_in_threadpool(self.spool.put, op.id, name, version, media, body)
         return self._page(request, session, "console/report.html", operator=op, domain=name, report=report,
                           figures=figures, upload=ident, version=version, filename=upload.filename[:200])

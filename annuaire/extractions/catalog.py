@@ -22,7 +22,7 @@ KINDS = (formats.MSSANTE, formats.PS_LIBRE_ACCES)
 
 
 @dataclass(frozen=True)
-class Entry:
+class PublishedExtraction:
     name: str
     ts: str
     zip_path: Path
@@ -45,7 +45,7 @@ def _read_manifest(path: Path, mtime_ns: int) -> Manifest:
     return cached
 
 
-def list_extractions(outdir: Path, name: str | None = None) -> list[Entry]:
+def list_extractions(outdir: Path, name: str | None = None) -> list[PublishedExtraction]:
     """Complete extractions (zip + manifest), oldest first."""
     outdir = Path(outdir)
     if not outdir.is_dir():
@@ -59,12 +59,12 @@ def list_extractions(outdir: Path, name: str | None = None) -> list[Entry]:
             continue
         manifest_path = outdir / formats.file_name(parsed[0], parsed[1], "json")
         if manifest_path.exists():
-            found.append(Entry(parsed[0], parsed[1], Path(child.path), manifest_path))
+            found.append(PublishedExtraction(parsed[0], parsed[1], Path(child.path), manifest_path))
     found.sort(key=lambda e: (e.ts, e.name))
     return found
 
 
-def latest(outdir: Path, name: str) -> Entry | None:
+def latest(outdir: Path, name: str) -> PublishedExtraction | None:
     """The newest complete extraction of `name`, whose manifest is readable."""
     for entry in reversed(list_extractions(outdir, name)):
         try:

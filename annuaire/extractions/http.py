@@ -26,7 +26,7 @@ from annuaire import formats
 from annuaire.config import Settings
 from annuaire.errors import ImportFileError, NotFound
 from annuaire.extractions import catalog
-from annuaire.extractions.catalog import Entry
+from annuaire.extractions.catalog import PublishedExtraction
 from annuaire.http.errors import Edge, Problem
 from annuaire.store import Store
 from annuaire.store.clock import from_stored
@@ -70,7 +70,7 @@ def _download(request: Request, outdir: Path, name: str) -> Response:
     raise NotFound(f"{name} is not available (kept extractions are listed at /extractions/)")
 
 
-def _zip_response(request: Request, entry: Entry, cache_control: str) -> Response:
+def _zip_response(request: Request, entry: PublishedExtraction, cache_control: str) -> Response:
     manifest = entry.manifest()
     etag = f'"{manifest.zip["sha256"]}"'
     modified = from_stored(manifest.generated_at).replace(microsecond=0)
@@ -90,7 +90,7 @@ def _zip_response(request: Request, entry: Entry, cache_control: str) -> Respons
     return FileResponse(entry.zip_path, media_type="application/zip", headers=headers, stat_result=stat)
 
 
-def _not_modified(request: Request, etag: str, modified) -> bool:  # type: ignore[no-untyped-def]
+def _not_modified(request: Request, etag: str, modified) -> bool:
     """RFC 9110 §13.2.2: If-None-Match wins over If-Modified-Since."""
     inm = request.headers.get("if-none-match")
     if inm is not None:
@@ -139,7 +139,7 @@ _TITLES = {
 }
 
 
-def _html(request: Request, settings: Settings, items: list[dict], keep_days: int) -> Response:  # type: ignore[type-arg]
+def _html(request: Request, settings: Settings, items: list[dict], keep_days: int) -> Response:
     """The listing for browsers, in the web pages' layout (annuaire/web/templates/extractions.html)."""
     from annuaire.web.views import HEADERS, page_html
 

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, and_, select
 
 from annuaire import formats
 from annuaire.extractions.package import AtomicArchive, render
-from annuaire.extractions.rows import batches
+from annuaire.extractions.select_stream import batches
 from annuaire.nationalfiles.manifest import MemberInfo
 from annuaire.store.schema import mailbox, person, skill, structure
 from annuaire.store.visibility import visible
@@ -31,7 +31,7 @@ STRUCTURE_COLUMNS = 13  # from "Raison Sociale structure BAL" to "Pays structure
 HEAD_COLUMNS = len(formats.MSSANTE_COLUMNS) - STRUCTURE_COLUMNS
 
 
-def query():  # type: ignore[no-untyped-def]
+def query():
     """The mailbox and holder columns; the structure columns come from `structure_blocks`."""
     m, p, sk = mailbox.c, person.c, skill.c
     return (

@@ -44,7 +44,7 @@ class MemberWriter:
     cores; a bounded queue keeps memory flat.
     """
 
-    def __init__(self, stream, info: MemberInfo) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, stream, info: MemberInfo) -> None:
         self._stream = stream
         self._hash = hashlib.sha256()
         self.info = info
@@ -174,7 +174,7 @@ def _zip_time(ts: str) -> tuple[int, int, int, int, int, int]:
 _UNSAFE = str.maketrans({"|": " ", "\n": " ", "\r": " "})
 
 
-def render(values: tuple | list, separators: int, trailing: bool = False) -> str:  # type: ignore[type-arg]
+def render(values: tuple | list, separators: int, trailing: bool = False) -> str:
     """One `|`-separated line; None is empty, and a stray `|` or newline in a
     value (free text from an operator) becomes a space rather than a broken line."""
     line = "|".join([v or "" for v in values])

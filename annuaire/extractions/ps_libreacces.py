@@ -20,7 +20,7 @@ from sqlalchemy.sql import ColumnElement
 
 from annuaire import formats
 from annuaire.extractions.package import AtomicArchive, render
-from annuaire.extractions.rows import batches
+from annuaire.extractions.select_stream import batches
 from annuaire.nationalfiles.manifest import MemberInfo
 from annuaire.referential import records
 from annuaire.store.schema import activity, diploma, person, skill, structure
@@ -80,7 +80,7 @@ def activity_layout() -> ActivityLayout:
     return ActivityLayout(head, structure_columns, tail)
 
 
-def _person_file_columns(table, mapping: dict[str, str], headers: tuple[str, ...]) -> list[ColumnElement[Any]]:  # type: ignore[no-untyped-def]
+def _person_file_columns(table, mapping: dict[str, str], headers: tuple[str, ...]) -> list[ColumnElement[Any]]:
     own = _inverse(mapping)
     out: list[ColumnElement[Any]] = []
     for header in headers:
@@ -91,7 +91,7 @@ def _person_file_columns(table, mapping: dict[str, str], headers: tuple[str, ...
     return out
 
 
-def activity_query(layout: ActivityLayout):  # type: ignore[no-untyped-def]
+def activity_query(layout: ActivityLayout):
     """Person and activity values, then the activity's structure id (None without activity)."""
     return (
         select(*layout.head, *layout.tail, activity.c.structure_id)
@@ -111,7 +111,7 @@ def structure_blocks(conn: Connection, columns: list[str]) -> dict[int, str]:
     return blocks
 
 
-def skill_query():  # type: ignore[no-untyped-def]
+def skill_query():
     return (
         select(*_person_file_columns(skill, records.SKILL, formats.SAVOIR_FAIRE_COLUMNS))
         .select_from(skill.join(person, person.c.id == skill.c.person_id))
@@ -120,7 +120,7 @@ def skill_query():  # type: ignore[no-untyped-def]
     )
 
 
-def diploma_query():  # type: ignore[no-untyped-def]
+def diploma_query():
     return (
         select(*_person_file_columns(diploma, records.DIPLOMA, formats.DIPLOMES_COLUMNS))
         .select_from(diploma.join(person, person.c.id == diploma.c.person_id))
@@ -146,7 +146,7 @@ def activity_lines(conn: Connection) -> Iterator[str]:
             yield line
 
 
-def _lines(conn: Connection, stmt, width: int) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def _lines(conn: Connection, stmt, width: int) -> Iterator[str]:
     for rows in batches(conn, stmt):
         for row in rows:
             yield render(row, width - 1, trailing=True)

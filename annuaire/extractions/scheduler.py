@@ -125,9 +125,3 @@ def make_scheduler(db_url: str, settings: Settings) -> ExtractionScheduler | Non
     if settings.extractions_time.strip().lower() in ("", "off", "none"):
         return None
     return ExtractionScheduler(db_url, settings)
-
-
-def start_scheduler(db_url: str, settings: Settings) -> ExtractionScheduler | None:
-    """`make_scheduler`, started."""
-    scheduler = make_scheduler(db_url, settings)
-    return None if scheduler is None else scheduler.start()

@@ -78,7 +78,7 @@ def add_key(store: Store, name: str, rate_limit: int | None = None, *, expires: 
     return key
 
 
-def _info(r) -> KeyInfo:  # type: ignore[no-untyped-def]
+def _info(r) -> KeyInfo:
     return KeyInfo(r["id"], r["name"], r["rate_limit"], bool(r["active"]), r["created_at"], r["expires_at"],
                    r["last_used_at"])
 
@@ -141,9 +141,6 @@ class RateLimiter:
     def __init__(self, default_rate: float, limits: Limits | None = None) -> None:
         self.default_rate = default_rate
         self.limits = limits if limits is not None else LocalLimits()
-
-    def allow(self, key_id: int, rate: float | None = None) -> bool:
-        return self.wait(key_id, rate) == 0.0
 
     def wait(self, key_id: int, rate: float | None = None) -> float:
         """0.0 when the request may go (one token taken), else the seconds until it may."""

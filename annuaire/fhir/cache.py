@@ -40,7 +40,7 @@ import threading
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -294,7 +294,7 @@ def _affected(conn: Connection, rows: list) -> Affected:
     return out
 
 
-def _mailbox_carriers(conn: Connection, boxes: list, out: Affected) -> None:
+def _mailbox_carriers(conn: Connection, boxes: Sequence[Any], out: Affected) -> None:
     """Every resource that holds or may now hold these mailboxes."""
     ids_ = [b.id for b in boxes]
     for chunk in _chunks(ids_):
@@ -350,7 +350,7 @@ def _dicts(conn: Connection, statement: Any) -> list[dict[str, Any]]:
     result = conn.execute(statement)
     try:
         keys = list(result.keys())
-        return [dict(zip(keys, row)) for row in result.cursor.fetchall()]
+        return [dict(zip(keys, row, strict=False)) for row in result.cursor.fetchall()]
     finally:
         result.close()
 
@@ -457,7 +457,7 @@ def _render_activities(conn: Connection, activity_ids: list[int], span: bool = F
 
 def _legal_rids(conn: Connection, finesses: Iterable[str], create: bool = True) -> dict[str, int]:
     """The stable number of each legal entity, created on first sight (`create`)."""
-    wanted = sorted(set(f for f in finesses if f))
+    wanted = sorted({f for f in finesses if f})
     known: dict[str, int] = {}
     for chunk in _chunks(wanted):
         known.update({r.finess: -r.id for r in conn.execute(select(fhir_legal_entity).where(fhir_legal_entity.c.finess.in_(chunk)))})
@@ -580,7 +580,10 @@ def _write(conn: Connection, items: list[Rendered], stats: RefreshStats) -> None
                 )
             )
         }
-        changed, rows, tokens, telecoms = [], [], [], []
+        changed: list[int] = []
+        rows: list[tuple] = []
+        tokens: list[tuple] = []
+        telecoms: list[tuple] = []
         for r in group:
             dig = r.body_digest()
             old = existing.get(r.rid)
@@ -597,7 +600,7 @@ def _write(conn: Connection, items: list[Rendered], stats: RefreshStats) -> None
             continue
         stats.changed += len(changed)
         for chunk in _chunks([c for c in changed if c in existing], 900):
-            where = lambda t: (t.c.kind == kind) & t.c.rid.in_(chunk)
+            where = lambda t, kind=kind, chunk=chunk: (t.c.kind == kind) & t.c.rid.in_(chunk)
             conn.execute(delete(fhir_resource).where(where(fhir_resource)))
             conn.execute(delete(fhir_token).where(where(fhir_token)))
             conn.execute(delete(fhir_telecom).where(where(fhir_telecom)))

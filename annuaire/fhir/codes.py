@@ -39,8 +39,6 @@ ORG_TYPES = f"{AS}/StructureDefinition/as-ext-organization-types"
 INSEE_CODE = f"{CORE}/StructureDefinition/fr-core-address-insee-code"
 ADXP = "http://hl7.org/fhir/StructureDefinition/iso21090-ADXP-"
 LIEU_DIT = f"{AS}/StructureDefinition/as-ext-lieu-dit"
-SMARTCARD = f"{AS}/StructureDefinition/as-ext-smartcard"
-PHARMACY_LICENCE = f"{AS}/StructureDefinition/as-ext-organization-pharmacy-licence"
 
 TYPE_MESSAGERIE = nos("TRE_R256-TypeMessagerie")
 TYPE_BAL = nos("TRE_R257-TypeBAL")

@@ -75,7 +75,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Table, func, select
 
 from annuaire.errors import DirectoryError
 from annuaire.fhir import cache
@@ -173,7 +173,7 @@ class Source:
 
 SNAPSHOT_SUFFIX = ".fhir-render-"
 # The tables the renderer reads, and the indexes its queries use (by their columns).
-SNAPSHOT = {
+SNAPSHOT: dict[Table, list[tuple[str, ...]]] = {
     person: [("id_nat",)],
     activity: [("person_id",), ("structure_id", "active", "person_id")],
     structure: [("idnat",), ("finess_ej",)],
@@ -326,15 +326,15 @@ class Rendering:
             process.kill()
         for stream in (process.stdin, process.stdout):
             try:
-                stream.close()  # type: ignore[union-attr]
+                stream.close()  # type: ignore[union-attr]  # stdin=PIPE, stdout=PIPE: never None
             except OSError:
                 pass
         process.wait()
 
     def _send(self, message: object) -> None:
         try:
-            pickle.dump(message, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[union-attr,arg-type]
-            self._process.stdin.flush()  # type: ignore[union-attr]
+            pickle.dump(message, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[union-attr,arg-type]  # started with stdin=PIPE
+            self._process.stdin.flush()  # type: ignore[union-attr]  # started with stdin=PIPE
         except OSError:  # the helper died: its answers say so
             pass
 
@@ -342,7 +342,7 @@ class Rendering:
         """Thread: the helper's answers as they come (the helper never waits for this process)."""
         try:
             while True:
-                self._answers.put(pickle.load(self._process.stdout))  # type: ignore[union-attr,arg-type]
+                self._answers.put(pickle.load(self._process.stdout))  # type: ignore[union-attr,arg-type]  # started with stdout=PIPE
         except Exception as exc:  # noqa: BLE001 - EOF: the helper ended (or died); said once asked
             self._answers.put(("gone", exc))
 
@@ -372,9 +372,9 @@ class Rendering:
                         done[answer[0]] = answer[1]
                         queued -= 1
                         continue
-                    taken[mine] = True  # type: ignore[index]
+                    taken[mine] = True  # type: ignore[index]  # mine None: a blocking wait brought an answer (continue above)
                     try:
-                        done[mine] = renderer.render(conn, units[mine])  # type: ignore[index]
+                        done[mine] = renderer.render(conn, units[mine])  # type: ignore[index]  # mine is None only when an answer came
                     finally:
                         conn.rollback()  # (no snapshot held while waiting: the WAL may be checkpointed)
                 yield unit, done.pop(n)
@@ -459,7 +459,7 @@ class _Writer:
 
     def write(self, batch: Batch) -> None:
         conn = self._conn
-        for table, columns, rows in zip(TABLES, COLUMNS, batch):
+        for table, columns, rows in zip(TABLES, COLUMNS, batch, strict=False):
             if rows:
                 with bulk_inserts(conn, table.name, columns, loading=self._loading) as write:
                     write(rows)

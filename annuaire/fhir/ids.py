@@ -18,7 +18,6 @@ import re
 from annuaire.fhir.tables import ORGANIZATION, PRACTITIONER, ROLE
 
 TYPES = {"Practitioner": PRACTITIONER, "PractitionerRole": ROLE, "Organization": ORGANIZATION}
-TYPE_OF_KIND = {v: k for k, v in TYPES.items()}
 
 _PRACTITIONER = re.compile(r"003-(\d{1,18})-(\d{1,18})")
 _ROLE = re.compile(r"005-(\d{1,18})-(\d{1,18})")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from annuaire.errors import InvalidInput
 
@@ -139,7 +140,7 @@ def parse(resource_type: str, pairs: list[tuple[str, str]], default_count: int, 
         if modifier and modifier not in MODIFIERS[kind]:
             allowed = ", ".join(f":{m}" for m in MODIFIERS[kind]) or "none"
             raise InvalidInput(f"Modifier :{modifier} is not supported on parameter {name} (allowed: {allowed})")
-        values = [v for v in split_or(value)]
+        values: list[Any] = list(split_or(value))  # str, DateRange once parsed
         if not any(v.strip() for v in values):
             raise InvalidInput(f"Parameter {name} has an empty value")
         if kind == DATE:

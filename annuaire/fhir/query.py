@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    TextClause,
     and_,
     exists,
     false,
@@ -93,6 +94,10 @@ class Sel:
         return or_(*[exists(b.where(b.selected_columns[0] == f.c.rid)) for b in self.branches])
 
 
+# What a search parameter compiles to: a predicate on the cache row, or an id lookup.
+Cond = ColumnElement[Any] | Sel
+
+
 def _in(select_ids: Any) -> Sel:
     return Sel([select_ids])
 
@@ -110,11 +115,11 @@ DRIVER_RANK = {
 
 
 @dataclass
-class Plan:
+class SqlPlan:
     """Conditions on the cache rows, and the id lookup that drives the page (if any)."""
 
     conditions: list
-    driver: Any | None
+    driver: Sel | None
     tiny: bool = False  # the driver is an id or identifier lookup: a handful of candidates
 
 
@@ -122,7 +127,7 @@ class Compiler:
     def __init__(self, bind: Any) -> None:
         self.bind = bind  # the store (or its engine, or an engine's name): which trigram index to read
 
-    def conditions(self, search: Search) -> Plan:
+    def conditions(self, search: Search) -> SqlPlan:
         kind = ids.TYPES[search.resource_type]
         items: list[tuple[int, Any]] = []
         content = False
@@ -142,11 +147,11 @@ class Compiler:
         if content:
             conditions.append(f.c.active == true())
         tiny = bool(drivers) and drivers[0][0] <= DRIVER_RANK["identifier"]
-        return Plan(conditions, driver, tiny)
+        return SqlPlan(conditions, driver, tiny)
 
     # --- common ---
 
-    def p_id(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_id(self, rtype: str, clause: Clause, value: str) -> Cond:
         try:
             rid, person_id = ids.parse(rtype, value.strip())
         except ValueError:
@@ -175,13 +180,13 @@ class Compiler:
             "le": col < r.end,
         }[r.prefix]
 
-    def p_active(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_active(self, rtype: str, clause: Clause, value: str) -> Cond:
         return f.c.active == (true() if value == "true" else false())
 
     # --- strings ---
 
     def _string(self, name: str, clause: Clause, value: str, key_col: Any, raw_col: Any, target: str | None,
-                id_col: Any, where: ColumnElement | None = None) -> ColumnElement:
+                id_col: Any, where: ColumnElement | None = None) -> Cond:
         base = select(id_col)
         if where is not None:
             base = base.where(where)
@@ -200,15 +205,15 @@ class Compiler:
             return _in(base.where(cond))
         return _in(base.where(starts_with(key_col, key)))
 
-    def p_family(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_family(self, rtype: str, clause: Clause, value: str) -> Cond:
         return self._string("family", clause, value, person.c.last_name_key, person.c.last_name,
                             "person.last_name_key", person.c.id)
 
-    def p_given(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_given(self, rtype: str, clause: Clause, value: str) -> Cond:
         return self._string("given", clause, value, person.c.first_name_key, person.c.first_name,
                             "person.first_name_key", person.c.id)
 
-    def p_name(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_name(self, rtype: str, clause: Clause, value: str) -> Cond:
         if rtype == "Organization":
             return self._string("name", clause, value, structure.c.name_key, structure.c.name, "structure.name_key", structure.c.id)
         if clause.modifier == "contains":  # one index query over both names
@@ -223,24 +228,24 @@ class Compiler:
                 alternatives.append(_in(select(person.c.id).where((person.c.first_name_key == head) & starts_with(person.c.last_name_key, tail))))
         return _any(alternatives)
 
-    def p_address(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_address(self, rtype: str, clause: Clause, value: str) -> Cond:
         return _any([
             self.p_address_city(rtype, clause, value),
             self.p_address_postalcode(rtype, clause, value),
             self.p_address_line(rtype, clause, value),
         ])
 
-    def p_address_city(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_address_city(self, rtype: str, clause: Clause, value: str) -> Cond:
         return self._string("address-city", clause, value, structure.c.city_key, None, "structure.city_key", structure.c.id)
 
-    def p_address_postalcode(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_address_postalcode(self, rtype: str, clause: Clause, value: str) -> Cond:
         if clause.modifier == "contains":
             raise InvalidInput("Modifier :contains is not supported on parameter address-postalcode")
         code = value.strip().upper()
         cond = structure.c.postcode == code if clause.modifier == "exact" else starts_with(structure.c.postcode, code)
         return _in(select(structure.c.id).where(cond))
 
-    def p_address_line(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_address_line(self, rtype: str, clause: Clause, value: str) -> Cond:
         if clause.modifier == "contains":
             raise InvalidInput("Modifier :contains is not supported on parameter address-line")
         key = _key("address-line", value)
@@ -248,18 +253,18 @@ class Compiler:
         cond = t.c.code == key if clause.modifier == "exact" else starts_with(t.c.code, key)
         return _in(select(t.c.rid).where((t.c.kind == ORGANIZATION) & (t.c.param == "address-line") & (t.c.system == "") & cond))
 
-    def p_number_smartcard(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_number_smartcard(self, rtype: str, clause: Clause, value: str) -> Cond:
         return false()  # the public referential carries no CPS card data
 
-    def p_type_smartcard(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_type_smartcard(self, rtype: str, clause: Clause, value: str) -> Cond:
         return false()
 
-    def p_pharmacy_licence(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_pharmacy_licence(self, rtype: str, clause: Clause, value: str) -> Cond:
         return false()  # no licence numbers in the public referential
 
     # --- mailboxes ---
 
-    def p_mailbox_mss(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_mailbox_mss(self, rtype: str, clause: Clause, value: str) -> Cond:
         t = fhir_telecom
         kind = ids.TYPES[rtype]
         text = value.strip().lower()
@@ -282,7 +287,7 @@ class Compiler:
             cond = starts_with(t.c.address, text)
         return _in(select(t.c.rid).where((t.c.kind == kind) & cond))
 
-    def p_mailbox_mss_type(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_mailbox_mss_type(self, rtype: str, clause: Clause, value: str) -> Cond:
         system, code = _token(value)
         if system not in (None, cs.TYPE_BAL):
             return false()
@@ -293,7 +298,7 @@ class Compiler:
 
     # --- tokens ---
 
-    def _tokens(self, rtype: str, param: str, value: str) -> ColumnElement:
+    def _tokens(self, rtype: str, param: str, value: str) -> Cond:
         system, code = _token(value)
         t = fhir_token
         cond = (t.c.kind == ids.TYPES[rtype]) & (t.c.param == param)
@@ -303,9 +308,9 @@ class Compiler:
             cond = cond & (t.c.system == system)
         return _in(select(t.c.rid).where(cond))
 
-    def p_qualification_code(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_qualification_code(self, rtype: str, clause: Clause, value: str) -> Cond:
         system, code = _token(value)
-        alternatives = []
+        alternatives: list[Cond] = []
         # Profession and savoir-faire codes have their own indexes in the store.
         if system in (None, cs.PROFESSION):
             alternatives.append(_in(select(person.c.id).where(person.c.profession_code == code)) if code
@@ -324,22 +329,22 @@ class Compiler:
             alternatives.append(self._tokens(rtype, "qualification-code", value))
         return _any(alternatives) if alternatives else false()
 
-    def p_role(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_role(self, rtype: str, clause: Clause, value: str) -> Cond:
         return self._tokens(rtype, "role", value)
 
-    def p_type(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_type(self, rtype: str, clause: Clause, value: str) -> Cond:
         system, code = _token(value)
         if system in (None, cs.V2_3307) and code in ("GEOGRAPHICAL-ENTITY", "LEGAL-ENTITY"):
             return f.c.rid > 0 if code == "GEOGRAPHICAL-ENTITY" else f.c.rid < 0
         return self._tokens(rtype, "type", value)
 
-    def p_data_registration_authority(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_data_registration_authority(self, rtype: str, clause: Clause, value: str) -> Cond:
         if rtype == "Organization":
             return false()  # structures carry no registration authority in the public files
         _, code = _token(value)
         return self._tokens(rtype, "data-registration-authority", code)
 
-    def p_data_information_system(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_data_information_system(self, rtype: str, clause: Clause, value: str) -> Cond:
         system, code = _token(value)
         if system not in (None, cs.DATA_INFORMATION_SYSTEM):
             return false()
@@ -354,7 +359,7 @@ class Compiler:
 
     # --- identifiers ---
 
-    def p_identifier(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_identifier(self, rtype: str, clause: Clause, value: str) -> Cond:
         system, code = _token(value)
         code = code.strip()
         if rtype == "Practitioner":
@@ -377,7 +382,7 @@ class Compiler:
             return f.c.rid == int(code) if code.isascii() and code.isdigit() and len(code) < 19 else false()
         return self._org_identifier(system, code)
 
-    def _org_identifier(self, system: str | None, code: str) -> ColumnElement:
+    def _org_identifier(self, system: str | None, code: str) -> Cond:
         s, le = structure, fhir_legal_entity
         sites = lambda cond: _in(select(s.c.id).where(cond))
         legal = lambda cond: _in(select(-le.c.id).where(cond))
@@ -406,13 +411,14 @@ class Compiler:
             return sites(s.c.tech_id == code) if code else f.c.rid > 0
         return false()
 
-    def p_identifier_type(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_identifier_type(self, rtype: str, clause: Clause, value: str) -> Cond:
         system, code = _token(value)
         if system not in (None, cs.V2_0203):
             return false()
         s = structure
         if rtype == "Practitioner":
-            return {"IDNPS": true(), "RPPS": _in(select(person.c.id).where(person.c.id_type == "8"))}.get(code, false())
+            kinds: dict[str, Cond] = {"IDNPS": true(), "RPPS": _in(select(person.c.id).where(person.c.id_type == "8"))}
+            return kinds.get(code, false())
         return {
             "IDNST": _any([f.c.rid < 0, _in(select(s.c.id).where(s.c.idnat.is_not(None)))]),
             "FINEG": _in(select(s.c.id).where(s.c.finess.is_not(None))),
@@ -436,17 +442,17 @@ class Compiler:
         except ValueError:
             return None
 
-    def p_practitioner(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_practitioner(self, rtype: str, clause: Clause, value: str) -> Cond:
         pid = self._reference("Practitioner", value)
         return _in(select(activity.c.id).where(activity.c.person_id == pid)) if pid is not None else false()
 
-    def p_organization(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_organization(self, rtype: str, clause: Clause, value: str) -> Cond:
         rid = self._reference("Organization", value)
         if rid is None or rid < 0:
             return false()  # roles point to sites
         return _in(select(activity.c.id).where(activity.c.structure_id == rid))
 
-    def p_partof(self, rtype: str, clause: Clause, value: str) -> ColumnElement:
+    def p_partof(self, rtype: str, clause: Clause, value: str) -> Cond:
         rid = self._reference("Organization", value)
         if rid is None or rid >= 0:
             return false()
@@ -488,7 +494,7 @@ DRIVE_LIMIT = 500  # best-effort totals are counted exactly up to this many cand
 WALK_THRESHOLD = 20_000  # more candidates than this: walk the cache in id order instead
 
 
-def _candidates(conn: Connection, plan: Plan, after: int | None, bounds_: tuple[int, int], limit: int) -> list[int]:
+def _candidates(conn: Connection, plan: SqlPlan, after: int | None, bounds_: tuple[int, int], limit: int) -> list[int]:
     """The next `limit` candidate ids of the driving lookup, in id order.
 
     Each OR'ed lookup is asked separately and the sorted lists merged (a SQL
@@ -499,6 +505,7 @@ def _candidates(conn: Connection, plan: Plan, after: int | None, bounds_: tuple[
     """
     lo, hi = bounds_
     lists = []
+    assert plan.driver is not None
     for i, branch in enumerate(plan.driver.branches):
         sub = branch.subquery("c")
         cid = list(sub.c)[0]
@@ -518,24 +525,26 @@ def _candidates(conn: Connection, plan: Plan, after: int | None, bounds_: tuple[
     return out
 
 
-def _few(conn: Connection, plan: Plan, bounds_: tuple[int, int], limit: int = 0) -> bool:
+def _few(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], limit: int = 0) -> bool:
     """At most `limit` (DRIVE_LIMIT) candidates? Counted without sorting, stopping early."""
     limit = limit or DRIVE_LIMIT
     lo, hi = bounds_
     total = 0
+    assert plan.driver is not None
     for branch in plan.driver.branches:
         sub = branch.subquery("c")
         cid = list(sub.c)[0]
         inner = select(cid).where(and_(cid >= lo, cid <= hi)).limit(limit + 1 - total).subquery()
-        total += conn.execute(select(func.count()).select_from(inner)).scalar()
+        total += conn.execute(select(func.count()).select_from(inner)).scalar_one()
         if total > limit:
             return False
     return True
 
 
-def _dense(conn: Connection, plan: Plan, bounds_: tuple[int, int]) -> bool:
+def _dense(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int]) -> bool:
     """So many candidates (> WALK_THRESHOLD) that walking the cache in id
     order fills a page sooner than sorting them (a profession, a role code)."""
+    assert plan.driver is not None
     if plan.driver.plain is not None:
         return True
     if len(plan.driver.natural) == len(plan.driver.branches):
@@ -543,13 +552,13 @@ def _dense(conn: Connection, plan: Plan, bounds_: tuple[int, int]) -> bool:
     return not _few(conn, plan, bounds_, WALK_THRESHOLD)
 
 
-def _rid_in(ids_: list[int]) -> ColumnElement:
+def _rid_in(ids_: list[int]) -> TextClause:
     """`fhir_resource.rid IN (…)` with the integers inlined: thousands of
     bound parameters cost more in Python than the query itself."""
     return text("fhir_resource.rid IN (" + ",".join(str(int(i)) for i in ids_) + ")")
 
 
-def _filtered(conn: Connection, plan: Plan, candidates: list[int], columns: list, limit: int | None) -> list:
+def _filtered(conn: Connection, plan: SqlPlan, candidates: list[int], columns: list, limit: int | None) -> list:
     """Cache rows of these candidates that pass the other conditions, in order."""
     out: list = []
     i, size = 0, (limit + 8 if limit is not None else 500)  # most candidates pass: read little first
@@ -563,7 +572,7 @@ def _filtered(conn: Connection, plan: Plan, candidates: list[int], columns: list
     return out
 
 
-def _driven(conn: Connection, plan: Plan, after: int | None, bounds_: tuple[int, int], columns: list,
+def _driven(conn: Connection, plan: SqlPlan, after: int | None, bounds_: tuple[int, int], columns: list,
             limit: int | None) -> list:
     """Rows found from the driving lookup, batch after batch until `limit`."""
     out: list = []
@@ -578,7 +587,7 @@ def _driven(conn: Connection, plan: Plan, after: int | None, bounds_: tuple[int,
         after, batch = candidates[-1], min(batch * 4, 20_000)
 
 
-def _walk(plan: Plan, columns: list, after: int | None, bounds_: tuple[int, int]) -> Any:
+def _walk(plan: SqlPlan, columns: list, after: int | None, bounds_: tuple[int, int]) -> Any:
     """The cache in id order, every condition checked per row."""
     lo, hi = bounds_
     conds = list(plan.conditions)
@@ -590,7 +599,7 @@ def _walk(plan: Plan, columns: list, after: int | None, bounds_: tuple[int, int]
     return select(*columns).where(where)
 
 
-def _walks(conn: Connection, plan: Plan, bounds_: tuple[int, int], after: int | None) -> bool:
+def _walks(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], after: int | None) -> bool:
     """Walk the cache rather than drive? Without a lookup, or when it has
     many candidates (not few, and dense)."""
     if plan.driver is None:
@@ -598,7 +607,7 @@ def _walks(conn: Connection, plan: Plan, bounds_: tuple[int, int], after: int | 
     return not _few(conn, plan, bounds_) and _dense(conn, plan, bounds_)
 
 
-def run_page(conn: Connection, plan: Plan, after: int | None, bounds_: tuple[int, int],
+def run_page(conn: Connection, plan: SqlPlan, after: int | None, bounds_: tuple[int, int],
              count: int) -> tuple[list[tuple[int, bytes]], bool]:
     columns = [f.c.rid, f.c.json]
     if _walks(conn, plan, bounds_, after):
@@ -608,13 +617,13 @@ def run_page(conn: Connection, plan: Plan, after: int | None, bounds_: tuple[int
     return [(r[0], bytes(r[1])) for r in rows[:count]], len(rows) > count
 
 
-def first_page(conn: Connection, plan: Plan, bounds_: tuple[int, int], count: int,
+def first_page(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], count: int,
                total_mode: str) -> tuple[list[tuple[int, bytes]], bool, int | None]:
     """Page one and the total, sharing the work: the first DRIVE_LIMIT+1
     candidates are read once; when that is all of them, they give the total."""
     if plan.driver is None:
-        rows, more = run_page(conn, plan, None, bounds_, count) if count else ([], False)
-        return rows, more, count_matches(conn, plan, bounds_, total_mode)
+        first, more = run_page(conn, plan, None, bounds_, count) if count else ([], False)
+        return first, more, count_matches(conn, plan, bounds_, total_mode)
     natural = plan.tiny or len(plan.driver.natural) == len(plan.driver.branches)
     if natural:  # few or already sorted ids: reading the first ones is the count probe
         candidates = _candidates(conn, plan, None, bounds_, DRIVE_LIMIT + 1)
@@ -632,7 +641,7 @@ def first_page(conn: Connection, plan: Plan, bounds_: tuple[int, int], count: in
         bodies = resources(conn, plan_kind(plan), page, active_only=False) if page else {}
         return [(rid, bodies[rid]) for rid in page if rid in bodies], len(matched) > count, len(matched)
     if not few and _dense(conn, plan, bounds_):  # e.g. a profession, a first full sync: walk the cache
-        rows = conn.execute(_walk(plan, [f.c.rid, f.c.json], None, bounds_).order_by(f.c.rid).limit(count + 1)).all()
+        rows = list(conn.execute(_walk(plan, [f.c.rid, f.c.json], None, bounds_).order_by(f.c.rid).limit(count + 1)).all())
     elif natural:
         rows = _filtered(conn, plan, candidates, [f.c.rid, f.c.json], count + 1)
         if len(rows) <= count and not few:
@@ -643,7 +652,7 @@ def first_page(conn: Connection, plan: Plan, bounds_: tuple[int, int], count: in
     return [(r[0], bytes(r[1])) for r in rows[:count]], len(rows) > count, total
 
 
-def plan_kind(plan: Plan) -> str:
+def plan_kind(plan: SqlPlan) -> str:
     return plan.conditions[0].right.value  # conditions[0] is always `kind == <kind>`
 
 
@@ -660,7 +669,7 @@ def bounds(conn: Connection, kind: str) -> tuple[int, int]:
     return (lo or 0, hi or 0)
 
 
-def count_matches(conn: Connection, plan: Plan, bounds_: tuple[int, int], mode: str) -> int | None:
+def count_matches(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], mode: str) -> int | None:
     """Matches in the snapshot. Best effort (the default, and `estimate`):
     exact when there are at most DRIVE_LIMIT candidates, else omitted (None);
     `accurate`: always exact, however long it takes; `none`: omitted."""
@@ -677,7 +686,7 @@ def count_matches(conn: Connection, plan: Plan, bounds_: tuple[int, int], mode: 
     stmt = _walk(plan, [literal(1)], None, bounds_)
     if mode == "accurate":
         return conn.execute(select(func.count()).select_from(stmt.subquery())).scalar()
-    n = conn.execute(select(func.count()).select_from(stmt.limit(DRIVE_LIMIT + 1).subquery())).scalar()
+    n = conn.execute(select(func.count()).select_from(stmt.limit(DRIVE_LIMIT + 1).subquery())).scalar_one()
     return None if n > DRIVE_LIMIT else n
 
 

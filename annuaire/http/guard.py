@@ -127,8 +127,8 @@ class _Guard:
     app: Any
     flow: Any
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
-        super().connection_made(transport)  # type: ignore[misc]
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)  # type: ignore[misc]  # the uvicorn protocol this mixin is combined with
         g = self.guard
         peer = transport.get_extra_info("peername")
         self._g_address = str(peer[0]) if isinstance(peer, tuple) and peer else "local"
@@ -150,7 +150,7 @@ class _Guard:
             self.guard.limits.disconnect(self._g_address)
         self._g_phase = IDLE
         self._g_cancel()
-        super().connection_lost(exc)  # type: ignore[misc]
+        super().connection_lost(exc)  # type: ignore[misc]  # the uvicorn protocol this mixin is combined with
 
     # --- the request's phases ------------------------------------------------------------
 
@@ -248,14 +248,14 @@ class _Guard:
                              "without spaces (percent-encode other bytes)")
         answer = bare_answer(path, error)
         if answer is None or self.transport.is_closing():
-            super().send_400_response(msg)  # type: ignore[misc]
+            super().send_400_response(msg)  # type: ignore[misc]  # the uvicorn protocol this mixin is combined with
             return
         self.transport.write(answer)
         self.transport.close()
 
     def on_response_complete(self) -> None:
         body_pending = self._g_phase == BODY
-        super().on_response_complete()  # type: ignore[misc]
+        super().on_response_complete()  # type: ignore[misc]  # the uvicorn protocol this mixin is combined with
         if body_pending and not self.transport.is_closing():
             self.transport.close()  # answered without reading the body: do not read the rest for nothing
 
@@ -269,19 +269,19 @@ class _HttpToolsGuard(_Guard):
         if self._g_phase == HEAD:
             self._g_head_bytes += len(data)
             self._g_keep(data)
-        super().data_received(data)  # type: ignore[misc]
+        super().data_received(data)  # type: ignore[misc]  # the uvicorn protocol this mixin is combined with
         self._g_head_overflow()
 
     def on_message_begin(self) -> None:
         if self._g_phase == IDLE:  # a pipelined request, in the same data as the previous one
             self._g_begin()
-        super().on_message_begin()  # type: ignore[misc]
+        super().on_message_begin()  # type: ignore[misc]  # the uvicorn protocol this mixin is combined with
 
     def on_headers_complete(self) -> None:
         self._g_headers_done()
-        size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)  # type: ignore[attr-defined]
+        size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)  # type: ignore[attr-defined,misc]  # url, headers: set by the uvicorn base protocol (untyped)
         if size <= self.guard.max_header_bytes:
-            super().on_headers_complete()  # type: ignore[misc]
+            super().on_headers_complete()  # type: ignore[misc]  # the uvicorn protocol this mixin is combined with
             return
         # Arrived in one piece (the streaming case is refused by data_received): answer 431 through
         # uvicorn's own cycle, so that the rest of the request is handled as usual.
@@ -290,17 +290,17 @@ class _HttpToolsGuard(_Guard):
         app, self.app = self.app, plain_app(431, f"the request line and headers exceed "
                                                  f"{self.guard.max_header_bytes} bytes")
         try:
-            super().on_headers_complete()  # type: ignore[misc]
+            super().on_headers_complete()  # type: ignore[misc]  # the uvicorn protocol this mixin is combined with
         finally:
             self.app = app
 
     def on_body(self, body: bytes) -> None:
         self._g_body(len(body))
-        super().on_body(body)  # type: ignore[misc]
+        super().on_body(body)  # type: ignore[misc]  # the uvicorn protocol this mixin is combined with
 
     def on_message_complete(self) -> None:
         self._g_done()
-        super().on_message_complete()  # type: ignore[misc]
+        super().on_message_complete()  # type: ignore[misc]  # the uvicorn protocol this mixin is combined with
 
 
 class _H11Guard(_Guard):
@@ -309,21 +309,21 @@ class _H11Guard(_Guard):
     def data_received(self, data: bytes) -> None:
         import h11
 
-        if self._g_phase == IDLE and self.conn.their_state is h11.IDLE:  # type: ignore[attr-defined]
+        if self._g_phase == IDLE and self.conn.their_state is h11.IDLE:  # type: ignore[attr-defined]  # conn: the h11 protocol's connection (uvicorn base class)
             self._g_begin()
         if self._g_phase == HEAD:
             self._g_head_bytes += len(data)
             self._g_keep(data)
         elif self._g_phase == BODY:
             self._g_body(len(data))
-        super().data_received(data)  # type: ignore[misc]
+        super().data_received(data)  # type: ignore[misc]  # the uvicorn protocol this mixin is combined with
         self._g_follow()
         self._g_head_overflow()
 
     def _g_follow(self) -> None:
         import h11
 
-        state = self.conn.their_state  # type: ignore[attr-defined]
+        state = self.conn.their_state  # type: ignore[attr-defined]  # conn: the h11 protocol's connection (uvicorn base class)
         if state is h11.SEND_BODY and self._g_phase == HEAD:
             self._g_headers_done()
         elif state is not h11.IDLE and state is not h11.SEND_BODY and self._g_phase != IDLE:

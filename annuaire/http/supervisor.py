@@ -69,7 +69,7 @@ def _stop_on_sigterm() -> None:
     HTTP has stopped, and its default action would end this process at once, leaving the LDAP
     process and its workers running. Raising SystemExit instead runs `serve`'s cleanup."""
 
-    def stop(signum: int, frame: object) -> None:
+    def stop(_signum: int, _frame: object) -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)

@@ -103,16 +103,18 @@ def add_account(store: Store, name: str, password: str, *, size_limit: int | Non
     with store.write() as conn:
         existing = conn.execute(select(ldap_account.c.id, ldap_account.c.active)
                                 .where(ldap_account.c.name == name)).first()
-        values = dict(password_hash=hash_password(password), size_limit=size_limit,
-                      entries_per_minute=entries_per_minute, active=True)
+        values = {"password_hash": hash_password(password), "size_limit": size_limit,
+                      "entries_per_minute": entries_per_minute, "active": True}
         if existing is not None and existing.active:
             raise Conflict(f"LDAP account {name!r} already exists; remove it first or choose another name")
         if existing is not None:
             conn.execute(ldap_account.update().where(ldap_account.c.id == existing.id).values(**values))
             ident = existing.id
         else:
-            ident = conn.execute(ldap_account.insert().values(name=name, created_at=now, **values)
-                                 ).inserted_primary_key[0]
+            key = conn.execute(ldap_account.insert().values(name=name, created_at=now, **values)
+                               ).inserted_primary_key
+            assert key is not None  # an INSERT of one row
+            ident = key[0]
         conn.execute(_allowance.update().where(_allowance.c.id == ident).values(daily_allowance=daily_allowance))
 
 

@@ -40,7 +40,7 @@ FULL_RELOAD_THRESHOLD = 20_000  # journal rows in one poll beyond which the inde
 SKILL_TYPE_PREFERENCE = {"S": 0, "CEX": 1, "PAC": 2, "DSM": 3, "CAPA": 4}
 
 
-def _base_query(*, every: bool = False):  # type: ignore[no-untyped-def]
+def _base_query(*, every: bool = False):
     """The columns of an entry; only visible boxes, or `every` box with a `visible` column."""
     mb, p, s = mailbox, person, structure
     shown = visible()

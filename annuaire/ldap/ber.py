@@ -22,7 +22,6 @@ from annuaire.errors import BerError
 BOOLEAN = 0x01
 INTEGER = 0x02
 OCTET_STRING = 0x04
-NULL = 0x05
 ENUMERATED = 0x0A
 SEQUENCE = 0x30
 SET = 0x31

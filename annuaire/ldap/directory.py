@@ -210,7 +210,6 @@ class Directory:
         self.context_rdns = parse_dn(base_dn) or ()
         if not self.context_rdns:
             raise ValueError(f"invalid base DN {base_dn!r}")
-        self.container_rdns = (("ou", "mailboxes"),) + self.context_rdns
         self.tls = tls
         self._plans: dict[bytes, tuple] = {}
         # Freshness, kept by the refresher: the journal position the index reflects, and since
@@ -246,7 +245,7 @@ class Directory:
             "description": ["Published MSSante mailboxes (one entry per address)"],
         })
 
-    def _plan(self, req: m.SearchRequest):  # type: ignore[no-untyped-def]
+    def _plan(self, req: m.SearchRequest):
         """Plan, compiled matcher and breadth (None: selective) of a filter, cached per
         (filter bytes, index version)."""
         index = self.index
@@ -373,7 +372,7 @@ class Directory:
                     if not i & 63 and now() > deadline:
                         out.timed_out = True
                         break
-                    if matcher(entries[eid][0]) is True:  # type: ignore[index]
+                    if matcher(entries[eid][0]) is True:  # type: ignore[index]  # candidates are live entries (not None)
                         refs.append(eid)
                         if len(refs) > want:
                             break

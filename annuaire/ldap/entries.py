@@ -119,7 +119,7 @@ def display_values(rec: Record) -> dict[str, str]:
 def _departement(postcode: str) -> str:
     if len(postcode) != 5 or not postcode.isdigit():
         return ""
-    if postcode.startswith("97") or postcode.startswith("98"):
+    if postcode.startswith(("97", "98")):
         return postcode[:3]
     if postcode.startswith("20"):
         return ""  # 2A or 2B: not decidable from the postcode
@@ -179,11 +179,6 @@ def make_entry(rec: Record, suffix: str) -> Entry:
     return tuple(norm), HEADER.pack(*offsets) + b"".join(segments)
 
 
-def entry_dn_tlv(blob: bytes) -> bytes:
-    offs = HEADER.unpack_from(blob)
-    return blob[offs[0]:offs[1]]
-
-
 def entry_op(blob: bytes, slots: Iterable[int] | None, extra: bytes = b"") -> bytes:
     """The encoded SearchResultEntry op: all user attributes when `slots` is None."""
     offs = HEADER.unpack_from(blob)
@@ -227,29 +222,6 @@ def entry_types_only_op(blob: bytes, slots: Iterable[int] | None, extra_names: I
     parts = [tlv(SEQUENCE, octets(_NAMES[s]) + tlv(SET, b"")) for s in chosen if offs[s + 2] > offs[s + 1]]
     parts += [tlv(SEQUENCE, octets(n) + tlv(SET, b"")) for n in extra_names]
     return tlv(0x64, blob[offs[0]:offs[1]] + tlv(SEQUENCE, b"".join(parts)))
-
-
-def decode_values(blob: bytes) -> dict[str, list[str]]:
-    """Attribute values of an entry back from its blob (LDIF export, tests)."""
-    from annuaire.ldap.ber import read_header
-
-    offs = HEADER.unpack_from(blob)
-    out: dict[str, list[str]] = {}
-    for s in range(NSLOTS):
-        a, b = offs[s + 1], offs[s + 2]
-        if a == b:
-            continue
-        _, start, stop = read_header(blob, a, b)
-        _, ns, ne = read_header(blob, start, stop)
-        name = blob[ns:ne].decode()
-        _, vs, ve = read_header(blob, ne, stop)
-        vals = []
-        while vs < ve:
-            _, x, y = read_header(blob, vs, ve)
-            vals.append(blob[x:y].decode("utf-8"))
-            vs = y
-        out[name] = vals
-    return out
 
 
 def entry_dn(blob: bytes) -> str:

@@ -187,10 +187,10 @@ def _compile_node(f: m.Filter, done: dict[int, Matcher], ocs: frozenset[str]) ->
         return _substring_matcher(slot, initial, anys, final)
     if isinstance(f, m.GreaterOrEqual):
         want = normalise(kind, _decode(f.value))
-        return lambda n: None if n[slot] is None else n[slot] >= want
+        return lambda n: None if (v := n[slot]) is None else v >= want
     if isinstance(f, m.LessOrEqual):
         want = normalise(kind, _decode(f.value))
-        return lambda n: None if n[slot] is None else n[slot] <= want
+        return lambda n: None if (v := n[slot]) is None else v <= want
     if isinstance(f, m.Approx):
         want = normalise(kind, _decode(f.value))
         if kind != "name":
@@ -273,7 +273,7 @@ def _compile_object_class(f: m.Filter, ocs: frozenset[str]) -> Matcher:
 
         result = any(ok(v) for v in ocs)
         return _true if result else _false
-    want = _decode(f.value).strip().lower()  # type: ignore[union-attr]
+    want = _decode(f.value).strip().lower()  # type: ignore[union-attr]  # the filters left (>=, <=, extensible) all have a value
     if isinstance(f, m.GreaterOrEqual):
         result = any(v >= want for v in ocs)
     else:

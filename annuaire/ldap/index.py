@@ -128,7 +128,7 @@ class FilteredSource:
 
 
 @dataclass
-class Plan:
+class FilterPlan:
     """Candidate sources by tier (0 exact, 1 prefix, 2 contains) and an estimate of their size."""
 
     estimate: int
@@ -273,17 +273,6 @@ class MaskedSource:
         return (i for i in self.ids if (i >> 3) < n and mask[i >> 3] >> (i & 7) & 1)
 
 
-def bitset_ids(bits: int) -> list[int]:
-    """Sorted ids of the bits set (C-speed scan of the zero bytes)."""
-    data = bits.to_bytes((bits.bit_length() >> 3) + 1, "little")
-    out: list[int] = []
-    for mo in _NONZERO.finditer(data):
-        pos = mo.start()
-        base = pos << 3
-        out.extend(base + k for k in _BITS_OF_BYTE[data[pos]])
-    return out
-
-
 class DirectoryIndex:
     def __init__(self) -> None:
         self.entries: list[Entry | None] = []
@@ -318,17 +307,6 @@ class DirectoryIndex:
             entries.append(make_entry(rec, suffix))
         index.live = len(entries)
         index._build_structures()
-        return index
-
-    @classmethod
-    def from_entries(cls, entries: list[Entry | None]) -> DirectoryIndex:
-        """Re-index live entries (compaction after many updates)."""
-        with gc_paused():
-            index = cls()
-            index.entries = [e for e in entries if e is not None]
-            index.by_mail = {e[0][_MAIL]: i for i, e in enumerate(index.entries)}  # type: ignore[index,misc]
-            index.live = len(index.entries)
-            index._build_structures()
         return index
 
     def _build_structures(self) -> None:
@@ -433,7 +411,7 @@ class DirectoryIndex:
 
     # --- planning -------------------------------------------------------------------
 
-    def plan(self, f: m.Filter, min_chars: int) -> Plan | None:
+    def plan(self, f: m.Filter, min_chars: int) -> FilterPlan | None:
         """Candidate plan for `f`, or None when no index can answer it (iterative, post-order)."""
         order: list[m.Filter] = []
         stack = [f]
@@ -442,7 +420,7 @@ class DirectoryIndex:
             order.append(node)
             if isinstance(node, (m.And, m.Or)):
                 stack.extend(node.filters)
-        plans: dict[int, Plan | None] = {}
+        plans: dict[int, FilterPlan | None] = {}
         memo: dict[tuple, array | list[int]] = {}  # trigram candidates per fragment set
         for node in reversed(order):
             if isinstance(node, m.And):
@@ -452,27 +430,28 @@ class DirectoryIndex:
                     continue
                 best = min(children, key=lambda p: p.estimate)
                 restricting = any(p.restricting for p in children)
-                plans[id(node)] = Plan(best.estimate, restricting, best.tiers)
+                plans[id(node)] = FilterPlan(best.estimate, restricting, best.tiers)
             elif isinstance(node, m.Or):
-                children = [plans[id(c)] for c in node.filters]
-                if not children or any(p is None for p in children):
+                alts = [plans[id(c)] for c in node.filters]
+                if not alts or any(p is None for p in alts):
                     plans[id(node)] = None
                     continue
-                tiers = ([], [], [])
+                children = [p for p in alts if p is not None]  # (all of them)
+                tiers: tuple[list, list, list] = ([], [], [])
                 seen_sources: set[int] = set()
                 for p in children:
                     for t in range(3):
-                        for source in p.tiers[t]:  # type: ignore[union-attr]
+                        for source in p.tiers[t]:
                             if id(source) not in seen_sources:  # the same trigram list for several attributes
                                 seen_sources.add(id(source))
                                 tiers[t].append(source)
-                plans[id(node)] = Plan(sum(p.estimate for p in children),  # type: ignore[union-attr]
-                                       all(p.restricting for p in children), tiers)  # type: ignore[union-attr]
+                plans[id(node)] = FilterPlan(sum(p.estimate for p in children),
+                                       all(p.restricting for p in children), tiers)
             else:
                 plans[id(node)] = self._plan_leaf(node, min_chars, memo)
         return plans[id(f)]
 
-    def _plan_leaf(self, f: m.Filter, min_chars: int, memo: dict) -> Plan | None:
+    def _plan_leaf(self, f: m.Filter, min_chars: int, memo: dict) -> FilterPlan | None:
         if isinstance(f, m.Extensible):
             if f.attr is None:
                 return None
@@ -491,13 +470,13 @@ class DirectoryIndex:
                 return None
             if slot == _MAIL:
                 eid = self.by_mail.get(key)
-                return Plan(1, True, ([[eid]] if eid is not None else [], [], []))
+                return FilterPlan(1, True, ([[eid]] if eid is not None else [], [], []))
             if slot in self.sorted:
                 src = RangeSource(self.sorted[slot], key, True)
-                return Plan(src.count(), restricting, ([src], [], []))
+                return FilterPlan(src.count(), restricting, ([src], [], []))
             if slot in self.exact:
                 ids = self.exact[slot].get(key, _EMPTY)
-                return Plan(len(ids), restricting, ([ids], [], []))
+                return FilterPlan(len(ids), restricting, ([ids], [], []))
             return None
         if isinstance(f, m.Approx):
             if slot not in (_CN, SLOT["sn"], SLOT["givenName"]):
@@ -509,7 +488,7 @@ class DirectoryIndex:
             if not postings:
                 return None
             best = min(postings, key=len)
-            return Plan(len(best), True, ([], [best], []))
+            return FilterPlan(len(best), True, ([], [best], []))
         # Substrings
         if slot not in self.sorted:
             return None
@@ -543,7 +522,7 @@ class DirectoryIndex:
                 if len(tri) <= 5000:
                     entries = self.entries
                     # Removed or replaced entries leave None behind (their ids stay in posting lists).
-                    tri = sorted(tri, key=lambda e: "" if entries[e] is None else entries[e][0][slot] or "")  # type: ignore[index]
+                    tri = sorted(tri, key=lambda e: "" if entries[e] is None else entries[e][0][slot] or "")  # type: ignore[index]  # entries[e] is not None there (checked first)
                 tiers[1].append(tri)
                 count = len(tri)
             elif tri is not None and len(tri) < count and len(tri) <= 50_000:
@@ -551,7 +530,7 @@ class DirectoryIndex:
                 count = len(tri)
             else:
                 tiers[1].append(prefix)
-            return Plan(count, restricting, tiers)
+            return FilterPlan(count, restricting, tiers)
         tri = trigram_candidates()
         if tri is None:
             return None
@@ -563,7 +542,7 @@ class DirectoryIndex:
                 tiers[1].append(RangeSource(index, only, False))
         elif initial:
             tiers = ([], [tri], [])
-        return Plan(len(tri), restricting, tiers)
+        return FilterPlan(len(tri), restricting, tiers)
 
     def _trigram_candidates(self, tris: set[str]) -> array | list[int] | BitsetSource | MaskedSource | None:
         """Ids whose keys hold every token (or a superset of them: candidates get verified); None without tokens.
@@ -598,7 +577,7 @@ class DirectoryIndex:
             return MaskedSource(candidates, acc.to_bytes((acc.bit_length() >> 3) + 1, "little"))
         return candidates
 
-    def candidates(self, plan: Plan) -> Iterator[int]:
+    def candidates(self, plan: FilterPlan) -> Iterator[int]:
         """Entry ids of the plan, best tiers first, each at most once, live ones only."""
         seen: set[int] = set()
         entries = self.entries

@@ -277,12 +277,12 @@ class Ledger:
             if best >= 0:  # else both buckets are full of the day's entries: charged, not remembered
                 cells[best] = fp | stamp
         if new:
-            b = self._buckets
+            buckets = self._buckets
             k = s * WINDOW * 2 + 2 * (hour % WINDOW)
-            if b[k] != hour:
-                b[k] = hour
-                b[k + 1] = 0
-            b[k + 1] += new
+            if buckets[k] != hour:
+                buckets[k] = hour
+                buckets[k + 1] = 0
+            buckets[k + 1] += new
             self._last[s] = hour
             if self._total[2 * s] == hour:  # else the next used() sums the buckets
                 self._total[2 * s + 1] += new
@@ -395,14 +395,6 @@ class SharedCounters:
         with self._lock:
             tokens = self._refill(slot, per_minute, self.clock())
             self._tokens[slot] = tokens - count
-
-    def seconds_until(self, key: str, per_minute: int, count: int = 1) -> float:
-        """How long until `count` entries are available again."""
-        slot = self._slot(key)
-        with self._lock:
-            tokens = self._refill(slot, per_minute, self.clock())
-        missing = count - tokens
-        return max(0.0, missing * 60.0 / per_minute) if per_minute > 0 else float("inf")
 
     def take(self, *, account: bool, key_tag: int, hashes: list[int], allowance: int, burst_key: str,
              per_minute: int) -> Taken:

@@ -13,7 +13,6 @@ bounded depth and node count.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from annuaire.ldap.ber import (
     BOOLEAN,
@@ -29,6 +28,7 @@ from annuaire.ldap.ber import (
     encode_int,
     expect,
     octets,
+    read_bool,
     read_header,
     read_int,
     read_octets,
@@ -165,9 +165,9 @@ class Extensible:
     dn_attributes: bool = False
 
 
-Filter = Union[And, Or, Not, Equality, GreaterOrEqual, LessOrEqual, Approx, Present, Substrings, Extensible]
+Filter = And | Or | Not | Equality | GreaterOrEqual | LessOrEqual | Approx | Present | Substrings | Extensible
 
-_AVA_TAGS = {0xA3: Equality, 0xA5: GreaterOrEqual, 0xA6: LessOrEqual, 0xA8: Approx}
+_AVA_TAGS: dict[int, type[Equality | GreaterOrEqual | LessOrEqual | Approx]] = {0xA3: Equality, 0xA5: GreaterOrEqual, 0xA6: LessOrEqual, 0xA8: Approx}
 _AVA_TAG_OF = {v: k for k, v in _AVA_TAGS.items()}
 
 # --- messages ------------------------------------------------------------------
@@ -274,9 +274,9 @@ class GenericResponse:
     result: LDAPResult
 
 
-ProtocolOp = Union[BindRequest, BindResponse, UnbindRequest, SearchRequest, SearchResultEntry,
-                   SearchResultDone, SearchResultReference, AbandonRequest, ExtendedRequest,
-                   ExtendedResponse, WriteRequest, GenericResponse]
+ProtocolOp = (BindRequest | BindResponse | UnbindRequest | SearchRequest | SearchResultEntry
+              | SearchResultDone | SearchResultReference | AbandonRequest | ExtendedRequest
+              | ExtendedResponse | WriteRequest | GenericResponse)
 
 
 @dataclass(slots=True)
@@ -328,7 +328,7 @@ def decode_message(pdu: bytes) -> LDAPMessage:
 
 
 def _decode_controls(data: bytes, pos: int, end: int) -> list[Control]:
-    controls = []
+    controls: list[Control] = []
     while pos < end:
         if len(controls) >= MAX_CONTROLS:
             raise BerError("too many controls")
@@ -389,10 +389,10 @@ def _decode_op(data: bytes, tag: int, pos: int, end: int) -> ProtocolOp:
             raise BerError("UnbindRequest must be empty")
         return UnbindRequest()
     if tag == ABANDON_REQUEST:
-        value = decode_int(data, pos, end, "abandon messageID")
-        if not 0 <= value <= MAX_INT:
+        target = decode_int(data, pos, end, "abandon messageID")
+        if not 0 <= target <= MAX_INT:
             raise BerError("abandon messageID out of range")
-        return AbandonRequest(value)
+        return AbandonRequest(target)
     if tag == EXTENDED_REQUEST:
         name, p = read_octets(data, pos, end, 0x80, "requestName")
         value = None
@@ -415,8 +415,8 @@ def _decode_op(data: bytes, tag: int, pos: int, end: int) -> ProtocolOp:
             _done(vstop, astop, "PartialAttribute")
             values = []
             while vstart < vstop:
-                value, vstart = read_octets(data, vstart, vstop, OCTET_STRING, "attribute value")
-                values.append(value)
+                item, vstart = read_octets(data, vstart, vstop, OCTET_STRING, "attribute value")
+                values.append(item)
             attrs.append((_attr_desc(name), values))
             q = astop
         return SearchResultEntry(_text(dn, "objectName"), attrs)
@@ -433,14 +433,15 @@ def _decode_op(data: bytes, tag: int, pos: int, end: int) -> ProtocolOp:
         return BindResponse(result, creds)
     if tag == EXTENDED_RESPONSE:
         result, p = _decode_result(data, pos, end)
-        name = value = None
+        rname: str | None = None
+        rvalue: bytes | None = None
         if p < end and data[p] == 0x8A:
             raw, p = read_octets(data, p, end, 0x8A, "responseName")
-            name = _attr_desc(raw, "responseName")
+            rname = _attr_desc(raw, "responseName")
         if p < end:
-            value, p = read_octets(data, p, end, 0x8B, "responseValue")
+            rvalue, p = read_octets(data, p, end, 0x8B, "responseValue")
         _done(p, end, "ExtendedResponse")
-        return ExtendedResponse(result, name, value)
+        return ExtendedResponse(result, rname, rvalue)
     if tag == SEARCH_RESULT_REFERENCE:
         uris = []
         p = pos
@@ -467,12 +468,12 @@ def _decode_search(data: bytes, pos: int, end: int) -> SearchRequest:
     time_limit, p = read_int(data, p, end, INTEGER, "timeLimit")
     if not (0 <= size_limit <= MAX_INT and 0 <= time_limit <= MAX_INT):
         raise BerError("negative or too large size/time limit")
-    types_only, p = _read_bool(data, p, end, "typesOnly")
+    types_only, p = read_bool(data, p, end, BOOLEAN, "typesOnly")
     ftag, fstart, fstop = read_header(data, p, end)
     flt = decode_filter(data, ftag, fstart, fstop)
     lstart, lstop = expect(data, fstop, end, SEQUENCE, "attributes")
     _done(lstop, end, "SearchRequest")
-    attributes = []
+    attributes: list[str] = []
     q = lstart
     while q < lstop:
         if len(attributes) >= MAX_ATTRIBUTES:
@@ -481,11 +482,6 @@ def _decode_search(data: bytes, pos: int, end: int) -> SearchRequest:
         attributes.append(_attr_desc(raw, "attribute selector"))
     return SearchRequest(_text(base, "baseObject"), scope, deref, size_limit, time_limit, types_only,
                          flt, attributes, data[p:fstop])
-
-
-def _read_bool(data: bytes, pos: int, end: int, what: str) -> tuple[bool, int]:
-    start, stop = expect(data, pos, end, BOOLEAN, what)
-    return decode_bool(data, start, stop, what), stop
 
 
 def decode_filter(data: bytes, tag: int, start: int, stop: int) -> Filter:

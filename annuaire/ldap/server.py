@@ -130,7 +130,7 @@ class LdapConnection(asyncio.Protocol):
     # --- connection life ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a stream protocol is given a Transport
         peer = transport.get_extra_info("peername")
         self.address = peer[0] if peer else "unix"
         limits = self.state.limits
@@ -281,10 +281,11 @@ class LdapConnection(asyncio.Protocol):
         self.transport.pause_reading()
         asyncio.ensure_future(self._finish_bind(account, op, answer))
 
-    async def _finish_bind(self, account: Account | None, op: m.BindRequest, answer) -> None:  # type: ignore[no-untyped-def]
+    async def _finish_bind(self, account: Account | None, op: m.BindRequest, answer) -> None:
         loop = asyncio.get_running_loop()
         ok = False
         if account is not None:
+            assert op.simple is not None  # a simple bind (checked by the caller)
             ok = await loop.run_in_executor(None, self.state.check_password, account, op.simple)
         if ok:
             self.account = account
@@ -338,7 +339,7 @@ class LdapConnection(asyncio.Protocol):
         if new is None:
             old.abort()
             return
-        self.transport = new  # type: ignore[assignment]
+        self.transport = new
         self.tls = True
         self.busy = False
         self.last_activity = time.monotonic()
@@ -461,7 +462,7 @@ class LdapConnection(asyncio.Protocol):
     def _who(self) -> str:
         return "anonymous users" if self.account is None else f"account {self.account.name}"
 
-    def _paged_search(self, req, paged, mid_tlv, done, paged_cap, deadline, sel) -> None:  # type: ignore[no-untyped-def]
+    def _paged_search(self, req, paged, mid_tlv, done, paged_cap, deadline, sel) -> None:
         page_size, cookie = paged
         directory = self.state.directory
         if cookie:

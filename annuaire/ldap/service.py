@@ -69,12 +69,12 @@ class LdapConfig:
     @classmethod
     def from_settings(cls, settings: Settings, store_url: str, **overrides: Any) -> LdapConfig:
         """From annuaire.config.Settings (ldap_port 0 disables plain LDAP there, as on the command line)."""
-        values = dict(
-            store_url=store_url, host=settings.host, port=settings.ldap_port or None,
-            ldaps_port=settings.ldaps_port or None, base_dn=settings.ldap_base_dn,
-            workers=settings.ldap_workers, tls_cert=settings.tls_cert, tls_key=settings.tls_key,
-            limits=settings.ldap_limits, refresh_interval=settings.ldap_refresh,
-        )
+        values: dict[str, Any] = {
+            "store_url": store_url, "host": settings.host, "port": settings.ldap_port or None,
+            "ldaps_port": settings.ldaps_port or None, "base_dn": settings.ldap_base_dn,
+            "workers": settings.ldap_workers, "tls_cert": settings.tls_cert, "tls_key": settings.tls_key,
+            "limits": settings.ldap_limits, "refresh_interval": settings.ldap_refresh,
+        }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -268,12 +268,12 @@ def run_ldap(config: LdapConfig) -> None:
             break
         except InterruptedError:
             continue
-        n = children.pop(pid, None)
-        if n is not None and not stopping:
-            log.error("LDAP worker %d (pid %d) exited with status %d; restarting it", n, pid, status)
+        worker = children.pop(pid, None)
+        if worker is not None and not stopping:
+            log.error("LDAP worker %d (pid %d) exited with status %d; restarting it", worker, pid, status)
             if counters.recover_lock():
-                log.error("LDAP worker %d died holding the shared counters' lock; released", n)
-            spawn(n)
+                log.error("LDAP worker %d died holding the shared counters' lock; released", worker)
+            spawn(worker)
 
 
 def start_ldap_process(config: LdapConfig) -> Any:

@@ -106,7 +106,7 @@ def city_of(l6: str, postcode: str) -> str:
     return rest if head and (head == postcode or head.isdigit()) else l6
 
 
-def from_national(row: sqlite3.Row | dict) -> Contact:  # type: ignore[type-arg]
+def from_national(row: sqlite3.Row | dict) -> Contact:
     g = row.__getitem__
     bal_type = g("bal_type") or ""
     first, last = g("first_name") or "", g("last_name") or ""
@@ -134,7 +134,7 @@ def from_national(row: sqlite3.Row | dict) -> Contact:  # type: ignore[type-arg]
     )
 
 
-def from_local(row: sqlite3.Row | dict) -> Contact:  # type: ignore[type-arg]
+def from_local(row: sqlite3.Row | dict) -> Contact:
     g = row.__getitem__
     first, last = g("first_name") or "", g("last_name") or ""
     return Contact(
@@ -185,14 +185,14 @@ def _local_by_id(conn: sqlite3.Connection, ids: list[int]) -> dict[int, Contact]
     return out
 
 
-def _rows(conn: sqlite3.Connection, sql: str, params: list | tuple = ()) -> Iterator[dict]:  # type: ignore[type-arg]
+def _rows(conn: sqlite3.Connection, sql: str, params: list | tuple = ()) -> Iterator[dict]:
     cur = conn.execute(sql, params)
     names = [d[0] for d in cur.description]
     for row in cur:
-        yield dict(zip(names, row))
+        yield dict(zip(names, row, strict=False))
 
 
-def iter_contacts(conn: sqlite3.Connection, where: str = "", params: list | tuple = ()) -> Iterator[Contact]:  # type: ignore[type-arg]
+def iter_contacts(conn: sqlite3.Connection, where: str = "", params: list | tuple = ()) -> Iterator[Contact]:
     """Every contact once: local-only contacts, then national (merged) ones, by name."""
     linked = {row[0] for row in conn.execute("SELECT local_id FROM link")}
     for row in _rows(conn, f"{_LOCAL_SELECT} ORDER BY cn_key, id"):
@@ -201,9 +201,9 @@ def iter_contacts(conn: sqlite3.Connection, where: str = "", params: list | tupl
     yield from national_contacts(conn, where, params)
 
 
-def national_contacts(conn: sqlite3.Connection, where: str = "", params: list | tuple = ()) -> Iterator[Contact]:  # type: ignore[type-arg]
+def national_contacts(conn: sqlite3.Connection, where: str = "", params: list | tuple = ()) -> Iterator[Contact]:
     """National contacts (merged with their local contact when linked), in name order."""
-    batch: list[dict] = []  # type: ignore[type-arg]
+    batch: list[dict] = []
     sql = f"{_NATIONAL_SELECT} {where} ORDER BY n.cn_key, n.address"
     for row in _rows(conn, sql, params):
         batch.append(row)
@@ -213,7 +213,7 @@ def national_contacts(conn: sqlite3.Connection, where: str = "", params: list | 
     yield from _merge_batch(conn, batch)
 
 
-def _merge_batch(conn: sqlite3.Connection, batch: list[dict]) -> Iterator[Contact]:  # type: ignore[type-arg]
+def _merge_batch(conn: sqlite3.Connection, batch: list[dict]) -> Iterator[Contact]:
     locals_ = _local_by_id(conn, [r["local_id"] for r in batch if r["local_id"] is not None])
     for row in batch:
         contact = from_national(row)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
+from typing import Any
 
 EXAMPLES = 20
 
@@ -81,7 +82,7 @@ def relink(conn: sqlite3.Connection) -> LinkChanges:
 
 def suspected_duplicates(
     conn: sqlite3.Connection, national: bool = True, touched: set[str] | None = None
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Pairs with the same normalised name and structure but different addresses.
 
     `local`: pairs involving a local contact; `national_groups`: national

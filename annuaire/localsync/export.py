@@ -36,7 +36,8 @@ def _fold(line: str) -> str:
     data = line.encode("utf-8")
     if len(data) <= 75:
         return line + "\r\n"
-    out, current, size = [], "", 0
+    out: list[str] = []
+    current, size = "", 0
     for ch in line:
         n = len(ch.encode("utf-8"))
         if size + n > (75 if not out else 74):

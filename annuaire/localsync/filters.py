@@ -61,7 +61,7 @@ class Filters:
         parts = [f"{k}={','.join(v)}" for k, v in asdict(self).items() if v]
         return "; ".join(parts) or "none (the whole extraction)"
 
-    def bytes_matcher(self, encoding: str):  # type: ignore[no-untyped-def]
+    def bytes_matcher(self, encoding: str):
         """A predicate on the raw fields (bytes) of a line, or None when nothing is filtered.
 
         The reader keeps lines as bytes (see reader.py): filter values are

@@ -92,7 +92,7 @@ def add_contacts(base: LocalBase, contacts: list[dict[str, str | None]], origin:
         report.merges = dedup.relink(conn).merged
         pairs = dedup.suspected_duplicates(conn, national=False)["local"]
         report.suspected_duplicates = [
-            p for p in pairs if p["local_id"] in added or p.get("other_local_id") in added  # type: ignore[union-attr]
+            p for p in pairs if p["local_id"] in added or p.get("other_local_id") in added
         ]
     return report
 
@@ -175,7 +175,7 @@ def read_csv(path: Path) -> list[dict[str, str | None]]:
             continue
         if len(row) != len(rows[0]):
             raise InvalidInput(f"{path}, line {line_no}: {len(row)} fields where the header has {len(rows[0])}")
-        values = {f: row[i] for f, i in mapping.items()}
+        values: dict[str, str | None] = {f: row[i] for f, i in mapping.items()}
         contacts.append(clean_contact(values, f"{path}, line {line_no}"))
     return contacts
 
@@ -196,12 +196,12 @@ def read_vcards(path: Path) -> list[dict[str, str | None]]:
     return contacts
 
 
-def _first(card, name: str):  # type: ignore[no-untyped-def]
+def _first(card, name: str):
     items = card.contents.get(name.lower())
     return items[0] if items else None
 
 
-def _card_values(card) -> dict[str, str | None]:  # type: ignore[no-untyped-def]
+def _card_values(card) -> dict[str, str | None]:
     v: dict[str, str | None] = {}
     if (fn := _first(card, "FN")) is not None:
         v["display_name"] = fn.value

@@ -47,7 +47,7 @@ class NationalLdap:
         if parsed.scheme not in ("ldap", "ldaps") or not parsed.hostname:
             raise InvalidInput(f"--national {url!r} must be an LDAP URL: ldap://host:port or ldaps://host:port")
         port = parsed.port or (636 if parsed.scheme == "ldaps" else 389)
-        return cls(parsed.hostname, port, parsed.scheme == "ldaps", **options)  # type: ignore[arg-type]
+        return cls(parsed.hostname, port, parsed.scheme == "ldaps", **options)  # type: ignore[arg-type]  # options name the other fields of this dataclass
 
     @property
     def label(self) -> str:

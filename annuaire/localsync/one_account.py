@@ -77,7 +77,6 @@ class Proxy:
     national: NationalLdap
     national_base: str  # the national naming context
     base_dn: str  # ours
-    inflight: dict[int, int] = field(default_factory=dict)
 
     def to_national(self, dn: str) -> str:
         return _rebase(dn, self.base_dn, self.national_base)
@@ -169,7 +168,7 @@ class OneAccountConnection(LdapConnection):
             return done(e.code, e.message, e.matched_dn)
         sel = selection(tuple(req.attributes))
         ops: list[bytes] = []
-        seen: set[str] = set()
+        seen: set[object] = set()
         index = directory.index
         for ref in found.refs:
             op = directory.encode(ref, sel, req.types_only)
@@ -200,8 +199,8 @@ class OneAccountConnection(LdapConnection):
                 else:
                     code, message, matched = m.UNAVAILABLE, unavailable, ""
             else:
-                for entry in answer.entries:
-                    dn = self.proxy.from_national(entry.dn)
+                for hit in answer.entries:
+                    dn = self.proxy.from_national(hit.dn)
                     same = _key(dn)
                     if same in seen:  # the same address (or entry) already answered locally
                         continue
@@ -209,7 +208,7 @@ class OneAccountConnection(LdapConnection):
                         answer.result = m.LDAPResult(m.SIZE_LIMIT_EXCEEDED)
                         break
                     seen.add(same)
-                    ops.append(m.encode_op(m.SearchResultEntry(dn, entry.attributes)))
+                    ops.append(m.encode_op(m.SearchResultEntry(dn, hit.attributes)))
                 national = answer.result
                 if national.code == m.SUCCESS:
                     code, message, matched = m.SUCCESS, "", ""
@@ -239,7 +238,7 @@ class OneAccountConnection(LdapConnection):
 
     # --- paged results over the merged list ------------------------------------------------
 
-    def _first_page(self, req, page_size, ops, code, message, matched, done, mid_tlv) -> None:  # type: ignore[no-untyped-def]
+    def _first_page(self, req, page_size, ops, code, message, matched, done, mid_tlv) -> None:
         if page_size == 0 or len(ops) <= page_size:
             return done(code, message, matched, controls_bytes=_paged_done(b""),
                         parts=[tlv(0x30, mid_tlv + op) for op in ops])
@@ -249,7 +248,7 @@ class OneAccountConnection(LdapConnection):
             self.merged_pages.pop(next(iter(self.merged_pages)))
         done(m.SUCCESS, controls_bytes=_paged_done(cookie), parts=[tlv(0x30, mid_tlv + op) for op in ops[:page_size]])
 
-    def _next_page(self, req, paged, done, mid_tlv) -> None:  # type: ignore[no-untyped-def]
+    def _next_page(self, req, paged, done, mid_tlv) -> None:
         page_size, cookie = paged
         state = self.merged_pages.pop(cookie, None)
         if state is None or state[1] != req.base:
@@ -285,7 +284,6 @@ class LocalReloader:
         self.interval = interval
         self.conn = sqlite3.connect(local_db, check_same_thread=False)
         self.version = self._data_version()
-        self.reloads = 0
 
     def _data_version(self) -> int:
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
@@ -300,7 +298,6 @@ class LocalReloader:
                     self.version = version
                     index = await loop.run_in_executor(None, build_index, self.local_db, self.directory.suffix)
                     self.directory.index = index
-                    self.reloads += 1
                     log.info("local address book reloaded: %d contacts", index.live)
             except asyncio.CancelledError:
                 raise

@@ -32,7 +32,6 @@ from annuaire.nationalfiles.manifest import Manifest, expected_member
 from annuaire.nationalfiles.sources import Source, find_sources
 from annuaire.store.digest import fingerprints
 
-WIDTH = len(formats.MSSANTE_COLUMNS)
 _ADDRESS = formats.MSSANTE_COLUMNS.index("Adresse BAL")
 
 
@@ -159,8 +158,8 @@ def _parse(data: bytes, source: Source, filters: Filters, out: Extraction) -> No
     keys.reverse()
     digests.reverse()
     lines.reverse()
-    out.digests = dict(zip(keys, digests))
-    out.raw = dict(zip(keys, lines))
+    out.digests = dict(zip(keys, digests, strict=False))
+    out.raw = dict(zip(keys, lines, strict=False))
     out.duplicates = len(keys) - len(out.digests)
 
 
@@ -170,7 +169,7 @@ def _check_counts(
     """The slow path: empty lines dropped, a tolerated trailing '|' removed, errors located."""
     kept: list[bytes] = []
     numbers: list[int] = []
-    for i, (line, count) in enumerate(zip(lines, counts)):
+    for i, (line, count) in enumerate(zip(lines, counts, strict=False)):
         if not line:
             continue
         if count != separators:

@@ -68,11 +68,6 @@ class ListBody:
     version: int | None = None
 
 
-def parse_json(body: bytes) -> list[Entry]:
-    """`{"mailboxes": [{...}, ...]}` into entries; unknown fields are an error."""
-    return parse_json_list(body).entries
-
-
 def parse_json_list(body: bytes) -> ListBody:
     """`{"mailboxes": [...]}`, optionally with what a GET adds (`domain`, `version`), so that
     a list read from the API can be sent back unchanged."""

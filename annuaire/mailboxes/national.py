@@ -31,10 +31,10 @@ from annuaire import formats
 from annuaire.config import Settings
 from annuaire.errors import Conflict, ImportFileError
 from annuaire.gcpause import gc_paused
-from annuaire.mailboxes import lookup
+from annuaire.mailboxes import bulk_reads
 from annuaire.mailboxes.entries import Entry, ListFormatError, TextColumns
 from annuaire.mailboxes.model import SOURCE_NATIONAL
-from annuaire.mailboxes.publication import Plan, plan_domain, write_plans
+from annuaire.mailboxes.publication import DomainPlan, plan_domain, write_plans
 from annuaire.mailboxes.rules import Finding, Line, Validator, finding
 from annuaire.nationalfiles.lines import Lines
 from annuaire.nationalfiles.sources import Source, find_sources
@@ -173,15 +173,17 @@ class Mirror:
 
         now = utc_now()
         summary: dict[str, Any] = {"file": source.label, "file_ts": source.ts}
-        run_id = int(conn.execute(
+        key = conn.execute(
             insert(run).values(kind="mssante", source=source.label, file_ts=source.ts, started_at=now, status="running")
-        ).inserted_primary_key[0])
+        ).inserted_primary_key
+        assert key is not None  # an INSERT of one row
+        run_id = int(key[0])
         summary["run"] = run_id
         domains = _lock_national_domains(conn, set(by_domain), now)
-        existing = lookup.all_mailboxes(conn)
+        existing = bulk_reads.all_mailboxes(conn)
         index = {address: e for boxes in existing.values() for address, e in boxes.items()}
         skipped: list[str] = []
-        plans: list[Plan] = []
+        plans: list[DomainPlan] = []
         targets = set(by_domain) | {
             d for d, boxes in existing.items() if domains.get(d, (0, None))[1] is None and any(e.active for e in boxes.values())
         }

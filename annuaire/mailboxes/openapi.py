@@ -177,7 +177,7 @@ def description(base_url: str = "") -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "The publication report", "headers": {"ETag": {"schema": {"type": "string"}}},
                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Report"}}}},
-                        **{code: _PROBLEM for code in ("400", "401", "403", "409", "412", "413", "415", "429")},
+                        **dict.fromkeys(("400", "401", "403", "409", "412", "413", "415", "429"), _PROBLEM),
                     },
                 },
                 "get": {
@@ -188,7 +188,7 @@ def description(base_url: str = "") -> dict[str, Any]:
                                           "content": {
                                               "application/json": {"schema": {"$ref": "#/components/schemas/MailboxList"}},
                                               "text/csv": {"schema": {"type": "string"}}}},
-                                  **{code: _PROBLEM for code in ("400", "401", "403", "429")}},
+                                  **dict.fromkeys(("400", "401", "403", "429"), _PROBLEM)},
                 },
             },
             "/api/v1/domains/{domain}/history": {
@@ -204,7 +204,7 @@ def description(base_url: str = "") -> dict[str, Any]:
                                "not with since/after"),
                     ],
                     "responses": {"200": {"description": "{domain, entries[], next} (+ cursor, with cursor)"},
-                                  **{code: _PROBLEM for code in ("400", "401", "403", "429")}},
+                                  **dict.fromkeys(("400", "401", "403", "429"), _PROBLEM)},
                 },
             },
             "/api/v1/domains/{domain}/visibility": {
@@ -213,7 +213,7 @@ def description(base_url: str = "") -> dict[str, Any]:
                     "parameters": [_DOMAIN],
                     "responses": {"200": {"description": "Every active box of the domain", "content": {
                         "application/json": {"schema": {"$ref": "#/components/schemas/Visibility"}}}},
-                                  **{code: _PROBLEM for code in ("400", "401", "403", "429")}},
+                                  **dict.fromkeys(("400", "401", "403", "429"), _PROBLEM)},
                 },
             },
             "/api/v1/domains/{domain}/quality": {
@@ -222,7 +222,7 @@ def description(base_url: str = "") -> dict[str, Any]:
                     "parameters": [_DOMAIN],
                     "responses": {"200": {"description": "The report", "content": {
                         "application/json": {"schema": {"$ref": "#/components/schemas/Quality"}}}},
-                                  **{code: _PROBLEM for code in ("400", "401", "403", "429")}},
+                                  **dict.fromkeys(("400", "401", "403", "429"), _PROBLEM)},
                 },
             },
             "/listeblanchemssante.xml": {
@@ -245,7 +245,7 @@ def description(base_url: str = "") -> dict[str, Any]:
                     "summary": "A past publication report of the caller",
                     "parameters": [_param("id", "path", "publication id", {"type": "integer"}, required=True)],
                     "responses": {"200": {"description": "The report with status and times"},
-                                  **{code: _PROBLEM for code in ("401", "404", "429")}},
+                                  **dict.fromkeys(("401", "404", "429"), _PROBLEM)},
                 },
             },
         },

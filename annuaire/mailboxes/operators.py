@@ -156,9 +156,9 @@ def authenticate_token(conn: Connection, token: str, *, slow_allowed: Callable[[
         f"token_last_used FROM operator WHERE id = {mark(conn)}",
         (op_id,),
     ).mappings().first()
-    stored = row["token_hash"] if row is not None else None
-    if not stored:
+    if row is None or not row["token_hash"]:
         raise BadToken(_INVALID, op_id if row is not None else None)
+    stored = row["token_hash"]
     key = credentials.server_key(conn)
     if credentials.is_current(stored):
         ok = credentials.matches(key, token, stored)
@@ -298,10 +298,12 @@ def add_operator(
     with store.write() as conn:
         if conn.execute(select(operator.c.id).where(operator.c.name == name)).first():
             raise Conflict(f"operator {name!r} already exists (use 'annuaire operator token {name}' for a new token)")
-        op_id = conn.execute(
+        inserted = conn.execute(
             insert(operator).values(name=name, cert_dn=cert_dn or None, contact=contact, support_contact=support_contact,
                                     created_at=now)
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert inserted is not None  # an INSERT of one row
+        op_id = inserted[0]
         token = new_token(op_id)
         conn.execute(update(operator).where(operator.c.id == op_id).values(
             token_hash=credentials.digest(key, token), token_expires_at=expires_at))

@@ -34,7 +34,7 @@ from sqlalchemy import Connection, insert
 
 from annuaire.config import Settings
 from annuaire.errors import Forbidden, MassDeletion, PreconditionFailed
-from annuaire.mailboxes import lookup
+from annuaire.mailboxes import bulk_reads
 from annuaire.mailboxes.entries import Entry
 from annuaire.mailboxes.model import (
     INSERT_COLUMNS,
@@ -62,14 +62,14 @@ from annuaire.store.visibility import REASONS, hidden_boxes
 
 
 @dataclass
-class Plan:
+class DomainPlan:
     """What applying one domain's list will do, computed before writing anything."""
 
     domain: str
     source: str
     inserts: list[Mailbox] = field(default_factory=list)
-    updates: list[tuple[lookup.Existing, Mailbox, str]] = field(default_factory=list)  # change: created|updated
-    deletes: list[tuple[str, lookup.Existing]] = field(default_factory=list)
+    updates: list[tuple[bulk_reads.Existing, Mailbox, str]] = field(default_factory=list)  # change: created|updated
+    deletes: list[tuple[str, bulk_reads.Existing]] = field(default_factory=list)
     unchanged: int = 0
     rejected: list[Finding] = field(default_factory=list)  # store-level rejections
     active_before: int = 0
@@ -94,8 +94,8 @@ class Plan:
     def counts(self) -> dict[str, int]:
         return {"created": self.created, "updated": self.updated, "deleted": self.deleted, "unchanged": self.unchanged}
 
-    def add(self, lines: list[Line], existing: dict[str, lookup.Existing],
-            elsewhere: dict[str, lookup.Existing]) -> None:
+    def add(self, lines: list[Line], existing: dict[str, bulk_reads.Existing],
+            elsewhere: dict[str, bulk_reads.Existing]) -> None:
         """Diff some of the list's lines (see plan_domain); call close() after the last ones."""
         domain, source, offered = self.domain, self.source, self.offered
         for line in lines:
@@ -121,7 +121,7 @@ class Plan:
             else:
                 self.unchanged += 1
 
-    def close(self, existing: dict[str, lookup.Existing], keep: set[str]) -> None:
+    def close(self, existing: dict[str, bulk_reads.Existing], keep: set[str]) -> None:
         """The deletions: active boxes not offered, but those of rejected lines (`keep`)."""
         for address, old in existing.items():
             if old.active and address not in self.offered and address not in keep:
@@ -131,24 +131,24 @@ class Plan:
 def plan_domain(
     domain: str,
     lines: list[Line],
-    existing: dict[str, lookup.Existing],
-    elsewhere: dict[str, lookup.Existing],
+    existing: dict[str, bulk_reads.Existing],
+    elsewhere: dict[str, bulk_reads.Existing],
     keep: set[str],
     source: str,
-) -> Plan:
+) -> DomainPlan:
     """Diff a domain's validated lines against its stored boxes.
 
     `existing`: every stored box of the domain (tombstones included);
     `elsewhere`: stored boxes of OTHER domains having one of the lines' addresses;
     `keep`: addresses of rejected lines (their existing boxes are left alone).
     """
-    plan = Plan(domain, source, active_before=sum(1 for e in existing.values() if e.active))
+    plan = DomainPlan(domain, source, active_before=sum(1 for e in existing.values() if e.active))
     plan.add(lines, existing, elsewhere)
     plan.close(existing, keep)
     return plan
 
 
-def write_plans(conn: Connection, plans: list[Plan], run_id: int, now: str) -> None:
+def write_plans(conn: Connection, plans: list[DomainPlan], run_id: int, now: str) -> None:
     """Write plans (one per domain): inserts, updates, tombstones, journal rows and domain
     versions, each as one batched statement whatever the number of domains."""
     last = last_id(conn)
@@ -163,7 +163,7 @@ def last_id(conn: Connection) -> int:
     return conn.exec_driver_sql('SELECT COALESCE(MAX(id), 0) FROM "mailbox"').scalar() or 0
 
 
-def insert_rows(plan: Plan, boxes: list[Mailbox], run_id: int, now: str) -> list[tuple]:
+def insert_rows(plan: DomainPlan, boxes: list[Mailbox], run_id: int, now: str) -> list[tuple]:
     """The mailbox rows of some of a plan's creations, in address order: index pages are filled
     in order instead of at random (much less I/O)."""
     source, scope = plan.source, plan.domain
@@ -173,7 +173,7 @@ def insert_rows(plan: Plan, boxes: list[Mailbox], run_id: int, now: str) -> list
     ]
 
 
-def write_changes(conn: Connection, plans: list[Plan], run_id: int, now: str, last: int) -> None:
+def write_changes(conn: Connection, plans: list[DomainPlan], run_id: int, now: str, last: int) -> None:
     """Everything of the plans but the rows of their creations, already inserted with ids above
     `last`: the journal of those, updates, tombstones and domain versions."""
     m = mark(conn)
@@ -245,7 +245,7 @@ def lock_domain(conn: Connection, name: str, now: str) -> tuple[int, int | None]
     return int(version), owner
 
 
-def mass_deletion(plan: Plan, settings: Settings) -> dict[str, Any] | None:
+def mass_deletion(plan: DomainPlan, settings: Settings) -> dict[str, Any] | None:
     """The figures when the plan deletes more than the allowed share of the domain, else None."""
     if plan.deleted <= settings.mass_delete_min or plan.deleted <= settings.mass_delete_ratio * plan.active_before:
         return None
@@ -261,10 +261,12 @@ def mass_deletion(plan: Plan, settings: Settings) -> dict[str, Any] | None:
 def record_run(store: Store, **values: Any) -> int:
     """A run row in its own small transaction (dry runs and refusals leave nothing else)."""
     with store.write() as conn:
-        return int(conn.execute(insert(run).values(**values)).inserted_primary_key[0])
+        key = conn.execute(insert(run).values(**values)).inserted_primary_key
+        assert key is not None  # an INSERT of one row
+        return int(key[0])
 
 
-def report_dict(run_id: int | None, domain: str, plan: Plan | None, validation: Validation, *, dry_run: bool,
+def report_dict(run_id: int | None, domain: str, plan: DomainPlan | None, validation: Validation, *, dry_run: bool,
                 version: int) -> dict[str, Any]:
     rejected = sorted([*validation.rejected, *(plan.rejected if plan else [])], key=lambda f: f.index)
     counts = plan.counts() if plan else {"created": 0, "updated": 0, "deleted": 0, "unchanged": 0}
@@ -304,17 +306,18 @@ def _advise(store: Store, settings: Settings, validation: Validation) -> None:
         Validator(settings).advise(conn, validation)
 
 
-def _plan_and_insert(conn: Connection, lookups: Connection, plan: Plan, parts: Iterable[list[Line]],
-                     existing: dict[str, lookup.Existing], run_id: int | None, now: str) -> None:
+def _plan_and_insert(conn: Connection, lookups: Connection, plan: DomainPlan, parts: Iterable[list[Line]],
+                     existing: dict[str, bulk_reads.Existing], run_id: int | None, now: str) -> None:
     """Diff the checked lines part by part, writing each part's creations (none when `run_id` is
     None: a dry run) as soon as they are known; other domains' boxes are read on `lookups`."""
     with nullcontext(None) if run_id is None else bulk_inserts(conn, "mailbox", INSERT_COLUMNS) as write:
         for lines in parts:
             new = [ln.mailbox.address for ln in lines if ln.mailbox.address not in existing]
-            elsewhere = lookup.mailboxes_by_address(lookups, new, other_than=plan.domain) if new else {}
+            elsewhere = bulk_reads.mailboxes_by_address(lookups, new, other_than=plan.domain) if new else {}
             first = len(plan.inserts)
             plan.add(lines, existing, elsewhere)
             if write is not None:
+                assert run_id is not None  # write is None for a dry run
                 write(insert_rows(plan, plan.inserts[first:], run_id, now))
 
 
@@ -365,7 +368,7 @@ def publish(
         with ExitStack() as reading:
             reader = reading.enter_context(store.read())
             check_owner(reader, op, domain)  # before the work; checked again under the lock
-            parts = Validator(settings, good_practice=False).parts(
+            parts: Iterable[list[Line]] = Validator(settings, good_practice=False).parts(
                 reader, entries, domain, validation, size=STREAMED_PART if streamed else None)
             if not streamed:
                 parts = list(parts)  # checked before taking the write lock, which other writers wait for
@@ -389,8 +392,8 @@ def publish(
                         f"If-Match: the list of {domain} is at version {version}, not {if_match}; "
                         "fetch it again (GET …/mailboxes) and retry"
                     )
-                existing = lookup.mailboxes_of_domain(conn, domain)
-                plan = Plan(domain, SOURCE_OPERATOR, active_before=sum(1 for e in existing.values() if e.active))
+                existing = bulk_reads.mailboxes_of_domain(conn, domain)
+                plan = DomainPlan(domain, SOURCE_OPERATOR, active_before=sum(1 for e in existing.values() if e.active))
                 m = mark(conn)
                 run_id = None if dry_run else conn.exec_driver_sql(
                     "INSERT INTO run (kind, source, domain, operator_id, started_at, status) "
@@ -419,6 +422,7 @@ def publish(
                     validation.warnings = sorted([*validation.warnings, *hidden], key=lambda f: f.index)
                     raise _DryRun(report_dict(None, domain, plan, validation, dry_run=True,
                                               version=version + (1 if plan.changes else 0)))
+                assert run_id is not None  # inserted above unless dry_run
                 write_changes(conn, [plan], run_id, now, last)
                 advice.result()
                 validation.warnings = sorted([*validation.warnings, *hidden], key=lambda f: f.index)
@@ -430,12 +434,12 @@ def publish(
                 )
                 return report
     except _DryRun as dry:
-        report = dry.report
-        report["publication"] = record_run(store, **run_values, status="dry_run", finished_at=utc_now(),
-                                           report=json.dumps(report, ensure_ascii=False))
-        return report
+        dry_report = dry.report
+        dry_report["publication"] = record_run(store, **run_values, status="dry_run", finished_at=utc_now(),
+                                               report=json.dumps(dry_report, ensure_ascii=False))
+        return dry_report
     except MassDeletion as exc:
-        exc.figures["publication"] = record_run(
+        exc.figures["publication"] = record_run(  # type: ignore[index]  # __init__ stores a dict (the class default is read-only)
             store, **run_values, status="refused", finished_at=utc_now(),
             report=json.dumps({"domain": domain, "refused": exc.message, **exc.figures}, ensure_ascii=False),
         )

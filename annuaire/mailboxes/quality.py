@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from annuaire.config import Settings
-from annuaire.mailboxes import lookup
+from annuaire.mailboxes import bulk_reads
 from annuaire.mailboxes.model import PERSONAL_TYPES, STRUCTURE_TYPES
 from annuaire.mailboxes.operators import get_operator
 from annuaire.mailboxes.rules import looks_like_name, person_like
@@ -53,11 +53,11 @@ def quality_report(store: Store, settings: Settings, *, operator_name: str | Non
         if narrowed:
             boxes_query = boxes_query.where(mailbox.c.domain.in_(list(domains) or [""]))
         boxes = conn.execute(boxes_query).all()
-        people = lookup.persons(conn, {b.holder for b in boxes if b.holder})
-        _, by_idnat = lookup.structures(conn, (), {b.structure_idnat for b in boxes if b.structure_idnat})
-        sites = lookup.active_activities(conn, {p.id for p in people.values()})
+        people = bulk_reads.persons(conn, {b.holder for b in boxes if b.holder})
+        _, by_idnat = bulk_reads.structures(conn, (), {b.structure_idnat for b in boxes if b.structure_idnat})
+        sites = bulk_reads.active_activities(conn, {p.id for p in people.values()})
         org_names = {b.address: person_like(b.address.rpartition("@")[0]) for b in boxes if b.type in STRUCTURE_TYPES}
-        known_names = lookup.person_name_keys(conn, {pair[1] for pair in org_names.values() if pair})
+        known_names = bulk_reads.person_name_keys(conn, {pair[1] for pair in org_names.values() if pair})
         hidden = list(hidden_boxes(conn, domains=list(domains) if narrowed else None))
 
     report: dict[str, dict[str, Any]] = {}

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from annuaire.config import Settings
-from annuaire.mailboxes import lookup
+from annuaire.mailboxes import bulk_reads
 from annuaire.mailboxes.entries import Entry
 from annuaire.mailboxes.model import PERSONAL_TYPES, STRUCTURE_TYPES, TYPES, Mailbox
 from annuaire.store.keys import search_key
@@ -115,11 +115,6 @@ _RULES = [
 ]
 RULES: dict[str, Rule] = {rule.code: rule for rule in _RULES}
 
-# Referential checks become warnings in the national mirror (strict=False).
-REFERENTIAL_CODES = frozenset({
-    "HOLDER_UNKNOWN", "HOLDER_INACTIVE", "PROFESSION_NOT_AUTHORISED", "STRUCTURE_UNKNOWN", "STRUCTURE_INACTIVE",
-})
-
 MAX_LOCAL = 64
 MAX_ADDRESS = 254
 TEXT_LIMITS = {"service": 300, "description": 500, "responsible": 300}
@@ -187,8 +182,8 @@ class Line:
     entry: Entry
     mailbox: Mailbox
     structure_ref: tuple[str, str] | None = None  # ("tech", "F…") or ("idnat", "1…")
-    person: lookup.Person | None = None
-    structure: lookup.Structure | None = None
+    person: bulk_reads.Person | None = None
+    structure: bulk_reads.Structure | None = None
 
 
 def _text(entry: Entry, name: str, address: str) -> tuple[str | None, Finding | None]:
@@ -318,13 +313,14 @@ def check_line(entry: Entry, domain: str | None) -> tuple[Line | None, Finding |
         return None, error, warnings
     if kind in STRUCTURE_TYPES and ref is None:
         return None, finding("STRUCTURE_MISSING", entry, address, type=kind), warnings
-    values = _NO_TEXT
+    values: Mapping[str, str | None] = _NO_TEXT
     if entry.service is not None or entry.description is not None or entry.responsible is not None:
-        values = {}
+        texts: dict[str, str | None] = {}
         for name in TEXT_LIMITS:
-            values[name], error = _text(entry, name, address)
+            texts[name], error = _text(entry, name, address)
             if error:
                 return None, error, warnings
+        values = texts
     liste_rouge = entry.liste_rouge
     if liste_rouge is not None and type(liste_rouge) is not bool:
         liste_rouge, error = _boolean(entry, "liste_rouge", address)
@@ -431,11 +427,11 @@ class Validator:
                     warn(warnings)
                 if error:
                     reject(error)
-                elif twice and line.mailbox.address in twice:  # type: ignore[union-attr]
-                    address = line.mailbox.address  # type: ignore[union-attr]
+                elif twice and line.mailbox.address in twice:  # type: ignore[union-attr]  # line is set when there is no error
+                    address = line.mailbox.address  # type: ignore[union-attr]  # line is set when there is no error
                     reject(finding("DUPLICATE_ADDRESS", entry, address, count=twice[address]))
                 else:
-                    accept(line)  # type: ignore[arg-type]
+                    accept(line)  # type: ignore[arg-type]  # line is set when there is no error
             lines = self._referential(conn, lines, result)
             result.accepted.extend(lines)
             yield lines
@@ -447,15 +443,15 @@ class Validator:
 
     def _referential(self, conn: Connection, lines: list[Line], result: Validation) -> list[Line]:
         holders = {ln.mailbox.holder for ln in lines if ln.mailbox.holder}
-        people = lookup.persons(conn, holders) if holders else {}
+        people = bulk_reads.persons(conn, holders) if holders else {}
         techs = {ln.structure_ref[1] for ln in lines if ln.structure_ref and ln.structure_ref[0] == "tech"}
         idnats = {ln.structure_ref[1] for ln in lines if ln.structure_ref and ln.structure_ref[0] == "idnat"}
-        by_tech, by_idnat = lookup.structures(conn, techs, idnats) if (techs or idnats) else ({}, {})
+        by_tech, by_idnat = bulk_reads.structures(conn, techs, idnats) if (techs or idnats) else ({}, {})
         # A `1`+FINESS may be known only by its technical id `F`+FINESS (and so on).
         fallback = {v: _tech_of_idnat(v) for v in idnats if v not in by_idnat}
         missing = {t for t in fallback.values() if t and t not in by_tech}
         if missing:
-            by_tech.update(lookup.structures(conn, missing, ())[0])
+            by_tech.update(bulk_reads.structures(conn, missing, ())[0])
         kept = []
         for line in lines:
             problem = self._check_referential(line, people, by_tech, by_idnat, fallback)
@@ -513,7 +509,7 @@ class Validator:
                 if pair:
                     candidates[id(line)] = pair
         if candidates:
-            known = lookup.person_name_keys(conn, {pair[1] for pair in candidates.values()})
+            known = bulk_reads.person_name_keys(conn, {pair[1] for pair in candidates.values()})
             for line in lines:
                 pair = candidates.get(id(line))
                 if pair and pair in known:
@@ -522,9 +518,9 @@ class Validator:
         # Personal boxes attached to a structure where the holder no longer works.
         attached = [ln for ln in lines if ln.mailbox.type in PERSONAL_TYPES and ln.person and ln.structure]
         if attached:
-            sites = lookup.active_activities(conn, {ln.person.id for ln in attached})  # type: ignore[union-attr]
+            sites = bulk_reads.active_activities(conn, {ln.person.id for ln in attached})  # type: ignore[union-attr]  # attached lines have a person
             for line in attached:
-                if line.structure.id not in sites[line.person.id]:  # type: ignore[union-attr]
+                if line.structure.id not in sites[line.person.id]:  # type: ignore[union-attr]  # attached lines have a person and a structure
                     warnings.append(finding("HOLDER_LEFT_STRUCTURE", line.entry, line.mailbox.address,
                                             value=line.mailbox.holder, structure=line.mailbox.structure_idnat))
         # Several PER boxes for one holder in the list.

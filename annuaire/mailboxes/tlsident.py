@@ -13,6 +13,7 @@ fails the handshake. Without TLS the API uses tokens only.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -33,7 +34,7 @@ def subject_dn(der: bytes) -> str | None:
 class ClientCertProtocol(H11Protocol):
     """uvicorn's h11 protocol plus the client certificate subject in the scope."""
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
@@ -50,7 +51,7 @@ class ClientCertProtocol(H11Protocol):
         self.app = app
 
 
-def client_dn(scope: dict) -> str | None:
+def client_dn(scope: Mapping[str, Any]) -> str | None:
     """The verified client certificate subject of this request, if any."""
     return ((scope.get("extensions") or {}).get("tls") or {}).get("client_cert_name")
 

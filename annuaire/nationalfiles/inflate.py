@@ -27,7 +27,7 @@ def open_member(path: Path, name: str) -> io.RawIOBase:
     archive = zipfile.ZipFile(path)
     info = archive.getinfo(name)
     if info.compress_type != zipfile.ZIP_DEFLATED:
-        return archive.open(info)  # type: ignore[return-value]
+        return archive.open(info)  # type: ignore[return-value]  # ZipExtFile: readable like the raw stream returned below
     archive.close()
     return _Inflating(path, info)
 
@@ -36,7 +36,7 @@ class _Inflating(io.RawIOBase):
     """`read(n)` of a deflated member: 1 MB of compressed bytes inflated at a time."""
 
     def __init__(self, path: Path, info: zipfile.ZipInfo) -> None:
-        self._file = open(path, "rb")  # noqa: SIM115 (open for the stream's life: close())
+        self._file = open(path, "rb")
         try:
             self._file.seek(info.header_offset)
             signature, name_length, extra_length = _LOCAL_HEADER.unpack(self._file.read(_LOCAL_HEADER.size))
@@ -59,7 +59,7 @@ class _Inflating(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, n: int = -1) -> bytes:
         parts: list[memoryview] = []
         have = 0
         while n < 0 or have < n:

@@ -14,6 +14,7 @@ import io
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from annuaire.errors import ImportFileError
 from annuaire.nationalfiles.encoding import Decoding, Undecodable, check_nul
@@ -105,14 +106,15 @@ class Lines:
             line_no = 0
             try:
                 for lines_before, data, text in self._blocks(stream, decode or not raw):
-                    lines = data.split(b"\n") if raw else text.split("\n")  # type: ignore[union-attr]
+                    # bytes lines when raw, else str lines (text is decoded whenever raw is False)
+                    lines: list[Any] = data.split(b"\n") if raw else text.split("\n")  # type: ignore[union-attr]  # see the line above
                     if data.endswith(b"\n"):
                         lines.pop()  # the empty string after the block's last line end
                     elif not raw and lines[-1].endswith("\r"):
                         lines[-1] = lines[-1][:-1]
                     first = lines_before + 1  # line number of lines[0]
                     if lines_before == 0:
-                        self._read_header(text.split("\n", 1)[0].rstrip("\r"))  # type: ignore[union-attr]
+                        self._read_header(text.split("\n", 1)[0].rstrip("\r"))  # type: ignore[union-attr]  # the first block is always decoded
                         lines, first = lines[1:], 2
                     line_no = first + len(lines) - 1
                     numbers: Sequence[int] = range(first, line_no + 1)
@@ -165,7 +167,7 @@ class Lines:
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         """Yield (line number, fields) for every data line; line 1 is the header."""
         for texts, numbers in self.blocks():
-            for line_no, text in zip(numbers, texts):
+            for line_no, text in zip(numbers, texts, strict=False):
                 yield line_no, self.fields(text, line_no)
 
     def _read_header(self, text: str) -> None:

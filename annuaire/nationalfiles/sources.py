@@ -35,7 +35,7 @@ class Source:
     def open(self) -> io.BufferedIOBase:
         if self.member is None:
             return open(self.path, "rb")
-        return open_member(self.path, self.member)  # type: ignore[return-value]
+        return open_member(self.path, self.member)  # type: ignore[return-value]  # a zip member stream reads like the file object
 
 
 def find_sources(paths: list[Path]) -> list[Source]:

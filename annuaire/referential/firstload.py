@@ -36,11 +36,10 @@ from annuaire.errors import Conflict, DirectoryError
 from annuaire.gcpause import gc_paused
 from annuaire.nationalfiles.lines import Lines
 from annuaire.nationalfiles.sources import Source
-from annuaire.referential import helper, records
+from annuaire.referential import helper_process, records
 from annuaire.referential.groups import Groups
-from annuaire.referential.helper import Helper
-from annuaire.referential.prints import Packed, kept
-from annuaire.referential.rows import (
+from annuaire.referential.helper_process import Helper
+from annuaire.referential.line_records import (
     CHILD_KINDS,
     CHILDREN,
     CodeCheck,
@@ -49,6 +48,7 @@ from annuaire.referential.rows import (
     child_lines,
     code_check,
 )
+from annuaire.referential.prints import Packed, kept
 from annuaire.referential.selected import selected_lines
 from annuaire.store import contains
 from annuaire.store.diff import ACTIVE, BATCH, copy_rows
@@ -139,7 +139,7 @@ class Scratch:
             else:  # (the index takes the constraint's name)
                 conn.exec_driver_sql(
                     f'ALTER TABLE "{name}" ADD CONSTRAINT "{index}" {constraint} USING INDEX "{built}"')
-        return conn.exec_driver_sql(f'SELECT count(*) FROM "{name}"').scalar()
+        return conn.exec_driver_sql(f'SELECT count(*) FROM "{name}"').scalar_one()
 
     def discard(self) -> None:
         """Drop what the helper wrote (after the import's transaction ended)."""
@@ -262,7 +262,7 @@ class FirstLoad:
     def _answer(self, n: int) -> str | Built:
         """Answer `n` of the helper; raise what it raised (an ImportFileError names the file and line)."""
         try:
-            answer: str | Built = self._helper.answer(n)  # type: ignore[assignment]
+            answer: str | Built = self._helper.answer(n)  # type: ignore[assignment]  # what _serve yields
         except Exception as exc:
             raise DirectoryError(f"the import's helper process failed ({exc!r}); nothing was imported") from exc
         if isinstance(answer, Built) and answer.error is not None:
@@ -276,7 +276,7 @@ class FirstLoad:
 
 
 def serve() -> None:
-    helper.serve(_serve)
+    helper_process.serve(_serve)
 
 
 def _serve(job: tuple[dict[str, Source], Scratch]) -> Iterator[str | Built]:
@@ -337,7 +337,7 @@ def _build_activities(scratch: Scratch, source: Source) -> dict[str, int]:
     with _table(scratch, "structure") as write_structures, _table(scratch, "activity") as write_activities:
 
         def rows() -> Iterator[tuple]:
-            for id_, (line_no, fields) in enumerate(lines, 1):
+            for id_, (_line_no, fields) in enumerate(lines, 1):
                 id_nat, tech = fields[i_idnat], fields[i_tech]
                 person_id = persons.setdefault(id_nat, len(persons) + 1)
                 structure_id = structures.get(tech, 0)
@@ -365,7 +365,7 @@ def _on_scratch(definition: str, index: str, table: str) -> str:
 
 
 @contextmanager
-def _table(scratch: Scratch, entity: str) -> Iterator[Callable[[Iterable[tuple]], None]]:
+def _table(scratch: Scratch, entity: str) -> Iterator[Callable[[Iterable[tuple]], object]]:
     """A function writing rows, records created now (`COLUMNS[entity]`: the constant columns
     of a creation are not in them), into the new scratch table of `entity`, as often as
     needed; the table's indexes are built when the block ends."""
@@ -380,7 +380,7 @@ def _table(scratch: Scratch, entity: str) -> Iterator[Callable[[Iterable[tuple]]
             # COPY sends three values fewer a row (0.5-1 µs of the helper's Python each).
             conn.execute(sql.SQL(f"ALTER TABLE {name} ") + sql.SQL(", ").join(
                 sql.SQL("ALTER COLUMN {} SET DEFAULT {}").format(sql.Identifier(column), sql.Literal(value))
-                for column, value in zip(CREATED, (True, 1, scratch.now))))
+                for column, value in zip(CREATED, (True, 1, scratch.now), strict=False)))
             with copy_rows(conn, name, COLUMNS[entity], freeze=True) as write:
                 yield write
             conn.execute(f"ALTER TABLE {name} " + ", ".join(f'ALTER COLUMN "{c}" DROP DEFAULT' for c in CREATED))

@@ -68,7 +68,7 @@ class Groups:
         # gets its earlier fingerprint back instead of this one.
         got = list(map(self.prints.setdefault, gids, prints))
         if any(map(is_not, got, prints)):
-            for gid, value, print_ in zip(gids, got, prints):
+            for gid, value, print_ in zip(gids, got, prints, strict=False):
                 if value is print_ and self.prints.get(gid) is print_:
                     del self.prints[gid]  # back to the state before this block
             yield from self._select_apart(gids, prints, starts, ends, raws, numbers)
@@ -83,12 +83,12 @@ class Groups:
         self.skipped_ids.extend(compress(gids, unwanted))
         self.skipped_firsts.extend(map(numbers.__getitem__, compress(starts, unwanted)))
         self.skipped_lines.extend(compress(map(int.__sub__, ends, starts), unwanted))
-        for start, stop in compress(zip(starts, ends), wanted):
+        for start, stop in compress(zip(starts, ends, strict=False), wanted):
             yield from self._lines(raws, numbers, start, stop)
 
     def _lines(self, raws: list[bytes], numbers: Sequence[int], start: int, stop: int) -> Iterator[tuple[int, bytes]]:
         self.selected_bytes += sum(map(len, raws[start:stop]))
-        yield from zip(numbers[start:stop], raws[start:stop])
+        yield from zip(numbers[start:stop], raws[start:stop], strict=False)
 
     def skipped(self) -> tuple[list[bytes], list[int], list[int]]:
         """(national ids, first line numbers, numbers of lines) of the persons whose lines
@@ -105,7 +105,7 @@ class Groups:
         previous = self.previous
         if self._read is None:  # the persons read so far, known from the first return of one
             self._read = set(self.prints) - set(self.skipped_ids)
-        for gid, print_, start, stop in zip(gids, prints, starts, ends):
+        for gid, print_, start, stop in zip(gids, prints, starts, ends, strict=False):
             seen = self.prints.get(gid)
             if seen is None:
                 self.prints[gid] = print_

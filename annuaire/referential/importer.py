@@ -42,7 +42,7 @@ from annuaire.nationalfiles.lines import Lines
 from annuaire.nationalfiles.sources import Source, find_sources
 from annuaire.progress import Reporter, Silent
 from annuaire.referential import nomenclatures, prints, records
-from annuaire.referential.compare import AHEAD_MIN_SIZE, Ahead, compare, compare_child
+from annuaire.referential.changed_persons import AHEAD_MIN_SIZE, Ahead, compare, compare_child
 from annuaire.referential.firstload import (
     APPLICATION,
     COLUMNS,
@@ -53,7 +53,7 @@ from annuaire.referential.firstload import (
     sqlite_schema,
 )
 from annuaire.referential.groups import Groups
-from annuaire.referential.rows import (
+from annuaire.referential.line_records import (
     CHILD_KINDS,
     CHILDREN,
     CodeCheck,
@@ -223,12 +223,14 @@ def _import(store: Store, sources: list[Source], first: bool, first_load: FirstL
                 "use --force to import it anyway"
             )
         nomenclatures.ensure_loaded(conn)
-        run_id = conn.execute(
+        key = conn.execute(
             insert(run).values(
                 kind="referential", source=", ".join(s.label for s in sources), file_ts=ts,
                 started_at=now, status="running",
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert key is not None  # an INSERT of one row
+        run_id = key[0]
         summary.run_id = run_id
         loader = _Loader(conn, run_id, now, summary, progress)
         by_kind = {s.kind: s for s in sources}
@@ -320,7 +322,7 @@ class _Loader:
             if kind in by_kind and self.stored[kind] is not None and by_kind[kind].size >= AHEAD_MIN_SIZE
         ]
         if before is not None and jobs:
-            self.ahead = Ahead(jobs, before)  # type: ignore[arg-type]
+            self.ahead = Ahead(jobs, before)  # type: ignore[arg-type]  # the jobs kept have a stored print (not None)
 
     def _read(self, source: Source) -> _Reading:
         """The lines to diff: those of the persons whose lines changed since the last import
@@ -351,7 +353,7 @@ class _Loader:
     def _before(self) -> set[bytes]:
         """The persons of the last imported Personne_activite."""
         if self.before is None:
-            self.before = self.stored[formats.PERSONNE_ACTIVITE].ids_set()  # type: ignore[union-attr]
+            self.before = self.stored[formats.PERSONNE_ACTIVITE].ids_set()  # type: ignore[union-attr]  # called only when that print exists
         return self.before
 
     def load_activities(self, source: Source) -> None:
@@ -385,7 +387,7 @@ class _Loader:
         # The active structures left alone stay as they are (counted unchanged).
         outside = 0
         if places is not None:
-            active = self.conn.execute(select(func.count()).select_from(structure).where(structure.c.active)).scalar()
+            active = self.conn.execute(select(func.count()).select_from(structure).where(structure.c.active)).scalar_one()
             outside = active - sum(v[2] for v in structures.existing.values())
         pick_person = records.picker(index, records.PERSON)
         pick_structure = records.picker(index, records.STRUCTURE)
@@ -479,7 +481,10 @@ class _Loader:
                 person_ids = dict(self.conn.execute(select(person.c.id_nat, person.c.id).where(person.c.active)).all())
             only = None
         else:
-            scoped = dict(select_in(self.conn, "SELECT id_nat, id FROM person WHERE {in}", "id_nat", scope))
+            scoped: dict[str, int] = {
+                r[0]: r[1] for r in select_in(self.conn, "SELECT id_nat, id FROM person WHERE {in}", "id_nat", scope)
+            }
+            assert active is not None  # set just above when scoped
             person_ids = {k: v for k, v in scoped.items() if k.encode() in active}
             only = ("person_id", list(scoped.values()))
         sync = self._sync(TABLES[entity], entity, "key", ["person_id", *CHILDREN[entity]], track=True, only=only)
@@ -491,7 +496,8 @@ class _Loader:
         skipped, firsts, lines = reading.groups.skipped()  # persons not read: unchanged lines, or orphans
         sync.counts.unchanged += sum(lines)
         if skipped:
-            for i in compress(range(len(skipped)), map(not_, map(active.__contains__, skipped))):
+            # active is None only when every person is read (no scope): none is skipped then
+            for i in compress(range(len(skipped)), map(not_, map(active.__contains__, skipped))):  # type: ignore[operator]  # see the comment above
                 sync.counts.unchanged -= lines[i]
                 orphans.add(lines[i], firsts[i])
         self.children_changed.update(key.split("|", 1)[0] for key in sync.changed)

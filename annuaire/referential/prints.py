@@ -61,7 +61,7 @@ class Packed:
         values = array("Q")
         values.frombytes(self.values)
         ids = self.ids.split(b"\n") if values else []
-        return Stored(self.header, dict(zip(ids, values)))
+        return Stored(self.header, dict(zip(ids, values, strict=False)))
 
 
 def load_packed(conn: Connection, kind: str) -> Packed | None:

@@ -130,7 +130,7 @@ def picker(index: dict[str, int], wanted: dict[str, str]) -> Callable[[list[str]
     """
     missing = len(index)
     get = itemgetter(*(index.get(header, missing) for header in wanted.values()))
-    return get  # type: ignore[return-value]
+    return get
 
 
 class _NameKeys(dict):

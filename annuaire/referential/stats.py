@@ -27,12 +27,9 @@ def collect(store: Store) -> dict:
                 .order_by(func.count().desc())
             )
         }
-        out["mailbox_types"] = {
-            t: n
-            for t, n in conn.execute(
-                select(mailbox.c.type, func.count()).where(mailbox.c.active).group_by(mailbox.c.type).order_by(mailbox.c.type)
-            )
-        }
+        out["mailbox_types"] = dict(conn.execute(  # (.all(): a Result has keys(), dict() would read it as a mapping)
+            select(mailbox.c.type, func.count()).where(mailbox.c.active).group_by(mailbox.c.type).order_by(mailbox.c.type)
+        ).all())
         out["liste_rouge"] = conn.execute(
             select(func.count()).select_from(mailbox).where(mailbox.c.active, mailbox.c.liste_rouge)
         ).scalar()

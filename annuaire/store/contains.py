@@ -282,7 +282,7 @@ def batched_inserts(conn: Connection, table: str, rows: int) -> Iterator[None]:
     if not specs:
         yield
         return
-    last = conn.exec_driver_sql(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"').scalar()
+    last = conn.exec_driver_sql(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"').scalar_one()
     for spec in specs:
         conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {spec.fts}_ai")
     try:

@@ -62,13 +62,8 @@ def digest(key: bytes, secret: str) -> str:
     return SCHEME + hmac.new(key, inner, hashlib.sha256).hexdigest()
 
 
-def digest_of_sha256(key: bytes, sha256_hex: str) -> str:
-    """The stored form of a secret known only by its SHA-256 (the former API key hashes)."""
-    return SCHEME + hmac.new(key, bytes.fromhex(sha256_hex), hashlib.sha256).hexdigest()
-
-
 def is_current(stored: str | None) -> bool:
-    return bool(stored) and stored.startswith(SCHEME)  # type: ignore[union-attr]
+    return bool(stored and stored.startswith(SCHEME))
 
 
 def matches(key: bytes, secret: str, stored: str) -> bool:
@@ -97,7 +92,7 @@ def server_key(conn: Connection) -> bytes:
     return key
 
 
-def store_key(store) -> bytes:  # type: ignore[no-untyped-def]
+def store_key(store) -> bytes:
     """`server_key` read outside any write transaction (creating the key, if ever needed, must
     not wait behind the caller's own write lock on SQLite)."""
     with store.read() as conn:

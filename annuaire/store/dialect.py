@@ -15,7 +15,6 @@ if TYPE_CHECKING:  # importing this module does not load SQLAlchemy (`mailboxes.
     from sqlalchemy import Connection, Table
     from sqlalchemy.sql import Insert
 
-SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 
 # Short indexed queries (the search page): compiling them, or splitting them over workers,
@@ -113,7 +112,7 @@ def insert_ignore(conn: Connection, table: Table, keys: list[str]) -> Insert:
     if is_postgresql(conn):
         from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # same API as PostgreSQL's insert
     return insert(table).on_conflict_do_nothing(index_elements=keys)
 
 
@@ -124,7 +123,8 @@ def binary_cursor(conn: Connection) -> Any:
     86 MB of fingerprints: 0.8 s instead of 0.2 s); sqlite3 always returns bytes.
     """
     raw = conn.connection.driver_connection
-    return raw.cursor(binary=True) if is_postgresql(conn) else raw.cursor()  # type: ignore[union-attr]
+    assert raw is not None  # an open connection
+    return raw.cursor(binary=True) if is_postgresql(conn) else raw.cursor()
 
 
 def streaming_cursor(conn: Connection, label: str, size: int) -> Any:
@@ -138,7 +138,7 @@ def streaming_cursor(conn: Connection, label: str, size: int) -> Any:
     if not is_postgresql(conn):
         return raw.cursor()
     cursor = raw.cursor(name=label)
-    cursor.itersize = size
+    cursor.itersize = size  # type: ignore[attr-defined]  # psycopg's server-side cursor, not in the DB-API protocol
     return cursor
 
 
@@ -162,8 +162,9 @@ def mapped_reads(conn: Connection, size: int) -> Iterator[None]:
         yield
         return
     raw = conn.connection.driver_connection
-    raw.execute(f"PRAGMA mmap_size={size}")  # type: ignore[union-attr]
+    assert raw is not None  # an open connection
+    raw.execute(f"PRAGMA mmap_size={size}")
     try:
         yield
     finally:
-        raw.execute("PRAGMA mmap_size=0")  # type: ignore[union-attr]
+        raw.execute("PRAGMA mmap_size=0")

@@ -41,7 +41,7 @@ class Counts:
     unchanged: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return dict(created=self.created, updated=self.updated, deactivated=self.deactivated, unchanged=self.unchanged)
+        return {"created": self.created, "updated": self.updated, "deactivated": self.deactivated, "unchanged": self.unchanged}
 
 
 def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple], *,
@@ -138,7 +138,6 @@ class TableSync:
     columns: Sequence[str]
     run_id: int
     now: str
-    scope_of: Callable[[str], str] | None = None  # scope of journal rows (the domain of a mailbox)
     track_changes: bool = False  # keep the keys of changed records in `changed`
     # columns computed from the offered values (search keys), only for records written
     derive: Callable[[tuple], tuple] | None = None
@@ -153,7 +152,9 @@ class TableSync:
         if self.only is None:
             # Straight from the driver's cursor: SQLAlchemy's row objects cost 1.5 µs
             # each, half a minute on a national refresh.
-            rows = self.conn.connection.driver_connection.execute(sql)
+            raw = self.conn.connection.driver_connection
+            assert raw is not None  # an open connection
+            rows = raw.execute(sql)
         else:
             rows = select_in(self.conn, sql + " WHERE {in}", *self.only)
         self.existing: dict[str, tuple[int, int, bool]] = {k: (i, d, a) for k, i, d, a in rows}
@@ -181,7 +182,7 @@ class TableSync:
                 self.conn.exec_driver_sql(f'TRUNCATE "{name}"')
             self._trigrams = contains.suspend(self.conn, self.table.name)
 
-    def offer(self, key: str, values: tuple, digest: int, data: str | None = None) -> int:
+    def offer(self, key: str, values: tuple, digest: int) -> int:
         """Offer one record; returns its id. Nothing is written if unchanged."""
         prev = self.existing.pop(key, None)
         if prev is not None and prev[2] and prev[1] == digest:
@@ -194,7 +195,7 @@ class TableSync:
             self.next_id += 1
             self._inserts.append((id_, key, *values, ACTIVE, 1, self.now, digest))
             if not self.bulk:
-                self._log(key, "created", None, digest, data)
+                self._log(key, "created", None, digest)
             self.counts.created += 1
             if self.track_changes:
                 self.changed.append(key)
@@ -203,7 +204,7 @@ class TableSync:
             return id_
         id_, old_digest, active = prev
         self._updates.append((*values, True, self.now, digest, id_))
-        self._log(key, "updated" if active else "created", old_digest, digest, data)
+        self._log(key, "updated" if active else "created", old_digest, digest)
         if self.track_changes:
             self.changed.append(key)
         if active:
@@ -224,21 +225,20 @@ class TableSync:
             if self.existing.pop(key, None) is not None:
                 self.counts.unchanged += 1
 
-    def finish(self, deactivate_missing: bool = True) -> Counts:
+    def finish(self) -> Counts:
         """Write what is buffered; tombstone active records that were not offered."""
         self._flush_inserts()
         self._flush_updates()
-        if deactivate_missing:
-            rows = []
-            for key, (id_, dig, active) in self.existing.items():
-                if active:
-                    rows.append((False, self.now, id_))
-                    self._log(key, "deleted", dig, None, None)
-                    self.counts.deactivated += 1
-                    if self.track_changes:
-                        self.changed.append(key)
-            for i in range(0, len(rows), BATCH):
-                self.conn.exec_driver_sql(self._deactivate_sql, rows[i : i + BATCH])
+        rows = []
+        for key, (id_, dig, active) in self.existing.items():
+            if active:
+                rows.append((False, self.now, id_))
+                self._log(key, "deleted", dig, None)
+                self.counts.deactivated += 1
+                if self.track_changes:
+                    self.changed.append(key)
+        for i in range(0, len(rows), BATCH):
+            self.conn.exec_driver_sql(self._deactivate_sql, rows[i : i + BATCH])
         self._flush_journal()
         if self.bulk:
             journal_creations(self.conn, self.table, self.entity, self.key_column, self.run_id, self.now)
@@ -248,9 +248,9 @@ class TableSync:
         self.existing.clear()
         return self.counts
 
-    def _log(self, key: str, change: str, before: int | None, after: int | None, data: str | None) -> None:
-        scope = self.scope_of(key) if self.scope_of else None
-        self._journal.append((self.run_id, self.now, self.entity, key, change, scope, before, after, data))
+    def _log(self, key: str, change: str, before: int | None, after: int | None) -> None:
+        # (the journal's scope and data columns are for the mailbox writers: none here)
+        self._journal.append((self.run_id, self.now, self.entity, key, change, None, before, after, None))
         if len(self._journal) >= BATCH:
             self._flush_journal()
 

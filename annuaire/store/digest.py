@@ -17,7 +17,7 @@ _SIGNED_64 = Struct(">q").unpack
 def digest(values: Iterable[str]) -> int:
     """A signed 64-bit hash of a record's fields (fits a BIGINT column); None counts as ''."""
     try:
-        text = "\x1f".join(values)  # type: ignore[arg-type]
+        text = "\x1f".join(values)
     except TypeError:
         text = "\x1f".join(v or "" for v in values)
     return _SIGNED_64(blake2b(text.encode(), digest_size=8).digest())[0]

@@ -136,7 +136,7 @@ def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_conn, _record) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own
         # implicit transactions would defeat BEGIN IMMEDIATE).
         dbapi_conn.isolation_level = None
@@ -160,6 +160,7 @@ def _sqlite_engine(url: str) -> Engine:
 def _journal_mode(conn: Connection, mode: str, *, wait: bool = True) -> bool:
     """Switch an SQLite file to this journal mode; False when other connections prevent it."""
     raw = conn.connection.driver_connection
+    assert raw is not None  # an open connection
     if not wait:
         raw.execute("PRAGMA busy_timeout=0")
     try:
@@ -177,7 +178,7 @@ def create_store_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def _alembic_config():  # type: ignore[no-untyped-def]
+def _alembic_config():
     from alembic.config import Config
 
     config = Config()

@@ -257,7 +257,7 @@ class Follower:
         beyond = (id_col > cursor.position) & (id_col <= head)
         query = select(*selected).where(and_(beyond, where) if where is not None else beyond).order_by(id_col)
         new = conn.execute(query.limit(limit) if limit else query).all()
-        truncated = bool(limit) and len(new) >= limit  # type: ignore[operator]
+        truncated = bool(limit) and len(new) >= (limit or 0)
         position = new[-1].id if truncated else head
         if postgres:
             if where is None and not truncated:
@@ -272,7 +272,7 @@ class Follower:
                 kept = _minus(kept, seen_in_holes)
             cursor.holes = _bounded(kept + fresh)
         cursor.position = max(cursor.position, position)
-        return Batch(rows + new, truncated)
+        return Batch(rows + list(new), truncated)
 
     def behind(self, engine: Any) -> bool:
         """True when committed rows wait to be read (beyond the position or in a hole)."""

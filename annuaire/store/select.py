@@ -9,7 +9,7 @@ thousands of placeholders to compile.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import Connection
@@ -61,6 +61,6 @@ def fetch(conn: Connection, sql: str, params: tuple = ()) -> list[tuple]:
     cursor = conn.connection.cursor()
     try:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return cast(list[tuple], cursor.fetchall())  # a list with the DB-API drivers in use
     finally:
         cursor.close()

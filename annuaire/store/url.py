@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-DEFAULT_DB_FILE = "annuaire.sqlite"
-
 
 def default_url() -> str:
     """`ANNUAIRE_DB`, else an SQLite file in the current directory (read by annuaire.config)."""

@@ -93,7 +93,7 @@ class Geography:
         if number and rng.random() < 0.03:
             index = "B" if rng.random() < 0.8 else "T"
         t = rng.random() * 103
-        for code, label, weight in names.STREET_TYPES:
+        for code, label, weight in names.STREET_TYPES:  # noqa: B007 (code, label are kept after the break)
             t -= weight
             if t < 0:
                 break

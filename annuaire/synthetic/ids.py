@@ -21,10 +21,6 @@ def luhn_digit(payload: str) -> str:
     return str((10 - total % 10) % 10)
 
 
-def luhn_valid(number: str) -> bool:
-    return luhn_digit(number[:-1]) == number[-1]
-
-
 class Identifiers:
     """All identifier sequences of one world (part of its state: churn continues them)."""
 

@@ -192,7 +192,7 @@ class Structures:
         last = names.ascii_upper(person[1])
         r = rng.random()
         if fam == "10":
-            options = (f"CABINET MEDICAL {adj}", f"SCM MEDICALE {adj}", f"SELARL DES DOCTEURS {last} ET {other}",
+            options: tuple[str, ...] = (f"CABINET MEDICAL {adj}", f"SCM MEDICALE {adj}", f"SELARL DES DOCTEURS {last} ET {other}",
                        "MAISON DE SANTE {of_commune}")
         elif fam == "60":
             options = (f"CABINET INFIRMIER {adj}", f"SCP INFIRMIERS {last}-{other}", "CABINET INFIRMIER {commune}")

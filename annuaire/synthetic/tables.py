@@ -21,7 +21,6 @@ FULL_SCALE = 1_950_000
 # Structure kinds. SOLO is created for each liberal practitioner, GROUP grows
 # by preferential attachment, the others are laid out per département up front.
 SOLO, GROUP, PHARMA, LAB, HOSP, EHPAD, CDS, SHOP, IMAGING = range(9)
-KIND_NAMES = ("solo", "group", "pharmacy", "laboratory", "hospital", "ehpad", "health-centre", "shop", "imaging")
 KIND_SECTOR = ("SA07", "SA08", "SA33", "SA25", "SA01", "SA17", "SA05", "SA42", "SA08")
 # National counts at FULL_SCALE of the structures laid out per département.
 NATIONAL_COUNTS = {PHARMA: 20_500, LAB: 4_000, HOSP: 3_300, EHPAD: 7_500, CDS: 2_500, SHOP: 15_000, IMAGING: 3_000}

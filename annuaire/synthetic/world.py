@@ -144,9 +144,6 @@ class World:
         a_struct = self.a_struct
         return [a_struct[a] for a in self.activity_range(p) if a_struct[a] >= 0]
 
-    def national_id(self, p: int) -> str:
-        return f"{self.p_type[p]}{self.p_ident[p]}"
-
     # ----------------------------------------------------------- persons
     def add_person(self, rng: Random) -> int:
         """Draw one professional with identity, savoir-faire and activities."""
@@ -236,7 +233,7 @@ class World:
                 kind = kinds[0][0]
                 if len(kinds) > 1:
                     x = u()
-                    for kind, w in kinds:
+                    for kind, w in kinds:  # noqa: B007 (kind is kept after the break)
                         x -= w
                         if x < 0:
                             break

@@ -273,7 +273,7 @@ def _merge(into: Answer, other: Answer) -> None:
 
 
 def _identity(item: object) -> str:
-    return getattr(item, "id_nat", "") or item.place.tech_id  # type: ignore[attr-defined]
+    return getattr(item, "id_nat", "") or item.place.tech_id  # type: ignore[attr-defined]  # a hit without id_nat is a structure hit, which has .place
 
 
 def _reading(box: Criteria) -> str:

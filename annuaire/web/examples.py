@@ -105,18 +105,18 @@ def draw(conn: Connection) -> Examples:
     ).all()
     best: tuple[int, str, str] | None = None
     for idnat, service in owners:
-        row = conn.execute(
+        site = conn.execute(
             select(structure.c.name, structure.c.commune_label)
             .where(structure.c.idnat == idnat, structure.c.active == true())
             .limit(1)
         ).first()
-        if row is None or not row.name or not row.commune_label:
+        if site is None or not site.name or not site.commune_label:
             continue
-        name = search_key(row.name)
+        name = search_key(site.name)
         significant = [w for w in name.split() if w not in STOP_WORDS and w not in LEGAL_FORMS]
         if not significant or not search_key(service):
             continue
-        candidate = (len(name), name, f"{search_key(service).split()[0]} {search_key(row.commune_label)}")
+        candidate = (len(name), name, f"{search_key(service).split()[0]} {search_key(site.commune_label)}")
         if best is None or candidate < best:
             best = candidate
     if best is not None:

@@ -183,7 +183,7 @@ def with_filters(
         understood = _replace(understood, "Département", f"{departement} – {name}")
     if mailbox_type:
         changes["mailbox_type"] = mailbox_type
-    return replace(criteria, understood=tuple(understood), **changes)  # type: ignore[arg-type]
+    return replace(criteria, understood=tuple(understood), **changes)  # type: ignore[arg-type]  # changes name fields of Criteria
 
 
 def _replace(understood: list[tuple[str, str]], kind: str, label: str) -> list[tuple[str, str]]:

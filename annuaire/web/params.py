@@ -38,7 +38,7 @@ class SearchParams:
 
     def url(self, **changes: object) -> str:
         """The URL of this search with some parameters changed (empty ones left out)."""
-        values = asdict(replace(self, **changes))  # type: ignore[arg-type]
+        values = asdict(replace(self, **changes))  # type: ignore[arg-type]  # changes name fields of this dataclass
         if values["page"] == 1:
             values["page"] = ""
         pairs = [(k, values[k]) for k in FIELDS if values[k] not in ("", None)]

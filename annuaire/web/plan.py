@@ -48,7 +48,7 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class Plan:
+class SearchPlan:
     path: str  # "walk" | "drive" | "empty"
     driver: Candidate | None = None
     ids: Select | None = None  # the driving ids (the driver's, intersected with another set)
@@ -62,7 +62,7 @@ class Plan:
 INTERSECT_MAX = 100_000  # a second set up to this size is worth reading from its index
 
 
-class Counts:
+class CountCache:
     """Counts of code-like sets, cached per process for COUNT_TTL seconds."""
 
     def __init__(self) -> None:
@@ -87,7 +87,7 @@ class Counts:
         return value
 
 
-COUNTS = Counts()
+COUNTS = CountCache()
 
 
 def size(conn: Connection, candidate: Candidate) -> int:
@@ -110,7 +110,7 @@ def choose(
     page_size: int,
     *,
     walk: bool = True,
-) -> Plan:
+) -> SearchPlan:
     """The cheaper path for this page.
 
     `walk=False` when the matches cluster in name order (several readings of
@@ -118,10 +118,10 @@ def choose(
     index up to them whatever the selectivity says.
     """
     if not candidates or (len(candidates) == 1 and candidates[0].walkable and walk):
-        return Plan("walk")  # nothing to weigh: read in name order
+        return SearchPlan("walk")  # nothing to weigh: read in name order
     sizes = [(size(conn, c), c) for c in candidates]
     if any(n == 0 and c.key is None for n, c in sizes):  # fresh counts only
-        return Plan("empty")  # (cached counts may lag behind an import)
+        return SearchPlan("empty")  # (cached counts may lag behind an import)
     sizes = [(max(n, 1), c) for n, c in sizes]
     total = max(total, 1)
     ordered = [n for n, c in sizes if c.walkable]
@@ -134,11 +134,11 @@ def choose(
     walk_rows = min(min(ordered) if ordered else total, wanted)
     drivers = sorted(((n, c) for n, c in sizes if c.drives), key=lambda item: item[0])
     if not drivers:
-        return Plan("walk")
+        return SearchPlan("walk")
     smallest, best = drivers[0]
     if not walk or smallest < walk_rows:
-        return Plan("drive", best, intersect(conn, best, drivers[1:]))
-    return Plan("walk")
+        return SearchPlan("drive", best, intersect(conn, best, drivers[1:]))
+    return SearchPlan("walk")
 
 
 def intersect(conn: Connection, best: Candidate, others: list[tuple[int, Candidate]]) -> Select:

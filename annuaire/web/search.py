@@ -13,9 +13,9 @@ exists) so that no search ever counts millions of rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -263,7 +263,7 @@ def person_candidates(
         out.append(plan.Candidate("first_name", ids, index_only=True))
     if c.profession:
         ids = select(person.c.id).where(person.c.profession_code == c.profession)
-        key = ("profession", c.profession)
+        key: tuple | None = ("profession", c.profession)
         out.append(plan.Candidate("profession", ids, key, walkable=True, index_only=True))
     if c.savoir_faire:
         ids = select(skill.c.person_id).where(*skill_conditions(c))
@@ -335,7 +335,7 @@ def load_people(conn: Connection, ids: list[int]) -> list[PersonHit]:
     ):
         if r.label and r.label not in hits[r.person_id].skills:
             hits[r.person_id].skills.append(r.label)
-    for r in conn.execute(
+    for a in conn.execute(
         select(
             activity.c.person_id, activity.c.role_label, structure.c.tech_id, structure.c.name,
             structure.c.sign, structure.c.commune_label, structure.c.postcode,
@@ -344,9 +344,9 @@ def load_people(conn: Connection, ids: list[int]) -> list[PersonHit]:
         .where(activity.c.person_id.in_(ids), activity.c.active == true(), structure.c.active == true())
         .order_by(activity.c.person_id, activity.c.id)
     ):
-        place = Place(r.tech_id, r.name or r.sign or "", r.commune_label or "", r.postcode or "", r.role_label or "")
-        if all(p.tech_id != place.tech_id for p in hits[r.person_id].places):
-            hits[r.person_id].places.append(place)
+        place = Place(a.tech_id, a.name or a.sign or "", a.commune_label or "", a.postcode or "", a.role_label or "")
+        if all(p.tech_id != place.tech_id for p in hits[a.person_id].places):
+            hits[a.person_id].places.append(place)
     by_nat = {h.id_nat: h for h in hits.values()}
     for box in person_boxes(conn, list(by_nat)):
         by_nat[box[0]].boxes.append(box[1])
@@ -392,8 +392,9 @@ def structures_query(
         ids = select(structure.c.id).where(starts_with(structure.c.name_key, " ".join(c.name)))
         candidates.append(plan.Candidate("name", ids, walkable=True, index_only=True))
     if place_key(c) != (None, None, None):
-        ids = select(structure.c.id).where(place_condition(c))
-        key = ("place-structures", *place_key(c))
+        # not None: place_key(c) names at least one place criterion
+        ids = select(structure.c.id).where(cast(ColumnElement[bool], place_condition(c)))
+        key: tuple | None = ("place-structures", *place_key(c))
         candidates.append(plan.Candidate("place", ids, key, index_only=True))
     if needs_box:
         by_site = (
@@ -426,7 +427,7 @@ def structures_query(
     conds: list[ColumnElement[bool]] = [structure.c.active == true()]
     if chosen.ids is not None:
         conds.append(structure.c.id.in_(chosen.ids))
-        name_ix = ix
+        name_ix: Callable[[Any], Any] = ix
     else:
         name_ix = bare  # the walked index stays usable
         if not c.name and ix.steer:
@@ -437,9 +438,9 @@ def structures_query(
     if place is not None and skip != "place":
         conds.append(place)
     if needs_box and skip != "box":
-        boxes = structure_box_conditions(conn, c, types, ix)
-        conds.append(or_(exists().where(mailbox.c.structure_idnat == structure.c.idnat, *boxes),
-                         exists().where(mailbox.c.structure_idnat == legal_idnat(), *boxes)))
+        box_conds = structure_box_conditions(conn, c, types, ix)
+        conds.append(or_(exists().where(mailbox.c.structure_idnat == structure.c.idnat, *box_conds),
+                         exists().where(mailbox.c.structure_idnat == legal_idnat(), *box_conds)))
     return select(structure.c.id).where(*conds).order_by(*name_order(structure, chosen.ids is None))
 
 
@@ -466,10 +467,10 @@ def some_structures(conn: Connection, c: Criteria, limit: int = 5) -> list[Struc
     if not c.address and place_key(c) == (None, None, None):
         # A name alone: the first structures of the name index range.
         named = starts_with(structure.c.name_key, " ".join(c.name))
-        query = select(structure.c.id).where(named, structure.c.active == true()).order_by(
+        by_name = select(structure.c.id).where(named, structure.c.active == true()).order_by(
             structure.c.name_key, structure.c.id
         )
-        return load_structures(conn, list(conn.execute(query.limit(limit)).scalars()), STRUCTURE_BOX_TYPES)
+        return load_structures(conn, list(conn.execute(by_name.limit(limit)).scalars()), STRUCTURE_BOX_TYPES)
     query = structures_query(conn, c, STRUCTURE_BOX_TYPES, 1, require_boxes=False)
     if query is None:
         return []

@@ -136,18 +136,6 @@ def _patterns(word: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
     return re.compile(r"(?:^| )" + w), re.compile(r"(?:^| )" + w + r"(?: |$)")
 
 
-def strength(alt: tuple[str, ...], text: str) -> int:
-    """2: every word of `alt` is a whole word of `text`; 1: each begins one; 0: some does not."""
-    out = 2
-    for w in alt:
-        starts, whole = _patterns(w)
-        if not starts.search(text):
-            return 0
-        if out == 2 and not whole.search(text):
-            out = 1
-    return out
-
-
 _IGNORED = re.compile(r"(?:^| )(?:" + "|".join(sorted(STOP_WORDS | LEGAL_FORMS)) + r")(?= |$)")
 
 
@@ -344,7 +332,7 @@ def _filters(departement: str | None, postcode: str | None) -> list[ColumnElemen
     return conds
 
 
-class _TooMany(list):  # type: ignore[type-arg]
+class _TooMany(list):
     """More than the cap: the rows were not read."""
 
 
@@ -391,7 +379,7 @@ def _box_owners(
         return []
     if contains.fts_tables(conn):
         match = " AND ".join(f'"{w}"' for w in long)
-        in_local = mailbox.c.id.in_(contains.fts_rowids("mailbox.address", match))
+        in_local: ColumnElement[bool] = mailbox.c.id.in_(contains.fts_rowids("mailbox.address", match))
     else:
         local = func.split_part(mailbox.c.address, "@", 1)
         in_local = and_(*(local.like(f"%{w}%") for w in long))
@@ -649,7 +637,9 @@ def _big(
         else:
             cond = _like_condition(query)
             rows = conn.execute(
-                select(*_COLUMNS).where(cond, structure.c.id > last, *conds).order_by(structure.c.id).limit(WALK_CHUNK)
+                # None (no searchable term) renders as WHERE NULL: no row
+                select(*_COLUMNS).where(cond, structure.c.id > last, *conds)  # type: ignore[arg-type]  # see the comment above
+                .order_by(structure.c.id).limit(WALK_CHUNK)
             ).all()
             if not rows:
                 break

@@ -38,7 +38,7 @@ def _mssante_lines(outdir: Path, store) -> tuple[str, list[dict[str, str]]]:
     for line in lines[:-1]:
         fields = line.split("|")
         assert len(fields) == 31, line
-        rows.append(dict(zip(formats.MSSANTE_COLUMNS, fields)))
+        rows.append(dict(zip(formats.MSSANTE_COLUMNS, fields, strict=False)))
     return header, rows
 
 
@@ -153,7 +153,7 @@ def test_ps_libreacces_headers_and_trailing_separator(populated, outdir):
 
 def test_ps_libreacces_activity_lines_rebuilt_from_person_activity_structure(populated, outdir):
     rows = _ps_members(outdir, populated)[formats.PERSONNE_ACTIVITE]
-    header, data = rows[0], [dict(zip(rows[0], r)) for r in rows[1:]]
+    header, data = rows[0], [dict(zip(rows[0], r, strict=False)) for r in rows[1:]]
     assert header[0] == "Type d'identifiant PP"
     # Camille MARTIN: two activities; Hélène: her inactive activity is gone; Noël: no activity;
     # Paul ANCIEN (inactive person) absent.

@@ -49,12 +49,12 @@ class World:
 
     def person(self, rpps: str, last: str, first: str, **extra: Any) -> int:
         pid = self._id("person")
-        values = dict(
-            id=pid, id_nat="8" + rpps, id_type="8", id_pp=rpps, civilite_code="MME", civilite_exercice_code="DR",
-            last_name=last, first_name=first, profession_code="10", profession_label="Médecin",
-            category_code="C", category_label="Civil", last_name_key=search_key(last),
-            first_name_key=search_key(first), active=True, version=1, last_updated=utc_now(), digest=0,
-        )
+        values = {
+            "id": pid, "id_nat": "8" + rpps, "id_type": "8", "id_pp": rpps, "civilite_code": "MME", "civilite_exercice_code": "DR",
+            "last_name": last, "first_name": first, "profession_code": "10", "profession_label": "Médecin",
+            "category_code": "C", "category_label": "Civil", "last_name_key": search_key(last),
+            "first_name_key": search_key(first), "active": True, "version": 1, "last_updated": utc_now(), "digest": 0,
+        }
         values.update(extra)
         with self.store.write() as conn:
             conn.execute(insert(person).values(**values))
@@ -64,13 +64,13 @@ class World:
     def structure(self, tech_id: str, name: str, **extra: Any) -> int:
         sid = self._id("structure")
         finess = tech_id[1:] if tech_id.startswith("F") else None
-        values = dict(
-            id=sid, tech_id=tech_id, idnat=("1" + finess) if finess else "4" + tech_id[1:], finess=finess,
-            name=name, street_number="12", street_type_code="R", street_type_label="Rue",
-            street_name="DE LA PAIX", postcode="99002", commune_code="99002", commune_label="EXEMPLEVILLE",
-            phone="0100000000", dept_code="99", name_key=search_key(name), city_key="exempleville",
-            active=True, version=1, last_updated=utc_now(), digest=0,
-        )
+        values = {
+            "id": sid, "tech_id": tech_id, "idnat": ("1" + finess) if finess else "4" + tech_id[1:], "finess": finess,
+            "name": name, "street_number": "12", "street_type_code": "R", "street_type_label": "Rue",
+            "street_name": "DE LA PAIX", "postcode": "99002", "commune_code": "99002", "commune_label": "EXEMPLEVILLE",
+            "phone": "0100000000", "dept_code": "99", "name_key": search_key(name), "city_key": "exempleville",
+            "active": True, "version": 1, "last_updated": utc_now(), "digest": 0,
+        }
         values.update(extra)
         with self.store.write() as conn:
             conn.execute(insert(structure).values(**values))
@@ -79,12 +79,12 @@ class World:
 
     def activity(self, person_id: int, structure_id: int | None, **extra: Any) -> int:
         aid = self._id("activity")
-        values = dict(
-            id=aid, key=f"{person_id}|{structure_id}|{aid}", person_id=person_id, structure_id=structure_id,
-            profession_code="10", category_code="C", mode_code="S", sector_code="SA01", role_code="FON-05",
-            genre_code="GENR01", registration_authority="CNOM/CNOM/ARS",
-            active=True, version=1, last_updated=utc_now(), digest=0,
-        )
+        values = {
+            "id": aid, "key": f"{person_id}|{structure_id}|{aid}", "person_id": person_id, "structure_id": structure_id,
+            "profession_code": "10", "category_code": "C", "mode_code": "S", "sector_code": "SA01", "role_code": "FON-05",
+            "genre_code": "GENR01", "registration_authority": "CNOM/CNOM/ARS",
+            "active": True, "version": 1, "last_updated": utc_now(), "digest": 0,
+        }
         values.update(extra)
         with self.store.write() as conn:
             conn.execute(insert(activity).values(**values))
@@ -117,13 +117,13 @@ class World:
 
     def mailbox(self, address: str, type_: str, *, holder: str | None = None, structure_idnat: str | None = None,
                 **extra: Any) -> int:
-        values = dict(
-            address=address, domain=address.rpartition("@")[2], type=type_, holder=holder,
-            structure_idnat=structure_idnat,
-            structure_type=structure_idnat[0] if structure_idnat else None,
-            structure=structure_idnat[1:] if structure_idnat else None,
-            liste_rouge=False, source="operator", active=True, version=1, last_updated=utc_now(), digest=0,
-        )
+        values = {
+            "address": address, "domain": address.rpartition("@")[2], "type": type_, "holder": holder,
+            "structure_idnat": structure_idnat,
+            "structure_type": structure_idnat[0] if structure_idnat else None,
+            "structure": structure_idnat[1:] if structure_idnat else None,
+            "liste_rouge": False, "source": "operator", "active": True, "version": 1, "last_updated": utc_now(), "digest": 0,
+        }
         values.update(extra)
         with self.store.write() as conn:
             lock_domain(conn, values["domain"], utc_now())  # registered, as every writer of mailboxes does

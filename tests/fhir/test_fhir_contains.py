@@ -12,7 +12,7 @@ from annuaire.store.contains import contains_ids
 from annuaire.store.keys import search_key
 from annuaire.store.schema import mailbox, person
 
-ROW = dict(id_type="8", id_pp="x", active=True, version=1, last_updated="2025-01-01T00:00:00.000000Z", digest=0)
+ROW = {"id_type": "8", "id_pp": "x", "active": True, "version": 1, "last_updated": "2025-01-01T00:00:00.000000Z", "digest": 0}
 
 
 def test_contains_follows_inserts_updates_deletes(store):

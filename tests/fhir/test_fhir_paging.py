@@ -20,7 +20,7 @@ def walk(api, path, params):
             b = r.json()
             pages += 1
             seen += [e["resource"]["id"] for e in b["entry"]]
-            nxt = [l["url"] for l in b["link"] if l["relation"] == "next"]
+            nxt = [link["url"] for link in b["link"] if link["relation"] == "next"]
             assert b["link"][-1]["relation"] == "self"
             if not nxt:
                 return seen, pages
@@ -43,7 +43,7 @@ def test_full_walk_returns_each_record_once(api):
 def test_walk_during_changes_is_consistent(fresh_api):
     api, store = fresh_api, fresh_api.store
     w = World(store)
-    w._next = {k: 10_000 for k in w._next}
+    w._next = dict.fromkeys(w._next, 10000)
     seen = []
     with api.client() as c:
         r = c.get("/Practitioner", params={"_count": "20"})
@@ -57,7 +57,7 @@ def test_walk_during_changes_is_consistent(fresh_api):
                 w.change(person, "person", "id_nat", "82" + f"{99:010d}", last_name="RENOMME")
                 w.change(mailbox, "mailbox", "address", "cabinet.martin@autre.mssante.fr", active=False)
                 refresh(store)
-            nxt = [l["url"] for l in b["link"] if l["relation"] == "next"]
+            nxt = [link["url"] for link in b["link"] if link["relation"] == "next"]
             if not nxt:
                 break
             r = c.get(nxt[0])

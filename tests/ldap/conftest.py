@@ -1,6 +1,6 @@
 """Fixtures: a populated store per engine, and the real LDAP server (2 workers) as a subprocess.
 
-The server runs exactly as in production (`python -m annuaire.ldap … ldap`,
+The server runs exactly as in production (`python -m annuaire … ldap`,
 forked workers sharing the port with SO_REUSEPORT), with LDAPS and StartTLS
 on a demo certificate, and is queried by real clients (OpenLDAP's
 ldapsearch, ldap3). Helpers live in ldap_support.py, test data in ldap_data.py.

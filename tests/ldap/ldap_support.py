@@ -1,6 +1,6 @@
 """Helpers of the LDAP tests: stores per engine, the real server as a subprocess, ldapsearch.
 
-The server runs exactly as in production (`python -m annuaire.ldap … ldap`,
+The server runs exactly as in production (`python -m annuaire … ldap`,
 forked workers sharing the port with SO_REUSEPORT), with LDAPS and StartTLS
 on a demo certificate, and is queried by real clients (OpenLDAP's
 ldapsearch, ldap3).
@@ -69,7 +69,7 @@ def start_server(url: str, tmp: Path, world: World, *, workers: int = 2, limits:
     cert, key = demo_certificate(tmp / "tls")
     ready = tmp / f"ready-{uuid.uuid4().hex[:6]}.json"
     log = tmp / f"server-{uuid.uuid4().hex[:6]}.log"
-    args = [sys.executable, "-m", "annuaire.ldap", "--db", url, "ldap", "--ldap-port", "auto",
+    args = [sys.executable, "-m", "annuaire", "--db", url, "ldap", "--ldap-port", "auto",
             "--ldap-workers", str(workers), "--ready-file", str(ready)]
     if tls:
         args += ["--ldaps-port", "auto", "--tls-cert", str(cert), "--tls-key", str(key)]

@@ -67,7 +67,7 @@ def test_size_limit_result(ldap_server) -> None:  # type: ignore[no-untyped-def]
 
 def test_account_bind_and_whoami(ldap_server) -> None:  # type: ignore[no-untyped-def]
     password = "correct horse battery staple"
-    subprocess.run([sys.executable, "-m", "annuaire.ldap", "--db", ldap_server.url, "ldap-account", "add",
+    subprocess.run([sys.executable, "-m", "annuaire", "--db", ldap_server.url, "ldap-account", "add",
                     f"proxy-{ldap_server.port}", "--password-stdin", "--size-limit", "150"],
                    input=password + "\n", text=True, check=True, capture_output=True)
     dn = f"cn=proxy-{ldap_server.port},ou=accounts,{BASE}"

@@ -35,7 +35,7 @@ def test_slapd_loads_the_export_and_answers_the_same(sqlite_world, tmp_path) -> 
     url, world = sqlite_world
     out = tmp_path / "annuaire.ldif"
     conf = tmp_path / "slapd.conf"
-    done = subprocess.run([sys.executable, "-m", "annuaire.ldap", "--db", url, "export-ldif", str(out),
+    done = subprocess.run([sys.executable, "-m", "annuaire", "--db", url, "export-ldif", str(out),
                            "--slapd-conf", str(conf)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert f"{len(world.published):,} mailbox entries" in done.stdout

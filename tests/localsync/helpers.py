@@ -61,7 +61,8 @@ def write_extraction(outdir: Path, lines: list[list[str]], ts: str, manifest: bo
     """`Extraction_Correspondance_MSSante_<ts>.zip` (+ its manifest) holding `lines`."""
     with AtomicArchive(outdir, formats.MSSANTE, ts) as archive:
         member = archive.member(formats.MSSANTE, formats.header_line(formats.MSSANTE_COLUMNS, trailing))
-        member.write_lines(formats.format_line(line, trailing) for line in lines)
+        end = (formats.SEPARATOR if trailing else "") + "\n"
+        member.write_lines(formats.SEPARATOR.join(line) + end for line in lines)
         member.close()
     if manifest:
         publish(outdir, formats.MSSANTE, ts, "2026-11-25T02:00:00.000000Z", archive.info)

@@ -65,7 +65,7 @@ def world(tmp_path_factory):
     manifests = generate(store, tmp / "extractions")
     store.dispose()
     national, national_port = _start(
-        ["annuaire.ldap", "--db", url, "ldap", "--ldap-port", "auto", "--ldap-workers", "1",
+        ["annuaire", "--db", url, "ldap", "--ldap-port", "auto", "--ldap-workers", "1",
          "--limit", "anonymous_size_limit=3"],
         tmp / "national.json", tmp / "national.log",
     )

@@ -63,7 +63,7 @@ EDITS = {
 
 
 @pytest.mark.parametrize("case", ["day 0", "orphans", "unknown codes"])
-def test_first_import_by_a_helper_equals_one_process(store, other_store, world, tmp_path, monkeypatch, case):
+def test_first_import_by_a_helper_equals_one_process(store, other_store, world, tmp_path, monkeypatch, case):  # noqa: F811 (pytest fixture imported above)
     day0 = ps_zip(world[0])
     if case in EDITS:
         (tmp_path / "edited").mkdir()
@@ -109,10 +109,10 @@ def test_a_bad_line_stops_a_helped_first_import(store, world, tmp_path, monkeypa
 
 def test_a_helper_that_dies_stops_a_first_import(store, world, tmp_path, monkeypatch):
     from annuaire.errors import DirectoryError
-    from annuaire.referential import helper
+    from annuaire.referential import helper_process
 
     monkeypatch.setattr(importer, "FIRST_LOAD_MIN_SIZE", 0)
-    monkeypatch.setattr(helper.sys, "executable", "/bin/false")
+    monkeypatch.setattr(helper_process.sys, "executable", "/bin/false")
     before = dump(store)
     with pytest.raises(DirectoryError, match="helper process failed"):
         import_paths(store, [ps_zip(world[0])])
@@ -184,7 +184,7 @@ def definitions(store) -> list[tuple]:
         ])
 
 
-def test_a_helped_first_import_leaves_the_tables_as_migrated(store, other_store, world, monkeypatch):
+def test_a_helped_first_import_leaves_the_tables_as_migrated(store, other_store, world, monkeypatch):  # noqa: F811 (pytest fixture imported above)
     """The helper's tables are copied into the store's (SQLite) or take their place
     (PostgreSQL): the same columns, indexes and constraints as a store loaded in one process."""
     monkeypatch.setattr(importer, "FIRST_LOAD_MIN_SIZE", 0)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from annuaire import formats
-from annuaire.referential import helper, importer
+from annuaire.referential import helper_process, importer
 from annuaire.referential.importer import import_paths
 from annuaire.store import open_store
 from annuaire.store.schema import metadata, referential_print
@@ -219,7 +219,7 @@ def test_a_helper_that_fails_leaves_the_files_to_the_importer(store, other_store
     with other_store.write() as conn:
         conn.execute(delete(referential_print))
     monkeypatch.setattr(importer, "AHEAD_MIN_SIZE", 0)
-    monkeypatch.setattr(helper.sys, "executable", "/bin/false")
+    monkeypatch.setattr(helper_process.sys, "executable", "/bin/false")
     labels = Labels()
     [by_prints] = import_paths(store, [ps_zip(world[1])], progress=labels)
     assert labels.labels.count("Reading") == 2  # both children files, read in process, in full

@@ -16,9 +16,9 @@ from tests.fhir.fhir_data import World
 
 
 def _box_row(address: str, structure_idnat: str) -> dict[str, Any]:
-    return dict(address=address, domain=address.rpartition("@")[2], type="ORG", structure_idnat=structure_idnat,
-                structure_type="1", structure=structure_idnat[1:], service="Accueil", liste_rouge=False,
-                source="operator", active=True, version=1, last_updated=utc_now(), digest=0)
+    return {"address": address, "domain": address.rpartition("@")[2], "type": "ORG", "structure_idnat": structure_idnat,
+                "structure_type": "1", "structure": structure_idnat[1:], "service": "Accueil", "liste_rouge": False,
+                "source": "operator", "active": True, "version": 1, "last_updated": utc_now(), "digest": 0}
 
 
 def _write_box(conn: Any, run_id: int, address: str) -> int:

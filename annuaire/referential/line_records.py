@@ -43,7 +43,7 @@ class CodeCheck:
         """Add this file's unknown codes to `found`: (column, code) -> [count, first line]."""
         for combo, (count, first) in self.combos.items():
             codes = combo if isinstance(combo, tuple) else (combo,)  # itemgetter of one column: a scalar
-            for (_, column, known), code in zip(self.checked, codes):
+            for (_, column, known), code in zip(self.checked, codes, strict=False):
                 if code and code not in known:
                     seen = found.setdefault((column, code), [0, first])
                     seen[0] += count

@@ -1,6 +1,6 @@
 """A helper process: one pickled job in, pickled answers out (one, or one per step).
 
-An import uses the machine's second core through one (`compare.Ahead`,
+An import uses the machine's second core through one (`changed_persons.Ahead`,
 `firstload.FirstLoad`). The job is handed over by a thread, since the helper
 takes it only once started (~0.2 s); a helper no longer needed is killed.
 """
@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 
 class Helper:
@@ -27,27 +28,29 @@ class Helper:
         threading.Thread(target=self._send, args=(job,), daemon=True).start()
 
     def _send(self, job: object) -> None:
+        stdin = self._process.stdin
+        assert stdin is not None  # stdin=PIPE
         try:
-            with self._process.stdin:  # type: ignore[union-attr]
-                pickle.dump(job, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            with stdin:
+                pickle.dump(job, stdin, protocol=pickle.HIGHEST_PROTOCOL)
         except OSError:  # the helper died: answer() raises
             pass
 
     def answer(self, n: int = 0) -> object:
         """Answer `n` (waits for it); raises (EOFError, pickle errors…) if the helper died without it."""
         while len(self._answers) <= n:
-            self._answers.append(pickle.load(self._process.stdout))  # type: ignore[arg-type]
+            self._answers.append(pickle.load(self._process.stdout))  # type: ignore[arg-type]  # stdout=PIPE: never None
         return self._answers[n]
 
     def close(self) -> None:
         """Stop the helper (killed if still working)."""
         if self._process.poll() is None:
             self._process.kill()
-        self._process.stdout.close()  # type: ignore[union-attr]
+        self._process.stdout.close()  # type: ignore[union-attr]  # stdout=PIPE: never None
         self._process.wait()
 
 
-def serve(work: Callable[[object], Iterator[object]]) -> None:
+def serve(work: Callable[[Any], Iterator[object]]) -> None:
     """The helper's side: the job from stdin, each answer `work` yields to stdout."""
     for answer in work(pickle.load(sys.stdin.buffer)):
         sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from annuaire.nationalfiles.encoding import Undecodable
 from annuaire.nationalfiles.lines import Lines
 from annuaire.nationalfiles.sources import Source
-from annuaire.referential import helper
+from annuaire.referential import helper_process
 from annuaire.referential.groups import Groups
-from annuaire.referential.helper import Helper
+from annuaire.referential.helper_process import Helper
 from annuaire.referential.prints import Packed, Stored, pack
 from annuaire.referential.selected import selected_lines
 
@@ -74,7 +74,7 @@ class Ahead:
 
     def __init__(self, jobs: list[tuple[Source, Packed]], before: Packed) -> None:
         self.kinds = [source.kind for source, _ in jobs]
-        self._helper = Helper("annuaire.referential.compare", "serve", (jobs, before))
+        self._helper = Helper("annuaire.referential.changed_persons", "serve", (jobs, before))
 
     def result(self, kind: str) -> Compared | None:
         """The comparison of the file of `kind` (waits for the helper); None: read it in full."""
@@ -82,14 +82,14 @@ class Ahead:
             results = self._helper.answer()
         except Exception:  # noqa: BLE001 - a dead or broken helper: the files are read in process
             return None
-        return results.get(kind)  # type: ignore[attr-defined]
+        return results.get(kind)  # type: ignore[attr-defined]  # the helper's answer is a dict by kind
 
     def close(self) -> None:
         self._helper.close()
 
 
 def serve() -> None:
-    helper.serve(_compare_children)
+    helper_process.serve(_compare_children)
 
 
 def _compare_children(job: tuple[list[tuple[Source, Packed]], Packed]) -> Iterator[dict[str, Compared | None]]:

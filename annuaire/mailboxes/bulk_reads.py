@@ -104,7 +104,7 @@ def _cached(conn: Connection, kind: str, keys: Iterable[Any], load: Callable[[li
             known[key] = found.get(key)
         generation.size += len(missing)
     # Mapped in C (60k keys a large list); the keys known to be absent are dropped after.
-    values = dict(zip(wanted, map(known.__getitem__, wanted)))
+    values = dict(zip(wanted, map(known.__getitem__, wanted), strict=False))
     if None in values.values():
         values = {k: v for k, v in values.items() if v is not None}
     return values
@@ -200,7 +200,8 @@ def mailboxes_of_domain(conn: Connection, domain: str) -> dict[str, Existing]:
 
 def mailboxes_by_address(conn: Connection, addresses: Iterable[str], *, other_than: str | None = None) -> dict[str, Existing]:
     """Stored mailboxes with one of these addresses (of any domain, or only of domains other than `other_than`)."""
-    sql, params = f"{_EXISTING} WHERE {{in}}", ()
+    sql = f"{_EXISTING} WHERE {{in}}"
+    params: tuple[str, ...] = ()
     if other_than is not None:
         sql += f" AND domain <> {mark(conn)}"
         params = (other_than,)

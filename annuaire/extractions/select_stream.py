@@ -21,7 +21,7 @@ BATCH = 20_000
 _names = itertools.count()
 
 
-def batches(conn: Connection, stmt: Select, size: int = BATCH) -> Iterator[list[tuple]]:  # type: ignore[type-arg]
+def batches(conn: Connection, stmt: Select, size: int = BATCH) -> Iterator[list[tuple]]:
     """Lists of row tuples, `size` at a time, in the statement's order."""
     sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     cursor = streaming_cursor(conn, f"extraction_{next(_names)}", size)
