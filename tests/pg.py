@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from annuaire.store import Store
 
 PG_ADMIN_URL = os.environ.get("ANNUAIRE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -53,3 +60,24 @@ def drop_pg_database(name: str) -> None:
 
     with psycopg.connect(libpq(PG_ADMIN_URL), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def fresh_store(engine: str, folder: Path) -> Iterator[Store]:
+    """An opened, migrated store of its own on `engine`: an SQLite file in `folder`, or a PostgreSQL
+    database created for it and dropped after (module-scoped fixtures share one per engine)."""
+    from annuaire.store import open_store
+
+    name = None
+    if engine == "sqlite":
+        url = f"sqlite:///{folder / 'annuaire.sqlite'}"
+    else:
+        skip_or_fail_without_pg()
+        url, name = create_pg_database()
+    store = open_store(url)
+    try:
+        yield store
+    finally:
+        store.dispose()
+        if name:
+            drop_pg_database(name)

@@ -223,6 +223,16 @@ class Status:
     def backlog(self) -> int:
         return max(0, self.head - self.position)
 
+    def unservable(self) -> str | None:
+        """Why the cache must not be served however briefly it has been behind (None: it may be):
+        never rendered, or more changes behind than a refresh renders in a few seconds. The
+        server's searches (`BackgroundRenderer.unavailable`) and its readiness (`/readyz`) say so."""
+        if not self.rendered and self.head:
+            return "the FHIR cache is being built (first rendering of the directory)"
+        if self.backlog > SMALL_BACKLOG:
+            return f"the FHIR cache is catching up with {self.backlog:,} changes of the directory"
+        return None
+
 
 def status(store: Store) -> Status:
     cursor = load_cursor(store)
@@ -747,10 +757,8 @@ class BackgroundRenderer:
         state = self.state
         if not state.behind or self.behind_since is None:
             return None
-        if not state.rendered:
-            return "the FHIR cache is being built (first rendering of the directory)"
         late = time.monotonic() - self.behind_since
-        if state.backlog > SMALL_BACKLOG or late > self.stale_after:
-            return (f"the FHIR cache is catching up with {state.backlog:,} changes of the directory "
-                    f"(behind for {late:.0f} s)")
-        return None
+        reason = state.unservable() or (
+            f"the FHIR cache is catching up with {state.backlog:,} changes of the directory"
+            if late > self.stale_after else None)
+        return f"{reason} (behind for {late:.0f} s)" if reason else None

@@ -2,8 +2,8 @@
 
 - `/healthz`: the HTTP process answers (it reads nothing): 200 `ok`.
 - `/readyz`: 200 only when the store answers and the FHIR cache is within its
-  freshness bound (rendered, and no more journal rows behind than a refresh
-  renders in a few seconds: `fhir.cache.SMALL_BACKLOG`); else 503 with
+  freshness bound (`fhir.cache.Status.unservable`: rendered, and no more
+  changes behind than a refresh renders in a few seconds); else 503 with
   `Retry-After` and the reason of each failed check, so that a balancer sends
   no traffic to a front whose answers would be missing or late. The same bound
   makes FHIR searches answer 503 (docs/architecture.md, "How fresh each view
@@ -29,18 +29,15 @@ RETRY_AFTER = "5"
 
 def readiness(store: Store) -> dict[str, str]:
     """The failed checks and why (empty: ready)."""
-    from annuaire.fhir.cache import SMALL_BACKLOG, status
+    from annuaire.fhir.cache import status
 
     try:
         state = status(store)
     except Exception as exc:  # noqa: BLE001 - any failure of the store is a reason not to be ready
         log.warning("readiness: the store does not answer: %s", exc)
         return {"store": f"the store does not answer ({exc.__class__.__name__})"}
-    if not state.rendered and state.head:
-        return {"fhir": "the FHIR cache is being built (first rendering of the directory)"}
-    if state.backlog > SMALL_BACKLOG:
-        return {"fhir": f"the FHIR cache is {state.backlog:,} journal rows behind the store"}
-    return {}
+    reason = state.unservable()
+    return {"fhir": reason} if reason else {}
 
 
 def routes(store: Store, settings: Settings) -> list[BaseRoute]:

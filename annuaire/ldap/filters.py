@@ -96,12 +96,10 @@ def _true(_n: Norm) -> bool:
     return True
 
 
-def compile_filter(f: m.Filter, object_classes: frozenset[str]) -> Matcher:
-    """Compile `f` for entries whose objectClass values (lowercase) are `object_classes`.
-
-    Iterative construction (post-order over an explicit stack) so that even a
-    maximally nested filter does not recurse in Python.
-    """
+def post_order(f: m.Filter, *, through_not: bool = False) -> list[m.Filter]:
+    """The nodes of `f`, each after its operands, built without recursion (a maximally nested
+    filter must not exhaust Python's stack). `through_not`: a Not's operand too (the planners
+    take a Not as a leaf)."""
     order: list[m.Filter] = []
     stack = [f]
     while stack:
@@ -109,10 +107,20 @@ def compile_filter(f: m.Filter, object_classes: frozenset[str]) -> Matcher:
         order.append(node)
         if isinstance(node, (m.And, m.Or)):
             stack.extend(node.filters)
-        elif isinstance(node, m.Not):
+        elif through_not and isinstance(node, m.Not):
             stack.append(node.filter)
+    order.reverse()
+    return order
+
+
+def compile_filter(f: m.Filter, object_classes: frozenset[str]) -> Matcher:
+    """Compile `f` for entries whose objectClass values (lowercase) are `object_classes`.
+
+    Iterative construction (post-order over an explicit stack) so that even a
+    maximally nested filter does not recurse in Python.
+    """
     compiled: dict[int, Matcher] = {}
-    for node in reversed(order):
+    for node in post_order(f, through_not=True):
         compiled[id(node)] = _compile_node(node, compiled, object_classes)
     return compiled[id(f)]
 

@@ -37,7 +37,7 @@ from itertools import pairwise
 from annuaire.gcpause import gc_paused
 from annuaire.ldap import messages as m
 from annuaire.ldap.entries import Entry, Record, make_entry
-from annuaire.ldap.filters import approx_word, approx_words, normalise, significant
+from annuaire.ldap.filters import approx_word, approx_words, normalise, post_order, significant
 from annuaire.ldap.schema import (
     BY_NAME,
     EXACT_INDEXED,
@@ -413,16 +413,9 @@ class DirectoryIndex:
 
     def plan(self, f: m.Filter, min_chars: int) -> FilterPlan | None:
         """Candidate plan for `f`, or None when no index can answer it (iterative, post-order)."""
-        order: list[m.Filter] = []
-        stack = [f]
-        while stack:
-            node = stack.pop()
-            order.append(node)
-            if isinstance(node, (m.And, m.Or)):
-                stack.extend(node.filters)
         plans: dict[int, FilterPlan | None] = {}
         memo: dict[tuple, array | list[int]] = {}  # trigram candidates per fragment set
-        for node in reversed(order):
+        for node in post_order(f):
             if isinstance(node, m.And):
                 children = [p for p in (plans[id(c)] for c in node.filters) if p is not None]
                 if not children:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from annuaire.ldap import messages as m
-from annuaire.ldap.filters import approx_words, normalise, significant
+from annuaire.ldap.filters import approx_words, normalise, post_order, significant
 from annuaire.ldap.index import DirectoryIndex, RangeSource, key_trigrams
 from annuaire.ldap.schema import BY_NAME, RESTRICTING, SLOT, canonical
 from annuaire.store.keys import search_key
@@ -65,15 +65,8 @@ class Selectivity:
 
     def broad(self, f: m.Filter) -> Broad | None:
         """None when `f` selects recipients; else the reason (iterative: any nesting depth)."""
-        order: list[m.Filter] = []
-        stack = [f]
-        while stack:
-            node = stack.pop()
-            order.append(node)
-            if isinstance(node, (m.And, m.Or)):
-                stack.extend(node.filters)
         verdict: dict[int, tuple[bool, Broad | None]] = {}
-        for node in reversed(order):
+        for node in post_order(f):
             if isinstance(node, (m.And, m.Or)):
                 children = [verdict[id(c)] for c in node.filters]
                 culprits = [b for _, b in children if b is not None]

@@ -15,14 +15,14 @@ from annuaire.config import Settings
 from annuaire.console import routes as console_routes
 from annuaire.console.spool import Spool
 from annuaire.mailboxes import api, operators
-from annuaire.store import Store, open_store
+from annuaire.store import Store
 from annuaire.web import routes as web_routes
 from tests.mailboxes.mailbox_fixtures import (
     reset_publications,
     running,
     seed_referential,
 )
-from tests.pg import create_pg_database, drop_pg_database, skip_or_fail_without_pg
+from tests.pg import fresh_store
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -57,19 +57,8 @@ def console_app(store: Store, settings: Settings, spool: Spool) -> Starlette:
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def console_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'annuaire.sqlite'}"
-    else:
-        skip_or_fail_without_pg()
-        url, name = create_pg_database()
-    store = open_store(url)
-    try:
+    with fresh_store(request.param, tmp_path_factory.mktemp("console")) as store:
         yield store
-    finally:
-        store.dispose()
-        if name:
-            drop_pg_database(name)
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ def test_ready_only_while_the_store_answers_and_the_fhir_cache_is_current(store,
         _journal_rows(store, SMALL_BACKLOG + 1)
         answer = client.get("/readyz")
         assert answer.status_code == 503
-        assert "journal rows behind" in answer.json()["failed"]["fhir"]
+        assert "catching up with" in answer.json()["failed"]["fhir"]
         refresh(store)
         assert client.get("/readyz").status_code == 200
         # The store gone (its file moved away): not ready, and said why; alive all the same.

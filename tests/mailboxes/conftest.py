@@ -11,27 +11,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from annuaire.store import Store, open_store
+from annuaire.store import Store
 from tests.mailboxes.mailbox_fixtures import Env, make_env, reset_publications
-from tests.pg import create_pg_database, drop_pg_database, skip_or_fail_without_pg
+from tests.pg import fresh_store
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def module_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """A store shared by the tests of one module, on each engine."""
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('mailboxes') / 'annuaire.sqlite'}"
-    else:
-        skip_or_fail_without_pg()
-        url, name = create_pg_database()
-    store = open_store(url)
-    try:
+    with fresh_store(request.param, tmp_path_factory.mktemp("mailboxes")) as store:
         yield store
-    finally:
-        store.dispose()
-        if name:
-            drop_pg_database(name)
 
 
 @pytest.fixture(scope="module")
