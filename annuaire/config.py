@@ -78,6 +78,7 @@ class Settings:
     fhir_max_count: int = 1000
     fhir_rate_limit: float = 17.0  # requests/s per key (a key may have its own), across all workers
     fhir_max_body_bytes: int = 64 * 1024  # POST <type>/_search form body
+    fhir_history_days: int = 90  # days a superseded version stays readable (_history, vread)
     # Daily extractions
     extractions_dir: str = "extractions"
     extractions_keep_days: int = 7
@@ -88,6 +89,10 @@ class Settings:
     # (empty = tokens only); days without publication after which `annuaire quality` calls a domain stale.
     tls_client_ca: str = ""
     stale_days: int = 30
+    # Access log of `annuaire serve` (annuaire.observability.accesslog): "-" = stderr, "off", or a file
+    # appended to; format "text" (key=value) or "json" (one object per line).
+    access_log: str = "-"
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -144,6 +149,12 @@ def cast(var: str, raw: str, default: Any) -> Any:
 def store_url(environ: Mapping[str, str] | None = None) -> str:
     """`ANNUAIRE_DB`, else an SQLite file in the current directory (`--db` wins over both)."""
     return (os.environ if environ is None else environ).get("ANNUAIRE_DB") or DEFAULT_DB_URL
+
+
+def read_store_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """`ANNUAIRE_READ_DB`: the hot-standby replica `annuaire serve` reads from (`--read-db` wins);
+    None: the front reads the store itself."""
+    return (os.environ if environ is None else environ).get("ANNUAIRE_READ_DB") or None
 
 
 def national_ldap_password() -> str:

@@ -8,6 +8,7 @@ sample publication, then starts every interface with `annuaire serve`.
 from __future__ import annotations
 
 import argparse
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -44,32 +45,64 @@ def main(argv: list[str] | None = None) -> None:
     folder = args.dir.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite:///{folder / 'annuaire.sqlite'}"
-    env = child_environ(ANNUAIRE_DB=db_url, ANNUAIRE_EXTRACTIONS_DIR=str(folder / "extractions"))
+    env = child_environ(ANNUAIRE_EXTRACTIONS_DIR=str(folder / "extractions"))
+    if (folder / "annuaire.sqlite").exists():  # a demo store of an earlier version: migrated, visibly
+        annuaire("--db", db_url, "db", "upgrade", env=env)
     data = folder / "data"
     if not any(data.glob("PS_LibreAcces_*.zip")):
         annuaire("generate", str(data), "--professionals", str(args.professionals), "--seed", str(args.seed), env=env)
-    annuaire("import", *sorted(str(p) for p in data.glob("*.zip")), env=env)
-    annuaire("stats", env=env)
+    annuaire("--db", db_url, "import", *sorted(str(p) for p in data.glob("*.zip")), env=env)
+    annuaire("--db", db_url, "stats", env=env)
 
     from annuaire.mailboxes.sample import prepare_demo
     from annuaire.store import open_store
 
     base = f"http://127.0.0.1:{args.http_port}"
-    store = open_store(db_url)
+    store = open_store(db_url, upgrade=False)  # (just imported, at the current schema)
     demo = prepare_demo(store, folder, base)  # the demo operator (a fresh token each run) and its sample list
     key = demo_fhir_key(store)
     store.dispose()
-    if args.no_serve:
-        return
-    print(
-        f"\nTo publish the sample list of {demo['domain']} while the server runs, in another terminal:\n"
-        f"  .venv/bin/{demo['command']}\n"
-        f"FHIR API (demo key): curl -H 'ESANTE-API-KEY: {key}' '{base}/fhir/v2/Practitioner?family=mar&_count=5'\n"
-        f"LDAP address book: ldapsearch -x -H ldap://127.0.0.1:{args.ldap_port} -b o=annuaire-sante,c=fr '(sn=mar*)'\n"
-        f"Other commands on this store: ANNUAIRE_DB={db_url} .venv/bin/annuaire stats\n",
-        flush=True,
-    )
-    annuaire("serve", "--http-port", str(args.http_port), "--ldap-port", str(args.ldap_port), env=env)
+    serve = ["serve", "--http-port", str(args.http_port), "--ldap-port", str(args.ldap_port)]
+    print(usage(db_url, base, args.ldap_port, key, demo, serve, serving=not args.no_serve), flush=True)
+    if not args.no_serve:
+        annuaire("--db", db_url, *serve, env=env)
+
+
+def usage(db_url: str, base: str, ldap_port: int, key: str, demo: dict[str, str], serve: list[str], *,
+          serving: bool) -> str:
+    """What to type against the demo store: every command line complete (its --db included), to copy."""
+    program = _program()
+    on_store = f"{program} --db {shlex.quote(db_url)}"
+    lines = [
+        "",
+        f"Demo store: {db_url}",
+        f"FHIR API key (demo; earlier demo keys revoked): {key}",
+        f"  curl -H 'ESANTE-API-KEY: {key}' '{base}/fhir/v2/Practitioner?family=mar&_count=5'",
+        f"Web search page: {base}/",
+        f"LDAP address book: ldapsearch -x -H ldap://127.0.0.1:{ldap_port} -b o=annuaire-sante,c=fr '(sn=mar*)' cn mail",
+        f"Publish the sample list of {demo['domain']} (in another terminal, while the server runs):",
+        f"  {program}{demo['command'].removeprefix('annuaire')}",
+        "Other commands on this store:",
+        f"  {on_store} stats",
+        f"  {on_store} apikey add 'Logiciel fictif'",
+        f"  {on_store} apikey list",
+        f"  {on_store} quality",
+        f"  {on_store} db check",
+        f"{'Starting' if serving else 'Start'} the servers: {on_store} {shlex.join(serve)}",
+    ]
+    return "\n".join(lines)
+
+
+def _program() -> str:
+    """How to call `annuaire` from here: the virtual environment's script (relative when below the
+    current directory, as `make demo` runs it), else the command on the PATH."""
+    script = Path(sys.executable).with_name("annuaire")
+    if not script.exists():
+        return "annuaire"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ WORK = OUT / "fhir-render"
 PG_ADMIN = os.environ.get("ANNUAIRE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SECTION = "## FHIR full render"
 BEGIN, END = "<!-- bench/fhir_render.py: begin -->", "<!-- bench/fhir_render.py: end -->"
-FHIR_TABLES = ("fhir_resource", "fhir_token", "fhir_telecom", "fhir_legal_entity")
+FHIR_TABLES = ("fhir_resource", "fhir_token", "fhir_telecom", "fhir_legal_entity", "fhir_history", "fhir_dictionary")
 ROWS = {  # every row of the cache, in one order
     "fhir_resource": "SELECT kind, rid, active, version, last_updated, digest, json FROM fhir_resource ORDER BY kind, rid",
     "fhir_token": "SELECT kind, param, code, system, rid FROM fhir_token ORDER BY kind, param, code, system, rid",
@@ -85,6 +85,8 @@ def sqlite_store(folder: Path, professionals: int) -> Path:
         with sqlite3.connect(partial) as db:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         partial.rename(path)
+    # (a store imported by an earlier version: brought to this one's schema, as an operator would)
+    subprocess.run(annuaire(f"sqlite:///{path}", "db", "upgrade"), check=True, capture_output=True)
     return path
 
 
@@ -131,26 +133,61 @@ def empty_pg(url: str) -> None:
 
 
 def rows_hash(url: str) -> str:
-    """A hash of every row of the cache (SQLite or PostgreSQL), values as text."""
+    """A hash of every row of the cache (SQLite or PostgreSQL), values as text, bodies
+    decompressed (each rendering trains its own dictionary: the stored bytes differ)."""
     h = hashlib.sha256()
     if url.startswith("sqlite"):
         db = sqlite3.connect(url.split(":///", 1)[1])
+        unpack = _unpacker(db.execute("SELECT id, data FROM fhir_dictionary").fetchall())
         for table, sql in ROWS.items():
             for row in db.execute(sql):
-                h.update(repr(tuple(bytes(v) if isinstance(v, (bytes, memoryview)) else v for v in row)).encode())
+                h.update(repr(tuple(unpack(v) if isinstance(v, (bytes, memoryview)) else v for v in row)).encode())
             h.update(table.encode())
         db.close()
         return h.hexdigest()
     import psycopg
 
-    with psycopg.connect(libpq(url)) as conn, conn.cursor(name="rows") as cur:
-        for table, sql in ROWS.items():
-            cur.execute(sql)
-            for row in cur:
-                h.update(repr(tuple(bytes(v) if isinstance(v, (bytes, memoryview)) else
-                                    (int(v) if isinstance(v, bool) else v) for v in row)).encode())
-            h.update(table.encode())
+    with psycopg.connect(libpq(url)) as conn:
+        unpack = _unpacker(conn.execute("SELECT id, data FROM fhir_dictionary").fetchall())
+        with conn.cursor(name="rows") as cur:
+            for table, sql in ROWS.items():
+                cur.execute(sql)
+                for row in cur:
+                    h.update(repr(tuple(unpack(v) if isinstance(v, (bytes, memoryview)) else
+                                        (int(v) if isinstance(v, bool) else v) for v in row)).encode())
+                h.update(table.encode())
     return h.hexdigest()
+
+
+def _unpacker(dictionaries: list[tuple[int, bytes]]):
+    """Stored body -> JSON (annuaire.fhir.packing's format, without a store connection)."""
+    import zstandard
+
+    contexts = {int(i): zstandard.ZstdDecompressor(dict_data=zstandard.ZstdCompressionDict(bytes(d)))
+                for i, d in dictionaries}
+    contexts[0] = zstandard.ZstdDecompressor()
+
+    def unpack(value: bytes | memoryview) -> bytes:
+        blob = bytes(value)
+        if blob[:1] == b"{":
+            return blob
+        return contexts[zstandard.get_frame_parameters(blob).dict_id].decompress(blob)
+
+    return unpack
+
+
+def store_bytes(url: str) -> dict[str, int]:
+    """SQLite: the file's size and what the FHIR cache takes in it (tables and their indexes)."""
+    path = url.split(":///", 1)[1]
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        fhir = db.execute(
+            "SELECT sum(pgsize) FROM dbstat WHERE name IN (SELECT name FROM sqlite_master WHERE tbl_name LIKE 'fhir%')"
+        ).fetchone()[0]
+    finally:
+        db.close()
+    return {"file": Path(path).stat().st_size, "fhir": int(fhir or 0)}
 
 
 def frozen_code(rev: str = "") -> Path:
@@ -227,6 +264,7 @@ def main() -> None:
     results: dict[tuple[str, str], list[Run]] = {}
     hashes: dict[tuple[str, str], set[str]] = {}
     size: dict[str, int] = {}
+    stored: dict[str, dict[str, int]] = {}
 
     def run(engine: str, version: str, url: str) -> None:
         r = render(url, code if version == "before" else current)  # type: ignore[arg-type]
@@ -236,6 +274,8 @@ def main() -> None:
         if (engine, version) not in hashes:  # (once per engine and code: minutes at national scale)
             hashes[(engine, version)] = {rows_hash(url)}
             size.update(counts(url))
+            if engine == "sqlite":
+                stored[version] = store_bytes(url)
 
     # SQLite: the baseline and the current code alternate, so that both see the same load.
     plan = [("after", i) for i in range(args.runs)]
@@ -274,7 +314,10 @@ def main() -> None:
         f"{machine()}.",
         f"Dataset: {size.get('persons', 0):,} persons, {size.get('activities', 0):,} activities, "
         f"{size.get('structures', 0):,} structures, {size.get('mailboxes', 0):,} mailboxes; "
-        f"{size.get('resources', 0):,} resources and {size.get('tokens', 0):,} tokens rendered.", "",
+        f"{size.get('resources', 0):,} resources and {size.get('tokens', 0):,} tokens rendered.",
+        *(f"Store with the cache rendered ({version}): {b['file'] / 2**30:.2f} GiB, "
+          f"{b['file'] / max(size.get('persons', 1), 1) / 1000:.2f} KB per professional "
+          f"(FHIR cache {b['fhir'] / 2**30:.2f} GiB)." for version, b in stored.items()), "",
         "| engine, code | runs | median wall s | walls s | CPU s (median, with the helper) | peak RSS MiB | "
         "load average at the end |",
         "|---|---|---|---|---|---|---|",

@@ -82,6 +82,9 @@ def test_a_mistyped_boolean_is_an_error_not_false() -> None:
 ])
 def test_the_cli_exits_2_naming_the_variable(tmp_path: Path, args: list[str], env: dict[str, str],
                                               message: str) -> None:
+    from annuaire.store import open_store
+
+    open_store(f"sqlite:///{tmp_path / 'a.sqlite'}").dispose()  # (a store: the commands refuse a missing one)
     result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 'a.sqlite'}", *args], env=env)
     assert result.exit_code == 2, result.output
     assert message in " ".join((result.output + result.stderr).split())

@@ -155,7 +155,7 @@ def test_the_readme_layout_is_the_tree() -> None:
     assert folders <= listed, f"folders missing from the README's layout: {sorted(folders - listed)}"
 
 
-PATH = re.compile(r"(?<![\w./-])((?:\.{1,2}/)*(?:annuaire|tests|bench|docs|\.ci|shared)/[\w./*<>{}-]*)")
+PATH = re.compile(r"(?<![\w./-])((?:\.{1,2}/)*(?:annuaire|tests|bench|docs|deploy|\.ci|shared)/[\w./*<>{}-]*)")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
@@ -171,3 +171,23 @@ def test_docs_point_only_inside_the_repository(doc: Path) -> None:
     missing = [p for p in named if not any(c in p for c in "*<>{}") and not p.startswith(GENERATED)
                and not (ROOT / p.split("::")[0]).exists()]
     assert not missing, f"{doc.name} names files that do not exist: {missing}"
+
+
+def _variables_read_by_the_code() -> set[str]:
+    """Every ANNUAIRE_* variable the package reads: the settings' and the others named in its code."""
+    from dataclasses import fields
+
+    from annuaire.config import Settings, variable
+
+    named = {variable(f.name) for f in fields(Settings)}
+    for path in (ROOT / "annuaire").rglob("*.py"):
+        named.update(re.findall(r"\bANNUAIRE_[A-Z][A-Z_]*[A-Z]\b", path.read_text(encoding="utf-8")))
+    return named
+
+
+def test_operations_lists_every_variable() -> None:
+    """docs/operations.md ("Environment") names every ANNUAIRE_* variable the code reads."""
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    table = text.split("\n## Environment\n", 1)[1].split("\n## ", 1)[0]
+    missing = sorted(v for v in _variables_read_by_the_code() if f"`{v}`" not in table)
+    assert not missing, f"variables read by the code but missing from docs/operations.md: {missing}"

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from annuaire.store import open_store
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -50,6 +52,7 @@ def _established(pid: int, port: int) -> int:
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
 def test_two_http_workers_serve_the_same_port(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'annuaire.sqlite'}"
+    open_store(url).dispose()  # (serve refuses a missing store)
     port = _free_port()
     env = dict(os.environ, ANNUAIRE_DB=url, ANNUAIRE_EXTRACTIONS_DIR=str(tmp_path / "out"))
     proc = subprocess.Popen(
@@ -122,6 +125,7 @@ def test_sigterm_stops_every_process_of_the_server(tmp_path: Path, http_workers:
     HTTP workers end with it (uvicorn re-raises the signal; its default action used to end the
     main process alone)."""
     url = f"sqlite:///{tmp_path / 'annuaire.sqlite'}"
+    open_store(url).dispose()  # (serve refuses a missing store)
     port, ldap_port = _free_port(), _free_port()
     env = dict(os.environ, ANNUAIRE_DB=url, ANNUAIRE_EXTRACTIONS_TIME="off")
     proc = subprocess.Popen(
@@ -160,6 +164,7 @@ def test_a_port_held_by_another_listener_is_refused_before_announcing(tmp_path: 
     kernel would split the connections between two stores. `serve` refuses before its banner."""
     from annuaire.sockets import listen
 
+    open_store(f"sqlite:///{tmp_path / 'a.sqlite'}").dispose()  # (serve refuses a missing store)
     other = listen("127.0.0.1", 0)  # as another `annuaire serve` listens: with SO_REUSEPORT
     try:
         taken = str(other.getsockname()[1])

@@ -7,7 +7,7 @@ package only holds the group, the shared options and the error mapping.
 from __future__ import annotations
 
 # Registering the commands of each capability (import for side effects).
-from annuaire.cli import core, extractions, fhir, ldap, localsync, mailboxes, serve  # noqa: F401
+from annuaire.cli import core, db, extractions, fhir, ldap, localsync, mailboxes, serve  # noqa: F401
 from annuaire.cli.app import cli, main
 
 __all__ = ["cli", "main"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import update_wrapper
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +30,39 @@ class Context:
 
     @property
     def store(self) -> Store:
-        if self._store is None:
-            from annuaire.store import open_store
+        """The store named by --db / ANNUAIRE_DB, which must exist at the code's schema:
+        a mistyped path is refused, never created empty (annuaire.store.opening)."""
+        return self.open_store()
 
-            self._store = open_store(self.db_url)
+    def open_store(self, *, create: bool = False) -> Store:
+        """The store, opened once; `create`: build a missing one (commands that fill it).
+        Says which store on stderr (hidden by --quiet)."""
+        if self._store is None:
+            from annuaire.store.opening import open_existing
+
+            self._store = open_existing(self.db_url, create=create)
+            if not self.quiet:
+                from annuaire.cli.db import describe
+
+                console.print(f"store: {describe(self._store)}", highlight=False, soft_wrap=True)
         return self._store
+
+    @contextmanager
+    def filling_store(self) -> Iterator[Store]:
+        """The store, created if missing; a store created here is removed again when the work
+        given it fails, so a refused first import leaves no empty store behind."""
+        store = self.open_store(create=True)
+        try:
+            yield store
+        except BaseException:
+            if store.created:
+                from annuaire.store.opening import discard
+
+                discard(store)
+                self._store = None
+                if not self.quiet:
+                    console.print("store: removed again, the command failed", highlight=False)
+            raise
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,7 +74,7 @@ class Context:
     help="Store URL: sqlite:///file.sqlite (default: ./annuaire.sqlite) or "
     "postgresql+psycopg://user@host/db. Environment: ANNUAIRE_DB.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output, nor the line naming the store used.")
 @click.version_option(package_name="annuaire")
 @click.pass_context
 def cli(ctx: click.Context, db_url: str | None, quiet: bool) -> None:

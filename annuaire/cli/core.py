@@ -29,7 +29,8 @@ def generate(ctx: Context, outdir: Path, professionals: int, seed: int, day: int
     """
     from annuaire.synthetic import generate as run_generator
 
-    result = run_generator(outdir, professionals=professionals, seed=seed, day=day)
+    result = run_generator(outdir, professionals=professionals, seed=seed, day=day,
+                           progress=reporter(console, ctx.quiet, "generate"))
     for key, value in result.items():
         console.print(f"{key}: {value}", highlight=False)
 
@@ -58,6 +59,9 @@ def import_(ctx: Context, paths: tuple[Path, ...], force: bool, as_json: bool, n
     dated in the future, or a referential without its three files is refused
     unless --force.
 
+    The store is created when there is none yet (at the current schema); a
+    store behind this version of annuaire is refused (`annuaire db upgrade`).
+
     Before it reports success the FHIR cache is brought up to date (a first
     national import renders everything: minutes), so that no server answers
     from a cache behind the import; `--no-render` skips that.
@@ -71,8 +75,9 @@ def import_(ctx: Context, paths: tuple[Path, ...], force: bool, as_json: bool, n
     from annuaire.referential.importer import import_paths, summary_json
 
     settings = Settings.from_env()
-    summaries = import_paths(ctx.store, list(paths), force=force, progress=reporter(console, ctx.quiet),
-                             max_deactivation=settings.referential_max_deactivation, settings=settings)
+    with ctx.filling_store() as store:  # a new store is created; removed again if this first import fails
+        summaries = import_paths(store, list(paths), force=force, progress=reporter(console, ctx.quiet, "import"),
+                                 max_deactivation=settings.referential_max_deactivation, settings=settings)
     if no_render:
         report_cache_lag(ctx)
     else:

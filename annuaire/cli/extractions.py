@@ -9,6 +9,7 @@ import click
 
 from annuaire import formats
 from annuaire.cli.app import Context, cli, console, handle_errors, pass_context
+from annuaire.progress import reporter
 
 _ONLY = {"mssante": formats.MSSANTE, "ps": formats.PS_LIBRE_ACCES}
 
@@ -38,7 +39,7 @@ def extract(ctx: Context, outdir: Path, only: tuple[str, ...], keep_days: int | 
 
     names = tuple(_ONLY[o] for o in only) or (formats.MSSANTE, formats.PS_LIBRE_ACCES)
     started = time.perf_counter()
-    manifests = generate(ctx.store, outdir, names, keep_days=keep_days)
+    manifests = generate(ctx.store, outdir, names, keep_days=keep_days, progress=reporter(console, ctx.quiet, "extract"))
     for manifest in manifests:
         lines = ", ".join(f"{f['name']}: {f['lines']:,} lines" for f in manifest.files)
         click.echo(f"{outdir / manifest.zip['name']} ({manifest.zip['bytes']:,} bytes) — {lines}")

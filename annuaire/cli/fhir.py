@@ -32,6 +32,9 @@ def apikey() -> None:
 def apikey_add(ctx: Context, name: str, rate_limit: int | None, expires: str | None) -> None:
     """Issue a key for NAME; the key is printed once, only its hash is kept.
 
+    The key goes into the store the servers use, which must exist already: a
+    mistyped --db is refused (exit 3), never created empty with the key in it.
+
     \b
     Example:
       annuaire apikey add "Hôpital fictif - messagerie" --rate-limit 50 --expires 2027-12-31
@@ -94,6 +97,7 @@ def fhir() -> None:
     \b
     Example:
       annuaire fhir render --full
+      annuaire fhir prune-history
     """
 
 
@@ -112,6 +116,30 @@ def fhir_render(ctx: Context, full: bool) -> None:
       annuaire fhir render
     """
     render_cache(ctx, full=full)
+
+
+@fhir.command("prune-history")
+@click.option("--days", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Keep the versions superseded in the last N days (default: ANNUAIRE_FHIR_HISTORY_DAYS, 90).")
+@pass_context
+@handle_errors
+def fhir_prune_history(ctx: Context, days: int | None) -> None:
+    """Delete the FHIR versions superseded more than N days ago (`_history`, vread).
+
+    A running server prunes by itself every hour; `_since` older than the kept
+    period is refused, so that a mirror never misses a version silently.
+
+    \b
+    Example:
+      annuaire fhir prune-history --days 30
+    """
+    from annuaire.config import Settings
+    from annuaire.fhir import history
+
+    kept = Settings.from_env().fhir_history_days if days is None else days
+    with ctx.store.write() as conn:
+        removed = history.prune(conn, kept)
+    console.print(f"FHIR history: {removed:,} versions superseded more than {kept} days ago deleted", highlight=False)
 
 
 def render_cache(ctx: Context, *, full: bool = False) -> None:

@@ -111,6 +111,7 @@ def ldap_command(ctx: Context, host: str | None, ldap_port: str | None, ldaps_po
     config = ldap_config(Settings.from_env(host=host), ctx.db_url, ldap_port=ldap_port, ldaps_port=ldaps_port,
                          workers=workers, tls_cert=tls_cert, tls_key=tls_key, demo_tls=demo_tls, base_dn=base_dn,
                          ready_file=ready_file, limits=limits)
+    ctx.store.dispose()  # a missing store, or one behind the code, is refused before listening
     run_ldap(config)
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from annuaire.cli.app import Context, cli, console, handle_errors
 from annuaire.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from annuaire.localsync.sync import SyncReport
 
 _local_option = click.option(
     "--local", "local_db", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -48,6 +52,10 @@ class _Progress:
 @click.option("--structure", multiple=True, help="Keep boxes attached to this structure (Identification Structure, e.g. 1990000019).")
 @click.option("--type", "types", multiple=True, help="Keep boxes of this type: PER, ORG, APP, CAB.")
 @click.option("--force", is_flag=True, help="Download and compare again even when the source says it has not changed.")
+@click.option("--dry-run", is_flag=True,
+              help="Show what would be added, changed and removed; write nothing (the --local file is not even created).")
+@click.option("--confirm-mass-removal", is_flag=True,
+              help="Allow a run removing more than 20 % (and more than 10) of the synchronised contacts.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the full report (merges, suspected duplicates) as JSON to this file.")
 @click.pass_context
@@ -56,7 +64,7 @@ def local_sync(
     click_ctx: click.Context, source: str | None, local_db: Path | None, manifest: Path | None,
     departement: tuple[str, ...], profession: tuple[str, ...], savoir_faire: tuple[str, ...],
     domain: tuple[str, ...], structure: tuple[str, ...], types: tuple[str, ...], force: bool,
-    report_path: Path | None,
+    dry_run: bool, confirm_mass_removal: bool, report_path: Path | None,
 ) -> None:
     """Synchronise a LOCAL address book with the national MSSanté extraction.
 
@@ -64,13 +72,19 @@ def local_sync(
     contacts entered locally are never modified. A local contact with the same
     address (or the same national id and structure) is merged, not duplicated.
     Nothing is written unless the whole extraction is valid, and a run is one
-    transaction: an interrupted run leaves the base as it was.
+    transaction: an interrupted run leaves the base as it was. A run that would
+    remove more than 20 % (and more than 10) of the synchronised contacts, e.g.
+    after a changed filter, is refused unless --confirm-mass-removal is given.
+    Filter codes are checked against the code tables (`local-sync codes`).
 
     \b
     Examples:
       annuaire local-sync --source https://annuaire.example/extractions/Extraction_Correspondance_MSSante \\
                           --local carnet.sqlite --departement 69 --departement 01
       annuaire local-sync --source Extraction_Correspondance_MSSante_202611250300.zip --local carnet.sqlite --type ORG
+      annuaire local-sync --source Extraction_Correspondance_MSSante_202611250300.zip --local carnet.sqlite \\
+                          --departement 59 --dry-run
+      annuaire local-sync codes departement
       annuaire local-sync add-contact --local carnet.sqlite --email secretariat@clinique.example --organisation "Clinique"
       annuaire local-sync export --local carnet.sqlite --format vcf -o carnet.vcf
     """
@@ -87,7 +101,8 @@ def local_sync(
         departements=departement, professions=profession, savoir_faire=savoir_faire,
         domains=domain, structures=structure, types=types,
     )
-    report = sync(local_db, source, filters, manifest=manifest, force=force, progress=_Progress(ctx.quiet))
+    report = sync(local_db, source, filters, manifest=manifest, force=force, dry_run=dry_run,
+                  confirm_mass_removal=confirm_mass_removal, progress=_Progress(ctx.quiet))
     if report_path:
         report_path.write_text(report.to_json() + "\n", encoding="utf-8")
     if report.status == "not-modified":
@@ -95,6 +110,9 @@ def local_sync(
         return
     if report.status == "unchanged":
         click.echo(f"same extraction as the last synchronisation ({report.extraction_ts}): nothing done")
+        return
+    if report.dry_run:
+        _print_dry_run(report, local_db, report_path)
         return
     dups = report.suspected_duplicates
     click.echo(
@@ -113,6 +131,29 @@ def local_sync(
                    + (" (see --report)" if not report_path else ""))
 
 
+def _print_dry_run(report: SyncReport, local_db: Path, report_path: Path | None) -> None:
+    """Counts, the first contacts of each kind (with the fields that change), and the warnings."""
+    from annuaire.localsync.sync import PREVIEW
+
+    click.echo(
+        f"dry run: nothing written to {local_db}\n"
+        f"extraction {report.extraction_ts}: {report.lines:,} lines, {report.selected:,} selected "
+        f"(filters: {report.filters})\n"
+        f"would add {report.added:,}, update {report.updated:,}, remove {report.removed:,}; "
+        f"{report.unchanged:,} unchanged"
+    )
+    for kind, sign, total in (("add", "+", report.added), ("update", "~", report.updated),
+                              ("remove", "-", report.removed)):
+        for item in report.preview.get(kind, []):
+            fields = f" [{', '.join(item['fields'])}]" if item.get("fields") else ""
+            click.echo(f"  {sign} {item['address']} ({item['name']}){fields}")
+        if total > PREVIEW:
+            more = "full list with --report FILE" if not report_path else f"full list in {report_path}"
+            click.echo(f"  … and {total - PREVIEW:,} more to {kind} ({more})")
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}")
+
+
 _CONTACT_FIELDS = (
     ("email", "address"), ("first-name", "first_name"), ("last-name", "last_name"),
     ("display-name", "display_name"), ("organisation", "organisation"), ("service", "service"),
@@ -129,7 +170,7 @@ def _contact_options(func):
 
 
 _CONTACT_HELP = {
-    "address": "Mail address.",
+    "address": "Mail address (required: every contact needs one).",
     "id_nat": "National id of the professional (RPPS with or without its leading 8).",
     "structure": "Structure id (Identification Structure, e.g. 1990000019), used to merge with national boxes.",
 }
@@ -140,7 +181,7 @@ _CONTACT_HELP = {
 @_contact_options
 @handle_errors
 def add_contact_cmd(local_db: Path, **values: str | None) -> None:
-    """Add a contact by hand (never modified by synchronisations).
+    """Add a contact by hand (never modified by synchronisations); --email is required.
 
     \b
     Example:
@@ -173,9 +214,13 @@ def _print_suspects(pairs: list) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @handle_errors
 def import_contacts_cmd(local_db: Path, file: Path) -> None:
-    """Import local contacts from a CSV (generic, Outlook or Thunderbird layout) or vCard file.
+    """Import local contacts from a CSV or vCard file.
 
-    All or nothing; contacts already present (same address) are skipped.
+    CSV: the export of Thunderbird or Outlook (English or French column
+    names), Apple Contacts' text-file labels, or generic columns (email,
+    first_name/prénom, last_name/nom, organisation/société, …). Every contact
+    needs a mail address: a line without one is refused with its number. All
+    or nothing; contacts already present (same address) are skipped.
 
     \b
     Example:
@@ -192,7 +237,9 @@ def import_contacts_cmd(local_db: Path, file: Path) -> None:
 
 @local_sync.command("export")
 @_local_option
-@click.option("--format", "fmt", required=True, type=click.Choice(["vcf", "outlook-csv", "thunderbird-csv", "ldif"]))
+@click.option("--format", "fmt", required=True,
+              type=click.Choice(["vcf", "vcf3", "outlook-csv", "thunderbird-csv", "ldif"]),
+              help="vcf: vCard 4.0; vcf3: vCard 3.0, for clients that only read 3.0 (older Outlook, some phones).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Output file (default: standard output).")
 @click.option("--base-dn", default=None, help="LDIF only: the DN under which entries are written.")
 @handle_errors
@@ -225,6 +272,26 @@ def export_cmd(local_db: Path, fmt: str, output: Path | None, base_dn: str | Non
             finally:
                 tmp.unlink(missing_ok=True)
     console.print(f"{count:,} contacts exported", highlight=False)
+
+
+_CODE_CHOICES = {"departement": "departements", "profession": "professions", "savoir-faire": "savoir_faire",
+                 "type": "types"}
+
+
+@local_sync.command("codes")
+@click.argument("table", type=click.Choice(list(_CODE_CHOICES)))
+@handle_errors
+def codes_cmd(table: str) -> None:
+    """List the valid codes of a filter (--departement, --profession, --savoir-faire, --type).
+
+    \b
+    Example:
+      annuaire local-sync codes departement
+    """
+    from annuaire.localsync.filters import codes
+
+    for code, label in codes(_CODE_CHOICES[table]).items():
+        click.echo(f"{code}\t{label}")
 
 
 @local_sync.command("serve-ldap")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import click
 
 from annuaire.cli.app import Context, cli, console, handle_errors, pass_context
 from annuaire.cli.ldap import ldap_config, ldap_options
-from annuaire.config import Settings
+from annuaire.config import Settings, read_store_url
 
 if TYPE_CHECKING:
     from annuaire.ldap.service import LdapConfig
@@ -20,6 +21,14 @@ if TYPE_CHECKING:
 @click.option("--http-workers", type=int, default=None,
               help="HTTP worker processes (default 1; two per core for throughput: the kernel spreads "
                    "connections over the workers by a hash, so a few keep-alive clients may share one).")
+@click.option("--access-log", default=None, metavar="FILE|-|off",
+              help="Access log, one line per HTTP request and LDAP operation: - (stderr, default), a file "
+                   "appended to, or off. Never logs keys, tokens or passwords.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Access log lines: text (key=value, default) or json (one object per line).")
+@click.option("--read-db", default=None, metavar="URL",
+              help="A PostgreSQL hot-standby replica of --db to read everything served from (LDAP, FHIR, "
+                   "web); writes go to --db. Environment: ANNUAIRE_READ_DB.")
 @ldap_options
 @pass_context
 @handle_errors
@@ -28,6 +37,9 @@ def serve(
     host: str | None,
     http_port: int | None,
     http_workers: int | None,
+    access_log: str | None,
+    log_format: str | None,
+    read_db: str | None,
     ldap_port: str | None,
     ldaps_port: str | None,
     workers: int | None,
@@ -43,18 +55,37 @@ def serve(
     """
     from annuaire.http.supervisor import serve as run
     from annuaire.http.workers import WorkerFailed
+    from annuaire.observability import accesslog
+    from annuaire.store import replica
+    from annuaire.store.opening import display_url
 
-    settings = Settings.from_env(host=host, http_port=http_port, http_workers=http_workers)
+    settings = Settings.from_env(host=host, http_port=http_port, http_workers=http_workers,
+                                 access_log=access_log, log_format=log_format)
     if settings.http_workers < 1:
         raise click.BadParameter(f"must be at least 1, got {settings.http_workers}", param_hint="--http-workers")
-    store = ctx.store  # opened (and upgraded) before anything starts
-    config = ldap_config(settings, ctx.db_url, ldap_port=ldap_port, ldaps_port=ldaps_port, workers=workers,
+    accesslog.check(settings.access_log, settings.log_format)  # a bad file or format: refused before starting
+    # Before anything starts: a missing store, or one behind the code, is refused with the command to run
+    # (`annuaire db upgrade`); the workers then open it as it is.
+    store = ctx.store
+    read_url = read_db or read_store_url()
+    if read_url:  # a replica that is a primary, unreachable or behind the code: refused before anything starts
+        replica.check(store.url, read_url)
+        store.dispose()
+        store = replica.open_front_store(store, read_url)
+    # LDAP only reads: its index and journal follower read the replica when there is one.
+    config = ldap_config(settings, store.read_url or store.url, ldap_port=ldap_port, ldaps_port=ldaps_port, workers=workers,
                          tls_cert=tls_cert, tls_key=tls_key, demo_tls=demo_tls)
     ldap = None if config.port is None and config.ldaps_port is None else config  # None: LDAP disabled
+    # The pages (/aide) tell the LDAP ports served, those of the command line (0: none).
+    settings = replace(settings, ldap_port=(ldap.port or 0) if ldap else 0,
+                       ldaps_port=(ldap.ldaps_port or 0) if ldap and ldap.tls else 0)
     _ports_free(settings, ldap)  # before announcing anything
     base = settings.base_url
+    if store.read_url:
+        console.print(f"Store             reads from the replica {display_url(store.read_url)}, writes to "
+                      f"{display_url(store.url)}", highlight=False)
     console.print(f"Web search page   {base}/", highlight=False)
-    console.print(f"FHIR API          {base}/fhir/v2 (header ESANTE-API-KEY; keys: annuaire apikey add NAME)", highlight=False)
+    console.print(f"FHIR API          {base}/fhir/v2 (header ESANTE-API-KEY; keys: annuaire --db {display_url(store.url)} apikey add NAME)", highlight=False)
     console.print(f"Publication API   {base}/api/v1/domains/<domain>/mailboxes (OpenAPI: {base}/api/v1/openapi.json)", highlight=False)
     console.print(f"Extractions       {base}/extractions/", highlight=False)
     if ldap is not None:

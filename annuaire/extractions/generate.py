@@ -17,11 +17,12 @@ from pathlib import Path
 from sqlalchemy import Connection
 
 from annuaire import formats
-from annuaire.extractions import catalog, mssante, ps_libreacces
+from annuaire.extractions import catalog, mssante, pace, ps_libreacces
 from annuaire.extractions.manifest import publish
 from annuaire.extractions.package import AtomicArchive
 from annuaire.extractions.snapshot import snapshot
 from annuaire.nationalfiles.manifest import Manifest
+from annuaire.progress import Reporter, Steps, steps
 from annuaire.store import Store
 
 WRITERS: dict[str, Callable[[Connection, AtomicArchive], object]] = {
@@ -30,11 +31,13 @@ WRITERS: dict[str, Callable[[Connection, AtomicArchive], object]] = {
 }
 
 
-def generate_one(store: Store, outdir: Path, name: str, now: datetime | None = None) -> Manifest:
-    """Write `<name>_<ts>.zip` and its manifest; return the manifest."""
+def generate_one(store: Store, outdir: Path, name: str, now: datetime | None = None, progress: Steps | None = None,
+                 expected: dict[str, int] | None = None) -> Manifest:
+    """Write `<name>_<ts>.zip` and its manifest; return the manifest (`progress`: a step per
+    member file of `expected` lines)."""
     if name not in WRITERS:
         raise ValueError(f"unknown extraction {name!r} (known: {', '.join(WRITERS)})")
-    with snapshot(store, now) as snap, AtomicArchive(Path(outdir), name, snap.ts) as archive:
+    with snapshot(store, now) as snap, AtomicArchive(Path(outdir), name, snap.ts, progress, expected) as archive:
         WRITERS[name](snap.conn, archive)
     return publish(Path(outdir), name, snap.ts, snap.generated_at, archive.info, snap.journal_cursor)
 
@@ -45,9 +48,18 @@ def generate(
     names: tuple[str, ...] = catalog.KINDS,
     keep_days: int | None = None,
     now: datetime | None = None,
+    progress: Reporter | None = None,
 ) -> list[Manifest]:
     """Write every requested extraction, then remove those older than `keep_days`."""
-    manifests = [generate_one(store, outdir, name, now) for name in names]
+    steps_ = steps(progress)
+    unknown = [name for name in names if name not in WRITERS]
+    expected: dict[str, int] = {}
+    if progress is not None and not unknown:  # (the lines counted first: the overall time left)
+        with store.read() as conn:
+            expected = pace.expected_lines(conn, names)
+        steps_.plan(sum(pace.weight(kind, lines) for kind, lines in expected.items()))
+    manifests = [generate_one(store, outdir, name, now, steps_, expected) for name in names]
+    steps_.done()
     if keep_days is not None:
         catalog.prune(Path(outdir), keep_days)
     return manifests

@@ -18,10 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from annuaire import formats
+from annuaire.extractions import pace
 from annuaire.nationalfiles.manifest import MemberInfo, sha256_file
+
+if TYPE_CHECKING:
+    from annuaire.progress import Steps
 
 # Level 1 deflate: about 3x faster than the default for ~10 % larger files.
 COMPRESS_LEVEL = 1
@@ -44,8 +48,9 @@ class MemberWriter:
     cores; a bounded queue keeps memory flat.
     """
 
-    def __init__(self, stream, info: MemberInfo) -> None:
+    def __init__(self, stream, info: MemberInfo, progress: Steps | None = None) -> None:
         self._stream = stream
+        self._progress = progress
         self._hash = hashlib.sha256()
         self.info = info
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
@@ -70,6 +75,8 @@ class MemberWriter:
         self._queue.put(data)
         self.info.bytes += len(data)
         self.info.lines += lines
+        if self._progress is not None and lines:
+            self._progress.advance(lines)
 
     def write_lines(self, lines: Iterable[str]) -> None:
         """Write already terminated lines, in chunks (one encode per chunk)."""
@@ -104,7 +111,11 @@ class AtomicArchive:
     On an exception the temporary file is removed and nothing appears.
     """
 
-    def __init__(self, outdir: Path, name: str, ts: str) -> None:
+    def __init__(self, outdir: Path, name: str, ts: str, progress: Steps | None = None,
+                 expected: dict[str, int] | None = None) -> None:
+        """`progress`: a step per member file, of `expected[kind]` lines (annuaire.extractions.pace)."""
+        self.progress = progress
+        self.expected = expected or {}
         self.outdir = Path(outdir)
         self.name = name
         self.ts = ts
@@ -127,7 +138,10 @@ class AtomicArchive:
         zinfo.compress_type = zipfile.ZIP_DEFLATED
         zinfo._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]  # (public name from 3.13)
         zinfo.external_attr = 0o644 << 16
-        writer = MemberWriter(self._zip.open(zinfo, "w", force_zip64=True), info)
+        if self.progress is not None:
+            lines = self.expected.get(kind, 0)
+            self.progress.start(f"Writing {info.name}", lines, pace.weight(kind, lines), unit="lines")
+        writer = MemberWriter(self._zip.open(zinfo, "w", force_zip64=True), info, self.progress)
         self._members.append(writer)
         writer.write_text(header, 0)
         self.info.members.append(info)

@@ -30,10 +30,11 @@ from annuaire.errors import (
     Unauthorized,
     Unavailable,
 )
-from annuaire.fhir import ids, paging, params, query
+from annuaire.fhir import ids, packing, paging, params, query
 from annuaire.fhir.auth import KeyRing, RateLimiter
 from annuaire.fhir.cache import BackgroundRenderer
 from annuaire.fhir.capability import capability_statement
+from annuaire.fhir.historyview import HistoryView
 from annuaire.fhir.patchwrite import MailboxPatcher
 from annuaire.fhir.tables import (
     ORGANIZATION,
@@ -45,7 +46,7 @@ from annuaire.fhir.tables import (
 from annuaire.http import limits
 from annuaire.http.bodies import read_body
 from annuaire.http.errors import FHIR_JSON, Edge, Outcome
-from annuaire.store import Store, credentials
+from annuaire.store import Store, credentials, replica
 from annuaire.store.schema import activity
 
 PREFIX = "/fhir/v2"
@@ -71,8 +72,11 @@ class FhirApi:
         self.limits = limits.for_app()  # shared by the worker processes when there are several
         self.limiter = RateLimiter(settings.fhir_rate_limit, self.limits)
         self.throttle = limits.AuthThrottle(self.limits, "FHIR API", settings.auth_failures_per_address)
-        self.renderer = BackgroundRenderer(store)
+        # The renderer reads the store and writes the cache on the primary; with a replica
+        # (`serve --read-db`) searches read its copy of the cache, watched for lag (store.replica).
+        self.renderer = BackgroundRenderer(store.primary, history_days=settings.fhir_history_days)
         self.renderer.start()  # with the server, not at the first request
+        replica.watch(store)  # (None without a replica)
         self.compiler = query.Compiler(store)
         self.inline = store.in_process
         self._secret: bytes | None = settings.secret.encode() if settings.secret else None
@@ -111,7 +115,7 @@ class FhirApi:
             if cached:
                 if not self.renderer.checked.is_set():  # just started: its first look takes a moment
                     await run_in_threadpool(self.renderer.checked.wait, 2.0)
-                why = self.renderer.unavailable()
+                why = self.renderer.unavailable() or replica.unavailable(self.store)
                 if why is not None:
                     raise Unavailable(f"{why}; retry shortly", RETRY_AFTER)
             return await handler(request)
@@ -150,10 +154,12 @@ class FhirApi:
     async def read(self, request: Request) -> Response:
         rtype = _resource_type(request.path_params["type"])
         rid_text = request.path_params["id"]
-        for name, _ in request.query_params.multi_items():
-            if name not in ("_format", "_elements"):
+        elements = None
+        for name, value in _query(request):
+            if name == "_elements":
+                elements = params._elements(rtype, value)
+            elif name != "_format":
                 raise InvalidInput(f"Parameter {name} not found for read of {rtype}")
-        elements = params._elements(rtype, request.query_params["_elements"]) if "_elements" in request.query_params else None
         body = await self._call(self._read, rtype, rid_text)
         if elements is not None:
             body = _subset(body, elements)
@@ -170,8 +176,8 @@ class FhirApi:
                     (fhir_resource.c.kind == ids.TYPES[rtype]) & (fhir_resource.c.rid == rid)
                 )
             ).first()
-        body = bytes(row.json) if row else b""
-        if not row or _public_id(body) != public_id:
+            body = packing.unpack(conn, row.json) if row else b""
+        if not row or ids.of_body(body) != public_id:
             raise NotFound(f"Resource not found with id: {public_id}")
         if not row.active:
             raise Gone(f"Resource {rtype}/{public_id} no longer exists (inactive); its last state is in "
@@ -180,7 +186,7 @@ class FhirApi:
 
     async def search_get(self, request: Request) -> Response:
         rtype = _resource_type(request.path_params["type"])
-        pairs = request.query_params.multi_items()
+        pairs = _query(request)
         self_url = f"{self.base(request)}/{rtype}" + (f"?{request.url.query}" if request.url.query else "")
         return await self._search(rtype, pairs, self_url, self.base(request))
 
@@ -189,16 +195,15 @@ class FhirApi:
         ctype = request.headers.get("content-type", "")
         if ctype and not ctype.startswith("application/x-www-form-urlencoded"):
             raise InvalidInput(f"POST {rtype}/_search expects application/x-www-form-urlencoded, got {ctype}")
-        body = (await read_body(request, self.settings.fhir_max_body_bytes)).decode("utf-8", "replace")
-        from urllib.parse import parse_qsl
-
-        pairs = request.query_params.multi_items() + parse_qsl(body, keep_blank_values=True)
+        raw = await read_body(request, self.settings.fhir_max_body_bytes)
+        pairs = _query(request) + params.query_pairs(raw, "form body")
+        body = raw.decode("utf-8", "backslashreplace")  # for the self link only: the pairs are checked
         query_text = "&".join(p for p in (request.url.query, body) if p)
         self_url = f"{self.base(request)}/{rtype}" + (f"?{query_text}" if query_text else "")
         return await self._search(rtype, pairs, self_url, self.base(request))
 
     async def page(self, request: Request) -> Response:
-        pairs = request.query_params.multi_items()
+        pairs = _query(request)
         if [n for n, _ in pairs] != ["id"]:
             raise InvalidInput("A page link has exactly one parameter, id: follow the next link as given")
         cursor = paging.decode(self.secret, pairs[0][1])
@@ -225,7 +230,7 @@ class FhirApi:
                 rows, more = query.run_page(conn, plan, cursor.after, bounds, search.count)
             entries = self._entries(conn, search, rows, base)
         links = []
-        if more:
+        if more and rows:  # `_count=0` asks for the total only: no page follows
             token = paging.encode(self.secret, paging.Cursor(search, rows[-1][0], bounds, total))
             links.append(b'{"relation":"next","url":' + orjson.dumps(f"{base}/_page?id={token}") + b"}")
         links.append(b'{"relation":"self","url":' + orjson.dumps(self_url) + b"}")
@@ -242,7 +247,7 @@ class FhirApi:
         def entry(type_: str, body: bytes, filtered: bool = False) -> bytes:
             if filtered and subset is not None:
                 body = _subset(body, subset)
-            url = f"{base}/{type_}/{_public_id(body)}".encode()
+            url = f"{base}/{type_}/{ids.of_body(body)}".encode()
             return b'{"fullUrl":"' + url + b'","resource":' + body + b"}"
 
         rev: dict[int, list[bytes]] = {}
@@ -283,7 +288,7 @@ class FhirApi:
                 bodies = query.resources(conn, ORGANIZATION, sites[:MAX_INCLUDED])
                 out.extend(entry("Organization", bodies[s]) for s in sites if s in bodies)
         elif search.resource_type == "Organization" and "Organization:partof" in inc:
-            parents = sorted({p for p in (_partof(body) for _, body in rows) if p is not None})
+            parents = sorted({p for p in (ids.part_of(body) for _, body in rows) if p is not None})
             matched = {rid for rid, _ in rows}
             parents = [p for p in parents if p not in matched]
             bodies = query.resources(conn, ORGANIZATION, parents)
@@ -292,22 +297,6 @@ class FhirApi:
 
 
 # --- helpers ---------------------------------------------------------------------
-
-_ID_MARK = b'"id":"'
-_PARTOF = b'"partOf":{"reference":"Organization/001-02-'
-
-
-def _public_id(body: bytes) -> str:
-    start = body.find(_ID_MARK) + len(_ID_MARK)
-    return body[start : body.index(b'"', start)].decode()
-
-
-def _partof(body: bytes) -> int | None:
-    at = body.find(_PARTOF)
-    if at < 0:
-        return None
-    start = at + len(_PARTOF)
-    return -int(body[start : body.index(b'"', start)])
 
 
 def _subset(body: bytes, elements: tuple[str, ...]) -> bytes:
@@ -321,6 +310,17 @@ def _subset(body: bytes, elements: tuple[str, ...]) -> bytes:
     return orjson.dumps(out)
 
 
+def _query(request: Request) -> list[tuple[str, str]]:
+    """The query string's pairs, strictly decoded (params.query_pairs)."""
+    return params.query_pairs(request.scope.get("query_string", b""))
+
+
+async def no_history(request: Request) -> Response:
+    """The history of the whole system is not served: each type's is."""
+    raise NotFound("The history of the whole system is not supported: ask each type's, e.g. "
+                   "Practitioner/_history?_since=<instant>")
+
+
 def _resource_type(name: str) -> str:
     if name not in ids.TYPES:
         known = ", ".join(sorted(ids.TYPES))
@@ -332,11 +332,16 @@ def routes(store: Store, settings: Settings) -> list[BaseRoute]:
     """The /fhir/v2 routes, for annuaire.http.app PROVIDERS: every path under /fhir/v2, whatever
     its method, answers FHIR JSON or an OperationOutcome."""
     api = FhirApi(store, settings)
-    patcher = MailboxPatcher(store, settings, api.compiler)
+    patcher = MailboxPatcher(store.primary, settings, api.compiler)  # (publishes: reads the primary)
+    versions = HistoryView(api)
     g = api.guarded
     mount = Mount(PREFIX, routes=[
         Route("/metadata", g(api.metadata, needs_key=False, cached=False), methods=["GET"]),
         Route("/_page", g(api.page), methods=["GET"]),
+        Route("/_history", no_history, methods=["GET"]),
+        Route("/{type}/_history", g(versions.type), methods=["GET"]),
+        Route("/{type}/{id}/_history", g(versions.instance), methods=["GET"]),
+        Route("/{type}/{id}/_history/{vid}", g(versions.vread), methods=["GET"]),
         Route("/{type}/_search", g(api.search_post), methods=["POST"]),
         Route("/{type}/{id}", g(api.read), methods=["GET"]),
         Route("/{type}", g(api.search_get), methods=["GET"]),

@@ -46,7 +46,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, Select, delete, func, select, update
 
-from annuaire.fhir import render
+from annuaire.fhir import history, ids, packing, render
 from annuaire.fhir.render import Rendered
 from annuaire.fhir.tables import (
     ORGANIZATION,
@@ -57,6 +57,8 @@ from annuaire.fhir.tables import (
     fhir_sync,
     fhir_telecom,
     fhir_token,
+    token_param,
+    token_system,
 )
 from annuaire.gcpause import gc_paused
 from annuaire.store import Store
@@ -77,13 +79,14 @@ from annuaire.store.schema import (
 from annuaire.store.visibility import visible
 
 CHUNK = 2000
-RESOURCE_COLUMNS = ("kind", "rid", "active", "version", "last_updated", "digest", "json")
+RESOURCE_COLUMNS = ("kind", "rid", "active", "version", "last_updated", "recorded_at", "digest", "json")
 TOKEN_COLUMNS = ("kind", "param", "system", "code", "rid")
 TELECOM_COLUMNS = ("mailbox_id", "kind", "rid", "address", "domain", "type")
 FULL_PASS_THRESHOLD = 200_000  # journal rows behind: re-render everything instead
 LEASE = 300  # seconds
 STALE_AFTER = 5.0  # seconds a server's cache may be behind before its searches answer 503
 SMALL_BACKLOG = 20_000  # journal rows a refresh renders within a few seconds
+PRUNE_EVERY = 3600  # seconds between two prunings of the history by a server's renderer
 
 Progress = Callable[[str, int], None]
 
@@ -151,6 +154,8 @@ def refresh(store: Store, *, full: bool = False, wait: bool | float = True,
         stats.full = True
         with snapshot(store.engine) as conn:
             fresh = start(conn)  # before the pass: whatever commits during it comes again
+        with store.write() as conn:
+            packing.ensure_dictionary(conn, lambda: _samples(conn))
         if empty and parallel:
             from annuaire.fhir import fullpass
 
@@ -293,14 +298,12 @@ def _affected(conn: Connection, rows: list) -> Affected:
                 out.legal.add(s.finess_ej)
             if s.idnat and s.idnat.startswith("1"):  # (its boxes may fall back to a legal entity of that FINESS)
                 out.legal.add(s.idnat[1:])
-        for (doc,) in conn.execute(
+        for (stored,) in conn.execute(
             select(fhir_resource.c.json).where((fhir_resource.c.kind == ORGANIZATION) & fhir_resource.c.rid.in_(chunk))
         ):
-            marker = b'"partOf":{"reference":"Organization/001-02-'
-            at = bytes(doc).find(marker)
-            if at >= 0:
-                end = bytes(doc).index(b'"', at + len(marker))
-                out.legal_rids.add(-int(bytes(doc)[at + len(marker) : end]))
+            legal_rid = ids.part_of(packing.unpack(conn, stored))
+            if legal_rid is not None:
+                out.legal_rids.add(legal_rid)
     return out
 
 
@@ -563,6 +566,19 @@ def _render_legal(conn: Connection, finesses: set[str], rids: set[int], create: 
     return out
 
 
+def _samples(conn: Connection, each: int = 1000) -> Iterator[bytes]:
+    """Bodies to train the compression dictionary on: the first `each` practitioners, roles
+    and sites (nothing written: legal entities not numbered yet are left out of partOf)."""
+    stamp = utc_now()
+    for table, fn in ((person, _render_persons), (activity, _render_activities)):
+        ids_ = list(conn.execute(select(table.c.id).order_by(table.c.id).limit(each)).scalars())
+        if ids_:
+            yield from (r.finish(1, stamp) for r in fn(conn, ids_))
+    ids_ = list(conn.execute(select(structure.c.id).order_by(structure.c.id).limit(each)).scalars())
+    if ids_:
+        yield from (r.finish(1, stamp) for r in _render_structures(conn, ids_, create=False))
+
+
 # --- writing -----------------------------------------------------------------
 
 
@@ -575,6 +591,7 @@ def _write(conn: Connection, items: list[Rendered], stats: RefreshStats) -> None
     if not items:
         return
     now = utc_now()
+    pack = packing.packer(conn)
     by_kind: dict[str, list[Rendered]] = defaultdict(list)
     for r in items:
         by_kind[r.kind].append(r)
@@ -604,13 +621,14 @@ def _write(conn: Connection, items: list[Rendered], stats: RefreshStats) -> None
             if old is not None and stamp <= old[2]:
                 stamp = old[2]
             changed.append(r.rid)
-            _rows(r, dig, version, stamp, rows, tokens, telecoms)
+            _rows(r, dig, version, stamp, now, rows, tokens, telecoms, pack)
         stats.rendered += len(group)
         if not changed:
             continue
         stats.changed += len(changed)
         for chunk in _chunks([c for c in changed if c in existing], 900):
             where = lambda t, kind=kind, chunk=chunk: (t.c.kind == kind) & t.c.rid.in_(chunk)
+            history.keep(conn, kind, chunk, now)
             conn.execute(delete(fhir_resource).where(where(fhir_resource)))
             conn.execute(delete(fhir_token).where(where(fhir_token)))
             conn.execute(delete(fhir_telecom).where(where(fhir_telecom)))
@@ -619,11 +637,13 @@ def _write(conn: Connection, items: list[Rendered], stats: RefreshStats) -> None
         bulk_insert(conn, "fhir_telecom", TELECOM_COLUMNS, telecoms)
 
 
-def _rows(r: Rendered, dig: int, version: int, stamp: str, resources: list, tokens: list, telecoms: list) -> None:
-    """The rows of one rendered resource: its `fhir_resource` row, its tokens and its telecom rows."""
+def _rows(r: Rendered, dig: int, version: int, stamp: str, now: str, resources: list, tokens: list, telecoms: list,
+          pack: packing.Pack) -> None:
+    """The rows of one rendered resource, written `now`: its `fhir_resource` row (the body
+    compressed by `pack`), its tokens and its telecom rows."""
     kind, rid = r.kind, r.rid
-    resources.append((kind, rid, r.active, version, stamp, dig, r.finish(version, stamp)))
-    tokens.extend((kind, p, s, c, rid) for p, s, c in r.tokens)
+    resources.append((kind, rid, r.active, version, stamp, now, dig, pack(r.finish(version, stamp))))
+    tokens.extend((kind, token_param(p), token_system(s), c, rid) for p, s, c in r.tokens)
     telecoms.extend((b["id"], kind, rid, b["address"], b["domain"], b["type"]) for b in r.mailboxes)
 
 
@@ -690,8 +710,11 @@ class BackgroundRenderer:
     few seconds of work, or behind for longer than `stale_after`.
     """
 
-    def __init__(self, store: Store, interval: float = 0.5, stale_after: float = STALE_AFTER) -> None:
+    def __init__(self, store: Store, interval: float = 0.5, stale_after: float = STALE_AFTER,
+                 history_days: int = history.DEFAULT_DAYS) -> None:
         self.store = store
+        self.history_days = history_days
+        self._pruned = 0.0
         self.interval = interval
         self.stale_after = stale_after
         self.state: Status | None = None
@@ -741,6 +764,10 @@ class BackgroundRenderer:
                 failures = 0
                 if state.behind and not refresh(self.store, wait=False).skipped:
                     continue  # look again at once: more may have come meanwhile
+                if time.monotonic() - self._pruned > PRUNE_EVERY:
+                    with self.store.write() as conn:
+                        history.prune(conn, self.history_days)
+                    self._pruned = time.monotonic()
             except Exception:  # noqa: BLE001 - keep following; the next round retries
                 failures += 1
                 self.checked.set()

@@ -78,9 +78,10 @@ import orjson
 from sqlalchemy import Connection, Table, func, select
 
 from annuaire.errors import DirectoryError
-from annuaire.fhir import cache
+from annuaire.fhir import cache, packing
 from annuaire.fhir.render import Rendered
 from annuaire.fhir.tables import (
+    fhir_dictionary,
     fhir_legal_entity,
     fhir_resource,
     fhir_telecom,
@@ -181,6 +182,7 @@ SNAPSHOT: dict[Table, list[tuple[str, ...]]] = {
     diploma: [("person_id",)],
     mailbox: [("holder",), ("structure_idnat",)],
     fhir_legal_entity: [],
+    fhir_dictionary: [],
 }
 
 
@@ -286,11 +288,12 @@ class Renderer:
         else:
             items = cache._render_legal(conn, set(unit.finesses), set(), create=False)
         now = utc_now()
+        pack = packing.packer(conn)
         resources: list[tuple] = []
         tokens: list[tuple] = []
         telecoms: list[tuple] = []
         for r in items:
-            cache._rows(r, r.body_digest(), 1, r.changed_at or now, resources, tokens, telecoms)
+            cache._rows(r, r.body_digest(), 1, r.changed_at or now, now, resources, tokens, telecoms, pack)
         return resources, tokens, telecoms
 
 

@@ -65,3 +65,24 @@ def public_id(kind: str, rid: int, person_id: int | None = None) -> str:
         assert person_id is not None
         return role_id(person_id, rid)
     return organization_id(rid)
+
+
+_ID_MARK = b'"id":"'
+
+
+def of_body(body: bytes) -> str:
+    """The public id of a served resource, read from its bytes (`"id"` is its second key)."""
+    start = body.find(_ID_MARK) + len(_ID_MARK)
+    return body[start : body.index(b'"', start)].decode()
+
+
+_PARTOF = b'"partOf":{"reference":"Organization/001-02-'
+
+
+def part_of(body: bytes) -> int | None:
+    """The rid of the legal entity a served Organization is part of (None: none)."""
+    at = body.find(_PARTOF)
+    if at < 0:
+        return None
+    start = at + len(_PARTOF)
+    return -int(body[start : body.index(b'"', start)])

@@ -4,7 +4,10 @@ FHIR rules applied: a parameter repeated = AND, commas inside one value = OR
 (`\\,` is a literal comma); modifiers after a colon (`family:exact`); every
 unknown parameter, modifier or malformed value is an InvalidInput (400) that
 names it, never silently ignored. Result parameters (`_count`, `_total`,
-`_elements`, `_include`, `_revinclude`, `_format`) are parsed here too.
+`_summary`, `_elements`, `_include`, `_revinclude`, `_format`) are parsed here
+too, and so is the query string itself (`query_pairs`: strict UTF-8 and
+percent-encoding, so that a bad byte is refused naming its parameter rather
+than searched for as U+FFFD).
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from annuaire.errors import InvalidInput
 
-STRING, TOKEN, DATE, REFERENCE = "string", "token", "date", "reference"
+STRING, TOKEN, DATE, REFERENCE, URI = "string", "token", "date", "reference", "uri"
 
-COMMON = {"_id": TOKEN, "_lastUpdated": DATE, "active": TOKEN}
+# `_profile`: the resource's profile canonical (meta.profile), as FHIR's own `_profile` (uri).
+COMMON = {"_id": TOKEN, "_lastUpdated": DATE, "_profile": URI, "active": TOKEN}
 DATA = {"data-information-system": TOKEN, "data-registration-authority": TOKEN}
 MAILBOX = {"mailbox-mss": STRING, "mailbox-mss-type": TOKEN}
 
@@ -51,9 +56,11 @@ REVINCLUDES = {
         "PractitionerRole:organization", "HealthcareService:organization", "Device:organization",
     ),
 }
-MODIFIERS = {STRING: ("exact", "contains"), TOKEN: (), DATE: (), REFERENCE: ()}
-RESULT = {"_count", "_total", "_elements", "_include", "_revinclude", "_format"}
+# The modifiers of each parameter type (the CapabilityStatement lists them per parameter).
+MODIFIERS: dict[str, tuple[str, ...]] = {STRING: ("exact", "contains"), TOKEN: (), DATE: (), REFERENCE: (), URI: ()}
+RESULT = {"_count", "_total", "_summary", "_elements", "_include", "_revinclude", "_format"}
 TOTALS = ("accurate", "none", "estimate")
+SUMMARIES = ("count", "false")  # `count`: the total only; `false`: whole resources (the default)
 ELEMENTS = {
     "Practitioner": ("identifier", "active", "name", "telecom", "qualification", "extension", "language"),
     "PractitionerRole": ("identifier", "active", "practitioner", "organization", "code", "telecom", "language"),
@@ -86,7 +93,7 @@ class Clause:
 class Search:
     resource_type: str
     clauses: list[Clause] = field(default_factory=list)
-    count: int = 50
+    count: int = 50  # 0: the total only (`_count=0`, `_summary=count`), no entries and no next link
     total: str = "best"  # best | accurate | estimate | none
     elements: tuple[str, ...] | None = None
     include: tuple[str, ...] = ()
@@ -106,11 +113,45 @@ def split_or(value: str) -> list[str]:
     return [p.replace("\\,", ",") for p in parts]
 
 
+def query_pairs(raw: bytes, where: str = "query") -> list[tuple[str, str]]:
+    """The (name, value) pairs of a query string or form body (`+` is a space), decoded
+    strictly: a percent sign not followed by two hex digits, or bytes that are not UTF-8,
+    are an InvalidInput naming the parameter (Starlette would keep the first as is and
+    turn the second into U+FFFD, searched for as such)."""
+    pairs: list[tuple[str, str]] = []
+    for part in raw.split(b"&"):
+        if not part:
+            continue
+        raw_name, _, raw_value = part.partition(b"=")
+        name = _decoded(raw_name, None, where)
+        pairs.append((name, _decoded(raw_value, name, where)))
+    return pairs
+
+
+_BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+def _decoded(raw: bytes, name: str | None, where: str) -> str:
+    what = f"the value of parameter {name}" if name is not None else "a parameter name"
+    if _BAD_PERCENT.search(raw):
+        shown = raw.decode("latin-1")[:60]
+        raise InvalidInput(f"Invalid percent-encoding in {what} in the {where}: '{shown}' "
+                           "(a % must be followed by two hexadecimal digits; send a literal % as %25)")
+    data = unquote_to_bytes(raw.replace(b"+", b" "))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        shown = data.decode("utf-8", "backslashreplace")[:60]
+        raise InvalidInput(f"Invalid UTF-8 in {what} in the {where}: '{shown}' "
+                           "(percent-encode the UTF-8 bytes of each character)") from None
+
+
 def parse(resource_type: str, pairs: list[tuple[str, str]], default_count: int, max_count: int) -> Search:
     known = PARAMETERS[resource_type]
     search = Search(resource_type, count=default_count)
     include: list[str] = []
     revinclude: list[str] = []
+    summary_count = total_given = False
     for raw_name, value in pairs:
         if "\x00" in raw_name or "\x00" in value:  # no directory value holds one (and PostgreSQL refuses them)
             raise InvalidInput(f"Parameter {raw_name!r}: NUL characters are not accepted")
@@ -123,7 +164,12 @@ def parse(resource_type: str, pairs: list[tuple[str, str]], default_count: int, 
             elif name == "_total":
                 if value not in TOTALS:
                     raise InvalidInput("Bad value for the _total parameter. Allowed values are : accurate, none, estimate")
-                search.total = value
+                search.total, total_given = value, True
+            elif name == "_summary":
+                if value not in SUMMARIES:
+                    raise InvalidInput(f"Bad value {value!r} for the _summary parameter. Allowed values are : "
+                                       f"{', '.join(SUMMARIES)}")
+                summary_count = summary_count or value == "count"
             elif name == "_elements":
                 search.elements = _elements(resource_type, value)
             elif name == "_include":
@@ -152,6 +198,10 @@ def parse(resource_type: str, pairs: list[tuple[str, str]], default_count: int, 
         search.clauses.append(Clause(name, modifier or None, values))
     search.include = tuple(dict.fromkeys(include))
     search.revinclude = tuple(dict.fromkeys(revinclude))
+    if summary_count:
+        search.count = 0
+    if search.count == 0 and not total_given:
+        search.total = "accurate"  # the total is the whole answer: a best-effort one may be omitted
     return search
 
 

@@ -34,7 +34,7 @@ from annuaire.errors import (
     RuleViolation,
     UnsupportedMediaType,
 )
-from annuaire.fhir import ids, params, query
+from annuaire.fhir import ids, packing, params, query
 from annuaire.fhir import patch as fp
 from annuaire.fhir.tables import (
     ORGANIZATION,
@@ -180,9 +180,9 @@ class MailboxPatcher:
         with self.store.read() as conn:
             row = conn.execute(select(fhir_resource.c.json, fhir_resource.c.version)
                                .where((fhir_resource.c.kind == kind) & (fhir_resource.c.rid == rid))).first()
-        if row is None:
-            raise NotFound("The resource is not rendered yet; read it again in a moment")
-        return bytes(row.json), int(row.version)
+            if row is None:
+                raise NotFound("The resource is not rendered yet; read it again in a moment")
+            return packing.unpack(conn, row.json), int(row.version)
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from sqlalchemy.sql.elements import False_
 
 from annuaire.errors import InvalidInput
 from annuaire.fhir import codes as cs
-from annuaire.fhir import ids
+from annuaire.fhir import ids, packing
 from annuaire.fhir.params import Clause, DateRange, Search
 from annuaire.fhir.tables import (
     ORGANIZATION,
@@ -48,6 +48,8 @@ from annuaire.fhir.tables import (
     fhir_resource,
     fhir_telecom,
     fhir_token,
+    token_param,
+    token_system,
 )
 from annuaire.store import contains
 from annuaire.store.keys import search_key
@@ -114,6 +116,18 @@ DRIVER_RANK = {
 }
 
 
+# Parameters that also find inactive resources (the others are about content they no longer have).
+NOT_CONTENT = ("_id", "_lastUpdated", "_profile", "active", "identifier", "identifier-type")
+
+
+def _naming(clause: Clause, exc: InvalidInput) -> InvalidInput:
+    """An error met while compiling a clause, naming the parameter as the client wrote it."""
+    written = clause.name + (f":{clause.modifier}" if clause.modifier else "")
+    if f"parameter {written}" in exc.message.lower() or f"parameter {clause.name}:" in exc.message.lower():
+        return exc
+    return InvalidInput(f"Parameter {written}: {exc.message}")
+
+
 @dataclass
 class SqlPlan:
     """Conditions on the cache rows, and the id lookup that drives the page (if any)."""
@@ -133,13 +147,16 @@ class Compiler:
         content = False
         for clause in search.clauses:
             method = getattr(self, "p_" + clause.name.lstrip("_").replace("-", "_"))
-            alternatives = [method(search.resource_type, clause, v) for v in clause.values]
+            try:
+                alternatives = [method(search.resource_type, clause, v) for v in clause.values]
+            except InvalidInput as exc:
+                raise _naming(clause, exc) from None
             if all(isinstance(a, Sel) for a in alternatives):
                 item: Any = _any(alternatives)
             else:
                 item = or_(*[_expr(a) for a in alternatives]) if len(alternatives) > 1 else alternatives[0]
             items.append((DRIVER_RANK.get(clause.name, 50), item))
-            content = content or clause.name not in ("_id", "_lastUpdated", "active", "identifier", "identifier-type")
+            content = content or clause.name not in NOT_CONTENT
         drivers = sorted((rank, i) for i, (rank, item) in enumerate(items) if isinstance(item, Sel))
         driver = items[drivers[0][1]][1] if drivers else None
         conditions: list[ColumnElement] = [f.c.kind == kind]
@@ -183,6 +200,11 @@ class Compiler:
     def p_active(self, rtype: str, clause: Clause, value: str) -> Cond:
         return f.c.active == (true() if value == "true" else false())
 
+    def p_profile(self, rtype: str, clause: Clause, value: str) -> Cond:
+        """Every resource of a type claims the same profiles (meta.profile, inactive ones
+        included): a profile of the type selects them all, any other none (not an error)."""
+        return true() if value.strip() in cs.PROFILES[rtype] else false()
+
     # --- strings ---
 
     def _string(self, name: str, clause: Clause, value: str, key_col: Any, raw_col: Any, target: str | None,
@@ -192,12 +214,12 @@ class Compiler:
             base = base.where(where)
         if clause.modifier == "contains":
             if target is None:
-                raise InvalidInput(f"Modifier :contains is not supported on parameter {name}")
+                raise InvalidInput(f"Modifier :contains is not supported on parameter {clause.name}")
             lookup = contains.contains_ids(self.bind, target, value)
             if where is not None:
                 return _in(base.where(id_col.in_(lookup)))
             return Sel([lookup], natural=(0,) if contains.ids_ascending(self.bind) else ())
-        key = _key(name, value)
+        key = _key(clause.name, value)
         if clause.modifier == "exact":
             cond = key_col == key
             if raw_col is not None:
@@ -239,19 +261,31 @@ class Compiler:
         return self._string("address-city", clause, value, structure.c.city_key, None, "structure.city_key", structure.c.id)
 
     def p_address_postalcode(self, rtype: str, clause: Clause, value: str) -> Cond:
-        if clause.modifier == "contains":
-            raise InvalidInput("Modifier :contains is not supported on parameter address-postalcode")
         code = value.strip().upper()
-        cond = structure.c.postcode == code if clause.modifier == "exact" else starts_with(structure.c.postcode, code)
+        if clause.modifier == "contains":
+            # no trigram index on postal codes: a LIKE over the postcode index (a scan of it),
+            # skipped for a fragment without digits (French postal codes are digits)
+            if not any(c.isdigit() for c in _fragment(code)):
+                return false()
+            cond: ColumnElement[bool] = structure.c.postcode.like(_inside(code), escape="\\")
+        elif clause.modifier == "exact":
+            cond = structure.c.postcode == code
+        else:
+            cond = starts_with(structure.c.postcode, code)
         return _in(select(structure.c.id).where(cond))
 
     def p_address_line(self, rtype: str, clause: Clause, value: str) -> Cond:
-        if clause.modifier == "contains":
-            raise InvalidInput("Modifier :contains is not supported on parameter address-line")
-        key = _key("address-line", value)
+        key = _key(clause.name, value)
         t = fhir_token
-        cond = t.c.code == key if clause.modifier == "exact" else starts_with(t.c.code, key)
-        return _in(select(t.c.rid).where((t.c.kind == ORGANIZATION) & (t.c.param == "address-line") & (t.c.system == "") & cond))
+        if clause.modifier == "contains":
+            # no trigram index on lines: a LIKE over the range of the address-line tokens
+            cond: ColumnElement[bool] = t.c.code.like(_inside(_fragment(key)), escape="\\")
+        elif clause.modifier == "exact":
+            cond = t.c.code == key
+        else:
+            cond = starts_with(t.c.code, key)
+        return _in(select(t.c.rid).where((t.c.kind == ORGANIZATION) & (t.c.param == token_param("address-line"))
+                                         & (t.c.system == token_system("")) & cond))
 
     def p_number_smartcard(self, rtype: str, clause: Clause, value: str) -> Cond:
         return false()  # the public referential carries no CPS card data
@@ -301,11 +335,11 @@ class Compiler:
     def _tokens(self, rtype: str, param: str, value: str) -> Cond:
         system, code = _token(value)
         t = fhir_token
-        cond = (t.c.kind == ids.TYPES[rtype]) & (t.c.param == param)
+        cond = (t.c.kind == ids.TYPES[rtype]) & (t.c.param == token_param(param))
         if code:
             cond = cond & (t.c.code == code)
         if system is not None:
-            cond = cond & (t.c.system == system)
+            cond = cond & (t.c.system == token_system(system))
         return _in(select(t.c.rid).where(cond))
 
     def p_qualification_code(self, rtype: str, clause: Clause, value: str) -> Cond:
@@ -480,6 +514,17 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _inside(text: str) -> str:
+    return "%" + _like_escape(text) + "%"
+
+
+def _fragment(text: str) -> str:
+    """A `:contains` fragment searched without a trigram index: as long as those searched with one."""
+    if len(text) < contains.MIN_FRAGMENT:
+        raise InvalidInput(f"a 'contains' search needs at least {contains.MIN_FRAGMENT} letters or digits, got {text!r}")
+    return text
+
+
 # --- running -----------------------------------------------------------------
 
 
@@ -614,7 +659,7 @@ def run_page(conn: Connection, plan: SqlPlan, after: int | None, bounds_: tuple[
         rows = conn.execute(_walk(plan, columns, after, bounds_).order_by(f.c.rid).limit(count + 1)).all()
     else:
         rows = _driven(conn, plan, after, bounds_, columns, count + 1)
-    return [(r[0], bytes(r[1])) for r in rows[:count]], len(rows) > count
+    return [(r[0], packing.unpack(conn, r[1])) for r in rows[:count]], len(rows) > count
 
 
 def first_page(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], count: int,
@@ -635,7 +680,7 @@ def first_page(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], count:
             candidates = _candidates(conn, plan, None, bounds_, DRIVE_LIMIT + 1)
         if len(candidates) <= count:  # one query for the total and the page
             rows = _filtered(conn, plan, candidates, [f.c.rid, f.c.json], None)
-            return [(r[0], bytes(r[1])) for r in rows], False, len(rows)
+            return [(r[0], packing.unpack(conn, r[1])) for r in rows], False, len(rows)
         matched = [r[0] for r in _filtered(conn, plan, candidates, [f.c.rid], None)]
         page = matched[:count]
         bodies = resources(conn, plan_kind(plan), page, active_only=False) if page else {}
@@ -649,7 +694,7 @@ def first_page(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], count:
     else:
         rows = _driven(conn, plan, None, bounds_, [f.c.rid, f.c.json], count + 1)
     total = count_matches(conn, plan, bounds_, total_mode) if total_mode == "accurate" else None
-    return [(r[0], bytes(r[1])) for r in rows[:count]], len(rows) > count, total
+    return [(r[0], packing.unpack(conn, r[1])) for r in rows[:count]], len(rows) > count, total
 
 
 def plan_kind(plan: SqlPlan) -> str:
@@ -697,7 +742,7 @@ def resources(conn: Connection, kind: str, rids: list[int], active_only: bool = 
         cond = (f.c.kind == kind) & _rid_in(chunk)
         if active_only:
             cond = cond & (f.c.active == true())
-        out.update((r[0], bytes(r[1])) for r in conn.execute(select(f.c.rid, f.c.json).where(cond)).all())
+        out.update((r[0], packing.unpack(conn, r[1])) for r in conn.execute(select(f.c.rid, f.c.json).where(cond)).all())
     return out
 
 

@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from annuaire.config import Settings
+from annuaire.observability.asgi import Observed
 from annuaire.store import Store
 
 # "module:function" of each capability's routes, most specific prefixes first.
@@ -23,16 +24,23 @@ PROVIDERS: list[str] = [
     "annuaire.extractions.http:routes",  # /extractions: daily extraction downloads (issue 5)
     "annuaire.fhir.app:routes",  # /fhir/v2: FHIR API compatible with the national API v2 (issue 6)
     "annuaire.http.health:routes",  # /healthz, /readyz: liveness and readiness (issue 23)
+    "annuaire.http.metrics:routes",  # /metrics: Prometheus text, the whole server's (issue 23)
     "annuaire.web.routes:routes",  # web search page: "/", /pro, /structure, /aide, /assets (keep last: owns "/")
 ]
+
+
+# Capabilities that read what they then write (publications and their diffs, operators' sessions):
+# they read the primary, never a replica a little behind it (`Store.primary`; `serve --read-db`).
+WRITERS = {"annuaire.mailboxes.api:routes", "annuaire.console.routes:routes"}
 
 
 def create_app(store: Store, settings: Settings) -> Starlette:
     routes: list[BaseRoute] = []
     for spec in PROVIDERS:
         module, func = spec.split(":")
-        routes.extend(getattr(import_module(module), func)(store, settings))
+        routes.extend(getattr(import_module(module), func)(store.primary if spec in WRITERS else store, settings))
     app = Starlette(routes=routes)
+    app.add_middleware(Observed)  # every request's metrics and access line (annuaire.observability.asgi)
     app.state.store = store
     app.state.settings = settings
     return app

@@ -30,14 +30,20 @@ def serve(store: Store, settings: Settings, ldap: LdapConfig | None) -> None:
     from annuaire.extractions.scheduler import make_scheduler
     from annuaire.http.app import create_app
     from annuaire.mailboxes.tlsident import uvicorn_tls_options
+    from annuaire.observability import ldapstatus, process, rundir
 
     # Daily extractions: generated in a subprocess, at start-up when none exists. Made (its time
     # checked) before anything starts; its thread started after the LDAP process is forked.
     scheduler = make_scheduler(store.url, settings)
     ldap_process = None
     _stop_on_sigterm()
+    # Metrics and LDAP status shared by every process (annuaire.observability.rundir), and the access
+    # log: joined before the LDAP process is forked, so that it and its workers inherit both.
+    run_dir = rundir.create()
     try:
+        process.join(run_dir, settings)
         if ldap is not None:
+            ldapstatus.expect(run_dir, ldap.workers, ldap.refresh_interval)
             from annuaire.ldap.service import start_ldap_process
 
             ldap_process = start_ldap_process(ldap)
@@ -55,13 +61,15 @@ def serve(store: Store, settings: Settings, ldap: LdapConfig | None) -> None:
             from annuaire.http import workers
 
             # Each worker process builds the same app from the store URL and these settings.
-            workers.serve(settings.host, settings.http_port, settings.http_workers, options, store.url, settings)
+            workers.serve(settings.host, settings.http_port, settings.http_workers, options, store.url, settings,
+                          run_dir, read_url=store.read_url)
     finally:
         if scheduler is not None:
             scheduler.stop()
         if ldap_process is not None:
             ldap_process.terminate()
             ldap_process.join(30)
+        rundir.remove(run_dir)
 
 
 def _stop_on_sigterm() -> None:

@@ -42,25 +42,28 @@ class WorkerFailed(RuntimeError):
 
 
 def _worker(sock: socket.socket, options: dict[str, Any], number: int, store_url: str, settings: Settings,
-            shared: SharedLimits) -> None:
+            shared: SharedLimits, run_dir: str | None = None, read_url: str | None = None) -> None:
     import uvicorn
 
     from annuaire.http import limits
     from annuaire.http.app import create_app
     from annuaire.http.guard import server_options
+    from annuaire.observability import process
     from annuaire.store import open_store
 
+    process.join(run_dir, settings)  # the server's metrics files and access log (before the app records)
     limits.install(shared, number)  # before the app: its FHIR and API counters are the shared ones
-    app = create_app(open_store(store_url), settings)
+    app = create_app(open_store(store_url, read_url=read_url), settings)  # read_url: a replica (--read-db)
     config = {**options, **server_options(settings, shared, base=options.get("http"))}
     uvicorn.Server(uvicorn.Config(app, **config)).run(sockets=[sock])
 
 
-def serve(host: str, port: int, workers: int, options: dict[str, Any], store_url: str, settings: Settings) -> None:
+def serve(host: str, port: int, workers: int, options: dict[str, Any], store_url: str, settings: Settings,
+          run_dir: str | None = None, *, read_url: str | None = None) -> None:
     """Run `workers` uvicorn processes on host:port until SIGTERM/SIGINT.
 
     `options` are uvicorn.Config keyword arguments (log level, TLS…), without
-    host and port.
+    host and port; `run_dir` the server's run directory (annuaire.observability.rundir).
     """
     sockets = listen_many(host, port, workers)
     shared = SharedLimits(workers)
@@ -70,7 +73,8 @@ def serve(host: str, port: int, workers: int, options: dict[str, Any], store_url
     stopping = False
 
     def start(n: int) -> None:
-        process = ctx.Process(target=_worker, args=(sockets[n], options, n, store_url, settings, shared),
+        process = ctx.Process(target=_worker, args=(sockets[n], options, n, store_url, settings, shared, run_dir,
+                                                            read_url),
                               name=f"annuaire-http-{n}")
         process.start()
         running[n], started[n] = process, time.monotonic()

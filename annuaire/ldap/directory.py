@@ -271,6 +271,10 @@ class Directory:
         if broad.domain:
             what_fr = f"({broad.attr}={broad.text}) ne porte que sur un domaine et"
             what_en = f"({broad.attr}={broad.text}) only names a domain and"
+        elif broad.boxes:
+            what_fr = (f"({broad.attr}={broad.text}), début d'un mot du nom de {broad.count} boîtes "
+                       f"organisationnelles,")
+            what_en = f"({broad.attr}={broad.text}), the start of a word of {broad.count} organisational boxes' names,"
         elif broad.text:
             share = 100.0 * broad.count / max(1, self.index.live)
             what_fr = f"({broad.attr}{'' if broad.text.startswith(('=', '~=')) else '='}{broad.text}), " \

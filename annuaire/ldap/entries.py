@@ -19,6 +19,8 @@ from typing import Any
 from annuaire.ldap.ber import SEQUENCE, SET, octets, tlv
 from annuaire.ldap.filters import normalise
 from annuaire.ldap.schema import MAILBOX_OBJECT_CLASSES, OC_SLOT, USER_ATTRIBUTES
+from annuaire.store.keys import search_key
+from annuaire.web.display import first_name as written_first_name
 
 Entry = tuple[tuple["str | None", ...], bytes]
 Record = dict[str, Any]
@@ -29,6 +31,7 @@ _KINDS = [a.kind for a in USER_ATTRIBUTES]
 _NAMES = [a.name for a in USER_ATTRIBUTES]
 _OC_TLV = tlv(SEQUENCE, octets("objectClass") + tlv(SET, b"".join(octets(v) for v in MAILBOX_OBJECT_CLASSES)))
 _CIVILITY_PREFIX = {"DR": "Dr", "PR": "Pr", "MC": "Dr", "MG": "Dr"}
+BOX_NAME_SEPARATOR = " - "  # between the service (or description) and the structure of a box (spec/ldap.md)
 
 
 def escape_dn_value(value: str) -> str:
@@ -50,12 +53,31 @@ def _clean(value: Any) -> str:
     return " ".join(str(value).split())
 
 
+def box_name(label: str, structure: str) -> str:
+    """What a mail client shows for an organisational box: "Cardiologie - CHU DE BEAUVAL".
+
+    The service (or the box's description) says what the box is for, the structure's
+    name as the referential writes it says whose it is: either alone is ambiguous in an
+    address book ("Accueil" exists in every hospital).
+    """
+    if not (label and structure):
+        return label or structure
+    if f" {search_key(structure)} " in f" {search_key(label)} ":  # "Cardiologie - CH DE LYON", a local contact's
+        return label
+    return f"{label}{BOX_NAME_SEPARATOR}{structure}"
+
+
 def display_values(rec: Record) -> dict[str, str]:
-    """The attribute values shown to mail clients, following the table of spec/ldap.md."""
+    """The attribute values shown to mail clients, following the table of spec/ldap.md.
+
+    First names are shown as people write them (`annuaire.web.display.first_name`, the one
+    rule of every view: "JEAN-PIERRE" -> "Jean-Pierre"); the store keeps them as received,
+    and matching ignores case anyway.
+    """
     g = lambda k: _clean(rec.get(k))
     address = g("address").lower()
     kind = g("type").upper()
-    first, last = g("first_name"), g("last_name")
+    first, last = written_first_name(g("first_name")), g("last_name")
     profession, skill = g("profession_label"), g("skill_label")
     structure_name = g("structure_name") or g("structure_sign")
     service, description = g("service"), g("description")
@@ -74,11 +96,10 @@ def display_values(rec: Record) -> dict[str, str]:
             values["title"] = title
         values["displayName"] = display
     else:
-        cn = description or service or structure_name or address.split("@", 1)[0]
+        cn = box_name(description or service, structure_name) or address.split("@", 1)[0]
         values["cn"] = cn
         values["sn"] = cn
-        label = service or description
-        values["displayName"] = f"{label} - {structure_name}" if label and structure_name else cn
+        values["displayName"] = box_name(service or description, structure_name) or cn  # (spec: service first)
     if structure_name:
         values["o"] = structure_name
     if service:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 from annuaire.ldap import messages as m
 from annuaire.ldap.schema import BY_NAME, OC_SLOT, SLOT, canonical
@@ -75,6 +76,64 @@ def approx_word(word: str) -> str:
 
 def approx_words(key: str) -> list[str]:
     return [approx_word(w) for w in key.split()] if key else []
+
+
+# --- organisational boxes found by the words of their names ---------------------------
+#
+# Mail clients send prefix filters (`(cn=jalmont*)`, `(cn=chu*beauval*)`, `(cn=chu beauval*)`),
+# and an organisational box is named after its service and its structure
+# ("Cardiologie - CHU DE BEAUVAL"). So that typing a structure's words finds its boxes, a
+# substring assertion with an initial component on cn or sn also matches an ORG/APP box
+# when it matches from the start of a word of the box's names, articles and prepositions
+# left out on both sides ("chu beauval" finds "CHU DE BEAUVAL"), in either order of
+# service and structure. Like Active Directory's ambiguous name resolution, this is a
+# matching rule of the server; the values returned are the box's own. The index walks
+# these matches after every entry matched by its own name (index.py), and the selectivity
+# judge counts them with the entries a component reaches (selective.py).
+
+NAME_WORD_TYPES = frozenset({"org", "app"})
+NAME_WORD_SLOTS = frozenset({SLOT["cn"], SLOT["sn"]})
+NAME_WORD_MIN_CHARS = 3  # significant characters the initial keeps once its stop words are left out
+STOP_WORDS = frozenset("a au aux d de des du en et l la le les sous sur".split())
+_TYPE, _CN, _O, _OU, _DESC = (SLOT[a] for a in ("mssBalType", "cn", "o", "ou", "description"))
+
+
+def without_stop_words(key: str) -> str:
+    """A search key without its articles and prepositions; the last word stays (it may be cut: `chu d*`)."""
+    words = key.split()
+    if len(words) < 2:
+        return key
+    kept = [w for w in words[:-1] if w not in STOP_WORDS]
+    kept.append(words[-1])
+    return " ".join(kept)
+
+
+def name_word_initial(initial: str) -> str:
+    """The initial component as compared with the words of a box's names ("" when too short to apply)."""
+    stripped = without_stop_words(initial)
+    return stripped if significant(stripped) >= NAME_WORD_MIN_CHARS else ""
+
+
+@lru_cache(maxsize=65_536)
+def _word_keys(cn: str, org: str, label: str) -> tuple[str, ...]:
+    orders = [cn, f"{org} {label}".strip()] if org else [cn]
+    out: list[str] = []
+    for key in orders:
+        words = [w for w in key.split() if w not in STOP_WORDS]
+        for i in range(len(words)):
+            k = " ".join(words[i:])
+            if k not in out:
+                out.append(k)
+    return tuple(out)
+
+
+def name_word_keys(n: Norm) -> tuple[str, ...]:
+    """The keys a box's names are matched by from each word: every word onwards of its common
+    name ("label structure") and of "structure label", without stop words; () for other entries."""
+    cn = n[_CN]
+    if n[_TYPE] not in NAME_WORD_TYPES or not cn:
+        return ()
+    return _word_keys(cn, n[_O] or "", n[_DESC] or n[_OU] or "")
 
 
 # --- compiling -----------------------------------------------------------------------
@@ -192,7 +251,10 @@ def _compile_node(f: m.Filter, done: dict[int, Matcher], ocs: frozenset[str]) ->
         initial = normalise(kind, _decode(f.initial)) if f.initial is not None else ""
         final = normalise(kind, _decode(f.final)) if f.final is not None else ""
         anys = [a for a in (normalise(kind, _decode(x)) for x in f.any) if a]
-        return _substring_matcher(slot, initial, anys, final)
+        matcher = _substring_matcher(slot, initial, anys, final)
+        if slot in NAME_WORD_SLOTS and initial:
+            return _with_name_words(matcher, initial, anys, final)
+        return matcher
     if isinstance(f, m.GreaterOrEqual):
         want = normalise(kind, _decode(f.value))
         return lambda n: None if (v := n[slot]) is None else v >= want
@@ -218,6 +280,44 @@ def _compile_node(f: m.Filter, done: dict[int, Matcher], ocs: frozenset[str]) ->
     raise UnsupportedFilter(f"unsupported filter {type(f).__name__}")
 
 
+def _with_name_words(matcher: Matcher, initial: str, anys: list[str], final: str) -> Matcher:
+    """`matcher`, or else a match from a word of an organisational box's names (see above)."""
+    word_initial = name_word_initial(initial)
+    if not word_initial:
+        return matcher
+    test = _value_test(word_initial, [x for x in (without_stop_words(a) for a in anys) if x],
+                       without_stop_words(final))
+
+    def or_name_words(n: Norm) -> bool | None:
+        r = matcher(n)
+        if r is not False:
+            return r
+        return any(test(k) for k in name_word_keys(n))
+
+    return or_name_words
+
+
+def _value_test(initial: str, anys: list[str], final: str) -> Callable[[str], bool]:
+    """Whether one normalised value holds initial, then anys in order, then final."""
+    def test(v: str) -> bool:
+        if not v.startswith(initial):
+            return False
+        pos = len(initial)
+        end = len(v)
+        if final:
+            end -= len(final)
+            if end < pos or not v.endswith(final):
+                return False
+        for a in anys:
+            i = v.find(a, pos, end)
+            if i < 0:
+                return False
+            pos = i + len(a)
+        return True
+
+    return test
+
+
 def _substring_matcher(slot: int, initial: str, anys: list[str], final: str) -> Matcher:
     if not anys and not final:
         def starts(n: Norm) -> bool | None:
@@ -234,24 +334,11 @@ def _substring_matcher(slot: int, initial: str, anys: list[str], final: str) -> 
 
         return contains
 
+    test = _value_test(initial, anys, final)
+
     def general(n: Norm) -> bool | None:
         v = n[slot]
-        if v is None:
-            return None
-        if not v.startswith(initial):
-            return False
-        pos = len(initial)
-        end = len(v)
-        if final:
-            end -= len(final)
-            if end < pos or not v.endswith(final):
-                return False
-        for a in anys:
-            i = v.find(a, pos, end)
-            if i < 0:
-                return False
-            pos = i + len(a)
-        return True
+        return None if v is None else test(v)
 
     return general
 

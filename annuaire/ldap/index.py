@@ -15,10 +15,15 @@ sorted by appending):
   of a key (`jean dupont` -> `n du`, `an d`), so that a fragment made of
   short words (`*e-ma*`, `*a.b.c*`, `*1 2 3*`) has tokens too;
 - exact dicts for identifiers and codes (mssIdNatPS, profession, département, type…);
-- a phonetic word index over cn for approximate matches (`~=`).
+- a phonetic word index over cn for approximate matches (`~=`);
+- sorted "name word" keys of organisational boxes (every word onwards of their
+  names, filters.name_word_keys), so that `(cn=jalmont*)` finds the boxes of
+  "CENTRE HOSPITALIER DE JALMONT".
 
-`plan()` turns a filter into candidate sources in three tiers — exact
-matches, then prefix matches, then contains matches — and `candidates()`
+`plan()` turns a filter into candidate sources in four tiers — exact
+matches, then prefix matches, then contains matches, then boxes matched by a
+word of their names (after every entry matched by its own name: when a size
+limit cuts the answer, the people whose names match come first) — and `candidates()`
 walks them lazily, so the caller stops as soon as it has enough results:
 answering a 50-entry autocomplete touches about 50 entries, whatever the
 size of the directory.
@@ -33,11 +38,22 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
+from sys import intern
 
 from annuaire.gcpause import gc_paused
 from annuaire.ldap import messages as m
 from annuaire.ldap.entries import Entry, Record, make_entry
-from annuaire.ldap.filters import approx_word, approx_words, normalise, post_order, significant
+from annuaire.ldap.filters import (
+    NAME_WORD_SLOTS,
+    approx_word,
+    approx_words,
+    name_word_initial,
+    name_word_keys,
+    normalise,
+    post_order,
+    significant,
+    without_stop_words,
+)
 from annuaire.ldap.schema import (
     BY_NAME,
     EXACT_INDEXED,
@@ -127,13 +143,22 @@ class FilteredSource:
         return (i for i in self.source if i in allowed)
 
 
+TIERS = 4  # exact, prefix, contains, name words of organisational boxes
+NAME_WORD_KEY_CHARS = 32  # name word keys are indexed cut to this length (prefix ranges stay complete)
+
+
+def _tiers() -> tuple[list, list, list, list]:
+    return ([], [], [], [])
+
+
 @dataclass
 class FilterPlan:
-    """Candidate sources by tier (0 exact, 1 prefix, 2 contains) and an estimate of their size."""
+    """Candidate sources by tier (0 exact, 1 prefix, 2 contains, 3 name words of boxes) and an
+    estimate of their size."""
 
     estimate: int
     restricting: bool
-    tiers: tuple[list, list, list] = field(default_factory=lambda: ([], [], []))
+    tiers: tuple[list, list, list, list] = field(default_factory=_tiers)
 
 
 _WORD_TRIGRAMS: dict[str, tuple[str, ...]] = {}
@@ -217,6 +242,12 @@ def _entry_tokens(norm: tuple) -> set[str]:
     return out
 
 
+def _name_word_index_keys(norm: tuple) -> set[str]:
+    """The name word keys of an organisational box as indexed: cut to NAME_WORD_KEY_CHARS, and
+    interned (the boxes of one structure share most of them: "chu beauval", "beauval")."""
+    return {intern(k[:NAME_WORD_KEY_CHARS]) for k in name_word_keys(norm)}
+
+
 def token_trigrams(token: str) -> tuple[str, ...]:
     """What one entry token is indexed as: a word as its trigrams, a boundary token as itself."""
     return (token,) if " " in token else word_trigrams(token)
@@ -282,6 +313,7 @@ class DirectoryIndex:
         self.bits: dict[str, int] = {}  # bitsets of the largest trigram lists
         self.exact: dict[int, dict[str, array]] = {s: {} for s in _EXACT_SLOTS}
         self.approx: dict[str, array] = {}
+        self.words = SortedKeys([])  # name word keys of organisational boxes (cut), with their ids
         self.live = 0
         self.dead = 0
         self.generation = 0  # bumped by every change (plan caches key on it)
@@ -314,6 +346,7 @@ class DirectoryIndex:
         words: defaultdict[str, list[int]] = defaultdict(list)  # word or boundary token -> ids
         exact: dict[int, dict[str, list[int]]] = {s: {} for s in _EXACT_SLOTS}
         approx: dict[str, list[int]] = {}
+        words_pairs: list[tuple[str, int]] = []
         for eid, entry in enumerate(self.entries):
             if entry is None:
                 continue
@@ -330,7 +363,9 @@ class DirectoryIndex:
                     exact[s].setdefault(v, []).append(eid)
             for w in self._entry_approx(norm):
                 approx.setdefault(w, []).append(eid)
+            words_pairs.extend((k, eid) for k in _name_word_index_keys(norm))
         self.sorted = {s: SortedKeys(p) for s, p in pairs.items()}
+        self.words = SortedKeys(words_pairs)
         # Token postings from word postings: one Python step per distinct word (or boundary), the rest in C.
         by_trigram: dict[str, list[str]] = {}
         for w in words:
@@ -402,9 +437,11 @@ class DirectoryIndex:
                 self.exact[s].setdefault(v, array("I")).append(eid)
         for w in self._entry_approx(norm):
             self.approx.setdefault(w, array("I")).append(eid)
+        for k in _name_word_index_keys(norm):
+            self.words.add(k, eid)
 
     def delta_size(self) -> int:
-        return max((len(k.delta) for k in self.sorted.values()), default=0)
+        return max((len(k.delta) for k in (*self.sorted.values(), self.words)), default=0)
 
     def needs_compaction(self) -> bool:
         return self.dead > 50_000 + self.live // 4 or self.delta_size() > 20_000 + self.live // 20
@@ -430,10 +467,10 @@ class DirectoryIndex:
                     plans[id(node)] = None
                     continue
                 children = [p for p in alts if p is not None]  # (all of them)
-                tiers: tuple[list, list, list] = ([], [], [])
+                tiers = _tiers()
                 seen_sources: set[int] = set()
                 for p in children:
-                    for t in range(3):
+                    for t in range(TIERS):
                         for source in p.tiers[t]:
                             if id(source) not in seen_sources:  # the same trigram list for several attributes
                                 seen_sources.add(id(source))
@@ -463,13 +500,13 @@ class DirectoryIndex:
                 return None
             if slot == _MAIL:
                 eid = self.by_mail.get(key)
-                return FilterPlan(1, True, ([[eid]] if eid is not None else [], [], []))
+                return FilterPlan(1, True, ([[eid]] if eid is not None else [], [], [], []))
             if slot in self.sorted:
                 src = RangeSource(self.sorted[slot], key, True)
-                return FilterPlan(src.count(), restricting, ([src], [], []))
+                return FilterPlan(src.count(), restricting, ([src], [], [], []))
             if slot in self.exact:
                 ids = self.exact[slot].get(key, _EMPTY)
-                return FilterPlan(len(ids), restricting, ([ids], [], []))
+                return FilterPlan(len(ids), restricting, ([ids], [], [], []))
             return None
         if isinstance(f, m.Approx):
             if slot not in (_CN, SLOT["sn"], SLOT["givenName"]):
@@ -481,7 +518,7 @@ class DirectoryIndex:
             if not postings:
                 return None
             best = min(postings, key=len)
-            return FilterPlan(len(best), True, ([], [best], []))
+            return FilterPlan(len(best), True, ([], [best], [], []))
         # Substrings
         if slot not in self.sorted:
             return None
@@ -506,7 +543,7 @@ class DirectoryIndex:
         if initial and significant(initial) >= min_chars:
             prefix = RangeSource(index, initial, False)
             count = prefix.count()
-            tiers: tuple[list, list, list] = ([], [], [])
+            tiers = _tiers()
             if not others:
                 tiers[0].append(RangeSource(index, initial, True))
             tri = trigram_candidates() if others and count > 256 else None
@@ -523,19 +560,55 @@ class DirectoryIndex:
                 count = len(tri)
             else:
                 tiers[1].append(prefix)
+            if slot in NAME_WORD_SLOTS:
+                words = self.name_word_source(initial, others)
+                if words is not None:
+                    tiers[3].append(words[0])
+                    count += words[1]
             return FilterPlan(count, restricting, tiers)
         tri = trigram_candidates()
         if tri is None:
             return None
-        tiers = ([], [], [tri])
+        tiers = ([], [], [tri], [])
+        estimate = len(tri)
         if not initial and len(others) == 1:
             only = others[0]
             tiers[0].append(RangeSource(index, only, True))
             if not final:
                 tiers[1].append(RangeSource(index, only, False))
         elif initial:
-            tiers = ([], [tri], [])
-        return FilterPlan(len(tri), restricting, tiers)
+            tiers = ([], [tri], [], [])
+            if slot in NAME_WORD_SLOTS:  # an initial too short alone, with longer components after it
+                words = self.name_word_source(initial, others)
+                if words is not None:
+                    tiers[3].append(words[0])
+                    estimate += words[1]
+        return FilterPlan(estimate, restricting, tiers)
+
+    def name_word_source(self, initial: str, others: list[str]) -> tuple[Iterable[int], int] | None:
+        """The organisational boxes a cn/sn assertion (`initial`, then `others`) may match by a
+        word of their names, and how many at most; None when the rule does not apply.
+
+        Every box matched that way is in the range of its name word keys starting with the
+        initial (stop words out, cut like the keys); a large range is narrowed to the boxes
+        holding the trigrams of the words of the other components.
+        """
+        key = name_word_initial(initial)
+        if not key:
+            return None
+        source = RangeSource(self.words, key[:NAME_WORD_KEY_CHARS], False)
+        count = source.count()  # keys: a box may have several starting with the initial
+        kept: set[int] | None = None
+        if count > 256 and others:
+            tris = {t for c in others for w in without_stop_words(c).split() for t in word_trigrams(w)}
+            narrowed = self._trigram_candidates(tris)
+            if narrowed is not None and len(narrowed) < count and len(narrowed) <= 50_000:
+                kept = set(narrowed)
+        if count <= 50_000:  # how many boxes, for the selectivity judge
+            boxes = len(set(source) if kept is None else {i for i in source if i in kept})
+        else:
+            boxes = count if kept is None else min(count, len(kept))
+        return (source if kept is None else FilteredSource(source, kept)), boxes
 
     def _trigram_candidates(self, tris: set[str]) -> array | list[int] | BitsetSource | MaskedSource | None:
         """Ids whose keys hold every token (or a superset of them: candidates get verified); None without tokens.

@@ -42,11 +42,13 @@ from annuaire.ldap.accounts import (
 from annuaire.ldap.ber import BerError, encode_int, frame_length, tlv
 from annuaire.ldap.directory import Directory, selection
 from annuaire.ldap.limits import LdapLimits, SharedCounters, Taken
+from annuaire.observability import ldap as observed
 
 log = logging.getLogger("annuaire.ldap")
 
 _INF = 2**31 - 1
 _READ_ONLY = "this directory is read-only: {op} is not supported"
+FAILED_BINDS = "too many failed binds from {address}; retry later"
 _BULK = ("Les besoins en masse sont servis par les fichiers d'extraction quotidiens. / "
          "Bulk needs are served by the daily extraction files.")
 DAILY_REFUSAL = (
@@ -137,6 +139,7 @@ class LdapConnection(asyncio.Protocol):
         self.network = limits.network(self.address)
         self.network_tag = self.state.counters.tag(f"net:{self.network}")
         if not self.state.counters.connect(self.address, limits.max_connections_per_address):
+            observed.connection_refused(self.address)
             self.disconnect(m.UNAVAILABLE, f"too many connections from {self.address} "
                                            f"(at most {limits.max_connections_per_address})")
             return
@@ -244,6 +247,7 @@ class LdapConnection(asyncio.Protocol):
         elif isinstance(op, m.WriteRequest):
             result = m.LDAPResult(m.UNWILLING_TO_PERFORM, "", _READ_ONLY.format(op=m.WRITE_NAMES[op.tag]))
             self.send(m.wrap(mid, m.encode_op(m.GenericResponse(op.response_tag, result))))
+            observed.answered(self.address, m.WRITE_NAMES[op.tag], result.code, "", time.monotonic())
         else:
             self.disconnect(m.PROTOCOL_ERROR, f"{type(op).__name__} is not a request")
 
@@ -254,8 +258,11 @@ class LdapConnection(asyncio.Protocol):
         return None
 
     def bind(self, mid: int, op: m.BindRequest) -> None:
+        started = time.monotonic()
+
         def answer(code: int, message: str = "") -> None:
             self.send(m.wrap(mid, m.encode_op(m.BindResponse(m.LDAPResult(code, "", message)))))
+            observed.answered(self.address, "bind", code, message, started, dn=op.name)  # never the password
 
         self.paged.clear()
         self.account = None
@@ -270,7 +277,7 @@ class LdapConnection(asyncio.Protocol):
         limits = self.state.limits
         key = f"bind:{self.address}"
         if self.state.counters.available(key, limits.failed_binds_per_minute) < 1:
-            return answer(m.UNWILLING_TO_PERFORM, f"too many failed binds from {self.address}; retry later")
+            return answer(m.UNWILLING_TO_PERFORM, FAILED_BINDS.format(address=self.address))
         account = self.state.accounts.get(bind_account_name(op.name, self.state.directory.base_dn))
         if account is not None and self.state.cached_password(account, op.simple):
             self.account = account
@@ -303,8 +310,11 @@ class LdapConnection(asyncio.Protocol):
             self._track_partial()
 
     def extended(self, mid: int, op: m.ExtendedRequest) -> None:
+        started = time.monotonic()
+
         def answer(code: int, message: str = "", name: str | None = None, value: bytes | None = None) -> None:
             self.send(m.wrap(mid, m.encode_op(m.ExtendedResponse(m.LDAPResult(code, "", message), name, value))))
+            observed.answered(self.address, "extended", code, message, started, name=op.name)
 
         if op.name == m.OID_START_TLS:
             if self.state.ssl_context is None:
@@ -349,17 +359,23 @@ class LdapConnection(asyncio.Protocol):
 
     # --- search --------------------------------------------------------------------------
 
-    def begin_search(self, mid: int, controls: list[m.Control]) -> tuple[bytes, Callable[..., None], Any] | None:
+    def begin_search(self, mid: int, controls: list[m.Control], req: m.SearchRequest | None = None,
+                     started: float = 0.0) -> tuple[bytes, Callable[..., None], Any] | None:
         """(encoded message id, the SearchResultDone sender, the paged-results control or None)
-        of a search; None when its controls were refused (the refusal is sent)."""
+        of a search; None when its controls were refused (the refusal is sent). With `req`, each
+        answer is observed (metrics, access log) as a search that began at `started`."""
         mid_tlv = encode_int(mid)
 
         def done(code: int, message: str = "", matched: str = "", controls_bytes: bytes = b"",
                  parts: list[bytes] | None = None) -> None:
             op = m.encode_op(m.SearchResultDone(m.LDAPResult(code, matched, message)))
             out = parts if parts is not None else []
+            entries = len(out)
             out.append(tlv(0x30, mid_tlv + op + controls_bytes))
             self.send(b"".join(out))
+            if req is not None:
+                observed.answered(self.address, "search", code, message, started,
+                                  self.account.name if self.account else None, req, entries=entries)
 
         problem = self._critical_problem(controls, (m.OID_PAGED_RESULTS,))
         if problem:
@@ -419,7 +435,7 @@ class LdapConnection(asyncio.Protocol):
 
     def search(self, mid: int, req: m.SearchRequest, controls: list[m.Control]) -> None:
         started = time.monotonic()
-        begun = self.begin_search(mid, controls)
+        begun = self.begin_search(mid, controls, req, started)
         if begun is None:
             return
         mid_tlv, done, paged = begun

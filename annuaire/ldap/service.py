@@ -38,6 +38,7 @@ from annuaire.ldap.server import (
     make_ssl_context,
     sweep_idle,
 )
+from annuaire.observability import ldapstatus
 from annuaire.sockets import listen_many
 from annuaire.store import open_store
 from annuaire.store.follow import Cursor
@@ -130,8 +131,13 @@ async def _start(config: LdapConfig, directory: Directory, cursor: Cursor, count
         state.accounts = load_accounts(store)
 
     directory.positions = counters.lowest_position
+
+    def report(position: int) -> None:
+        counters.report_position(worker, position)
+        ldapstatus.report(worker, position)  # for the HTTP side's /readyz and /metrics
+
     refresher = Refresher(store, directory, cursor, interval=config.refresh_interval, on_accounts=reload_accounts,
-                          report=lambda position: counters.report_position(worker, position))
+                          report=report)
     servers = []
     for sock in plain:
         servers.append(await loop.create_server(lambda: LdapConnection(state), sock=sock))

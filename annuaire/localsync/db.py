@@ -100,11 +100,12 @@ class LocalBase:
         except sqlite3.DatabaseError as exc:
             raise InvalidInput(f"{path}: not an SQLite database ({exc})") from exc
         if app_id != APPLICATION_ID:
-            if tables:
+            if tables or not create:
                 conn.close()
+                what = "it has other tables" if tables else "it is empty"
                 raise InvalidInput(
-                    f"{path}: this SQLite file is not a local address book (it has other tables); "
-                    "give a new file name for --local"
+                    f"{path}: this SQLite file is not a local address book ({what}); "
+                    "give the file of an address book, or a new file name for --local"
                 )
             conn.execute("PRAGMA journal_mode=WAL")
             with _transaction(conn):
@@ -120,6 +121,11 @@ class LocalBase:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA cache_size=-100000")
         return cls(conn, path)
+
+    @classmethod
+    def empty(cls) -> LocalBase:
+        """A new address book in memory: what a dry run compares with when --local does not exist yet."""
+        return cls.open(":memory:")
 
     def close(self) -> None:
         self.conn.close()

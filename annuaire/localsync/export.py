@@ -1,6 +1,8 @@
 """Exports of the local address book for mail clients and software.
 
 - `vcf`: vCard 4.0 (RFC 6350), one card per contact;
+- `vcf3`: vCard 3.0 (RFC 2426), for clients that only read 3.0 (older
+  Outlook, some phones and CardDAV clients): no KIND, TYPE parameters of 3.0;
 - `outlook-csv`: the CSV layout Outlook exports and imports (UTF-8 with BOM);
 - `thunderbird-csv`: the CSV layout of Thunderbird's address book;
 - `ldif`: inetOrgPerson entries (RFC 2849), for an LDAP server or a client.
@@ -20,11 +22,11 @@ from typing import TextIO
 from annuaire.localsync.contacts import Contact, iter_contacts
 from annuaire.localsync.db import LocalBase
 
-FORMATS = ("vcf", "outlook-csv", "thunderbird-csv", "ldif")
+FORMATS = ("vcf", "vcf3", "outlook-csv", "thunderbird-csv", "ldif")
 DEFAULT_BASE_DN = "ou=contacts,o=carnet-local"
 
 
-# --- vCard 4.0 ---------------------------------------------------------------
+# --- vCard 4.0 and 3.0 --------------------------------------------------------
 
 
 def _vescape(value: str) -> str:
@@ -49,26 +51,41 @@ def _fold(line: str) -> str:
     return "\r\n ".join(out) + "\r\n"
 
 
-def vcard(c: Contact) -> str:
-    lines = ["BEGIN:VCARD", "VERSION:4.0", f"UID:{_vescape(c.uid)}", f"FN:{_vescape(c.display_name or c.email)}"]
+# Property names with their parameters, per version: 4.0 (RFC 6350) and 3.0 (RFC 2426 — no PREF=1,
+# "pref" and "internet" are TYPE values).
+_PARAMS = {
+    "4.0": {"email": "EMAIL;TYPE=work;PREF=1", "email2": "EMAIL;TYPE=work", "tel": "TEL;TYPE=work,voice",
+            "cell": "TEL;TYPE=cell", "adr": "ADR;TYPE=work"},
+    "3.0": {"email": "EMAIL;TYPE=INTERNET,WORK,PREF", "email2": "EMAIL;TYPE=INTERNET,WORK",
+            "tel": "TEL;TYPE=WORK,VOICE", "cell": "TEL;TYPE=CELL", "adr": "ADR;TYPE=WORK"},
+}
+
+
+def vcard(c: Contact, version: str = "4.0") -> str:
+    """One contact as a vCard of `version` (4.0 or 3.0), folded, CRLF line ends."""
+    p = _PARAMS[version]
+    lines = ["BEGIN:VCARD", f"VERSION:{version}", f"UID:{_vescape(c.uid)}", f"FN:{_vescape(c.display_name or c.email)}"]
     lines.append(f"N:{_vescape(c.last_name)};{_vescape(c.first_name)};;;")
-    kind = "org" if c.bal_type in ("ORG", "APP") or (not c.first_name and not c.last_name and c.organisation) else "individual"
-    lines.append(f"KIND:{kind}")
+    is_org = c.bal_type in ("ORG", "APP") or (not c.first_name and not c.last_name and bool(c.organisation))
+    if version == "4.0":
+        lines.append(f"KIND:{'org' if is_org else 'individual'}")
+    elif is_org:
+        lines.append("X-ABSHOWAS:COMPANY")  # 3.0 has no KIND: Apple's extension, ignored by other clients
     if c.email:
-        lines.append(f"EMAIL;TYPE=work;PREF=1:{c.email}")
+        lines.append(f"{p['email']}:{c.email}")
     for other in c.other_emails:
-        lines.append(f"EMAIL;TYPE=work:{other}")
+        lines.append(f"{p['email2']}:{other}")
     if c.organisation or c.service:
         lines.append(f"ORG:{_vescape(c.organisation)}" + (f";{_vescape(c.service)}" if c.service else ""))
     if c.title:
         lines.append(f"TITLE:{_vescape(c.title)}")
     if c.phone:
-        lines.append(f"TEL;TYPE=work,voice:{_vescape(c.phone)}")
+        lines.append(f"{p['tel']}:{_vescape(c.phone)}")
     if c.mobile:
-        lines.append(f"TEL;TYPE=cell:{_vescape(c.mobile)}")
+        lines.append(f"{p['cell']}:{_vescape(c.mobile)}")
     if c.street or c.city or c.postcode:
         adr = ";".join(_vescape(v) for v in ("", c.extended, c.street, c.city, "", c.postcode, c.country))
-        lines.append(f"ADR;TYPE=work:{adr}")
+        lines.append(f"{p['adr']}:{adr}")
     if c.note:
         lines.append(f"NOTE:{_vescape(c.note)}")
     if c.id_nat:
@@ -81,10 +98,10 @@ def vcard(c: Contact) -> str:
     return "".join(_fold(line) for line in lines)
 
 
-def write_vcf(contacts: Iterable[Contact], out: TextIO) -> int:
+def write_vcf(contacts: Iterable[Contact], out: TextIO, version: str = "4.0") -> int:
     n = 0
     for c in contacts:
-        out.write(vcard(c))
+        out.write(vcard(c, version))
         n += 1
     return n
 
@@ -190,6 +207,8 @@ def export(base: LocalBase, fmt: str, out: TextIO, base_dn: str = DEFAULT_BASE_D
     contacts = iter_contacts(base.conn)
     if fmt == "vcf":
         return write_vcf(contacts, out)
+    if fmt == "vcf3":
+        return write_vcf(contacts, out, "3.0")
     if fmt == "outlook-csv":
         return _write_csv(contacts, out, OUTLOOK_HEADER, _outlook_row)
     if fmt == "thunderbird-csv":

@@ -8,18 +8,70 @@ the validated line, whose layout is `db.NATIONAL_FIELDS`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 
 from annuaire.errors import InvalidInput
 from annuaire.localsync.db import NATIONAL_FIELDS
+from annuaire.referential import nomenclatures
 
 _I = {name: i for i, name in enumerate(NATIONAL_FIELDS)}
-TYPES = ("PER", "ORG", "APP", "CAB")
+
+# Filter -> (command-line option, code table). Values of these filters must be codes of their table:
+# a mistyped code selects nothing, and the next run would remove every contact it had selected.
+OPTIONS = {
+    "departements": "--departement", "professions": "--profession", "savoir_faire": "--savoir-faire",
+    "domains": "--domain", "structures": "--structure", "types": "--type",
+}
+CODE_TABLES = {
+    "departements": "departements", "professions": "TRE_G15-ProfessionSante",
+    "savoir_faire": "TRE_R38-SpecialiteOrdinale", "types": "TRE_R257-TypeBAL",
+}
+_WHAT = {
+    "departements": "département code (01 to 95, 2A, 2B, 971 to 976)",
+    "professions": "profession code (TRE_G15, e.g. 10 Médecin, 21 Pharmacien, 60 Infirmier)",
+    "savoir_faire": "savoir-faire code (TRE_R38, e.g. SM54 Médecine générale)",
+    "types": "mailbox type (TRE_R257: PER, ORG, APP or CAB)",
+}
+_DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_STRUCTURE = re.compile(r"^[A-Za-z0-9]{1,30}$")
+
+
+def codes(name: str) -> dict[str, str]:
+    """{code: label} of the table a filter's values come from (`departements`, `professions`, …)."""
+    table = CODE_TABLES[name]
+    if table == "departements":
+        return nomenclatures.departements()
+    return nomenclatures.tables()[table]
 
 
 def _departement(code: str) -> str:
     code = code.strip().upper()
     return code.zfill(2) if code.isdigit() and len(code) < 2 else code
+
+
+def _check(name: str, items: list[str]) -> None:
+    """InvalidInput naming the option, the bad values and where the valid ones are listed."""
+    option = OPTIONS[name]
+    if name in CODE_TABLES:
+        table = codes(name)
+        bad = [v for v in items if v not in table]
+        if bad:
+            raise InvalidInput(
+                f"{option} {', '.join(repr(v) for v in bad)}: not a {_WHAT[name]}; "
+                f"list the valid codes with `annuaire local-sync codes {option[2:]}`"
+            )
+    elif name == "domains":
+        bad = [v for v in items if not _DOMAIN.match(v)]
+        if bad:
+            raise InvalidInput(f"{option} {bad[0]!r} is not a mail domain (e.g. ch-exemple.mssante.fr)")
+    elif name == "structures":
+        bad = [v for v in items if not _STRUCTURE.match(v)]
+        if bad:
+            raise InvalidInput(
+                f"{option} {bad[0]!r} is not a structure id (Identification Structure: letters and digits, "
+                "e.g. 1690000019)"
+            )
 
 
 @dataclass(frozen=True)
@@ -33,7 +85,7 @@ class Filters:
 
     @classmethod
     def build(cls, **values: tuple[str, ...] | list[str] | None) -> Filters:
-        """Normalise user input (comma-separated values accepted); InvalidInput on a bad type."""
+        """Normalise user input (comma-separated values accepted); InvalidInput on a value no line can have."""
         clean: dict[str, tuple[str, ...]] = {}
         for name, raw in values.items():
             items = [v.strip() for value in raw or () for v in value.split(",") if v.strip()]
@@ -43,10 +95,7 @@ class Filters:
                 items = [v.lower().lstrip("@.") for v in items]
             elif name in ("types", "savoir_faire"):
                 items = [v.upper() for v in items]
-            if name == "types":
-                bad = [v for v in items if v not in TYPES]
-                if bad:
-                    raise InvalidInput(f"--type {bad[0]!r} is not a mailbox type (one of {', '.join(TYPES)})")
+            _check(name, items)
             clean[name] = tuple(sorted(set(items)))
         return cls(**clean)
 

@@ -4,7 +4,9 @@ These are the rows the sync never touches. Each addition re-merges local and
 national contacts (same address, or same national id + structure). An import
 is all or nothing: every record is validated before one transaction writes
 them; a record whose address is already a local contact is skipped, so
-importing the same file twice adds nothing.
+importing the same file twice adds nothing. Every contact has a mail address:
+a record without one is refused with its line (or card), never added without
+it. CSV headers of the mail clients are recognised by `csv_layouts`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from annuaire.errors import InvalidInput
 from annuaire.localsync import dedup
+from annuaire.localsync.csv_layouts import map_header
 from annuaire.localsync.db import LOCAL_FIELDS, LOCAL_KEYS, LocalBase
 from annuaire.store.clock import utc_now
 from annuaire.store.keys import search_key
@@ -46,15 +49,15 @@ def clean_contact(values: dict[str, str | None], where: str) -> dict[str, str | 
         if "\x00" in value:
             raise InvalidInput(f"{where}: {name} contains a NUL character")
         out[name] = value or None
-    if out["address"]:
-        address = out["address"].lower().removeprefix("mailto:")
-        if not _EMAIL.match(address):
-            raise InvalidInput(f"{where}: {out['address']!r} is not a mail address (expected name@domain.tld)")
-        out["address"] = address
+    if not out["address"]:
+        # A contact without its address is of no use to a mail client: a column left unread, not a contact.
+        raise InvalidInput(f"{where}: no mail address; every contact needs one")
+    address = out["address"].lower().removeprefix("mailto:")
+    if not _EMAIL.match(address):
+        raise InvalidInput(f"{where}: {out['address']!r} is not a mail address (expected name@domain.tld)")
+    out["address"] = address
     if out["id_nat"]:
         out["id_nat"] = dedup.normalise_id_nat(out["id_nat"])
-    if not (out["address"] or out["last_name"] or out["first_name"] or out["display_name"] or out["organisation"]):
-        raise InvalidInput(f"{where}: a contact needs at least an address, a name or an organisation")
     return out
 
 
@@ -76,14 +79,7 @@ def add_contacts(base: LocalBase, contacts: list[dict[str, str | None]], origin:
     added: set[int | None] = set()
     with base.write() as conn:
         for c in contacts:
-            if c["address"]:
-                exists = conn.execute("SELECT 1 FROM local_contact WHERE address = ?", (c["address"],)).fetchone()
-            else:
-                cn_key, _, _, org_key = _keys(c)
-                exists = conn.execute(
-                    "SELECT 1 FROM local_contact WHERE address IS NULL AND cn_key = ? AND coalesce(org_key, '') = ?",
-                    (cn_key, org_key),
-                ).fetchone()
+            exists = conn.execute("SELECT 1 FROM local_contact WHERE address = ?", (c["address"],)).fetchone()
             if exists:
                 report.skipped += 1
                 continue
@@ -103,80 +99,38 @@ def add_contact(base: LocalBase, values: dict[str, str | None]) -> ImportReport:
 
 # --- reading contact files -------------------------------------------------------
 
-# Header names of the mail clients' CSV layouts (see export.py), per field.
-_OUTLOOK = {
-    "address": "E-mail Address", "first_name": "First Name", "last_name": "Last Name",
-    "organisation": "Company", "service": "Department", "title": "Job Title", "phone": "Business Phone",
-    "mobile": "Mobile Phone", "street": "Business Street", "postcode": "Business Postal Code",
-    "city": "Business City", "country": "Business Country/Region", "note": "Notes",
-}
-_THUNDERBIRD = {
-    "address": "Primary Email", "first_name": "First Name", "last_name": "Last Name",
-    "display_name": "Display Name", "organisation": "Organization", "service": "Department",
-    "title": "Job Title", "phone": "Work Phone", "mobile": "Mobile Number", "street": "Work Address",
-    "postcode": "Work ZipCode", "city": "Work City", "country": "Work Country", "note": "Notes",
-}
-_GENERIC_ALIASES = {
-    "address": ("address", "email", "e-mail", "mail", "courriel", "adresse bal", "adresse e-mail"),
-    "first_name": ("first_name", "prenom", "given name"),
-    "last_name": ("last_name", "nom", "surname", "family name"),
-    "display_name": ("display_name", "name", "nom complet", "full name"),
-    "organisation": ("organisation", "organization", "company", "etablissement", "structure name"),
-    "service": ("service", "department"),
-    "title": ("title", "fonction", "profession", "job title"),
-    "phone": ("phone", "telephone", "tel"),
-    "mobile": ("mobile", "portable"),
-    "street": ("street", "adresse", "rue"),
-    "postcode": ("postcode", "code postal", "postal code", "cp"),
-    "city": ("city", "ville", "commune"),
-    "country": ("country", "pays"),
-    "id_nat": ("id_nat", "rpps", "identification nationale pp", "idnat"),
-    "structure": ("structure", "identification structure"),
-    "note": ("note", "notes", "commentaire"),
-}
-
-
-def _csv_mapping(header: list[str], path: str) -> dict[str, int]:
-    names = [h.strip() for h in header]
-    for layout in (_OUTLOOK, _THUNDERBIRD):
-        key_column = layout["address"]
-        if key_column in names:
-            return {f: names.index(h) for f, h in layout.items() if h in names}
-    keys = [search_key(h) for h in names]
-    mapping: dict[str, int] = {}
-    for f, aliases in _GENERIC_ALIASES.items():
-        for alias in aliases:
-            if search_key(alias) in keys:
-                mapping[f] = keys.index(search_key(alias))
-                break
-    if not mapping:
-        raise InvalidInput(
-            f"{path}: no known column in the header (expected e.g. email, first_name, last_name, organisation, "
-            "or an Outlook / Thunderbird export)"
-        )
-    return mapping
-
-
 def read_csv(path: Path) -> list[dict[str, str | None]]:
+    """Contacts of a CSV file (a mail client's export or a generic layout); InvalidInput names the line."""
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = raw.decode("cp1252", errors="replace")
-    sample = text[:4096]
-    delimiter = max(",;\t", key=lambda d: sample.split("\n", 1)[0].count(d))
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
-    if not rows:
+    first_line = text.split("\n", 1)[0]
+    delimiter = max(",;\t", key=first_line.count)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = next(reader, None)
+    if not header:
         raise InvalidInput(f"{path}: empty file (no header line)")
-    mapping = _csv_mapping(rows[0], str(path))
+    cmap = map_header(header, str(path))
     contacts = []
-    for line_no, row in enumerate(rows[1:], start=2):
+    while True:
+        line_no = reader.line_num + 1  # where the record starts (a quoted field may span lines)
+        row = next(reader, None)
+        if row is None:
+            break
         if not any(cell.strip() for cell in row):
             continue
-        if len(row) != len(rows[0]):
-            raise InvalidInput(f"{path}, line {line_no}: {len(row)} fields where the header has {len(rows[0])}")
-        values: dict[str, str | None] = {f: row[i] for f, i in mapping.items()}
-        contacts.append(clean_contact(values, f"{path}, line {line_no}"))
+        where = f"{path}, line {line_no}"
+        if len(row) != len(header):
+            raise InvalidInput(f"{where}: {len(row)} fields where the header has {len(header)}")
+        if not row[cmap.columns["address"]].strip():
+            raise InvalidInput(
+                f"{where}: no e-mail address in column \"{cmap.column_name('address')}\" "
+                f"({cmap.layout} layout); every contact needs one: fill it in or remove the line"
+            )
+        values: dict[str, str | None] = {f: row[i] for f, i in cmap.columns.items()}
+        contacts.append(clean_contact(values, where))
     return contacts
 
 
@@ -192,7 +146,9 @@ def read_vcards(path: Path) -> list[dict[str, str | None]]:
     for n, card in enumerate(cards, start=1):
         if card.name != "VCARD":
             raise InvalidInput(f"{path}, card {n}: a {card.name} component, not a VCARD")
-        contacts.append(clean_contact(_card_values(card), f"{path}, card {n}"))
+        values = _card_values(card)
+        name = values.get("display_name")
+        contacts.append(clean_contact(values, f"{path}, card {n}" + (f" ({name})" if name else "")))
     return contacts
 
 

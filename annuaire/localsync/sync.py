@@ -11,6 +11,12 @@ Nothing is written before the extraction is fully validated, and everything
 is written in one SQLite transaction: an interrupted run (error, Ctrl-C,
 kill -9, power cut) leaves the local base exactly as it was. Local contacts
 are only read.
+
+A dry run stops after the diff and reports what would be added, changed and
+removed, writing nothing (not even a new --local file). A run that would
+remove more than MASS_REMOVAL_SHARE (and more than MASS_REMOVAL_MIN) of the
+synchronised contacts is refused unless confirmed: a changed or mistyped
+filter, or a truncated extraction, would otherwise empty the address book.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from operator import ne
 from pathlib import Path
 from typing import Any, cast
 
+from annuaire.errors import MassDeletion
 from annuaire.localsync import dedup
-from annuaire.localsync.contacts import national_keys
+from annuaire.localsync.contacts import national_cn, national_keys
 from annuaire.localsync.db import NATIONAL_FIELDS, NATIONAL_KEYS, LocalBase, set_meta
 from annuaire.localsync.filters import Filters
 from annuaire.localsync.reader import Extraction, Member, parse_member, read_member
@@ -35,6 +42,9 @@ from annuaire.localsync.source import Acquired, acquire
 from annuaire.store.clock import utc_now
 
 BATCH = 5_000
+MASS_REMOVAL_SHARE = 0.20  # of the synchronised contacts …
+MASS_REMOVAL_MIN = 10  # … and more than this many: removing them needs a confirmation
+PREVIEW = 20  # contacts of each kind a dry run describes (the report lists every address)
 BULK = 50_000  # changed lines from which secondary indexes are rebuilt rather than maintained
 _INSERT = (
     f"INSERT OR REPLACE INTO national ({', '.join(NATIONAL_FIELDS + NATIONAL_KEYS)}, digest) "
@@ -71,6 +81,13 @@ class SyncReport:
     unmerged: list[dict[str, object]] = field(default_factory=list)
     suspected_duplicates: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    dry_run: bool = False
+    # Dry run: every address that would be added, updated, removed, and the first PREVIEW of each described.
+    would_add: list[str] = field(default_factory=list)
+    would_update: list[str] = field(default_factory=list)
+    would_remove: list[str] = field(default_factory=list)
+    preview: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2)
@@ -80,6 +97,31 @@ def _silent(stage: str, done: int, total: int) -> None:
     pass
 
 
+@dataclass
+class Diff:
+    """Addresses to add, to rewrite (added and updated, sorted) and to remove."""
+
+    added: int
+    changed: list[str]
+    removed: list[str]
+
+
+def diff(existing: dict[str, int], digests: dict[str, int]) -> Diff:
+    """Compare the stored digests with the extraction's, by address."""
+    removed = sorted(existing.keys() - digests.keys())  # a set difference, in C
+    addresses = list(digests)
+    # Mapped and compared in C: no Python call per line.
+    changed = list(compress(addresses, map(ne, map(existing.get, addresses), digests.values())))
+    changed.sort()
+    return Diff(sum(1 for a in changed if a not in existing), changed, removed)
+
+
+def _open(local_path: Path, dry_run: bool) -> LocalBase:
+    if dry_run:  # read only: neither created nor initialised
+        return LocalBase.open(local_path, create=False) if Path(local_path).exists() else LocalBase.empty()
+    return LocalBase.open(local_path)
+
+
 def sync(
     local_path: Path,
     source: str,
@@ -87,12 +129,14 @@ def sync(
     *,
     manifest: Path | None = None,
     force: bool = False,
+    dry_run: bool = False,
+    confirm_mass_removal: bool = False,
     progress: Progress = _silent,
 ) -> SyncReport:
-    """Bring the national contacts of `local_path` to the extraction at `source`."""
+    """Bring the national contacts of `local_path` to the extraction at `source` (or say what would change)."""
     started = time.perf_counter()
-    report = SyncReport(source=source, filters=filters.describe())
-    with LocalBase.open(local_path) as base:
+    report = SyncReport(source=source, filters=filters.describe(), dry_run=dry_run)
+    with _open(local_path, dry_run) as base:
         meta = base.meta()
         same_filters = meta.get("filters") == filters.to_json()
         progress("fetch", 0, 0)
@@ -112,15 +156,23 @@ def sync(
                 report.extraction_ts = meta.get("extraction_ts", "")
                 return _finish(report, started)
             assert acquired.path is not None
+            if dry_run:
+                extraction, existing, changes = _read_and_diff(base.conn, acquired, filters, report, progress)
+                refusal = _mass_removal(changes, len(existing), extraction, meta, filters)
+                if refusal:
+                    report.warnings.append(f"{refusal}: a real run would be refused without --confirm-mass-removal")
+                _describe(base.conn, extraction, existing, changes, report)
+                return _finish(report, started)
             with base.write() as conn:
-                member, existing = _read_beside(conn, acquired)
-                extraction = parse_member(member, filters, lambda n: progress("read", n, 0))
-                del member  # the file's bytes (tens of MB): not kept while writing
-                report.extraction_ts = extraction.ts
-                report.lines = extraction.lines
-                report.duplicate_lines = extraction.duplicates
-                report.selected = len(extraction.digests)
-                touched = _apply(conn, extraction, existing, report, progress)
+                extraction, existing, changes = _read_and_diff(conn, acquired, filters, report, progress)
+                refusal = _mass_removal(changes, len(existing), extraction, meta, filters)
+                if refusal and not confirm_mass_removal:
+                    raise MassDeletion(
+                        f"{refusal}. Nothing was changed. Check the filters and the extraction; if these "
+                        "removals are intended, run again with --confirm-mass-removal (--dry-run lists them)",
+                        {"removed": len(changes.removed), "synchronised": len(existing)},
+                    )
+                touched = _apply(conn, extraction, existing, changes, progress)
                 links = dedup.relink(conn)
                 report.merges, report.unmerged = links.merged, links.unmerged
                 report.suspected_duplicates = dedup.suspected_duplicates(conn, touched=touched)
@@ -143,6 +195,78 @@ def sync(
     return _finish(report, started)
 
 
+def _read_and_diff(
+    conn: sqlite3.Connection, acquired: Acquired, filters: Filters, report: SyncReport, progress: Progress
+) -> tuple[Extraction, dict[str, int], Diff]:
+    """Validate and select the extraction's lines, and compare them with the stored ones."""
+    member, existing = _read_beside(conn, acquired)
+    extraction = parse_member(member, filters, lambda n: progress("read", n, 0))
+    del member  # the file's bytes (tens of MB): not kept while writing
+    report.extraction_ts = extraction.ts
+    report.lines = extraction.lines
+    report.duplicate_lines = extraction.duplicates
+    report.selected = len(extraction.digests)
+    changes = diff(existing, extraction.digests)
+    report.added = changes.added
+    report.updated = len(changes.changed) - changes.added
+    report.removed = len(changes.removed)
+    report.unchanged = len(extraction.digests) - len(changes.changed)
+    return extraction, existing, changes
+
+
+def _mass_removal(
+    changes: Diff, synchronised: int, extraction: Extraction, meta: dict[str, str], filters: Filters
+) -> str | None:
+    """Why this run would remove too many contacts at once, or None."""
+    removed = len(changes.removed)
+    if removed <= MASS_REMOVAL_MIN or removed <= MASS_REMOVAL_SHARE * synchronised:
+        return None
+    previous = meta.get("filters")
+    if previous and previous != filters.to_json():
+        known = Filters.__dataclass_fields__
+        before = Filters(**{k: tuple(v) for k, v in json.loads(previous).items() if k in known}).describe()
+        why = f"the filters changed since the last synchronisation ({before} -> {filters.describe()})"
+    else:
+        why = (f"the new extraction no longer holds them ({extraction.lines:,} lines, {len(extraction.digests):,} "
+               "selected: a truncated or wrong file?)")
+    return (f"this run would remove {removed:,} of the {synchronised:,} synchronised contacts "
+            f"({removed / synchronised:.0%}, more than {MASS_REMOVAL_SHARE:.0%}) because {why}")
+
+
+def _describe(
+    conn: sqlite3.Connection, extraction: Extraction, existing: dict[str, int], changes: Diff, report: SyncReport
+) -> None:
+    """The dry run's lists: every address, and the first PREVIEW of each kind with names and changed fields."""
+    report.would_add = [a for a in changes.changed if a not in existing]
+    report.would_update = [a for a in changes.changed if a in existing]
+    report.would_remove = changes.removed
+    stored = _stored_rows(conn, report.would_update[:PREVIEW] + report.would_remove[:PREVIEW])
+    preview: dict[str, list[dict[str, Any]]] = {"add": [], "update": [], "remove": []}
+    for address in report.would_add[:PREVIEW]:
+        values = dict(zip(NATIONAL_FIELDS, extraction.fields(extraction.raw[address]), strict=True))
+        preview["add"].append({"address": address, "name": _name(values)})
+    for address in report.would_update[:PREVIEW]:
+        values = dict(zip(NATIONAL_FIELDS, extraction.fields(extraction.raw[address]), strict=True))
+        old = stored[address]
+        fields = [f for f in NATIONAL_FIELDS if (old[f] or "") != values[f]]
+        preview["update"].append({"address": address, "name": _name(values), "fields": fields})
+    for address in report.would_remove[:PREVIEW]:
+        preview["remove"].append({"address": address, "name": _name(stored[address])})
+    report.preview = preview
+
+
+def _name(values: dict[str, Any]) -> str:
+    return national_cn(values["bal_type"] or "", values["first_name"] or "", values["last_name"] or "",
+                       values["service"] or "", values["org_name"] or "")
+
+
+def _stored_rows(conn: sqlite3.Connection, addresses: list[str]) -> dict[str, dict[str, Any]]:
+    if not addresses:
+        return {}
+    sql = f"SELECT {', '.join(NATIONAL_FIELDS)} FROM national WHERE address IN ({', '.join('?' * len(addresses))})"
+    return {row[1]: dict(zip(NATIONAL_FIELDS, row, strict=True)) for row in conn.execute(sql, addresses)}
+
+
 def _read_beside(conn: sqlite3.Connection, acquired: Acquired) -> tuple[Member, dict[str, int]]:
     """The extraction file (inflated in a thread) and the stored digests (read meanwhile here).
 
@@ -160,22 +284,19 @@ def _stored_digests(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def _apply(
-    conn: sqlite3.Connection, extraction: Extraction, existing: dict[str, int], report: SyncReport, progress: Progress
+    conn: sqlite3.Connection,
+    extraction: Extraction,
+    existing: dict[str, int],
+    changes: Diff,
+    progress: Progress,
 ) -> set[str]:
-    """Diff by digest and write only the changed national contacts (caller's transaction).
+    """Write only the changed national contacts (caller's transaction).
 
     Returns the name keys of the added and changed contacts.
     """
     digests, raw_lines = extraction.digests, extraction.raw
-    removed = [(a,) for a in existing.keys() - digests.keys()]  # a set difference, in C
-    addresses = list(digests)
-    # Mapped and compared in C: no Python call per line.
-    changed = list(compress(addresses, map(ne, map(existing.get, addresses), digests.values())))
-    changed.sort()
-    report.added = sum(1 for a in changed if a not in existing)
-    report.updated = len(changed) - report.added
-    report.removed = len(removed)
-    report.unchanged = len(digests) - len(changed)
+    removed = [(a,) for a in changes.removed]
+    changed = changes.changed
     total = len(removed) + len(changed)
     done = 0
     progress("apply", done, total)

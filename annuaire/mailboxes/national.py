@@ -36,9 +36,10 @@ from annuaire.mailboxes.entries import Entry, ListFormatError, TextColumns
 from annuaire.mailboxes.model import SOURCE_NATIONAL
 from annuaire.mailboxes.publication import DomainPlan, plan_domain, write_plans
 from annuaire.mailboxes.rules import Finding, Line, Validator, finding
+from annuaire.nationalfiles import pace
 from annuaire.nationalfiles.lines import Lines
 from annuaire.nationalfiles.sources import Source, find_sources
-from annuaire.progress import Reporter, Silent
+from annuaire.progress import Reporter, Silent, Steps, steps
 from annuaire.store import Store
 from annuaire.store.clock import utc_now
 from annuaire.store.dialect import insert_ignore, lock_rows
@@ -48,10 +49,10 @@ from annuaire.store.schema import run
 MAX_WARNINGS = 1000  # warning lines kept in the summary (counts per code are complete)
 
 
-def read_entries(source: Source, progress: Reporter) -> tuple[list[Entry], list[Finding]]:
+def read_entries(source: Source, progress: Steps) -> tuple[list[Entry], list[Finding]]:
     """Every line of the file as an entry; addresses lowercased, later copies of one address dropped."""
     lines = Lines(source, progress.advance)
-    progress.start(f"Reading {source.member or source.path.name}", source.size)
+    progress.start(f"Reading {source.member or source.path.name}", source.size, pace.mssante_read(source), unit="bytes")
     entries: list[Entry] = []
     warnings: list[Finding] = []
     seen: dict[str, int] = {}
@@ -134,13 +135,13 @@ class Mirror:
     entries: list[Entry]
     duplicates: list[Finding]
     force: bool
-    progress: Reporter
+    progress: Steps
     settings: Settings
 
     @classmethod
     def read(cls, store: Store, path: Path, *, force: bool = False, progress: Reporter | None = None,
              settings: Settings | None = None) -> Mirror:
-        progress = progress or Silent()
+        progress = steps(progress)
         path = Path(path)
         sources = find_sources([path])
         if len(sources) != 1 or sources[0].kind != formats.MSSANTE:
@@ -187,7 +188,8 @@ class Mirror:
         targets = set(by_domain) | {
             d for d, boxes in existing.items() if domains.get(d, (0, None))[1] is None and any(e.active for e in boxes.values())
         }
-        progress.start("Comparing MSSanté domains", len(targets))
+        progress.start("Comparing the MSSanté domains", len(targets), pace.domains(source, first=not existing),
+                       unit="domains")
         for name in sorted(targets):
             progress.advance(1)
             if domains.get(name, (0, None))[1] is not None:

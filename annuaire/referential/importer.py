@@ -38,9 +38,10 @@ from annuaire import formats
 from annuaire.config import Settings
 from annuaire.errors import Conflict, ImportFileError, MassDeactivation
 from annuaire.gcpause import gc_paused
+from annuaire.nationalfiles import pace
 from annuaire.nationalfiles.lines import Lines
 from annuaire.nationalfiles.sources import Source, find_sources
-from annuaire.progress import Reporter, Silent
+from annuaire.progress import Reporter, Steps, steps
 from annuaire.referential import nomenclatures, prints, records
 from annuaire.referential.changed_persons import AHEAD_MIN_SIZE, Ahead, compare, compare_child
 from annuaire.referential.firstload import (
@@ -79,6 +80,7 @@ PARIS = ZoneInfo("Europe/Paris")
 TABLES = {"structure": structure, "activity": activity, "skill": skill, "diploma": diploma}
 GUARDED = {"person": person, "activity": activity, "structure": structure}
 FIRST_LOAD_MIN_SIZE = 50 << 20  # a smaller first import runs in one process (the helper costs ~0.3 s)
+PLURALS = {"structure": "structures", "activity": "activities", "skill": "savoir-faire", "diploma": "diplomas"}
 
 
 @dataclass
@@ -110,11 +112,15 @@ def import_paths(
     """Import national files: PS_LibreAcces (zip or txts) and MSSanté extractions, in ONE transaction."""
     from annuaire.mailboxes.national import Mirror
 
-    progress = progress or Silent()
+    progress = steps(progress)
     sources = find_sources(paths)
     for source in sources:
         check_not_future(source, force)
     referential = [s for s in sources if s.kind in REFERENTIAL_KINDS]
+    with store.read() as conn:
+        first = _empty(conn)
+    largest = max((s.size for s in referential if s.kind == formats.PERSONNE_ACTIVITE), default=0)
+    progress.plan(pace.whole(sources, first, built=first and largest >= FIRST_LOAD_MIN_SIZE))
     # The MSSanté files are read (and checked) first: a malformed one stops everything before any write.
     mirrors = [Mirror.read(store, path, force=force, progress=progress, settings=settings)
                for path in dict.fromkeys(s.path for s in sources if s.kind == formats.MSSANTE)]
@@ -155,7 +161,7 @@ def import_referential(
     then: Callable[[Connection], list[ImportSummary]] | None = None,
 ) -> list[ImportSummary]:
     """The referential's summary, then those of `then` (run in the same transaction, before its commit)."""
-    progress = progress or Silent()
+    progress = steps(progress)
     kinds = [s.kind for s in sources]
     for kind in set(kinds):
         if kinds.count(kind) > 1:
@@ -176,7 +182,7 @@ def import_referential(
         summary.warnings.append(f"removed the scratch data of an import that no longer runs: {', '.join(removed)}")
     now = utc_now()
     with store.read() as conn:
-        first = conn.execute(select(person.c.id).limit(1)).first() is None
+        first = _empty(conn)
         first_load = _first_load(store, conn, {s.kind: s for s in sources}, now) if first else None
     guard = None if force or first else max_deactivation
     try:
@@ -184,6 +190,11 @@ def import_referential(
     finally:
         if first_load is not None:  # (its scratch tables are dropped once the transaction ended)
             first_load.discard()
+
+
+def _empty(conn: Connection) -> bool:
+    """Whether no referential was imported yet (a first import)."""
+    return conn.execute(select(person.c.id).limit(1)).first() is None
 
 
 def _active_counts(conn: Connection) -> dict[str, int]:
@@ -207,7 +218,7 @@ def _check_deactivations(summary: ImportSummary, before: dict[str, int], ratio: 
 
 
 def _import(store: Store, sources: list[Source], first: bool, first_load: FirstLoad | None, force: bool,
-            now: str, summary: ImportSummary, progress: Reporter, guard: float | None,
+            now: str, summary: ImportSummary, progress: Steps, guard: float | None,
             then: Callable[[Connection], list[ImportSummary]] | None) -> list[ImportSummary]:
     ts = summary.file_ts
     with store.write(bulk=first) as conn:  # a first import writes gigabytes
@@ -232,7 +243,7 @@ def _import(store: Store, sources: list[Source], first: bool, first_load: FirstL
         assert key is not None  # an INSERT of one row
         run_id = key[0]
         summary.run_id = run_id
-        loader = _Loader(conn, run_id, now, summary, progress)
+        loader = _Loader(conn, run_id, now, summary, progress, first)
         by_kind = {s.kind: s for s in sources}
         loader.start_ahead(by_kind)
         # Millions of long-lived keys, fingerprints and records, and no cycles: the collector's
@@ -284,8 +295,10 @@ def _first_load(store: Store, conn: Connection, by_kind: dict[str, Source], now:
 class _Loader:
     """The state of one referential import inside its transaction."""
 
-    def __init__(self, conn: Connection, run_id: int, now: str, summary: ImportSummary, progress: Reporter) -> None:
+    def __init__(self, conn: Connection, run_id: int, now: str, summary: ImportSummary, progress: Steps,
+                 first: bool = False) -> None:
         self.conn = conn
+        self.first = first
         self.run_id = run_id
         self.now = now
         self.summary = summary
@@ -334,7 +347,8 @@ class _Loader:
         packed = self.stored[source.kind]
         before = self.stored[formats.PERSONNE_ACTIVITE]
         if packed is not None:
-            self.progress.start(f"Comparing {name}", source.size)
+            self.progress.start(f"Comparing {name} with the last import", source.size,
+                                pace.referential_read(source, first=False), unit="bytes")
             if source.kind == formats.PERSONNE_ACTIVITE:
                 compared = compare(lines, packed.unpack())
             elif self.ahead is not None and source.kind in self.ahead.kinds:
@@ -347,7 +361,7 @@ class _Loader:
             if compared is not None:
                 return _Reading(lines, compared.groups, compared.selected, compared.gone, compared.packed)
         groups = Groups(None)
-        self.progress.start(f"Reading {name}", source.size)
+        self.progress.start(f"Reading {name}", source.size, pace.referential_read(source, self.first), unit="bytes")
         return _Reading(lines, groups, selected_lines(lines, groups), None)
 
     def _before(self) -> set[bytes]:
@@ -508,14 +522,14 @@ class _Loader:
         helper's scratch tables (their rows carry the ids of their persons and structures),
         each copied while the helper builds the next."""
         # (the summary's order: a refresh's, whatever the helper's)
-        for entity in ("structure", "activity",
-                       *(entity for kind, entity in CHILD_KINDS.items() if kind in by_kind)):
+        entities = ["structure", "activity", *(entity for kind, entity in CHILD_KINDS.items() if kind in by_kind)]
+        for entity in entities:
             self.summary.counts[entity] = Counts()
-        self.progress.start("Waiting for the helper's structures", 1)
+        self.progress.start(f"Writing the {', '.join(PLURALS[e] for e in entities)}", len(entities),
+                            pace.referential_built(by_kind.values()), unit="kinds of records")
         for entity in first_load.tables():
             self._copy(first_load.scratch, entity)
-            self.progress.start("Waiting for the helper's next table", 1)
-        self.progress.advance(1)
+            self.progress.advance(1)
         for kind, child in first_load.built.children.items():
             self.code_checks.append(child.checks)
             self._warn_orphans(by_kind[kind], child.orphans)
@@ -523,11 +537,9 @@ class _Loader:
 
     def _copy(self, scratch: Scratch, entity: str) -> None:
         """Create the records of `entity` from its scratch table."""
-        self.progress.start(f"Copying the {entity} records", 1)
         table = TABLES[entity]
         self.summary.counts[entity] = Counts(created=scratch.move_into(self.conn, table))
         journal_creations(self.conn, table, entity, COLUMNS[entity][1], self.run_id, self.now)
-        self.progress.advance(1)
 
     def _warn_orphans(self, source: Source, orphans: Orphans) -> None:
         if orphans.count:

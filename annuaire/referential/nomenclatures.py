@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, func, select
-
-from annuaire.store.schema import nomenclature
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 FOLDER = Path(__file__).resolve().parent.parent / "nomenclatures"
 
@@ -38,6 +38,10 @@ def departements() -> dict[str, str]:
 
 def ensure_loaded(conn: Connection) -> None:
     """Copy the shipped tables into the store the first time."""
+    from sqlalchemy import func, select  # here: the tables alone (local-sync) start without SQLAlchemy
+
+    from annuaire.store.schema import nomenclature
+
     if conn.execute(select(func.count()).select_from(nomenclature)).scalar():
         return
     with (FOLDER / "TRE_G15-ProfessionSante.csv").open(encoding="utf-8") as f:

@@ -1,4 +1,4 @@
-"""Opening the store: SQLite (embedded default) or PostgreSQL, migrated on first use."""
+"""Opening the store: SQLite (embedded default) or PostgreSQL; created or migrated only when asked."""
 
 from __future__ import annotations
 
@@ -7,15 +7,14 @@ import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
 from annuaire.errors import DirectoryError
+from annuaire.store import revisions
 from annuaire.store.url import default_url, normalise_url
 
-MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 60_000
 # The indexes of a first national import are built once its rows are in: sorted in memory, and the
 # trigram GIN indexes of names built in one pass each (the default 64 MB: 5.3 s instead of 2.6 s
@@ -25,15 +24,45 @@ BULK_MAINTENANCE_MEM = "512MB"
 
 @dataclass
 class Store:
-    """The engine plus what every caller needs to know about it."""
+    """The engine plus what every caller needs to know about it.
+
+    `reader`: a hot-standby replica of the primary (`annuaire serve --read-db`,
+    annuaire.store.replica). `read()` and `reading_engine` then read the replica,
+    `write()` and `engine` stay on the primary; work that reads what it is about to
+    write (publications, the FHIR renderer) takes `primary`, which never reads the
+    replica, a little behind.
+    """
 
     engine: Engine
     url: str
     closed: bool = False  # set by dispose()
+    created: bool = False  # built by this opening (`open_existing(create=True)`)
+    reader: Engine | None = None
+    read_url: str | None = None
+    _primary: Store | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def reading_engine(self) -> Engine:
+        """The engine reads go to: the replica when there is one (for followers' snapshots)."""
+        return self.reader or self.engine
+
+    @property
+    def primary(self) -> Store:
+        """This store reading and writing the primary only (itself when it has no replica)."""
+        if self.reader is None:
+            return self
+        if self._primary is None:
+            self._primary = Store(engine=self.engine, url=self.url, closed=self.closed)
+        return self._primary
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    @property
+    def engine_name(self) -> str:
+        """What an operator calls the engine ("SQLite", "PostgreSQL"), for messages."""
+        return "SQLite" if self.is_sqlite else "PostgreSQL"
 
     @property
     def is_postgresql(self) -> bool:
@@ -100,7 +129,7 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with self.reading_engine.connect() as conn:
             yield conn
 
     def analyze(self, tables: list[str], *, vacuum: bool = True) -> None:
@@ -129,7 +158,11 @@ class Store:
     def dispose(self) -> None:
         """Close the connections; background work bound to this store (a FHIR renderer) stops."""
         self.closed = True
+        if self._primary is not None:
+            self._primary.closed = True
         self.engine.dispose()
+        if self.reader is not None:
+            self.reader.dispose()
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -175,46 +208,43 @@ def create_store_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+    @event.listens_for(engine, "checkout")
+    def _default_access_mode(dbapi_conn, _record, _proxy) -> None:
+        # A read-only snapshot (`dialect.consistent_reads`) leaves its connection set to
+        # "read write" when returned to the pool, and every later BEGIN would then ask for
+        # READ WRITE, which a hot-standby replica refuses (`serve --read-db`): back to the
+        # server's default.
+        if dbapi_conn.read_only is False:
+            dbapi_conn.read_only = None
+
+    return engine
 
 
-def _alembic_config():
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return config
+# (tests building a store at an older revision use Alembic's configuration directly)
+_alembic_config = revisions.alembic_config
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the latest revision (no-op when already there)."""
-    from alembic import command
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
+def open_store(url: str | None = None, *, upgrade: bool = True, read_url: str | None = None) -> Store:
+    """Open the store at `url`; `upgrade`: create it, or bring its schema to the code's, silently.
+    `read_url`: a hot-standby replica of it, which reads then use (checked beforehand by
+    `annuaire.store.replica.check`).
 
-    config = _alembic_config()
-    head = ScriptDirectory.from_config(config).get_current_head()
-    with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    if current == head:
-        return
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-
-
-def open_store(url: str | None = None, *, upgrade: bool = True) -> Store:
-    """Open (and on first use create) the store at `url`."""
+    For programs and tests that own their store. Commands given a store by an operator use
+    `annuaire.store.opening.open_existing`, which never creates nor migrates one on its own.
+    """
     url = normalise_url(url or default_url())
     try:
         engine = create_store_engine(url)
         if upgrade:
-            migrate(engine)
+            revisions.upgrade(engine)
+        reader = create_store_engine(normalise_url(read_url)) if read_url else None
     except DirectoryError:
         raise
     except Exception as exc:
         raise DirectoryError(f"cannot open the store at {_safe(url)}: {exc}") from exc
-    return Store(engine=engine, url=url)
+    return Store(engine=engine, url=url, reader=reader, read_url=normalise_url(read_url) if read_url else None)
 
 
 def _safe(url: str) -> str:

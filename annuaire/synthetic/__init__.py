@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from annuaire import formats
-from annuaire.progress import Reporter
+from annuaire.progress import Reporter, steps
 
 __all__ = ["build_world", "generate", "timestamp"]
 
@@ -35,6 +35,7 @@ def build_world(professionals: int, seed: int, day: int = 0, progress: Reporter 
         raise ValueError("professionals must be at least 1")
     if day < 0:
         raise ValueError("day must be >= 0")
+    progress = steps(progress)  # (the steps below say what they weigh)
     world = build(professionals, seed, progress)
     world.churn_totals = apply_days(world, day, progress)
     return world
@@ -58,7 +59,11 @@ def generate(outdir: Path, professionals: int, seed: int, day: int = 0, progress
 
     if layout not in ("56", "52"):
         raise ValueError("layout must be '56' (current) or '52' (2021-2022)")
+    from annuaire.synthetic import pace
+
     started = time.perf_counter()
+    progress = steps(progress)
+    progress.plan(pace.whole(professionals, day))
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     world = build_world(professionals, seed, day, progress)
@@ -68,8 +73,7 @@ def generate(outdir: Path, professionals: int, seed: int, day: int = 0, progress
     ms_path = outdir / formats.file_name(formats.MSSANTE, ts, "zip")
     lines = write_ps_libre_acces(world, ps_path, ts, layout, progress)
     lines["mssante"] = write_mssante(world, ms_path, ts, progress)
-    if progress:
-        progress.done()
+    progress.done()
     st = world.structures
     result = {
         "timestamp": ts,

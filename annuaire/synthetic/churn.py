@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from random import Random
 
+from annuaire.synthetic import pace
 from annuaire.synthetic.tables import (
     CDS,
     EHPAD,
@@ -49,7 +50,8 @@ def apply_days(world: World, days: int, progress=None) -> dict[str, int]:
     """Advance the world from its current day to `days`; returns summed counters."""
     totals: dict[str, int] = {}
     if progress and days > world.day:
-        progress.start("daily churn", days - world.day)
+        progress.start("daily churn", days - world.day, pace.churn(days - world.day, len(world.p_ident)),
+                       unit="days")
     while world.day < days:
         world.day += 1
         for key, value in apply_day(world, world.day).items():

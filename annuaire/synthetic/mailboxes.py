@@ -23,7 +23,7 @@ from itertools import accumulate
 from random import Random
 from typing import TYPE_CHECKING
 
-from annuaire.synthetic import names
+from annuaire.synthetic import names, pace
 from annuaire.synthetic.structures import B_NAME
 from annuaire.synthetic.tables import (
     CDS,
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 PER, ORG = 0, 1
 BOX_TYPES = ("PER", "ORG")
+_STEP = 50_000  # persons between two progress advances
 # National figures (distributions.md) at full scale.
 PER_PER_PERSON = 455_471 / 1_950_000
 
@@ -247,8 +248,11 @@ class Mailboxes:
         a_struct = w.a_struct
         p_act = w.p_act
         if progress:
-            progress.start("mailboxes", len(w.p_ident))
+            progress.start("mailboxes", len(w.p_ident), pace.weight("mailboxes", len(w.p_ident)),
+                           unit="professionals")
         for p in range(len(w.p_ident)):
+            if progress and p % _STEP == _STEP - 1:
+                progress.advance(_STEP)
             if a_struct[p_act[p]] < 0:  # no current activity (one empty line)
                 continue
             if rng.random() < self.per_probability(p):
@@ -259,7 +263,7 @@ class Mailboxes:
                 for _ in range(self.org_count(rng, s)):
                     self.add_org(rng, s)
         if progress:
-            progress.advance(len(w.p_ident))
+            progress.advance(len(w.p_ident) % _STEP)
 
     # ---------------------------------------------------------- churn hooks
     def delete(self, b: int) -> None:

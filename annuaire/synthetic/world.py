@@ -18,7 +18,7 @@ from bisect import bisect
 from itertools import accumulate
 from random import Random
 
-from annuaire.synthetic import names
+from annuaire.synthetic import names, pace
 from annuaire.synthetic.geo import Geography
 from annuaire.synthetic.ids import Identifiers
 from annuaire.synthetic.structures import SHOP_FAMILY, Structures
@@ -352,7 +352,8 @@ def build_world(professionals: int, seed: int, progress=None) -> World:
     add = world.add_person
     step = 50_000
     if progress:
-        progress.start("professionals", professionals)
+        progress.start("professionals", professionals, pace.weight("professionals", professionals),
+                       unit="professionals")
     for i in range(professionals):
         add(rng)
         if progress and i % step == step - 1:

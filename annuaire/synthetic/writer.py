@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Self
 
 from annuaire import formats
-from annuaire.synthetic import names
+from annuaire.synthetic import names, pace
 from annuaire.synthetic.mailboxes import BOX_TYPES, PER
 from annuaire.synthetic.structures import (
     B_ADDRESS,
@@ -193,7 +193,8 @@ def _write_activities(world: World, archive: zipfile.ZipFile, ts: str, layout: s
     lines: list[str] = []
     append = lines.append
     if progress:
-        progress.start("PS_LibreAcces_Personne_activite", len(world.p_ident))
+        progress.start("PS_LibreAcces_Personne_activite", len(world.p_ident),
+                       pace.weight("PS_LibreAcces_Personne_activite", len(world.p_ident)), unit="professionals")
     done = 0
     for p, head, nom_prenom in _person_heads(world):
         pi = p_prof[p]
@@ -305,7 +306,9 @@ def write_mssante(world: World, path: Path, ts: str, progress=None) -> int:
         member = _Member(archive.zip, member_path, ts)
         member.write_lines([formats.header_line(formats.MSSANTE_COLUMNS, False)])
         if progress:
-            progress.start("Extraction_Correspondance_MSSante", len(boxes.kind))
+            progress.start("Extraction_Correspondance_MSSante", len(boxes.kind),
+                           pace.weight("Extraction_Correspondance_MSSante", len(w.p_ident)), unit="mailboxes")
+        done = 0
         for b in range(len(boxes.kind)):
             if not boxes.alive[b]:
                 continue
@@ -328,10 +331,13 @@ def write_mssante(world: World, path: Path, ts: str, progress=None) -> int:
             if len(lines) >= _CHUNK_LINES:
                 member.write_lines(lines)
                 lines = []
+                if progress:
+                    progress.advance(b - done)
+                    done = b
         member.write_lines(lines)
         member.close()
         if progress:
-            progress.advance(len(boxes.kind))
+            progress.advance(len(boxes.kind) - done)
     return member.lines - 1
 
 

@@ -8,9 +8,11 @@
    ORG/APP boxes asked (`type`) or "all structures" (`comme=structure`): the
    structures alone.
 3. Nothing found although the box was read as a place or a trade: read again
-   as a name.
+   as a name. A city that is also a family name ("gaelle ponois"): the people
+   so named first, then those of the city.
 4. Nothing (or very little) found: the corrections of `suggest`; the first one
-   that finds something is shown, said so, and the others offered as links.
+   that finds something is shown, said so, and the others that find something
+   offered as links (never a correction known to find nothing).
 """
 
 from __future__ import annotations
@@ -69,7 +71,15 @@ def answer(conn: Connection, params: SearchParams) -> Answer:
             found = by_identifier(conn, params, value)
             if found is not None:
                 return found
-    result = run(conn, params, as_name=params.comme == "nom")
+    result = read(conn, params, as_name=params.comme == "nom")
+    if params.page == 1 and result.count <= FEW and params.q and not result.box.address:
+        result = corrected(conn, params, result)
+    return result
+
+
+def read(conn: Connection, params: SearchParams, as_name: bool) -> Answer:
+    """`run`, read again as a name when that finds nothing (see the module docstring, 3.)."""
+    result = run(conn, params, as_name)
     if result.empty and params.page == 1 and result.box.interpreted and not result.box.address:
         # Nothing for "camille de la lanin" read as a name in Lanin: try it all as a name.
         again = run(conn, params, as_name=True)
@@ -77,10 +87,31 @@ def answer(conn: Connection, params: SearchParams) -> Answer:
             again.note = (
                 f"Aucun résultat pour {_reading(result.box)} : voici les résultats en lisant « {params.q} » comme un nom."
             )
-            result = again
-    if params.page == 1 and result.count <= FEW and params.q and not result.box.address:
-        result = corrected(conn, params, result)
+            return again
+    elif not as_name and params.page == 1 and _city_also_a_name(conn, result.box):
+        return _name_first(conn, params, result)
     return result
+
+
+def _city_also_a_name(conn: Connection, box: Criteria) -> bool:
+    """Name words and a city that is also a family name, nothing else ("gaelle ponois")."""
+    return (
+        bool(box.name and box.city_key) and len(box.understood) == 2 and search.is_family_name(conn, box.city_key or "")
+    )
+
+
+def _name_first(conn: Connection, params: SearchParams, result: Answer) -> Answer:
+    """"gaelle ponois": Gaëlle PONOIS first, then the Gaëlles of Ponois (one page of each)."""
+    again = run(conn, params, as_name=True)
+    if not (again.people and again.people.items):
+        return result
+    _merge(again, result)
+    city = next(label for kind, label in result.box.understood if kind == "Ville")
+    again.note = (
+        f"« {city} » est aussi un nom : d’abord les professionnels nommés « {params.q} », "
+        f"puis ceux trouvés pour {_reading(result.box)}."
+    )
+    return again
 
 
 def by_identifier(conn: Connection, params: SearchParams, value: str) -> Answer | None:
@@ -237,15 +268,14 @@ def corrected(conn: Connection, params: SearchParams, result: Answer) -> Answer:
         return result
     found: list[tuple[str, Answer]] = []
     for option in options:
-        again = run(conn, replace(params, q=option), as_name=params.comme == "nom")
+        again = read(conn, replace(params, q=option), as_name=params.comme == "nom")
         if not again.empty:
             found.append((option, again))
     if not found:
-        result.suggestions = options
-        return result
+        return result  # every correction was tried and finds nothing: a link to an empty page helps nobody
     best = found[0][1]
     best.typed, best.shown = params.q, found[0][0]
-    best.suggestions = [o for o in options if o != best.shown]
+    best.suggestions = [option for option, _ in found[1:]]  # (those that find nothing are not offered)
     if len(found) > 1:
         best.merged = [option for option, _ in found]
         for _, other in found[1:]:

@@ -86,6 +86,10 @@ def interpret(
             i += 1
             continue
         length, kind, value, label, by_name = step
+        if kind == "city_key" and not name and _name_before_city(words, i + length, value, city, surname):
+            name += words[i : i + length]  # "charmont rochois": Charmont in Rochois, not Rochois in Charmont
+            i += length
+            continue
         found[kind] = value
         understood.append((_KIND_LABELS[kind], label))
         from_place_name = from_place_name or by_name
@@ -113,6 +117,18 @@ _KIND_LABELS = {
     "city_key": "Ville",
     "postcode": "Code postal",
 }
+
+
+def _name_before_city(words: list[str], end: int, phrase: str, city: CityLookup, surname: SurnameLookup) -> bool:
+    """A city at the start of the box (`phrase`, up to `end`) that is also a family name, with
+    a city ending the box: people write "Nom Ville", so the first is the name."""
+    if end >= len(words) or not surname(phrase):
+        return False
+    for length in range(min(MAX_CITY_WORDS, len(words) - end), 0, -1):
+        tail = " ".join(words[len(words) - length :])
+        if not tail.replace(" ", "").isdigit() and city(tail) is not None:
+            return True
+    return False
 
 
 def _name_only(words: list[str]) -> Criteria:

@@ -11,7 +11,9 @@ nearest known words:
   looked up at once on the family-name, first-name and city indexes (`IN`,
   one index probe each: a few hundred probes, a few milliseconds at national
   scale), also joined to the word before or after it ("le gof" -> "le goff");
-  the most frequent wins;
+  the most frequent wins, but a name borne with the other words of the box, or a
+  word of a structure's name found with them ("masion sante saulieu": MAISON
+  DE SANTE in Saulieu, not Marion), wins over any other;
 - professions, savoir-faire ("cardiolgue" -> "cardiologue") and service words,
   a few thousand words in memory: Damerau-Levenshtein distance 1 (2 for words
   of 8 letters or more).
@@ -37,7 +39,8 @@ from annuaire.web import words as structure_words
 from annuaire.web.vocab import DERIVATIONS, SYNONYMS, departement_code, vocabulary
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
-MAX_WORDS = 6
+MAX_WORDS = 10  # a structure's name and city typed whole ("cabinet dentarie dr emmanuel pere sainte leval")
+EACH_WORD_MAX = 6  # every word tried in turn (nothing unknown): up to this many words
 MIN_LENGTH = 3  # shorter words are never corrected
 VOCABULARY_WEIGHT = 10**7  # a profession word beats any name
 SERVICE_WEIGHT = 10**6
@@ -45,6 +48,8 @@ CITY_WEIGHT = 20  # a city's structures count more than one person with a name
 STRUCTURE_WEIGHT = 5
 TOGETHER_WEIGHT = 10**8  # a name borne with the other words of the box beats anything
 TOGETHER_CHECKED = 12
+STRUCTURES_CHECKED = 5  # words of structure names checked with the other words of the box
+SWAPPED_UP_TO = 6  # longer words keep a piece whole whatever two neighbours are swapped
 SAMPLE = 150  # structure names read per piece of a typed word, for the words near it
 _WORD = re.compile(r"^[a-z]+$")
 
@@ -150,9 +155,14 @@ def _structure_words(conn: Connection, word: str, limit: int) -> dict[str, int]:
     One typo leaves whole its first three letters or its last three (and, in a long
     word, one of its halves): the names holding each of those pieces are read from the
     trigram index (SAMPLE of them per piece) and their words compared with `word`.
+    Two letters swapped in the middle of a word of up to 6 letters leave no such piece
+    ("masion" for "maison"): the word with each pair of neighbours swapped back is a
+    piece too.
     """
     k = max(MIN_LENGTH, (len(word) + 1) // 2)
     pieces = {word[:MIN_LENGTH], word[-MIN_LENGTH:], word[:k], word[-k:]}
+    if len(word) <= SWAPPED_UP_TO:
+        pieces |= {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(1, len(word) - 2)}
     out: dict[str, int] = {}
     for piece in sorted(pieces):
         if contains.fts_tables(conn):
@@ -223,8 +233,10 @@ def candidates(conn: Connection, words: Sequence[str], i: int, services: list[st
             spans_next = bool(after) and value.endswith(" " + after) and value[: -len(after) - 1] in variants
             boost = TOGETHER_WEIGHT if value in together else 0
             offer(Correction(value, 1, n * weight + boost, spans_previous, spans_next and not spans_previous))
-    for w, n in _structure_words(conn, word, limit).items():
-        offer(Correction(w, distance(word, w, limit), n * STRUCTURE_WEIGHT))
+    near = _structure_words(conn, word, limit)
+    named = structure_words.named_together(conn, near, others, STRUCTURES_CHECKED) if others else set()
+    for w, n in near.items():
+        offer(Correction(w, distance(word, w, limit), n * STRUCTURE_WEIGHT + (TOGETHER_WEIGHT if w in named else 0)))
     return sorted(out.values(), key=lambda c: (c.distance, -c.weight, c.word))
 
 
@@ -247,7 +259,7 @@ def corrections(
     services = structure_words.SERVICES.get(conn)
     check = is_known or (lambda w: known(conn, w, services))
     unknown = [i for i, w in enumerate(typed) if not check(w)]
-    if not unknown and any_word:
+    if not unknown and any_word and len(typed) <= EACH_WORD_MAX:
         return _each_word(conn, typed, services, limit)
     if not unknown:
         return []
@@ -289,6 +301,6 @@ def _each_word(conn: Connection, typed: list[str], services: list[str], limit: i
     options.sort()
     out: list[str] = []
     for _, _, suggestion in options:
-        if suggestion not in out:
+        if suggestion not in out and suggestion != " ".join(typed):  # (a word of a structure's name as typed)
             out.append(suggestion)
     return out[:limit]

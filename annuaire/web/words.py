@@ -15,9 +15,12 @@ kept by every writer, at no cost to the imports):
   letters or more; shorter words are checked on the candidates;
 - a term that is a word of the boxes' services or descriptions (the vocabulary
   of the published ORG/APP boxes: a few hundred words, read once an hour) may be
-  meant for a box: the structures matching the other terms are candidates, and
-  with no other term, the owners of the boxes whose local part holds the
-  service words (trigram index of local parts).
+  meant for a box: the boxes holding the service words of the structures the
+  other terms name (one join: trigram index of structures, then the mailbox
+  index of structure ids), and with no other term, the owners of the boxes
+  whose local part holds the service words (trigram index of local parts).
+  Beside people too ("cardiologie jalmont": the cardiologists of Jalmont, and
+  the cardiology secretariats of its hospitals beside them).
 Candidates are read up to CAP rows, ranked in Python (below), and paged. A
 query matching more than CAP structures ("cabinet", "pharmacie") names none in
 particular: its results are read in name order from the name index, checked
@@ -28,8 +31,10 @@ Ranking, "the structure the query names comes first":
    terms matched only by the city ("pharmacie jalmont": the pharmacies named
    after Jalmont before the pharmacies located there);
 2. more terms matching whole words ("jalmont" before "jalmontais");
-3. the name entirely named by the query ("CHU DE BEAUVAL" for "chu beauval")
-   before names with other words;
+3. the city entirely named by the query before the others ("cardiologie
+   beauval": Beauval's hospitals before Beauval-sur-Orve's; a query naming no
+   city leaves them equal), then the name entirely named by the query ("CHU DE
+   BEAUVAL" for "chu beauval") before names with other words;
 4. larger structures first (active activities: the hospital before the EHPAD
    of the same town), then name order.
 """
@@ -68,9 +73,7 @@ from annuaire.web.search import (
 
 CAP = 3000  # candidate structures ranked in Python; beyond, the query names nothing in particular
 WALK_CHUNK = 500
-BOX_CAP = 300  # boxes read for service words alone ("secretariat cardio": any 300 of them)
-BOX_WINDOW = 200  # structures (with boxes) named by the other terms whose boxes are all read
-BOX_OWNERS = 600  # beyond, their boxes are not read: those whose local part holds the service words are
+BOX_CAP = 300  # boxes read for service words ("secretariat cardio" alone: any 300 of them)
 WALK_MAX = 60_000  # rows a name-order walk may read for one page
 SIZE_WINDOW = 300  # candidates whose size (activities) is read to break ties
 SIDE_CAP = 300  # candidates ranked for the few structures shown beside people
@@ -221,9 +224,14 @@ def score(c: Candidate, q: Query) -> tuple | None:
 
         every = {a for a, words in c.boxes if all(named(words, i) for i in box_alts)}
         c.matched_boxes = every or {a for a, words in c.boxes if any(named(words, i) for i in box_alts)}
-    significant = name.count(" ") + 1 - len(_IGNORED.findall(name)) if name else 0
-    extra = max(0, significant - len(q.named.findall(name)))
-    return (-worst, -exact, extra > 0, extra)
+    extra = _unnamed(name, q)
+    return (-worst, -exact, _unnamed(c.city_key, q) > 0, extra > 0, extra)
+
+
+def _unnamed(text: str, q: Query) -> int:
+    """How many significant words of `text` (a name or a city) the query does not name."""
+    significant = text.count(" ") + 1 - len(_IGNORED.findall(text)) if text else 0
+    return max(0, significant - len(q.named.findall(text)))
 
 
 # --- the vocabulary of the boxes' services --------------------------------------------
@@ -407,20 +415,49 @@ def _box_owners(
     return list(out.values())
 
 
-def _owning(conn: Connection, candidates: Sequence[Candidate]) -> list[Candidate]:
-    """The candidates to which some box is attached (the mailbox index of structure ids alone)."""
-    owners: dict[str, list[Candidate]] = {}
-    for c in candidates:
-        for idnat in owner_idnats(c.idnat, c.finess_ej):
-            owners.setdefault(idnat, []).append(c)
-    keys = list(owners)
+def _named_boxes(
+    conn: Connection,
+    others: Sequence[Term],
+    words: Sequence[str],
+    types: Sequence[str],
+    filters: list[ColumnElement[bool]],
+) -> list[Candidate] | None:
+    """Structures named by the other terms (name or city: the trigram index) publishing a box
+    that holds every service word (local part, service or description), each with those boxes;
+    None when no other term narrows.
+
+    One join, whatever the number of structures named ("cardiologie beauval": ten thousand
+    structures in Beauval at national scale): the named structures' boxes are read through the
+    mailbox index of structure ids (their site's and their legal entity's), filtered on the
+    words, BOX_CAP boxes at most.
+    """
+    if contains.fts_tables(conn):
+        fts = _fts_ids(others, NAME_OR_CITY)
+        if fts is None:
+            return None
+        named: ColumnElement[bool] = structure.c.id.in_(fts)
+    else:
+        like = _like_condition(others, NAME_OR_CITY)
+        if like is None:
+            return None
+        named = like
+    holds = [
+        or_(mailbox.c.address.like(f"%{w}%"), mailbox.c.service.ilike(_loose(w)), mailbox.c.description.ilike(_loose(w)))
+        for w in words
+    ]
     out: dict[int, Candidate] = {}
-    for i in range(0, len(keys), 2000):
-        for (idnat,) in conn.execute(
-            select(mailbox.c.structure_idnat).where(mailbox.c.structure_idnat.in_(keys[i : i + 2000])).distinct()
-        ).all():
-            for c in owners[idnat]:
-                out[c.id] = c
+    for owner in (structure.c.idnat, legal_idnat()):
+        rows = conn.execute(
+            select(*_COLUMNS, mailbox.c.address, mailbox.c.service, mailbox.c.description)
+            .select_from(structure.join(mailbox, mailbox.c.structure_idnat == owner))
+            .where(named, *filters, published(types), *holds)
+            .limit(BOX_CAP)
+        ).all()
+        for sid, n, c, idnat, ej, address, service, description in rows:
+            cand = out.setdefault(sid, Candidate(sid, n or "", c or "", idnat, ej))
+            box = (address, box_words(address, service, description))
+            if box not in cand.boxes:
+                cand.boxes.append(box)
     return list(out.values())
 
 
@@ -430,27 +467,17 @@ def _loose(word: str) -> str:
     return "%" + re.sub(r"[aeiouyc]", "_", word) + "%"
 
 
-def load_boxes(
-    conn: Connection, candidates: Sequence[Candidate], types: Sequence[str], words: Sequence[str] = ()
-) -> None:
-    """Give each candidate its published boxes of `types`, with their words; with `words`, only
-    the boxes that may hold one of them (local part, service or description: checked by `score`)."""
+def load_boxes(conn: Connection, candidates: Sequence[Candidate], types: Sequence[str]) -> None:
+    """Give each candidate its published boxes of `types`, with their words."""
     owners: dict[str, list[Candidate]] = {}
     for c in candidates:
         for idnat in owner_idnats(c.idnat, c.finess_ej):
             owners.setdefault(idnat, []).append(c)
     keys = list(owners)
-    conds = [published(types)]
-    if words:
-        conds.append(or_(*(
-            or_(mailbox.c.address.like(f"%{w}%"), mailbox.c.service.ilike(_loose(w)),
-                mailbox.c.description.ilike(_loose(w)))
-            for w in words
-        )))
     for i in range(0, len(keys), 2000):
         rows = conn.execute(
             select(mailbox.c.structure_idnat, mailbox.c.address, mailbox.c.service, mailbox.c.description)
-            .where(mailbox.c.structure_idnat.in_(keys[i : i + 2000]), *conds)
+            .where(mailbox.c.structure_idnat.in_(keys[i : i + 2000]), published(types))
         ).all()
         for idnat, address, service, description in rows:
             box = (address, box_words(address, service, description))
@@ -469,6 +496,27 @@ def _sizes(conn: Connection, candidates: Sequence[Candidate]) -> None:
             .group_by(activity.c.structure_id)
         ).all():
             by_id[sid].size = n
+
+
+def named_together(conn: Connection, near: dict[str, int], others: Sequence[str], checked: int) -> set[str]:
+    """The words of `near` (the `checked` most frequent) that some structure's name or city
+    holds with every other word of the box (trigram index, one probe each): corrections of a
+    typed structure name that make the whole box name something."""
+    rest = [t for t in terms(others) if t.searchable() is not None]
+    if not rest:
+        return set()
+    out = set()
+    for word in sorted(near, key=lambda w: -near[w])[:checked]:
+        query = [*terms([word]), *rest]
+        if contains.fts_tables(conn):
+            ids = _fts_ids(query)
+            stmt = select(structure.c.id).where(structure.c.id.in_(ids.limit(1))) if ids is not None else None
+        else:
+            cond = _like_condition(query)
+            stmt = select(structure.c.id).where(cond).limit(1) if cond is not None else None
+        if stmt is not None and conn.execute(stmt).first() is not None:
+            out.add(word)
+    return out
 
 
 # --- the search ---------------------------------------------------------------------
@@ -518,20 +566,13 @@ def search(
     ranked = _rank(conn, candidates.values(), q, types, require_boxes, wanted)
     # 2. Terms that may be meant for a box's service ("secretariat cardio jalmont"): the boxes so
     # named of the structures the other terms name, or of any structure.
-    vocabulary = SERVICES.get(conn) if len(ranked) < wanted and not side else []
+    vocabulary = SERVICES.get(conn) if len(ranked) < wanted else []
     services = [t for t in query if is_service_word(vocabulary, t.word)]
     if services:
         others = [t for t in query if t not in services]
         service_words = [t.word for t in services]
-        more = _named(conn, others, filters, NAME_OR_CITY, cap) if others else None
-        if more is not None and not isinstance(more, _TooMany):
-            owning = _owning(conn, more)
-            if len(owning) <= BOX_OWNERS:
-                load_boxes(conn, owning, types, service_words if len(owning) > BOX_WINDOW else ())
-                found = [c for c in owning if c.boxes]
-            else:
-                found = _box_owners(conn, service_words, types, filters)
-        else:
+        found = _named_boxes(conn, others, service_words, types, filters) if others else None
+        if found is None:
             found = _box_owners(conn, service_words, types, filters)
         for c in found:
             candidates.setdefault(c.id, c).boxes = c.boxes
@@ -549,7 +590,7 @@ def search(
         [c.id for c in chosen],
         len(ranked) > start + size,
         {c.id: c.matched_boxes for c in chosen if c.matched_boxes},
-        exact=bool(ranked) and ranked[0].key[0] == -NAME and not ranked[0].key[2],
+        exact=bool(ranked) and ranked[0].key[0] == -NAME and not ranked[0].key[3],
     )
 
 
@@ -576,11 +617,11 @@ def _rank(
         c.key = key
         ranked.append(c)
     ranked.sort(key=lambda c: c.key)
-    reached = {c.key[:3] for c in ranked[:wanted]}
-    sized = [c for c in ranked if c.key[:3] in reached][:SIZE_WINDOW]
+    reached = {c.key[:4] for c in ranked[:wanted]}
+    sized = [c for c in ranked if c.key[:4] in reached][:SIZE_WINDOW]
     if len(sized) > 1:
         _sizes(conn, [c for c in sized if not c.size])
-    ranked.sort(key=lambda c: (c.key[:3], -c.size, c.key[3], c.name_key, c.id))
+    ranked.sort(key=lambda c: (c.key[:4], -c.size, c.key[4], c.name_key, c.id))
     return ranked
 
 

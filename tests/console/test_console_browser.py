@@ -7,7 +7,6 @@ run (same rule as tests/web/test_browser.py). Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +17,9 @@ from annuaire.config import Settings
 from annuaire.console.spool import Spool
 from annuaire.mailboxes import operators
 from annuaire.store import Store, open_store
+from tests.browser import ARTIFACTS, chromium
 from tests.console.conftest import Site, console_app
 from tests.mailboxes.mailbox_fixtures import CAMILLE, HUGO, running, seed_referential
-from tests.web.test_browser import ARGS, ARTIFACTS, CHROMIUM, _missing
 
 pytestmark = pytest.mark.browser
 
@@ -34,17 +33,7 @@ VIEWPORTS = {
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    reason = _missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(reason + " (browser tests must run in CI)")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    yield from chromium()
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from annuaire.config import Settings
 from annuaire.fhir import auth
 from annuaire.fhir.app import routes
+from annuaire.http.guard import server_options
 from annuaire.store import Store
 from tests.pg import create_pg_database, drop_pg_database, skip_or_fail_without_pg
 
@@ -30,11 +31,13 @@ def free_port() -> int:
 
 
 class ServerThread:
-    """uvicorn serving an app in a thread, on a free port."""
+    """uvicorn serving an app in a thread, on a free port; `options`: more uvicorn.Config
+    arguments (those of `annuaire serve`: annuaire.http.guard.server_options)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, **options: Any) -> None:
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    **options))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> ServerThread:
@@ -88,7 +91,8 @@ def _database(engine: str, tmp: Path) -> Iterator[str]:
 def serve(store: Store, data: dict[str, Any], settings: Settings | None = None) -> Iterator[Api]:
     settings = settings or Settings(fhir_rate_limit=1000.0)
     key = auth.add_key(store, f"tests-{uuid.uuid4().hex[:6]}")
-    with ServerThread(Starlette(routes=routes(store, settings))) as server:
+    # the HTTP protocol of `annuaire serve`, which answers request lines the parser refuses
+    with ServerThread(Starlette(routes=routes(store, settings)), **server_options(settings)) as server:
         yield Api(store, f"http://127.0.0.1:{server.port}/fhir/v2", key, data)
 
 

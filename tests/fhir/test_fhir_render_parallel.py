@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import zstandard
 from sqlalchemy import select
 
-from annuaire.fhir import cache, fullpass, render
+from annuaire.fhir import cache, fullpass, packing, render
 from annuaire.fhir.cache import RefreshStats, refresh
 from annuaire.store import Store, open_store
 from annuaire.store.schema import journal
@@ -102,10 +103,11 @@ def stores(imported: tuple[str, str], tmp_path: Path) -> Iterator[Callable[[], S
 
 
 def rows(store: Store) -> dict[str, list[tuple]]:
+    """Every row of the cache, bodies decompressed (each store trains its own dictionary)."""
     out = {}
     with store.read() as conn:
         for table, sql in ROWS.items():
-            out[table] = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+            out[table] = [tuple(packing.unpack(conn, v) if isinstance(v, memoryview | bytes) else v for v in row)
                           for row in conn.exec_driver_sql(sql).all()]
     return out
 
@@ -130,6 +132,11 @@ def test_the_first_rendering_leaves_the_rows_of_the_one_process_paths(stores, mo
     assert stats.full and stats.rendered == stats.changed > PROFESSIONALS
     expected = rows(parallel)
     assert len(expected["fhir_resource"]) == stats.rendered
+    with parallel.read() as conn:  # bodies stored compressed with the dictionary trained for the pass
+        (dict_id,) = conn.exec_driver_sql("SELECT id FROM fhir_dictionary").one()
+        stored = [bytes(b) for (b,) in conn.exec_driver_sql("SELECT json FROM fhir_resource").all()]
+    assert all(zstandard.get_frame_parameters(b).dict_id == dict_id for b in stored)
+    assert sum(map(len, stored)) * 4 < sum(len(r[-1]) for r in expected["fhir_resource"])
     assert expected["fhir_token"] and expected["fhir_telecom"] and expected["fhir_legal_entity"]
     for way in (one_process_full_pass, journal_follower):
         other = stores()

@@ -56,3 +56,26 @@ def test_ready_only_while_the_store_answers_and_the_fhir_cache_is_current(store,
             assert answer.status_code == 503 and "store" in answer.json()["failed"]
             os.replace(str(tmp_path / "moved.sqlite"), store.engine.url.database)
         assert client.get("/healthz").status_code == 200
+
+
+def test_metrics_of_an_app_on_its_own_count_in_this_process(store, tmp_path) -> None:
+    """Outside `annuaire serve` (no run directory) the app's metrics live in its process: /metrics
+    still answers, counting each request under its route template, and checks no LDAP worker."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def requests(client: httpx.Client, kind: str, status: str) -> float:
+        text = client.get("/metrics").text
+        return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+                   if s.name == "annuaire_requests_total"
+                   and s.labels == {"interface": "web", "kind": kind, "status": status})
+
+    world.build(store)
+    settings = Settings(extractions_dir=str(tmp_path / "out"))
+    with ServerThread(create_app(store, settings)) as server, \
+            httpx.Client(base_url=f"http://127.0.0.1:{server.port}") as client:
+        before = requests(client, "/pro/{id}", "404")
+        for n in range(3):
+            assert client.get(f"/pro/{n}99999999").status_code == 404
+        assert requests(client, "/pro/{id}", "404") == before + 3
+        refresh(store)
+        assert "ldap" not in client.get("/readyz").json().get("failed", {})

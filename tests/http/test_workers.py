@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from annuaire.cli import cli
+from annuaire.store import open_store
 from tests.test_serve import _children, _established, _free_port
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
@@ -53,16 +54,19 @@ def _hammer(base: str, headers: dict[str, str], requests: int, connections: int 
 
 def test_two_workers_share_the_key_rate_and_the_failure_throttle(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'annuaire.sqlite'}"
+    open_store(url).dispose()  # (keys go only into an existing store)
     result = CliRunner().invoke(cli, ["--db", url, "apikey", "add", "Lent", "--rate-limit", str(RATE)])
     assert result.exit_code == 0, result.output
     key = result.stdout.strip().splitlines()[-1]
     port = _free_port()
     env = dict(os.environ, ANNUAIRE_DB=url, ANNUAIRE_EXTRACTIONS_DIR=str(tmp_path / "out"),
                ANNUAIRE_AUTH_FAILURES_PER_ADDRESS="10")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "annuaire", "serve", "--http-port", str(port), "--ldap-port", "0", "--http-workers", "2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    with (tmp_path / "stderr.log").open("wb") as err:  # (its access log: a pipe nobody drains would fill)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "annuaire", "serve", "--http-port", str(port), "--ldap-port", "0",
+             "--http-workers", "2"],
+            env=env, stdout=subprocess.DEVNULL, stderr=err,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -72,7 +76,7 @@ def test_two_workers_share_the_key_rate_and_the_failure_throttle(tmp_path: Path)
                 status = httpx.get(f"{base}/fhir/v2/metadata").status_code
             except httpx.TransportError:
                 time.sleep(0.1)
-        assert status == 200, proc.stderr.read1().decode() if proc.poll() is not None else status
+        assert status == 200, (tmp_path / "stderr.log").read_text() if proc.poll() is not None else status
         workers = {p for p in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()}
         assert len(workers) == 2
 

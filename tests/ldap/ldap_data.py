@@ -115,11 +115,12 @@ def populate(store: Store, *, seed: int = 42, people: int = 200) -> World:
             liste_rouge=True)
     # Organisational and applicative boxes.
     add_box("cardiologie@ch-exemple.mssante.fr", "ORG", struct=1, service="Cardiologie",
-            expect={"cn": "Cardiologie", "displayName": "Cardiologie - CH EXEMPLE"})
+            expect={"cn": "Cardiologie – CH EXEMPLE", "displayName": "Cardiologie – CH EXEMPLE"})
     add_box("secretariat.dupuytren@ch-exemple.mssante.fr", "ORG", struct=3, service="Chirurgie de la main",
-            description="Secrétariat Dupuytren", expect={"cn": "Secrétariat Dupuytren"})
+            description="Secrétariat Dupuytren",
+            expect={"cn": "Secrétariat Dupuytren – CENTRE HOSPITALIER DE DUPONTVILLE"})
     add_box("lab.resultats@hopital-nord.mssante.fr", "APP", struct=3, description="Résultats de laboratoire",
-            expect={"cn": "Résultats de laboratoire"})
+            expect={"cn": "Résultats de laboratoire – CENTRE HOSPITALIER DE DUPONTVILLE"})
     # Random people, some hidden.
     for i in range(people):
         first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -135,7 +136,7 @@ def populate(store: Store, *, seed: int = 42, people: int = 200) -> World:
         service = rng.choice(["Urgences", "Radiologie", "Pédiatrie", "Accueil", "Bloc opératoire"])
         address = f"{search_key(service).replace(' ', '.')}.{i}@{rng.choice(DOMAINS)}"
         add_box(address, rng.choice(["ORG", "APP"]), struct=s, service=service,
-                liste_rouge=rng.random() < 0.15, expect={"cn": service})
+                liste_rouge=rng.random() < 0.15, expect={"cn": f"{service} – {STRUCTURES[s - 1][0]}"})
     with store.write() as conn:
         conn.execute(insert(structure), structures)
         conn.execute(insert(person), persons)
@@ -146,3 +147,82 @@ def populate(store: Store, *, seed: int = 42, people: int = 200) -> World:
 
 def journal_row(conn, entity: str, key: str, change: str = "updated") -> None:  # type: ignore[no-untyped-def]
     conn.execute(insert(journal).values(run_id=0, at=NOW, entity=entity, key=key, change=change))
+
+
+# --- structures named the way mail-client users type them (issue 22: autocomplete reaches boxes) ------------
+
+TOWNS = ["AUBRAC", "BRESSOLLES", "CORVIGNY", "DORMELLES", "ESTOUBLON", "FALICON", "GARDANNE"]
+TOWN_BOXES = 30  # per "CENTRE DE SANTE MUNICIPAL DE <town>": 210 boxes, more than a selective word reaches
+
+
+def add_named_structures(store: Store, world: World) -> dict[str, set[str]]:
+    """Add CHU DE BEAUVAL, CENTRE HOSPITALIER DE JALMONT and seven municipal health centres with their
+    boxes (and people attached to them, and hidden boxes); returns the published addresses by group."""
+    groups: dict[str, set[str]] = {"beauval": set(), "jalmont": set(), "towns": set(), "people": set()}
+    structures, persons, mailboxes = [], [], []
+    sid = 100
+
+    def add_structure(name: str, postcode: str, city: str) -> int:
+        nonlocal sid
+        sid += 1
+        structures.append(_record(
+            id=sid, tech_id=f"F{sid:08d}", idnat=f"1{sid:08d}", finess=f"{sid:09d}", name=name, street_number="1",
+            street_type_label="Rue", street_name="de l'Hôpital", postcode=postcode, commune_label=city,
+            dept_code=postcode[:2], name_key=search_key(name), city_key=search_key(city)))
+        return sid
+
+    def add_box(address: str, kind: str, struct: int, group: str, *, service: str | None = None,
+                description: str | None = None, holder: str | None = None, liste_rouge: bool = False,
+                cn: str = "") -> None:
+        mailboxes.append(_record(
+            id=world.next_mailbox, address=address, domain=address.split("@")[1], type=kind, holder=holder,
+            structure_type="1", structure=f"{struct:08d}", structure_idnat=f"1{struct:08d}", service=service,
+            description=description, responsible="secret.responsable@example.org", liste_rouge=liste_rouge,
+            dematerialisation=True, source="operator", active=True))
+        world.next_mailbox += 1
+        if liste_rouge:
+            world.hidden.add(address)
+        else:
+            world.published[address] = {"cn": cn}
+            groups[group].add(address)
+
+    def add_person(first: str, last: str, struct: int, address: str) -> None:
+        pid = world.next_person
+        world.next_person += 1
+        id_nat = f"8{10000000000 + pid}"
+        persons.append(_record(
+            id=pid, id_nat=id_nat, id_type="8", id_pp=id_nat[1:], civilite_exercice_code="DR", last_name=last,
+            first_name=first, profession_code="10", profession_label="Médecin", last_name_key=search_key(last),
+            first_name_key=search_key(first)))
+        add_box(address, "PER", struct, "people", holder=id_nat, cn="")
+        world.published[address] = {"idnat": id_nat}
+
+    beauval = add_structure("CHU DE BEAUVAL", "80000", "BEAUVAL")
+    add_box("secretariat.cardio@chu-beauval.mssante.fr", "ORG", beauval, "beauval", service="Cardiologie",
+            description="Secrétariat de cardiologie", cn="Secrétariat de cardiologie – CHU DE BEAUVAL")
+    add_box("urgences@chu-beauval.mssante.fr", "ORG", beauval, "beauval", service="Urgences",
+            cn="Urgences – CHU DE BEAUVAL")
+    add_box("resultats@chu-beauval.mssante.fr", "APP", beauval, "beauval", description="Résultats de laboratoire",
+            cn="Résultats de laboratoire – CHU DE BEAUVAL")
+    add_box("direction@chu-beauval.mssante.fr", "ORG", beauval, "beauval", service="Direction", liste_rouge=True)
+    # A doctor of the CHU: found by her name, never by her structure's.
+    add_person("BÉNÉDICTE", "MARCHAND", beauval, "benedicte.marchand@chu-beauval.mssante.fr")
+    jalmont = add_structure("CENTRE HOSPITALIER DE JALMONT", "51100", "JALMONT")
+    add_box("accueil@ch-jalmont.mssante.fr", "ORG", jalmont, "jalmont", service="Accueil",
+            cn="Accueil – CENTRE HOSPITALIER DE JALMONT")
+    add_box("pediatrie@ch-jalmont.mssante.fr", "ORG", jalmont, "jalmont", service="Pédiatrie",
+            cn="Pédiatrie – CENTRE HOSPITALIER DE JALMONT")
+    # A doctor whose family name is the town's: people whose names match come first.
+    add_person("JEAN-PIERRE", "JALMONT", 1, "jean-pierre.jalmont@medecin.mssante.fr")
+    for town in TOWNS:
+        name = f"CENTRE DE SANTE MUNICIPAL DE {town}"
+        struct = add_structure(name, "30000", town)
+        for i in range(TOWN_BOXES):
+            service = f"Consultation {i + 1}"
+            add_box(f"consultation{i + 1}@cds-{town.lower()}.mssante.fr", "ORG", struct, "towns", service=service,
+                    cn=f"{service} – {name}")
+    with store.write() as conn:
+        conn.execute(insert(structure), structures)
+        conn.execute(insert(person), persons)
+        conn.execute(insert(mailbox), mailboxes)
+    return groups

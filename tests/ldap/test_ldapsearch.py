@@ -7,6 +7,8 @@ import subprocess
 import pytest
 from ldap_support import BASE, HAVE_LDAPSEARCH, SUFFIX, ldapsearch
 
+from annuaire.store.keys import search_key
+
 pytestmark = pytest.mark.skipif(not HAVE_LDAPSEARCH, reason="ldap-utils not installed (apt-get install ldap-utils)")
 
 CLIENT_FILTERS = {
@@ -34,7 +36,9 @@ def test_thunderbird_address_book_contains(ldap_server) -> None:  # type: ignore
     r = ldapsearch(ldap_server.uri, CLIENT_FILTERS["thunderbird address book"], "cn", "mail", "sn", "givenName")
     assert r.rc == 0, r.stderr
     want = {a for a in ldap_server.world.published if "dup" in a}
-    want |= {"secretariat.dupuytren@ch-exemple.mssante.fr"}
+    # and the boxes named after their structure, "CENTRE HOSPITALIER DE DUPONTVILLE"
+    want |= expected(ldap_server.world, lambda a, exp: "dup" in search_key(exp.get("cn", "")))
+    assert "secretariat.dupuytren@ch-exemple.mssante.fr" in want
     assert set(r.mails) == want
     assert not set(r.mails) & ldap_server.world.hidden
     # exact, then prefix, then contains: sn=DUPOND/DUPONT... start with "dup"; "jean-pierre" only contains it.
@@ -46,8 +50,13 @@ def test_thunderbird_address_book_contains(ldap_server) -> None:  # type: ignore
 def test_prefix_clients(ldap_server, client: str) -> None:  # type: ignore[no-untyped-def]
     r = ldapsearch(ldap_server.uri, CLIENT_FILTERS[client], "cn", "mail", "displayName")
     assert r.rc == 0, r.stderr
-    assert set(r.mails) == {"jean.dupont@medecin.mssante.fr", "jeanne.dupond@medecin.mssante.fr",
-                            "jean-pierre.dupontel@ch-exemple.mssante.fr", "philippe.dupuis@medecin.mssante.fr"}
+    people = {"jean.dupont@medecin.mssante.fr", "jeanne.dupond@medecin.mssante.fr",
+              "jean-pierre.dupontel@ch-exemple.mssante.fr", "philippe.dupuis@medecin.mssante.fr"}
+    # Boxes whose names have a word starting with "dup" ("CENTRE HOSPITALIER DE DUPONTVILLE"), after the people.
+    boxes = expected(ldap_server.world, lambda a, exp: "cn" in exp and "idnat" not in exp
+                     and any(w.startswith("dup") for w in search_key(exp["cn"]).split()))
+    assert len(boxes) > 3
+    assert set(r.mails[:4]) == people and set(r.mails[4:]) == boxes
 
 
 def test_accent_and_case_insensitive(ldap_server) -> None:  # type: ignore[no-untyped-def]
@@ -77,7 +86,7 @@ def test_exact_address_lookup_and_entry_attributes(ldap_server) -> None:  # type
 def test_organisational_box(ldap_server) -> None:  # type: ignore[no-untyped-def]
     r = ldapsearch(ldap_server.uri, "(mail=cardiologie@ch-exemple.mssante.fr)", "cn", "sn", "displayName", "ou")
     e = r.entries[0]
-    assert e["cn"] == ["Cardiologie"] and e["sn"] == ["Cardiologie"]
+    assert e["cn"] == ["Cardiologie - CH EXEMPLE"] and e["sn"] == ["Cardiologie - CH EXEMPLE"]
     assert e["displayName"] == ["Cardiologie - CH EXEMPLE"] and e["ou"] == ["Cardiologie"]
 
 

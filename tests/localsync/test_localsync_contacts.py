@@ -33,7 +33,8 @@ def test_local_contacts_are_never_touched_by_a_sync(files, local_db):
                            "phone": "04 99 00 00 00"})
         add_contact(base, {"address": "camille.martin@medecin.mssante.fr", "first_name": "Camille",
                            "last_name": "Martin", "mobile": "06 99 00 00 00", "note": "préfère le matin"})
-        add_contact(base, {"first_name": "Jean", "last_name": "Sansmail", "organisation": "Cabinet"})
+        add_contact(base, {"address": "jean.dupuis@cabinet.example", "first_name": "Jean", "last_name": "Dupuis",
+                           "organisation": "Cabinet"})
     before = _local_rows(local_db)
     sync(local_db, str(write_extraction(files, standard_boxes(), "202611250300")), Filters())
     assert _local_rows(local_db) == before
@@ -112,7 +113,7 @@ def test_suspected_duplicates_are_reported_not_merged(files, local_db):
     [
         ({"address": "not-an-address"}, "is not a mail address"),
         ({"address": "a b@c.fr"}, "is not a mail address"),
-        ({"phone": "0102030405"}, "needs at least an address, a name or an organisation"),
+        ({"phone": "0102030405", "last_name": "Sansadresse"}, "contact: no mail address"),
         ({"last_name": "x" * 501}, "longer than 500"),
         ({"nickname": "x"}, "unknown field"),
     ],

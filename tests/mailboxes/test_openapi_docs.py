@@ -3,17 +3,15 @@ own assets (nothing from a CDN), in a real browser when Chromium is there."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import httpx
 import pytest
 from openapi_spec_validator import validate
 
 from annuaire.mailboxes.openapi import description
+from tests.browser import ARGS, ARTIFACTS, CHROMIUM, skip_or_fail_without_browser
 from tests.mailboxes.mailbox_fixtures import Env
-from tests.web.test_browser import ARGS, ARTIFACTS, CHROMIUM, _missing
 
 ASSETS = ("docs/docs.js", "docs/docs.css")
 
@@ -52,11 +50,7 @@ def test_docs_page_and_assets_are_served_by_the_app(env: Env) -> None:
 def test_docs_render_in_a_browser(env: Env) -> None:
     if env.store.url.startswith("postgresql"):
         pytest.skip("the page does not depend on the engine: rendered once, on SQLite")
-    reason = _missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(reason + " (browser tests must run in CI)")
-        pytest.skip(reason)
+    skip_or_fail_without_browser()
     from playwright.sync_api import sync_playwright
 
     requested: list[str] = []
@@ -76,7 +70,7 @@ def test_docs_render_in_a_browser(env: Env) -> None:
             page.locator("details.op > summary").first.click()
             assert page.locator("#schema-Mailbox table").count() == 1
             ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(Path(ARTIFACTS) / "api-docs.png"), full_page=False)
+            page.screenshot(path=str(ARTIFACTS / "api-docs.png"), full_page=False)
         finally:
             browser.close()
     assert errors == []

@@ -1,4 +1,4 @@
-"""Fixtures of the web tests: the real HTTP app under uvicorn, on a free port."""
+"""Fixtures of the web tests: the real HTTP app under uvicorn, on a free port, and Chromium."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import uvicorn
 from annuaire.config import Settings
 from annuaire.http.app import create_app
 from annuaire.store import Store, open_store
+from tests.browser import chromium
 from tests.web import world
 
 
@@ -91,3 +92,12 @@ def sqlite_site(tmp_path) -> Iterator[Site]:  # type: ignore[no-untyped-def]
         yield from serve(store, make_settings())
     finally:
         store.dispose()
+
+
+# --- Chromium (Debian's, driven by Playwright) ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One Chromium per test module (tests/browser.py)."""
+    yield from chromium()

@@ -39,6 +39,10 @@ def read(text: str, **kw: bool):  # type: ignore[no-untyped-def]
         ("laval", {"name": ("laval",)}),  # a city, but also somebody's family name
         ("paris", {"name": ("paris",)}),
         ("martin laval", {"name": ("martin",), "city_key": "laval"}),
+        # a city that is also a family name, then a city: "Nom Ville" (it was read "Ville Nom")
+        ("laval lyon", {"name": ("laval",), "city_key": "lyon"}),
+        ("laval saint-étienne", {"name": ("laval",), "city_key": "saint etienne"}),
+        ("lyon martin", {"city_key": "lyon", "name": ("martin",)}),  # Lyon is nobody's name
         ("dentiste martin", {"profession": "40", "name": ("martin",)}),
         ("masse", {"name": ("masse",)}),  # not "masseur-kinésithérapeute"
     ],

@@ -3,7 +3,10 @@
 Rows are written straight into the store so that each test knows exactly what
 must and must not appear: accented names, a compound family name, a person
 with two places, liste-rouge and inactive records, a `responsible` contact, a
-structure whose name holds HTML, ORG/APP/CAB boxes.
+structure whose name holds HTML, ORG/APP/CAB boxes. Some first names are in
+capitals, as the national files carry them ("BÉNÉDICTE", "JEAN-PIERRE"), others
+as people write them ("Hélène"); phone numbers are stored as the files give
+them (ungrouped, with dots, international).
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ NOW = "2026-01-05T03:00:00.000000Z"
 
 # id_nat, first, last, profession code, label, civilité d'exercice, active
 PEOPLE = [
-    ("810000000011", "Bénédicte", "LEFÈVRE", "10", "Médecin", "Docteur", True),
+    ("810000000011", "BÉNÉDICTE", "LEFÈVRE", "10", "Médecin", "Docteur", True),
     ("810000000028", "Hélène", "DUPONT", "60", "Infirmier", "", True),
-    ("810000000035", "Jean-Pierre", "LE GOFF", "10", "Médecin", "Docteur", True),
+    ("810000000035", "JEAN-PIERRE", "LE GOFF", "10", "Médecin", "Docteur", True),
     ("810000000042", "Camille", "MARTIN", "70", "Masseur-Kinésithérapeute", "", True),
     ("810000000059", "Zoé", "DUPONTEL", "21", "Pharmacien", "", True),
     ("810000000066", "Gaston", "DUPOND", "10", "Médecin", "Docteur", False),  # inactive
@@ -33,6 +36,7 @@ STRUCTURES = [
     ("C99000000000017", "399000000000017", "CABINET <b>TEST</b> & ASSOCIES", "3 AVENUE DES TILLEULS", "33000", "Bordeaux", "33", "Gironde"),
     ("R99000000024", "499000000024", "CABINET DU PARC", "1 PLACE DU MARCHE", "53000", "Laval", "53", "Mayenne"),
 ]
+PHONES = ["0123456780", "+33123456781", "01.23.45.67.82"]  # one per structure, as received
 # person idx, structure idx, skill code, skill label, role label, mode label
 ACTIVITIES = [
     (0, 0, "SM04", "Cardiologie et Maladies vasculaires", "", "Salarié"),
@@ -86,7 +90,7 @@ def build(store: Store) -> None:
                 {
                     **common, "id": i + 1, "tech_id": tech, "idnat": idnat, "name": name,
                     "street_name": street, "postcode": postcode, "commune_label": city,
-                    "dept_code": dept, "dept_label": dept_label, "phone": "01 23 45 67 8" + str(i),
+                    "dept_code": dept, "dept_label": dept_label, "phone": PHONES[i],
                     "name_key": search_key(name), "city_key": search_key(city), "active": True,
                     "finess": idnat[1:] if idnat.startswith("1") else None,
                 }

@@ -1,0 +1,108 @@
+"""Findability over HTTP, on both engines: organisational boxes by service and city (beside the
+people the same words find), the structure of the city the query names first, typo'd words of
+a structure's name corrected, and no suggestion that finds nothing."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert
+
+from annuaire.store.keys import search_key
+from annuaire.store.schema import mailbox, structure
+from annuaire.web import words
+from tests.web import world
+from tests.web.pagetools import people, read, structures
+
+BENEDICTE, HOSPITAL = world.PEOPLE[0][0], world.STRUCTURES[0][0]
+CARDIO = "secretariat.cardio@ch-exempleville.mssante.fr"
+
+
+def test_a_service_and_a_city_find_the_box_beside_the_people(site) -> None:  # type: ignore[no-untyped-def]
+    """'cardiologie lyon' reads as the cardiologists of Lyon, and the cardiology secretariat of
+    the hospital of Lyon is shown beside them (it used to be missing: beside people, service
+    words were not looked for in the boxes)."""
+    html = site.get("/", q="cardiologie lyon").text
+    assert people(html) == [BENEDICTE]
+    assert HOSPITAL in structures(html)
+    assert f'href="mailto:{CARDIO}"' in html
+    assert "direction.confidentielle" not in html  # liste rouge, whatever the words
+
+
+def _hospital(conn, n: int, name: str, city: str, service: str) -> str:  # type: ignore[no-untyped-def]
+    """A structure of `city` publishing one ORG box of `service`; its tech id."""
+    tech, idnat = f"F99000010{n}", f"199000010{n}"
+    common = {"version": 1, "last_updated": world.NOW, "digest": 0, "active": True}
+    conn.execute(insert(structure), {
+        **common, "id": 100 + n, "tech_id": tech, "idnat": idnat, "finess": idnat[1:], "name": name,
+        "name_key": search_key(name), "commune_label": city, "city_key": search_key(city), "postcode": "44000",
+        "dept_code": "44", "dept_label": "Loire-Atlantique",
+    })
+    address = f"secretariat.{search_key(service)}.{n}@ch-norval.mssante.fr"
+    conn.execute(insert(mailbox), {
+        **common, "address": address, "domain": "ch-norval.mssante.fr", "type": "ORG", "structure_idnat": idnat,
+        "structure_type": "1", "structure": idnat[1:], "service": service, "liste_rouge": False, "source": "operator",
+    })
+    return tech
+
+
+def test_the_structure_of_the_city_named_comes_first(site) -> None:  # type: ignore[no-untyped-def]
+    with site.store.write() as conn:
+        elsewhere = _hospital(conn, 1, "CENTRE HOSPITALIER DE NORVAL-SUR-MER", "Norval-sur-Mer", "Pédiatrie")
+        named = _hospital(conn, 2, "CENTRE HOSPITALIER DE NORVAL - SITE NORD", "Norval", "Pédiatrie")
+    words.SERVICES.clear()  # the boxes' vocabulary is read once an hour per store URL (the same on PostgreSQL)
+    for q in ("pediatrie norval", "Pédiatrie Norval"):
+        found = structures(site.get("/", q=q).text)
+        assert found.index(named) < found.index(elsewhere), (q, found)
+    found = structures(site.get("/", q="pediatrie norval sur mer").text)
+    assert found[0] == elsewhere and named not in found, found  # ("mer": not in the other)
+
+
+def test_a_typo_in_a_structure_name_is_corrected(site) -> None:  # type: ignore[no-untyped-def]
+    # Two letters swapped in the middle of a short word ("cetnre": neither its first three
+    # letters nor its last three are those of "centre").
+    for typed, meant in (("cetnre hospitalier exempleville", "centre hospitalier exempleville"),
+                         ("centre hospitalier exempelville", "centre hospitalier exempleville")):
+        html = site.get("/", q=typed).text
+        assert structures(html)[0] == HOSPITAL, typed
+        assert f"Aucun résultat pour « {typed} »" in read(html).text
+        assert f"Résultats pour « {meant} »" in read(html).text
+
+
+def test_a_long_structure_name_with_a_typo_is_corrected(site) -> None:  # type: ignore[no-untyped-def]
+    """Seven words (a name and its city typed whole) are corrected too (six were the limit)."""
+    typed = "centre hospitalier exempelville lyon 3e arrondissement"
+    html = site.get("/", q=typed).text
+    assert structures(html)[0] == HOSPITAL
+    assert "Résultats pour « centre hospitalier exempleville lyon 3e arrondissement »" in read(html).text
+
+
+def test_corrections_that_find_nothing_are_not_offered(site) -> None:  # type: ignore[no-untyped-def]
+    # DUPOND's only bearer is inactive: "dupomd" is one letter from it, and finds nothing.
+    html = site.get("/", q="dupomd").text
+    assert "Vouliez-vous dire" not in read(html).text
+    assert "Aucun résultat" in read(html).text
+
+
+def test_a_city_that_is_also_a_family_name_shows_the_people_so_named_first(site) -> None:  # type: ignore[no-untyped-def]
+    """"camille laval": Camille LAVAL (who works in Bordeaux) first, then the Camilles of Laval."""
+    from annuaire.store.schema import activity, person
+
+    common = {"version": 1, "last_updated": world.NOW, "digest": 0, "active": True}
+    camille_laval = "810000000097"
+    with site.store.write() as conn:
+        conn.execute(insert(person), {
+            **common, "id": 50, "id_nat": camille_laval, "id_type": "8", "id_pp": camille_laval[1:],
+            "first_name": "CAMILLE", "last_name": "LAVAL", "first_name_key": "camille", "last_name_key": "laval",
+            "profession_code": "60", "profession_label": "Infirmier", "category_code": "C", "category_label": "Civil",
+        })
+        conn.execute(insert(activity), {
+            **common, "id": 50, "key": f"{camille_laval}|{world.STRUCTURES[1][0]}|1", "person_id": 50,
+            "structure_id": 2, "profession_code": "60", "profession_label": "Infirmier", "mode_label": "Salarié",
+        })
+    html = site.get("/", q="camille laval").text
+    assert people(html) == [camille_laval, world.PEOPLE[3][0]]  # Camille LAVAL, then Camille MARTIN of Laval
+    assert "« Laval » est aussi un nom" in read(html).text
+    assert "Camille LAVAL" in read(html).text  # stored in capitals, shown as written
+    # "martin laval" is Camille MARTIN of Laval: nobody is named Martin LAVAL
+    html = site.get("/", q="martin laval").text
+    assert people(html) == [world.PEOPLE[3][0]]
+    assert "aussi un nom" not in read(html).text
