@@ -9,6 +9,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,3 +49,24 @@ def chromium() -> Iterator[object]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
+
+
+def page_of(browser: Any, base_url: str, **context: Any) -> Iterator[Any]:
+    """A page of a site (for a fixture to yield from), with a 10 s default timeout; the test fails
+    on JavaScript errors."""
+    ctx = browser.new_context(base_url=base_url, locale="fr-FR", **context)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(10_000)
+    yield page
+    ctx.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+def search(page: Any, text: str) -> None:
+    """Type `text` in the web page's search box and submit, as a person does."""
+    page.goto("/")
+    page.get_by_label("Rechercher un professionnel ou une structure").fill(text)
+    page.get_by_role("button", name="Rechercher", exact=True).click()
+    page.wait_for_load_state()

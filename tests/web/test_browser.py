@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import ARTIFACTS
+from tests.browser import ARTIFACTS, page_of, search
 from tests.web import world
 
 pytestmark = pytest.mark.browser
@@ -20,21 +20,7 @@ RESULT_LINK = ".result h3 a"
 
 @pytest.fixture
 def page(browser, sqlite_site):  # type: ignore[no-untyped-def]
-    context = browser.new_context(base_url=sqlite_site.url, locale="fr-FR")
-    p = context.new_page()
-    errors: list[str] = []
-    p.on("pageerror", lambda exc: errors.append(str(exc)))
-    p.set_default_timeout(10_000)
-    yield p
-    context.close()
-    assert errors == [], f"JavaScript errors: {errors}"
-
-
-def search(page, text: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto("/")
-    page.get_by_label("Rechercher un professionnel ou une structure").fill(text)
-    page.get_by_role("button", name="Rechercher", exact=True).click()
-    page.wait_for_load_state()
+    yield from page_of(browser, sqlite_site.url)
 
 
 def test_search_with_and_without_accents(page) -> None:  # type: ignore[no-untyped-def]

@@ -26,6 +26,7 @@ import pytest
 
 from annuaire.extractions.generate import generate
 from annuaire.store import open_store
+from tests.browser import page_of, search
 from tests.web import world
 from tests.web.conftest import Site, make_settings, serve
 
@@ -50,22 +51,7 @@ def width(request: pytest.FixtureRequest) -> str:
 def open_page(browser, sqlite_site, width):  # type: ignore[no-untyped-def]
     """A page of the world's site at the width asked; fails on JavaScript errors and, on every
     page visited, on horizontal scrolling."""
-    context = browser.new_context(base_url=sqlite_site.url, locale="fr-FR", **WIDTHS[width])
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors: {errors}"
-
-
-def search(page, text: str) -> None:  # type: ignore[no-untyped-def]
-    """Type `text` in the box and submit, as a person does."""
-    page.goto("/")
-    page.get_by_label("Rechercher un professionnel ou une structure").fill(text)
-    page.get_by_role("button", name="Rechercher", exact=True).click()
-    page.wait_for_load_state()
+    yield from page_of(browser, sqlite_site.url, **WIDTHS[width])
 
 
 def assert_fits(page, what: str) -> None:  # type: ignore[no-untyped-def]
