@@ -50,3 +50,19 @@ def stop_group(process: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     process.wait()
+
+
+def wait_http(url: str, process: subprocess.Popen, timeout: float = 60) -> int:
+    """Poll `url` until it answers 200 (or the process ends, or `timeout`); its last status (0: none)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    status = 0
+    while time.monotonic() < deadline and status != 200:
+        try:
+            status = httpx.get(url).status_code
+        except httpx.TransportError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.1)
+    return status

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from annuaire.store import open_store
+from tests.processes import wait_http
 
 
 def _free_port() -> int:
@@ -61,13 +62,7 @@ def test_two_http_workers_serve_the_same_port(tmp_path: Path):
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 60
-        status = None
-        while time.monotonic() < deadline and status != 200:
-            try:
-                status = httpx.get(f"http://127.0.0.1:{port}/fhir/v2/metadata").status_code
-            except httpx.TransportError:
-                time.sleep(0.1)
+        status = wait_http(f"http://127.0.0.1:{port}/fhir/v2/metadata", proc)
         assert status == 200, proc.stderr.read1().decode() if proc.poll() is not None else status
         # The workers are spawned multiprocessing children of the serve process.
         pids = {p for p in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()}

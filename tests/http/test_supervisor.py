@@ -8,12 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.processes import wait_http
 from tests.test_serve import _free_port
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
@@ -41,15 +41,7 @@ def test_workers_receive_the_settings_not_the_environment(tmp_path: Path) -> Non
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        status = None
-        while time.monotonic() < deadline and status != 200:
-            try:
-                status = httpx.get(f"{base}/fhir/v2/metadata").status_code
-            except httpx.TransportError:
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.1)
+        status = wait_http(f"{base}/fhir/v2/metadata", proc)
         assert status == 200, proc.stderr.read() if proc.poll() is not None else status
         # 16 connections land on both workers (all on one: 2**-15); each applies the 4 KiB header
         # cap of the Settings object (the default, 64 KiB, would let 8 KiB through).

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from annuaire.cli import cli
 from annuaire.store import open_store
+from tests.processes import wait_http
 from tests.test_serve import _children, _established, _free_port
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
@@ -69,13 +70,7 @@ def test_two_workers_share_the_key_rate_and_the_failure_throttle(tmp_path: Path)
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        status = None
-        while time.monotonic() < deadline and status != 200:
-            try:
-                status = httpx.get(f"{base}/fhir/v2/metadata").status_code
-            except httpx.TransportError:
-                time.sleep(0.1)
+        status = wait_http(f"{base}/fhir/v2/metadata", proc)
         assert status == 200, (tmp_path / "stderr.log").read_text() if proc.poll() is not None else status
         workers = {p for p in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()}
         assert len(workers) == 2
