@@ -85,9 +85,19 @@ def ldap_options(func):
     return func
 
 
+def log_options(func):
+    """The access log's options, shared by `annuaire serve` and `annuaire ldap`."""
+    func = click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+                        help="Access log lines: text (key=value, default) or json (one object per line).")(func)
+    return click.option("--access-log", default=None, metavar="FILE|-|off",
+                        help="Access log, one line per HTTP request and LDAP operation: - (stderr, default), "
+                             "a file appended to, or off. Never logs keys, tokens or passwords.")(func)
+
+
 @cli.command("ldap")
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @ldap_options
+@log_options
 @click.option("--base-dn", default=None, help="Naming context (default o=annuaire-sante,c=fr).")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE",
               help="Override one limit, e.g. --limit anonymous_size_limit=50 (see annuaire.ldap.limits). "
@@ -97,6 +107,7 @@ def ldap_options(func):
 @handle_errors
 def ldap_command(ctx: Context, host: str | None, ldap_port: str | None, ldaps_port: str | None,
                  workers: int | None, tls_cert: str | None, tls_key: str | None, demo_tls: bool,
+                 access_log: str | None, log_format: str | None,
                  base_dn: str | None, limits: tuple[str, ...], ready_file: str | None) -> None:
     """Run the LDAP address book alone (read-only; anonymous or account binds).
 
@@ -106,12 +117,16 @@ def ldap_command(ctx: Context, host: str | None, ldap_port: str | None, ldaps_po
       ldapsearch -x -H ldap://127.0.0.1:3389 -b o=annuaire-sante,c=fr '(cn=dupont*)' cn mail
     """
     from annuaire.ldap.service import run_ldap
+    from annuaire.observability import accesslog, process
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    config = ldap_config(Settings.from_env(host=host), ctx.db_url, ldap_port=ldap_port, ldaps_port=ldaps_port,
+    settings = Settings.from_env(host=host, access_log=access_log, log_format=log_format)
+    accesslog.check(settings.access_log, settings.log_format)  # a bad file or format: refused before starting
+    config = ldap_config(settings, ctx.db_url, ldap_port=ldap_port, ldaps_port=ldaps_port,
                          workers=workers, tls_cert=tls_cert, tls_key=tls_key, demo_tls=demo_tls, base_dn=base_dn,
                          ready_file=ready_file, limits=limits)
     ctx.store.dispose()  # a missing store, or one behind the code, is refused before listening
+    process.join(None, settings)  # (the workers, forked, inherit the access log)
     run_ldap(config)
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from annuaire.cli.app import Context, cli, console, handle_errors, pass_context
-from annuaire.cli.ldap import ldap_config, ldap_options
+from annuaire.cli.ldap import ldap_config, ldap_options, log_options
 from annuaire.config import Settings, read_store_url
 
 if TYPE_CHECKING:
@@ -21,11 +21,7 @@ if TYPE_CHECKING:
 @click.option("--http-workers", type=int, default=None,
               help="HTTP worker processes (default 1; two per core for throughput: the kernel spreads "
                    "connections over the workers by a hash, so a few keep-alive clients may share one).")
-@click.option("--access-log", default=None, metavar="FILE|-|off",
-              help="Access log, one line per HTTP request and LDAP operation: - (stderr, default), a file "
-                   "appended to, or off. Never logs keys, tokens or passwords.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
-              help="Access log lines: text (key=value, default) or json (one object per line).")
+@log_options
 @click.option("--read-db", default=None, metavar="URL",
               help="A PostgreSQL hot-standby replica of --db to read everything served from (LDAP, FHIR, "
                    "web); writes go to --db. Environment: ANNUAIRE_READ_DB.")
