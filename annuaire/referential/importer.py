@@ -110,7 +110,7 @@ def import_paths(
     max_deactivation: float = MAX_DEACTIVATION, settings: Settings | None = None,
 ) -> list[ImportSummary]:
     """Import national files: PS_LibreAcces (zip or txts) and MSSanté extractions, in ONE transaction."""
-    from annuaire.mailboxes.national import Mirror
+    from annuaire.mailboxes.national import Mirror, analyze_after
 
     progress = steps(progress)
     sources = find_sources(paths)
@@ -130,11 +130,13 @@ def import_paths(
                 for m in (mirror.apply(conn) for mirror in mirrors)]
 
     if referential:
-        return import_referential(store, referential, force=force, progress=progress,
-                                  max_deactivation=max_deactivation, then=apply_mirrors)
-    with store.write() as conn:
-        summaries = apply_mirrors(conn)
-    progress.done()
+        summaries = import_referential(store, referential, force=force, progress=progress,
+                                       max_deactivation=max_deactivation, then=apply_mirrors)
+    else:
+        with store.write() as conn:
+            summaries = apply_mirrors(conn)
+        progress.done()
+    analyze_after(store, [s.mailboxes for s in summaries if s.mailboxes])
     return summaries
 
 

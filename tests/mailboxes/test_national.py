@@ -211,3 +211,16 @@ def test_import_command_dispatches_mssante_files(env: Env, tmp_path: Path) -> No
 
     summaries = import_paths(env.store, [write(tmp_path, "202611250300", BASE)])
     assert [s.mailboxes["created"] for s in summaries] == [4]
+
+
+def test_a_large_first_file_leaves_the_planner_statistics_of_the_boxes(env: Env, tmp_path: Path) -> None:
+    """A first national file changes most of `mailbox`: its statistics are taken at once (the FHIR
+    renderer's queries on PostgreSQL chose a plan reading every box for each range of holders
+    when the planner believed the table held 150 of them)."""
+    if not env.store.is_postgresql:
+        pytest.skip("SQLite stores are planned without statistics (Store.analyze)")
+    rows = [line("ORG", f"service{n}@{CH}", structure=("1", "990000019"), service=f"Service {n}") for n in range(1200)]
+    import_mssante_file(env.store, write(tmp_path, "202611250300", rows))
+    with env.store.read() as conn:
+        assert conn.exec_driver_sql(
+            "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'mailbox'").scalar()
