@@ -26,7 +26,8 @@ not). Homonyms the query cannot tell apart count as found: when the first 10 all
 bear the target's exact name (and city, when asked), any of them is an answer; for
 a service, when the structures listed (10, or the 5 shown beside people) are all of the
 city and publish a box of that service, and more do ("officine norel": every pharmacy
-of Norel has one).
+of Norel has one), or are of the city and named exactly by the words ("centre dentaire
+jalin": the CENTRE DENTAIRE DE JALIN of Jalin).
 
 Smaller stores for iterating (the national one is for the final figures):
 `--professionals 60000` generates and imports one in a few seconds.
@@ -246,7 +247,8 @@ def asks(sample: Sample, seed: int) -> list[Ask]:
     for address, service, tech_id, _city, _name_key, city_key, owner in sample.boxes:
         words = [w for w in key(service).split() if w not in STOP][:2]
         sites = sample.showing.get(owner) or {tech_id}  # type: ignore[attr-defined]
-        both("service", " ".join(words) + " " + city_key, "structure", sites, box=address,
+        query = " ".join(words) + " " + city_key
+        both("service", query, "structure", sites, same=f"{significant(query)}|{city_key}", box=address,
              others=rivals(sample.city_boxes[city_key], words))  # type: ignore[attr-defined]
     return out
 
@@ -262,8 +264,11 @@ def judge(ask: Ask, status: int, location: str, html: str) -> bool:
     if ask.box:
         # the box's structure among the first 10, and the box listed on the page; or, when more
         # structures of the city publish such a box than the page lists ("officine norel"; beside
-        # people, 5 and a link to all), only such structures listed
-        if len(first) >= 5 and set(first) <= ask.rivals and len(ask.rivals) > len(first):
+        # people, 5 and a link to all), only such structures listed; structures of the city that
+        # the words name exactly ("centre dentaire jalin": CENTRE DENTAIRE DE JALIN, of Jalin) are
+        # homonyms the query cannot tell apart from the box's structure
+        fitting = ask.rivals | _named_exactly(html, ask.same)
+        if len(first) >= 5 and set(first) <= fitting and len(fitting) > len(first):
             return True
         return bool(ask.targets & set(first)) and ask.box in html
     if ask.targets & set(first):
@@ -274,6 +279,23 @@ def judge(ask: Ask, status: int, location: str, html: str) -> bool:
 
 _NAMES = re.compile(r'<h3><a href="/pro/[^"]+">(?:Dr |Pr )?([^<]+)</a></h3>')
 _STRUCTS = re.compile(r'<h3><a href="/structure/[^"]+">([^<]+)</a></h3>\s*(?:<p class="meta">\S+ ([^<]+)</p>)?')
+
+
+_STRUCT_IDS = re.compile(r'<h[34]><a href="/structure/([^"?]+)">([^<]+)</a></h[34]>\s*(?:<p class="meta">\S+ ([^<]+)</p>)?')
+
+
+def significant(text: str) -> str:
+    """The words of a name that tell it apart: articles and legal forms left out."""
+    return " ".join(w for w in key(text).split() if w not in STOP and w not in LEGAL)
+
+
+def _named_exactly(html: str, same: str) -> set[str]:
+    """The structures listed whose name is the words `same` holds and whose city is its city."""
+    import html as h
+
+    words, _, city = same.partition("|")
+    return {i for i, n, c in _STRUCT_IDS.findall(html)
+            if significant(h.unescape(n)) == words and key(h.unescape(c or "")) == city}
 
 
 def _all_same(html: str, ask: Ask) -> bool:

@@ -18,21 +18,22 @@ also find inactive ones, as incremental sync needs.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
-    TextClause,
     and_,
+    bindparam,
     exists,
     false,
     func,
     literal,
     or_,
     select,
-    text,
     true,
     union,
 )
@@ -42,6 +43,7 @@ from annuaire.errors import InvalidInput
 from annuaire.fhir import codes as cs
 from annuaire.fhir import ids, packing
 from annuaire.fhir.params import Clause, DateRange, Search
+from annuaire.fhir.statements import rid_in, rows, run
 from annuaire.fhir.tables import (
     ORGANIZATION,
     fhir_legal_entity,
@@ -135,6 +137,7 @@ class SqlPlan:
     conditions: list
     driver: Sel | None
     tiny: bool = False  # the driver is an id or identifier lookup: a handful of candidates
+    keys: dict = field(default_factory=dict)  # cache keys of its parts (statements.run)
 
 
 class Compiler:
@@ -400,7 +403,7 @@ class Compiler:
             if system is None:
                 if not code:
                     return false()
-                return _in(select(person.c.id).where(person.c.id_nat.in_([code, "8" + code])))
+                return _in(select(person.c.id).where(or_(person.c.id_nat == code, person.c.id_nat == "8" + code)))
             if system == cs.IDNPS:
                 return _in(select(person.c.id).where(person.c.id_nat == code)) if code else true()
             if system in cs.RPPS_ALIASES:
@@ -548,17 +551,14 @@ def _candidates(conn: Connection, plan: SqlPlan, after: int | None, bounds_: tup
     index range (a name prefix, a domain…) and keeps the smallest ids, which
     is cheap even for tens of thousands of entries.
     """
-    lo, hi = bounds_
     lists = []
     assert plan.driver is not None
+    values = {"lo": bounds_[0], "hi": bounds_[1], "after": after, "limit": limit}
     for i, branch in enumerate(plan.driver.branches):
-        sub = branch.subquery("c")
-        cid = list(sub.c)[0]
-        key = cid if i in plan.driver.natural else cid + 0
-        where = and_(key >= lo, key <= hi)
-        if after is not None:
-            where = and_(where, key > after)
-        lists.append(conn.execute(select(cid).where(where).order_by(key).limit(limit)).scalars().all())
+        natural = i in plan.driver.natural
+        found = run(conn, f"candidates natural={natural} after={after is not None}", (branch,),
+                    partial(_sorted_ids, branch, natural, after is not None), values, memo=plan.keys)
+        lists.append([r[0] for r in found])
     if len(lists) == 1:
         return list(lists[0])
     out: list[int] = []
@@ -570,20 +570,43 @@ def _candidates(conn: Connection, plan: SqlPlan, after: int | None, bounds_: tup
     return out
 
 
-def _few(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], limit: int = 0) -> bool:
-    """At most `limit` (DRIVE_LIMIT) candidates? Counted without sorting, stopping early."""
-    limit = limit or DRIVE_LIMIT
-    lo, hi = bounds_
+def _sorted_ids(branch: Any, natural: bool, after: bool) -> Any:
+    """The statement of `_candidates` for one lookup (lo, hi, after, limit bound at run time)."""
+    cid = list(branch.subquery("c").c)[0]
+    key = cid if natural else cid + 0
+    where = and_(key >= _id("lo"), key <= _id("hi"))
+    if after:
+        where = and_(where, key > _id("after"))
+    return select(cid).where(where).order_by(key).limit(_id("limit"))
+
+
+def _id(name: str) -> Any:
+    return bindparam(name, type_=BigInteger)
+
+
+def _counted(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], limit: int) -> int:
+    """Candidates (each branch's, added up), counted without sorting and
+    stopping once there are more than `limit`: exact up to `limit`."""
     total = 0
     assert plan.driver is not None
     for branch in plan.driver.branches:
-        sub = branch.subquery("c")
-        cid = list(sub.c)[0]
-        inner = select(cid).where(and_(cid >= lo, cid <= hi)).limit(limit + 1 - total).subquery()
-        total += conn.execute(select(func.count()).select_from(inner)).scalar_one()
+        values = {"lo": bounds_[0], "hi": bounds_[1], "limit": limit + 1 - total}
+        total += run(conn, "count", (branch,), partial(_count_ids, branch), values, memo=plan.keys)[0][0]
         if total > limit:
-            return False
-    return True
+            break
+    return total
+
+
+def _count_ids(branch: Any) -> Any:
+    """The statement of `_counted` for one lookup: a count that stops at `limit`."""
+    cid = list(branch.subquery("c").c)[0]
+    inner = select(cid).where(and_(cid >= _id("lo"), cid <= _id("hi"))).limit(_id("limit")).subquery()
+    return select(func.count()).select_from(inner)
+
+
+def _few(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int]) -> bool:
+    """At most DRIVE_LIMIT candidates?"""
+    return _counted(conn, plan, bounds_, DRIVE_LIMIT) <= DRIVE_LIMIT
 
 
 def _dense(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int]) -> bool:
@@ -594,13 +617,18 @@ def _dense(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int]) -> bool:
         return True
     if len(plan.driver.natural) == len(plan.driver.branches):
         return False  # already in id order: driving is always cheap
-    return not _few(conn, plan, bounds_, WALK_THRESHOLD)
+    return _counted(conn, plan, bounds_, WALK_THRESHOLD) > WALK_THRESHOLD
 
 
-def _rid_in(ids_: list[int]) -> TextClause:
-    """`fhir_resource.rid IN (…)` with the integers inlined: thousands of
-    bound parameters cost more in Python than the query itself."""
-    return text("fhir_resource.rid IN (" + ",".join(str(int(i)) for i in ids_) + ")")
+def _size(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int]) -> tuple[bool, bool]:
+    """(few, dense). When density takes a count, one count up to WALK_THRESHOLD
+    answers both: a round trip less, reading no more than the second count would."""
+    assert plan.driver is not None
+    if plan.driver.plain is not None or len(plan.driver.natural) == len(plan.driver.branches):
+        few = _few(conn, plan, bounds_)
+        return few, not few and _dense(conn, plan, bounds_)  # (no query)
+    n = _counted(conn, plan, bounds_, WALK_THRESHOLD)
+    return n <= DRIVE_LIMIT, n > WALK_THRESHOLD
 
 
 def _filtered(conn: Connection, plan: SqlPlan, candidates: list[int], columns: list, limit: int | None) -> list:
@@ -609,8 +637,9 @@ def _filtered(conn: Connection, plan: SqlPlan, candidates: list[int], columns: l
     i, size = 0, (limit + 8 if limit is not None else 500)  # most candidates pass: read little first
     while i < len(candidates):
         chunk = candidates[i : i + size]
-        stmt = select(*columns).where(and_(*plan.conditions, _rid_in(chunk))).order_by(f.c.rid)
-        out += conn.execute(stmt).all()
+        out += run(conn, "filtered " + ",".join(c.name for c in columns), plan.conditions,
+                   lambda: select(*columns).where(and_(*plan.conditions, rid_in())).order_by(f.c.rid), rids=chunk,
+                   memo=plan.keys)
         if limit is not None and len(out) >= limit:
             return out[:limit]
         i, size = i + size, 2000
@@ -649,17 +678,18 @@ def _walks(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], after: int
     many candidates (not few, and dense)."""
     if plan.driver is None:
         return True
-    return not _few(conn, plan, bounds_) and _dense(conn, plan, bounds_)
+    few, dense = _size(conn, plan, bounds_)
+    return not few and dense
 
 
 def run_page(conn: Connection, plan: SqlPlan, after: int | None, bounds_: tuple[int, int],
              count: int) -> tuple[list[tuple[int, bytes]], bool]:
     columns = [f.c.rid, f.c.json]
     if _walks(conn, plan, bounds_, after):
-        rows = conn.execute(_walk(plan, columns, after, bounds_).order_by(f.c.rid).limit(count + 1)).all()
+        found = rows(conn, _walk(plan, columns, after, bounds_).order_by(f.c.rid).limit(count + 1))
     else:
-        rows = _driven(conn, plan, after, bounds_, columns, count + 1)
-    return [(r[0], packing.unpack(conn, r[1])) for r in rows[:count]], len(rows) > count
+        found = _driven(conn, plan, after, bounds_, columns, count + 1)
+    return [(r[0], packing.unpack(conn, r[1])) for r in found[:count]], len(found) > count
 
 
 def first_page(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], count: int,
@@ -673,28 +703,29 @@ def first_page(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], count:
     if natural:  # few or already sorted ids: reading the first ones is the count probe
         candidates = _candidates(conn, plan, None, bounds_, DRIVE_LIMIT + 1)
         few = len(candidates) <= DRIVE_LIMIT
+        dense = not few and _dense(conn, plan, bounds_)
     else:
-        few = _few(conn, plan, bounds_)  # a count that stops early: cheaper than sorting many
+        few, dense = _size(conn, plan, bounds_)  # a count that stops early: cheaper than sorting many
     if few and total_mode != "none":
         if not natural:
             candidates = _candidates(conn, plan, None, bounds_, DRIVE_LIMIT + 1)
         if len(candidates) <= count:  # one query for the total and the page
-            rows = _filtered(conn, plan, candidates, [f.c.rid, f.c.json], None)
-            return [(r[0], packing.unpack(conn, r[1])) for r in rows], False, len(rows)
+            found = _filtered(conn, plan, candidates, [f.c.rid, f.c.json], None)
+            return [(r[0], packing.unpack(conn, r[1])) for r in found], False, len(found)
         matched = [r[0] for r in _filtered(conn, plan, candidates, [f.c.rid], None)]
         page = matched[:count]
         bodies = resources(conn, plan_kind(plan), page, active_only=False) if page else {}
         return [(rid, bodies[rid]) for rid in page if rid in bodies], len(matched) > count, len(matched)
-    if not few and _dense(conn, plan, bounds_):  # e.g. a profession, a first full sync: walk the cache
-        rows = list(conn.execute(_walk(plan, [f.c.rid, f.c.json], None, bounds_).order_by(f.c.rid).limit(count + 1)).all())
+    if not few and dense:  # e.g. a profession, a first full sync: walk the cache
+        found = rows(conn, _walk(plan, [f.c.rid, f.c.json], None, bounds_).order_by(f.c.rid).limit(count + 1))
     elif natural:
-        rows = _filtered(conn, plan, candidates, [f.c.rid, f.c.json], count + 1)
-        if len(rows) <= count and not few:
-            rows += _driven(conn, plan, candidates[-1], bounds_, [f.c.rid, f.c.json], count + 1 - len(rows))
+        found = _filtered(conn, plan, candidates, [f.c.rid, f.c.json], count + 1)
+        if len(found) <= count and not few:
+            found += _driven(conn, plan, candidates[-1], bounds_, [f.c.rid, f.c.json], count + 1 - len(found))
     else:
-        rows = _driven(conn, plan, None, bounds_, [f.c.rid, f.c.json], count + 1)
+        found = _driven(conn, plan, None, bounds_, [f.c.rid, f.c.json], count + 1)
     total = count_matches(conn, plan, bounds_, total_mode) if total_mode == "accurate" else None
-    return [(r[0], packing.unpack(conn, r[1])) for r in rows[:count]], len(rows) > count, total
+    return [(r[0], packing.unpack(conn, r[1])) for r in found[:count]], len(found) > count, total
 
 
 def plan_kind(plan: SqlPlan) -> str:
@@ -731,7 +762,7 @@ def count_matches(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], mod
     stmt = _walk(plan, [literal(1)], None, bounds_)
     if mode == "accurate":
         return conn.execute(select(func.count()).select_from(stmt.subquery())).scalar()
-    n = conn.execute(select(func.count()).select_from(stmt.limit(DRIVE_LIMIT + 1).subquery())).scalar_one()
+    n = rows(conn, select(func.count()).select_from(stmt.limit(DRIVE_LIMIT + 1).subquery()))[0][0]
     return None if n > DRIVE_LIMIT else n
 
 
@@ -739,10 +770,10 @@ def resources(conn: Connection, kind: str, rids: list[int], active_only: bool = 
     out: dict[int, bytes] = {}
     for i in range(0, len(rids), 900):
         chunk = rids[i : i + 900]
-        cond = (f.c.kind == kind) & _rid_in(chunk)
+        cond = (f.c.kind == kind) & rid_in()
         if active_only:
             cond = cond & (f.c.active == true())
-        out.update((r[0], packing.unpack(conn, r[1])) for r in conn.execute(select(f.c.rid, f.c.json).where(cond)).all())
+        out.update((r[0], packing.unpack(conn, r[1])) for r in rows(conn, select(f.c.rid, f.c.json).where(cond), chunk))
     return out
 
 
@@ -750,8 +781,6 @@ def roles_of(conn: Connection, column: Any, owners: list[int], limit: int) -> li
     """(owner, activity id) of active roles pointing to these practitioners/sites."""
     if not owners:
         return []
-    rows = conn.execute(
-        select(column, activity.c.id).where(column.in_(owners) & (activity.c.active == true()))
-        .order_by(column, activity.c.id).limit(limit)
-    ).all()
-    return [(r[0], r[1]) for r in rows]
+    found = rows(conn, select(column, activity.c.id).where(rid_in(f"{column.table.name}.{column.name}") & (activity.c.active == true()))
+                 .order_by(column, activity.c.id).limit(limit), owners)
+    return [(r[0], r[1]) for r in found]

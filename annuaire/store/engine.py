@@ -139,16 +139,12 @@ class Store:
         tables: index-only scans need their visibility map. Not after they were loaded
         empty (`vacuum=False`): their rows were written frozen, the map set with them.
 
-        (Found 2026-12-06: on SQLite the ANALYZE below is never committed, so SQLite stores
-        have no `sqlite_stat1`, and every SQLite plan and benchmark so far was made without
-        statistics. Committing it changes plans in every view: to be measured before.)
+        SQLite: nothing. Found on 2026-12-06: the ANALYZE this ran was never committed, so
+        SQLite stores have no `sqlite_stat1` and every SQLite plan and benchmark so far was
+        made without statistics; taking them changes plans in every view, to be measured
+        before (until then this skips the minutes an ANALYZE of national tables takes).
         """
-        if not tables:
-            return
-        if self.is_sqlite:
-            with self.engine.connect() as conn:
-                for name in tables:
-                    conn.exec_driver_sql(f'ANALYZE "{name}"')
+        if not tables or self.is_sqlite:
             return
         # One connection per table, two at a time: each server process takes a core.
         with ThreadPoolExecutor(2) as pool:

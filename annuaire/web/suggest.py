@@ -164,6 +164,7 @@ def _structure_words(conn: Connection, word: str, limit: int) -> dict[str, int]:
     if len(word) <= SWAPPED_UP_TO:
         pieces |= {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(1, len(word) - 2)}
     out: dict[str, int] = {}
+    far: set[str] = set()  # words already compared and too far ("centre" comes in many names)
     for piece in sorted(pieces):
         if contains.fts_tables(conn):
             ids = contains.fts_rowids("structure.name_key", f'{{name_key}} : "{piece}"').limit(SAMPLE)
@@ -174,10 +175,13 @@ def _structure_words(conn: Connection, word: str, limit: int) -> dict[str, int]:
             ).scalars().all()
         for name in names:
             for w in set((name or "").split()):
-                if w not in out and abs(len(w) - len(word)) <= limit and distance(word, w, limit) <= limit:
-                    out[w] = 0
                 if w in out:
                     out[w] += 1
+                elif w not in far:
+                    if abs(len(w) - len(word)) <= limit and distance(word, w, limit) <= limit:
+                        out[w] = 1
+                    else:
+                        far.add(w)
     return out
 
 

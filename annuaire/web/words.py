@@ -27,6 +27,11 @@ particular: its results are read in name order from the name index, checked
 word by word as they come (`_walk`), the exact name first.
 
 Ranking, "the structure the query names comes first":
+0. a name the query says entirely (every term a whole word of it, no other word) in
+   a city it names; then a structure of a city the query names whose box holds every
+   other term ("radiologie prelieu": a radiology box in Prélieu, before the hospitals
+   named after Prélieu elsewhere: with a service asked, the city word reads as a
+   city), the city typed most exactly first (Prélieu, then La Prélieu); then the others:
 1. every term in the name, before terms matched by a box's service, before
    terms matched only by the city ("pharmacie jalmont": the pharmacies named
    after Jalmont before the pharmacies located there);
@@ -145,8 +150,10 @@ _IGNORED = re.compile(r"(?:^| )(?:" + "|".join(sorted(STOP_WORDS | LEGAL_FORMS))
 class Query:
     """Terms compiled for ranking many candidates: regular expressions built once."""
 
-    def __init__(self, query: Sequence[Term]) -> None:
+    def __init__(self, query: Sequence[Term], typed: Sequence[str] = ()) -> None:
         self.terms = list(query)
+        # every word typed (articles too: "la prelieu" names La Prélieu exactly) and the words of its abbreviations
+        self.typed = frozenset(typed) | {w for t in query for alt in t.alternatives for w in alt}
         self.alts = [[tuple(_patterns(w) for w in alt) for alt in t.alternatives] for t in query]
         words = sorted({w for t in query for alt in t.alternatives for w in alt}, key=len, reverse=True)
         self.named = re.compile(r"(?:^| )(?:" + "|".join(re.escape(w) for w in words) + ")")
@@ -185,7 +192,8 @@ class Candidate:
     finess_ej: str | None = None
     boxes: list[tuple[str, str]] = field(default_factory=list)  # (address, its words) of its ORG/APP boxes
     size: int = 0
-    key: tuple = ()
+    key: tuple = ()  # `score`'s: the rank, then the number of other words of the name (last)
+    whole: bool = False  # every term in the name, which has no other word
     matched_boxes: set[str] = field(default_factory=set)
 
 
@@ -225,7 +233,43 @@ def score(c: Candidate, q: Query) -> tuple | None:
         every = {a for a, words in c.boxes if all(named(words, i) for i in box_alts)}
         c.matched_boxes = every or {a for a, words in c.boxes if any(named(words, i) for i in box_alts)}
     extra = _unnamed(name, q)
-    return (-worst, -exact, _unnamed(c.city_key, q) > 0, extra > 0, extra)
+    elsewhere = _unnamed(c.city_key, q) > 0
+    c.whole = worst == NAME and not extra
+    group, missing, covered = OTHER, 0, 0
+    if c.whole and exact == len(q.terms) and not elsewhere:
+        group = NAMED
+    else:
+        located = _located(c, q)
+        if located is not None:
+            group = LOCATED
+            missing, covered, c.matched_boxes = located
+    return (group, missing, -covered, -worst, -exact, elsewhere, extra > 0, extra)
+
+
+NAMED, LOCATED, OTHER = 0, 1, 2  # ranking groups (see the module docstring)
+_IGNORED_WORDS = STOP_WORDS | LEGAL_FORMS
+_DISTRICT = re.compile(r"^(?:\d+(?:er|e)?|arrondissement)$")  # "lyon" names Lyon 3e Arrondissement
+
+
+def _located(c: Candidate, q: Query) -> tuple[int, int, set[str]] | None:
+    """A structure of the city the query names publishing a box that holds every other term
+    ("radiologie prelieu": a radiology box in Prélieu): (the city's words not typed, those typed,
+    those boxes: Prélieu before La Prélieu, and for "... la prelieu" the other way round); None
+    otherwise. The city word then reads as a city, not as a structure's name."""
+    if not c.boxes or not c.city_key:
+        return None
+    city = c.city_key.split()
+    if any(w not in q.typed for w in city if w not in _IGNORED_WORDS and not _DISTRICT.match(w)):
+        return None
+    in_city = set(city)
+    rest = [i for i, t in enumerate(q.terms) if not any(all(w in in_city for w in alt) for alt in t.alternatives)]
+    if not rest:
+        return None
+    boxes = {a for a, words in c.boxes if all(any(_strength(alt, words) for alt in q.alts[i]) for i in rest)}
+    if not boxes:
+        return None
+    typed = sum(w in q.typed for w in city)
+    return len(city) - typed, typed, boxes
 
 
 def _unnamed(text: str, q: Query) -> int:
@@ -428,8 +472,8 @@ def _named_boxes(
 
     One join, whatever the number of structures named ("cardiologie beauval": ten thousand
     structures in Beauval at national scale): the named structures' boxes are read through the
-    mailbox index of structure ids (their site's and their legal entity's), filtered on the
-    words, BOX_CAP boxes at most.
+    mailbox index of structure ids (their site's and their legal entity's, one probe each),
+    filtered on the words, 2 * BOX_CAP boxes at most.
     """
     if contains.fts_tables(conn):
         fts = _fts_ids(others, NAME_OR_CITY)
@@ -446,18 +490,19 @@ def _named_boxes(
         for w in words
     ]
     out: dict[int, Candidate] = {}
-    for owner in (structure.c.idnat, legal_idnat()):
-        rows = conn.execute(
-            select(*_COLUMNS, mailbox.c.address, mailbox.c.service, mailbox.c.description)
-            .select_from(structure.join(mailbox, mailbox.c.structure_idnat == owner))
-            .where(named, *filters, published(types), *holds)
-            .limit(BOX_CAP)
-        ).all()
-        for sid, n, c, idnat, ej, address, service, description in rows:
-            cand = out.setdefault(sid, Candidate(sid, n or "", c or "", idnat, ej))
-            box = (address, box_words(address, service, description))
-            if box not in cand.boxes:
-                cand.boxes.append(box)
+    # the site's boxes and its legal entity's in one statement: the named structures are read once
+    owner = mailbox.c.structure_idnat.in_([structure.c.idnat, legal_idnat()])
+    rows = conn.execute(
+        select(*_COLUMNS, mailbox.c.address, mailbox.c.service, mailbox.c.description)
+        .select_from(structure.join(mailbox, owner))
+        .where(named, *filters, published(types), *holds)
+        .limit(2 * BOX_CAP)
+    ).all()
+    for sid, n, c, idnat, ej, address, service, description in rows:
+        cand = out.setdefault(sid, Candidate(sid, n or "", c or "", idnat, ej))
+        box = (address, box_words(address, service, description))
+        if box not in cand.boxes:
+            cand.boxes.append(box)
     return list(out.values())
 
 
@@ -552,7 +597,7 @@ def search(
     query = terms(words)
     if not query:
         return None
-    q = Query(query)
+    q = Query(query, words)
     cap = SIDE_CAP if side else CAP
     filters = _filters(departement, postcode)
     wanted = page * size + 1
@@ -590,7 +635,7 @@ def search(
         [c.id for c in chosen],
         len(ranked) > start + size,
         {c.id: c.matched_boxes for c in chosen if c.matched_boxes},
-        exact=bool(ranked) and ranked[0].key[0] == -NAME and not ranked[0].key[3],
+        exact=bool(ranked) and ranked[0].whole,
     )
 
 
@@ -617,11 +662,11 @@ def _rank(
         c.key = key
         ranked.append(c)
     ranked.sort(key=lambda c: c.key)
-    reached = {c.key[:4] for c in ranked[:wanted]}
-    sized = [c for c in ranked if c.key[:4] in reached][:SIZE_WINDOW]
+    reached = {c.key[:-1] for c in ranked[:wanted]}
+    sized = [c for c in ranked if c.key[:-1] in reached][:SIZE_WINDOW]
     if len(sized) > 1:
         _sizes(conn, [c for c in sized if not c.size])
-    ranked.sort(key=lambda c: (c.key[:4], -c.size, c.key[4], c.name_key, c.id))
+    ranked.sort(key=lambda c: (c.key[:-1], -c.size, c.key[-1], c.name_key, c.id))
     return ranked
 
 

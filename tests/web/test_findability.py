@@ -4,6 +4,8 @@ a structure's name corrected, and no suggestion that finds nothing."""
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import insert
 
 from annuaire.store.keys import search_key
@@ -27,8 +29,22 @@ def test_a_service_and_a_city_find_the_box_beside_the_people(site) -> None:  # t
     assert "direction.confidentielle" not in html  # liste rouge, whatever the words
 
 
+def test_beside_people_the_box_of_the_city_comes_before_names_holding_the_city(site) -> None:  # type: ignore[no-untyped-def]
+    """"orl courort" listed the hospitals named after Courort elsewhere beside the ORL doctors of
+    Courort, above the ORL boxes of Courort. Here: a hospital named after Lyon in another town, with
+    a cardiology box, comes after the cardiology box of Lyon (3e arrondissement: "lyon" names it)."""
+    with site.store.write() as conn:
+        named_elsewhere = _hospital(conn, 1, "CENTRE HOSPITALIER DE LYON", "Quinois", "Cardiologie")
+    words.SERVICES.clear()
+    html = site.get("/", q="cardiologie lyon").text
+    assert people(html) == [BENEDICTE]
+    side = html[html.index('<section class="side"') :]  # (the people's places are links too)
+    beside = re.findall(r'<h3><a href="/structure/([^"?]+)"', side[: side.index("</section>")])
+    assert beside.index(HOSPITAL) < beside.index(named_elsewhere), beside
+
+
 def _hospital(conn, n: int, name: str, city: str, service: str) -> str:  # type: ignore[no-untyped-def]
-    """A structure of `city` publishing one ORG box of `service`; its tech id."""
+    """A structure of `city` publishing one ORG box of `service` (none when empty); its tech id."""
     tech, idnat = f"F99000010{n}", f"199000010{n}"
     common = {"version": 1, "last_updated": world.NOW, "digest": 0, "active": True}
     conn.execute(insert(structure), {
@@ -36,12 +52,18 @@ def _hospital(conn, n: int, name: str, city: str, service: str) -> str:  # type:
         "name_key": search_key(name), "commune_label": city, "city_key": search_key(city), "postcode": "44000",
         "dept_code": "44", "dept_label": "Loire-Atlantique",
     })
-    address = f"secretariat.{search_key(service)}.{n}@ch-norval.mssante.fr"
+    if not service:
+        return tech
+    address = box_address(service, n)
     conn.execute(insert(mailbox), {
         **common, "address": address, "domain": "ch-norval.mssante.fr", "type": "ORG", "structure_idnat": idnat,
         "structure_type": "1", "structure": idnat[1:], "service": service, "liste_rouge": False, "source": "operator",
     })
     return tech
+
+
+def box_address(service: str, n: int) -> str:
+    return f"secretariat.{search_key(service).replace(' ', '-')}.{n}@ch-norval.mssante.fr"
 
 
 def test_the_structure_of_the_city_named_comes_first(site) -> None:  # type: ignore[no-untyped-def]
@@ -106,3 +128,35 @@ def test_a_city_that_is_also_a_family_name_shows_the_people_so_named_first(site)
     html = site.get("/", q="martin laval").text
     assert people(html) == [world.PEOPLE[3][0]]
     assert "aussi un nom" not in read(html).text
+
+
+def test_a_box_of_the_service_in_the_city_comes_before_names_holding_the_city(site) -> None:  # type: ignore[no-untyped-def]
+    """"radiologie norval": the city word reads as a city. The radiology box of a clinic of Norval
+    comes before a hospital named after Norval elsewhere (with such a box too), and before a
+    radiology practice of Norval publishing none; Norval before La Norval, unless "la" is typed."""
+    with site.store.write() as conn:
+        named_elsewhere = _hospital(conn, 1, "CENTRE HOSPITALIER DE NORVAL", "Quinois", "Radiologie")
+        clinic = _hospital(conn, 2, "CLINIQUE DU PARC", "Norval", "Radiologie")
+        practice = _hospital(conn, 3, "CABINET DE RADIOLOGIE DU LAC", "Norval", "")
+        la_norval = _hospital(conn, 4, "CLINIQUE DES LILAS", "La Norval", "Radiologie")
+    words.SERVICES.clear()
+    html = site.get("/", q="radiologie norval").text
+    found = structures(html)
+    assert found[:2] == [clinic, la_norval], found
+    assert found.index(clinic) < found.index(named_elsewhere) and found.index(clinic) < found.index(practice), found
+    assert f'href="mailto:{box_address("Radiologie", 2)}"' in html  # the box asked, shown
+    found = structures(site.get("/", q="radiologie la norval").text)
+    assert found[:2] == [la_norval, clinic], found
+
+
+def test_a_name_the_words_say_entirely_comes_before_a_box_of_the_city(site) -> None:  # type: ignore[no-untyped-def]
+    """"centre dentaire norval": CENTRE DENTAIRE DE NORVAL (no box) is what the words name; the
+    health centre of Norval with a "Centre dentaire" box follows it, before a dental centre of
+    Norval named otherwise, publishing none."""
+    with site.store.write() as conn:
+        health_centre = _hospital(conn, 1, "CENTRE DE SANTE MUNICIPAL", "Norval", "Centre dentaire")
+        dental = _hospital(conn, 2, "CENTRE DENTAIRE DE NORVAL", "Norval", "")
+        other = _hospital(conn, 3, "CENTRE DENTAIRE DU PORT", "Norval", "")
+    words.SERVICES.clear()
+    found = structures(site.get("/", q="centre dentaire norval").text)
+    assert found == [dental, health_centre, other], found
