@@ -115,7 +115,7 @@ class FhirApi:
             if cached:
                 if not self.renderer.checked.is_set():  # just started: its first look takes a moment
                     await run_in_threadpool(self.renderer.checked.wait, 2.0)
-                why = self.renderer.unavailable() or replica.unavailable(self.store)
+                why = replica.unavailable(self.store) or self.renderer.unavailable()  # (the replica first: the more basic reason)
                 if why is not None:
                     raise Unavailable(f"{why}; retry shortly", RETRY_AFTER)
             return await handler(request)
