@@ -186,7 +186,7 @@ def test_a_publication_through_the_front_is_served_from_the_replica(pair: pgclus
 def test_a_paused_replica_makes_the_front_unready_not_wrong(pair: pgcluster.Pair, front: Front) -> None:
     kept, new = "dr.camille@a.mssante.fr", "cabinet.camille@a.mssante.fr"
     front.wait("the front ready", lambda: front.readyz().status_code == 200, 30)
-    _publish(pair, front, "dr.camille")  # (whatever ran before: the tests' order is random)
+    _publish(pair, front, "dr.camille")  # (whatever ran before: xdist spreads this module over its workers)
     front.wait("the kept box in LDAP", lambda: _ldap_mails(front, f"(mail={kept})") == [kept], VISIBLE_WITHIN)
     pair.replica.sql("SELECT pg_wal_replay_pause()")
     try:
