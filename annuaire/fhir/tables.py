@@ -128,9 +128,6 @@ fhir_sync = Table(
     Column("rendered_at", String(32)),
 )
 
-TABLES = ("fhir_resource", "fhir_telecom", "fhir_token", "fhir_history", "fhir_dictionary", "fhir_legal_entity",
-          "fhir_sync")
-
 # The search parameters with token rows, by their number in `fhir_token.param` (never renumber).
 TOKEN_PARAMS = {"qualification-code": 1, "role": 2, "type": 3, "data-registration-authority": 4, "address-line": 5}
 
