@@ -152,7 +152,7 @@ class FhirApi:
         return Response(orjson.dumps(body), media_type=CONTENT_TYPE)
 
     async def read(self, request: Request) -> Response:
-        rtype = _resource_type(request.path_params["type"])
+        rtype = ids.resource_type(request.path_params["type"])
         rid_text = request.path_params["id"]
         elements = None
         for name, value in _query(request):
@@ -185,13 +185,13 @@ class FhirApi:
         return body
 
     async def search_get(self, request: Request) -> Response:
-        rtype = _resource_type(request.path_params["type"])
+        rtype = ids.resource_type(request.path_params["type"])
         pairs = _query(request)
         self_url = f"{self.base(request)}/{rtype}" + (f"?{request.url.query}" if request.url.query else "")
         return await self._search(rtype, pairs, self_url, self.base(request))
 
     async def search_post(self, request: Request) -> Response:
-        rtype = _resource_type(request.path_params["type"])
+        rtype = ids.resource_type(request.path_params["type"])
         ctype = request.headers.get("content-type", "")
         if ctype and not ctype.startswith("application/x-www-form-urlencoded"):
             raise InvalidInput(f"POST {rtype}/_search expects application/x-www-form-urlencoded, got {ctype}")
@@ -224,14 +224,15 @@ class FhirApi:
         with self.store.read() as conn:
             if cursor is None:
                 bounds = query.bounds(conn, kind)
-                rows, more, total = query.first_page(conn, plan, bounds, search.count, search.total)
+                page = query.first_page(conn, plan, bounds, search.count, search.total)
+                total = page.total
             else:
                 bounds, total = cursor.bounds, cursor.total
-                rows, more = query.run_page(conn, plan, cursor.after, bounds, search.count)
-            entries = self._entries(conn, search, rows, base)
+                page = query.run_page(conn, plan, cursor.after, bounds, search.count)
+            entries = self._entries(conn, search, page.rows, base)
         links = []
-        if more and rows:  # `_count=0` asks for the total only: no page follows
-            token = paging.encode(self.secret, paging.Cursor(search, rows[-1][0], bounds, total))
+        if page.more and page.rows:  # `_count=0` asks for the total only: no page follows
+            token = paging.encode(self.secret, paging.Cursor(search, page.last, bounds, total))
             links.append(b'{"relation":"next","url":' + orjson.dumps(f"{base}/_page?id={token}") + b"}")
         links.append(b'{"relation":"self","url":' + orjson.dumps(self_url) + b"}")
         head = b'{"resourceType":"Bundle","type":"searchset","id":"' + str(uuid.uuid4()).encode() + b'",'
@@ -319,13 +320,6 @@ async def no_history(request: Request) -> Response:
     """The history of the whole system is not served: each type's is."""
     raise NotFound("The history of the whole system is not supported: ask each type's, e.g. "
                    "Practitioner/_history?_since=<instant>")
-
-
-def _resource_type(name: str) -> str:
-    if name not in ids.TYPES:
-        known = ", ".join(sorted(ids.TYPES))
-        raise NotFound(f"Can't process the request. Resource type not supported. Server knows how to handle: [{known}]")
-    return name
 
 
 def routes(store: Store, settings: Settings) -> list[BaseRoute]:

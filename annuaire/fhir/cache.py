@@ -582,7 +582,15 @@ def _samples(conn: Connection, each: int = 1000) -> Iterator[bytes]:
 # --- writing -----------------------------------------------------------------
 
 
-def _write(conn: Connection, items: list[Rendered], stats: RefreshStats) -> None:
+def _packer(store: Store) -> packing.Pack:
+    """How this refresh compresses bodies, looked up once for all its batches (the newest
+    dictionary changes only when a full pass trains the first one, before it renders). Read
+    from the primary, which the bodies are written to."""
+    with store.primary.read() as conn:
+        return packing.packer(conn)
+
+
+def _write(conn: Connection, items: list[Rendered], stats: RefreshStats, pack: packing.Pack) -> None:
     """Store what changed: new version, the time of the change, tokens and telecom rows.
 
     The time is the latest of the records the resource is made of; it never goes back
@@ -591,7 +599,6 @@ def _write(conn: Connection, items: list[Rendered], stats: RefreshStats) -> None
     if not items:
         return
     now = utc_now()
-    pack = packing.packer(conn)
     by_kind: dict[str, list[Rendered]] = defaultdict(list)
     for r in items:
         by_kind[r.kind].append(r)
@@ -656,18 +663,20 @@ def _render_affected(store: Store, affected: Affected, stats: RefreshStats) -> N
         (_render_structures, sorted(affected.structures)),
         (_render_persons, sorted(affected.persons)),
     ]
+    pack = _packer(store)
     for fn, keys in jobs:
         for chunk in _chunks(keys, CHUNK):
             with store.write() as conn:
                 _renew_lease(conn)
-                _write(conn, fn(conn, chunk), stats)
+                _write(conn, fn(conn, chunk), stats, pack)
     if affected.legal or affected.legal_rids:
         with store.write() as conn:
-            _write(conn, _render_legal(conn, affected.legal, affected.legal_rids), stats)
+            _write(conn, _render_legal(conn, affected.legal, affected.legal_rids), stats, pack)
 
 
 def _full_pass(store: Store, stats: RefreshStats, progress: Progress | None) -> None:
     """Render every resource; unchanged ones are not rewritten."""
+    pack = _packer(store)
     for table, fn, label in (
         (person, _render_persons, "Practitioner"),
         (activity, _render_activities, "PractitionerRole"),
@@ -681,7 +690,7 @@ def _full_pass(store: Store, stats: RefreshStats, progress: Progress | None) -> 
                 break
             with store.write() as conn:
                 _renew_lease(conn)
-                _write(conn, fn(conn, ids_, True), stats)
+                _write(conn, fn(conn, ids_, True), stats, pack)
             after = ids_[-1]
             if progress:
                 progress(label, len(ids_))
@@ -689,7 +698,7 @@ def _full_pass(store: Store, stats: RefreshStats, progress: Progress | None) -> 
         finesses = set(conn.execute(select(structure.c.finess_ej).where(structure.c.finess_ej.is_not(None)).distinct()).scalars())
     for chunk in _chunks(sorted(finesses), CHUNK):
         with store.write() as conn:
-            _write(conn, _render_legal(conn, set(chunk), set()), stats)
+            _write(conn, _render_legal(conn, set(chunk), set()), stats, pack)
         if progress:
             progress("Organization", len(chunk))
 

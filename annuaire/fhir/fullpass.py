@@ -275,6 +275,7 @@ class Renderer:
 
     def __init__(self) -> None:
         self._sectors: dict[int, str] | None = None
+        self._pack: packing.Pack | None = None  # (the pass's dictionary, trained before it starts)
 
     def render(self, conn: Connection, unit: Unit) -> Batch:
         """The rows of a unit as a one-process pass writes them into an empty cache."""
@@ -291,7 +292,9 @@ class Renderer:
         else:
             items = cache._render_legal(conn, set(unit.finesses), set(), create=False)
         now = utc_now()
-        pack = packing.packer(conn)
+        if self._pack is None:
+            self._pack = packing.packer(conn)
+        pack = self._pack
         resources: list[tuple] = []
         tokens: list[tuple] = []
         telecoms: list[tuple] = []

@@ -31,6 +31,11 @@ from annuaire.store.clock import utc_now
 if TYPE_CHECKING:
     from annuaire.fhir.app import FhirApi
 
+# Result parameters history shares with searches: parsed by the search's rules (`params.parse`),
+# so that a valid `_count`, its bounds and its error message are the same on both.
+SHARED = ("_count", "_format")
+
+
 class HistoryView:
     """The three history interactions of one FHIR API (its store, settings and base URL)."""
 
@@ -44,9 +49,7 @@ class HistoryView:
     # --- request parsing ---
 
     def _target(self, request: Request) -> tuple[str, str, int]:
-        from annuaire.fhir.app import _resource_type
-
-        rtype = _resource_type(request.path_params["type"])
+        rtype = ids.resource_type(request.path_params["type"])
         public_id = request.path_params.get("id", "")
         if not public_id:
             return rtype, "", 0
@@ -56,17 +59,20 @@ class HistoryView:
             raise NotFound(f"Resource not found with id: {public_id}") from None
         return rtype, public_id, rid
 
-    def _options(self, request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
+    def _options(self, request: Request, rtype: str, allowed: tuple[str, ...]) -> tuple[dict[str, str], int]:
+        """The request's parameters (each at most once, `_format` always allowed) and its `_count`."""
+        allowed = (*allowed, "_format")
         found: dict[str, str] = {}
         for name, value in params.query_pairs(request.scope.get("query_string", b"")):
-            if name == "_format":
-                continue
             if name not in allowed:
                 raise InvalidInput(f"Parameter {name} is not supported by _history (supported: {', '.join(allowed)})")
             if name in found:
                 raise InvalidInput(f"Parameter {name} is repeated")
             found[name] = value
-        return found
+        settings = self.api.settings
+        shared = [(name, found[name]) for name in SHARED if name in found]
+        count = params.parse(rtype, shared, settings.fhir_default_count, settings.fhir_max_count).count
+        return found, count
 
     def _since(self, options: dict[str, str]) -> str | None:
         if "_since" not in options:
@@ -80,18 +86,11 @@ class HistoryView:
                 "load the current resources with a search, then follow _history from the time of that search")
         return since
 
-    def _count(self, options: dict[str, str]) -> int:
-        settings = self.api.settings
-        text = options.get("_count", str(settings.fhir_default_count))
-        if not text.isdigit():
-            raise InvalidInput(f"Bad value {text!r} for parameter _count: expected a whole number")
-        return min(int(text), settings.fhir_max_count)
-
     # --- handlers ---
 
     async def vread(self, request: Request) -> Response:
         rtype, public_id, rid = self._target(request)
-        self._options(request, ())
+        self._options(request, rtype, ())
         vid = request.path_params["vid"]
         if not vid.isdigit() or int(vid) < 1:
             raise NotFound(f"Version {vid!r} of {rtype}/{public_id} not found: versions are numbered 1, 2, …")
@@ -109,8 +108,8 @@ class HistoryView:
 
     async def instance(self, request: Request) -> Response:
         rtype, public_id, rid = self._target(request)
-        options = self._options(request, ("_since", "_count"))
-        since, count = self._since(options), self._count(options)
+        options, count = self._options(request, rtype, ("_since", "_count"))
+        since = self._since(options)
         kind = ids.TYPES[rtype]
         versions, total = await self.api._call(self._instance, kind, rid, public_id, since, count)
         base = self.api.base(request)
@@ -127,8 +126,8 @@ class HistoryView:
 
     async def type(self, request: Request) -> Response:
         rtype, _, _ = self._target(request)
-        options = self._options(request, ("_since", "_count", "_until", "_after"))
-        since, count = self._since(options), self._count(options)
+        options, count = self._options(request, rtype, ("_since", "_count", "_until", "_after"))
+        since = self._since(options)
         until = history.settled()
         after = None
         if "_until" in options:

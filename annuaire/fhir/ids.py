@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from annuaire.errors import NotFound
 from annuaire.fhir.tables import ORGANIZATION, PRACTITIONER, ROLE
 
 TYPES = {"Practitioner": PRACTITIONER, "PractitionerRole": ROLE, "Organization": ORGANIZATION}
@@ -22,6 +23,15 @@ TYPES = {"Practitioner": PRACTITIONER, "PractitionerRole": ROLE, "Organization":
 _PRACTITIONER = re.compile(r"003-(\d{1,18})-(\d{1,18})")
 _ROLE = re.compile(r"005-(\d{1,18})-(\d{1,18})")
 _ORGANIZATION = re.compile(r"001-0([12])-(\d{1,18})")
+
+
+def resource_type(name: str) -> str:
+    """`name` when it is a type this server serves; else a 404 listing the known ones (the
+    national API's message), for every route that takes a type in its path."""
+    if name not in TYPES:
+        known = ", ".join(sorted(TYPES))
+        raise NotFound(f"Can't process the request. Resource type not supported. Server knows how to handle: [{known}]")
+    return name
 
 
 def practitioner_id(person_id: int) -> str:

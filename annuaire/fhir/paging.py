@@ -10,7 +10,9 @@ so a client can follow it but not forge or alter it: any change is a 400.
 Why keyset on the internal id: a page is an index range (`rid > last`), as
 fast on page 40,000 as on page 1, and since ids never change or get reused,
 a full walk returns every record of the snapshot exactly once even while
-publications change records during the walk.
+publications change records during the walk. Name searches page on (name
+key, id) instead (`query.SqlPlan.keyed`): the same index range, read in its
+own order; only a record renamed during the walk can be met again or missed.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ _MAC = 16
 @dataclass
 class Cursor:
     search: Search
-    after: int
+    after: int | list  # the last rid, or [key, rid] (query.Position)
     bounds: tuple[int, int]
     total: int | None
 

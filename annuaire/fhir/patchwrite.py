@@ -131,10 +131,11 @@ class MailboxPatcher:
         search = params.parse(rtype, [("identifier", identifier)], 2, 2)
         plan = self.compiler.conditions(search)
         with self.store.read() as conn:
-            rows, more, _ = query.first_page(conn, plan, query.bounds(conn, kind), 2, "none")
+            page = query.first_page(conn, plan, query.bounds(conn, kind), 2, "none")
+            rows = page.rows
             if not rows:
                 raise NotFound(f"No {rtype} matches identifier={identifier}")
-            if len(rows) > 1 or more:
+            if len(rows) > 1 or page.more:
                 raise PreconditionFailed(f"Several {rtype} resources match identifier={identifier}: "
                                          "a conditional patch needs exactly one")
             rid, body = rows[0]

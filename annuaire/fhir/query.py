@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -43,7 +44,7 @@ from annuaire.errors import InvalidInput
 from annuaire.fhir import codes as cs
 from annuaire.fhir import ids, packing
 from annuaire.fhir.params import Clause, DateRange, Search
-from annuaire.fhir.statements import rid_in, rows, run
+from annuaire.fhir.statements import rid_in, rows, run, sql_rows
 from annuaire.fhir.tables import (
     ORGANIZATION,
     fhir_legal_entity,
@@ -88,6 +89,7 @@ class Sel:
     branches: list  # selects of one id column each
     plain: Any = None  # an equivalent predicate on the cache row, if any
     natural: tuple = ()  # indexes of branches that already yield ids in ascending order
+    key: Any = None  # one branch reading a range of this indexed key column: pages follow (key, id)
 
     def ids(self) -> Any:
         return self.branches[0] if len(self.branches) == 1 else union(*self.branches)
@@ -138,6 +140,12 @@ class SqlPlan:
     driver: Sel | None
     tiny: bool = False  # the driver is an id or identifier lookup: a handful of candidates
     keys: dict = field(default_factory=dict)  # cache keys of its parts (statements.run)
+
+    @property
+    def keyed(self) -> bool:
+        """Pages in the order of the driving name's index, (key, id): a page reads its own
+        entries of the range, where id order would read (and sort) the whole range."""
+        return self.driver is not None and self.driver.key is not None and len(self.driver.branches) == 1
 
 
 class Compiler:
@@ -227,8 +235,8 @@ class Compiler:
             cond = key_col == key
             if raw_col is not None:
                 cond = and_(cond, raw_col == value)
-            return _in(base.where(cond))
-        return _in(base.where(starts_with(key_col, key)))
+            return Sel([base.where(cond)], key=key_col)
+        return Sel([base.where(starts_with(key_col, key))], key=key_col)
 
     def p_family(self, rtype: str, clause: Clause, value: str) -> Cond:
         return self._string("family", clause, value, person.c.last_name_key, person.c.last_name,
@@ -533,9 +541,10 @@ def _fragment(text: str) -> str:
 
 @dataclass
 class Page:
-    rows: list[tuple[int, bytes]]  # (rid, json) of the matches, in rid order
+    rows: list[tuple[int, bytes]]  # (rid, json) of the matches, in the plan's order
     more: bool
     total: int | None
+    last: Any = None  # the Position of the last row (next links)
 
 
 DRIVE_LIMIT = 500  # best-effort totals are counted exactly up to this many candidates
@@ -631,15 +640,24 @@ def _size(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int]) -> tuple[bo
     return n <= DRIVE_LIMIT, n > WALK_THRESHOLD
 
 
-def _filtered(conn: Connection, plan: SqlPlan, candidates: list[int], columns: list, limit: int | None) -> list:
-    """Cache rows of these candidates that pass the other conditions, in order."""
+def _filtered(conn: Connection, plan: SqlPlan, candidates: list[int], columns: list, limit: int | None,
+              ordered: bool = False) -> list:
+    """Cache rows of these candidates that pass the other conditions: in rid order, or in the
+    candidates' own order when `ordered` (a keyed plan's). Sorted here: with an ORDER BY, SQLite
+    took twice as long over a list of ids (1.6 ms instead of 0.7 for 446 ids)."""
     out: list = []
     i, size = 0, (limit + 8 if limit is not None else 500)  # most candidates pass: read little first
+    tag = "filtered " + ",".join(c.name for c in columns)
     while i < len(candidates):
         chunk = candidates[i : i + size]
-        out += run(conn, "filtered " + ",".join(c.name for c in columns), plan.conditions,
-                   lambda: select(*columns).where(and_(*plan.conditions, rid_in())).order_by(f.c.rid), rids=chunk,
-                   memo=plan.keys)
+        found = run(conn, tag, plan.conditions, lambda: select(*columns).where(and_(*plan.conditions, rid_in())),
+                    rids=chunk, memo=plan.keys)
+        if ordered:
+            place = {rid: n for n, rid in enumerate(chunk)}
+            found.sort(key=lambda r: place[r[0]])
+        else:
+            found.sort(key=itemgetter(0))
+        out += found
         if limit is not None and len(out) >= limit:
             return out[:limit]
         i, size = i + size, 2000
@@ -682,23 +700,42 @@ def _walks(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], after: int
     return not few and dense
 
 
-def run_page(conn: Connection, plan: SqlPlan, after: int | None, bounds_: tuple[int, int],
-             count: int) -> tuple[list[tuple[int, bytes]], bool]:
+# Where a page ends, for the next one: the last rid, or [key, rid] in a keyed plan's order.
+Position = int | list
+
+
+def run_page(conn: Connection, plan: SqlPlan, after: Position | None, bounds_: tuple[int, int], count: int) -> Page:
     columns = [f.c.rid, f.c.json]
+    if plan.keyed:
+        found, keys = _keyed_driven(conn, plan, after if isinstance(after, list) else None, bounds_, columns, count + 1)
+        return _page(conn, found, count, None, keys)
+    if isinstance(after, list):
+        raise InvalidInput("Invalid page id: not a link of this search")
     if _walks(conn, plan, bounds_, after):
         found = rows(conn, _walk(plan, columns, after, bounds_).order_by(f.c.rid).limit(count + 1))
     else:
         found = _driven(conn, plan, after, bounds_, columns, count + 1)
-    return [(r[0], packing.unpack(conn, r[1])) for r in found[:count]], len(found) > count
+    return _page(conn, found, count, None)
 
 
-def first_page(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], count: int,
-               total_mode: str) -> tuple[list[tuple[int, bytes]], bool, int | None]:
+def _page(conn: Connection, found: list, count: int, total: int | None, keys: dict[int, str] | None = None) -> Page:
+    """A page of `count` of the rows found (one more tells that more follow), bodies unpacked."""
+    page = [(r[0], packing.unpack(conn, r[1])) for r in found[:count]]
+    last: Position | None = None
+    if page:
+        last = [keys[page[-1][0]], page[-1][0]] if keys is not None else page[-1][0]
+    return Page(page, len(found) > count, total, last)
+
+
+def first_page(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], count: int, total_mode: str) -> Page:
     """Page one and the total, sharing the work: the first DRIVE_LIMIT+1
     candidates are read once; when that is all of them, they give the total."""
     if plan.driver is None:
-        first, more = run_page(conn, plan, None, bounds_, count) if count else ([], False)
-        return first, more, count_matches(conn, plan, bounds_, total_mode)
+        first = run_page(conn, plan, None, bounds_, count) if count else Page([], False, None)
+        first.total = count_matches(conn, plan, bounds_, total_mode)
+        return first
+    if plan.keyed:
+        return _keyed_first_page(conn, plan, bounds_, count, total_mode)
     natural = plan.tiny or len(plan.driver.natural) == len(plan.driver.branches)
     if natural:  # few or already sorted ids: reading the first ones is the count probe
         candidates = _candidates(conn, plan, None, bounds_, DRIVE_LIMIT + 1)
@@ -709,13 +746,7 @@ def first_page(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], count:
     if few and total_mode != "none":
         if not natural:
             candidates = _candidates(conn, plan, None, bounds_, DRIVE_LIMIT + 1)
-        if len(candidates) <= count:  # one query for the total and the page
-            found = _filtered(conn, plan, candidates, [f.c.rid, f.c.json], None)
-            return [(r[0], packing.unpack(conn, r[1])) for r in found], False, len(found)
-        matched = [r[0] for r in _filtered(conn, plan, candidates, [f.c.rid], None)]
-        page = matched[:count]
-        bodies = resources(conn, plan_kind(plan), page, active_only=False) if page else {}
-        return [(rid, bodies[rid]) for rid in page if rid in bodies], len(matched) > count, len(matched)
+        return _counted_page(conn, plan, candidates, count)
     if not few and dense:  # e.g. a profession, a first full sync: walk the cache
         found = rows(conn, _walk(plan, [f.c.rid, f.c.json], None, bounds_).order_by(f.c.rid).limit(count + 1))
     elif natural:
@@ -725,7 +756,79 @@ def first_page(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], count:
     else:
         found = _driven(conn, plan, None, bounds_, [f.c.rid, f.c.json], count + 1)
     total = count_matches(conn, plan, bounds_, total_mode) if total_mode == "accurate" else None
-    return [(r[0], packing.unpack(conn, r[1])) for r in found[:count]], len(found) > count, total
+    return _page(conn, found, count, total)
+
+
+def _counted_page(conn: Connection, plan: SqlPlan, candidates: list[int], count: int,
+                  keys: dict[int, str] | None = None) -> Page:
+    """The first page of all (at most DRIVE_LIMIT) candidates, and their exact total."""
+    if len(candidates) <= count:  # one query for the total and the page
+        found = _filtered(conn, plan, candidates, [f.c.rid, f.c.json], None, ordered=keys is not None)
+        return _page(conn, found, count, len(found), keys)
+    matched = [r[0] for r in _filtered(conn, plan, candidates, [f.c.rid], None, ordered=keys is not None)]
+    page = matched[:count]
+    bodies = resources(conn, plan_kind(plan), page, active_only=False) if page else {}
+    found = [(rid, bodies[rid]) for rid in page if rid in bodies]
+    last: Position | None = None
+    if found:
+        last = [keys[found[-1][0]], found[-1][0]] if keys is not None else found[-1][0]
+    return Page(found, len(matched) > count, len(matched), last)
+
+
+def _keyed_first_page(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], count: int, total_mode: str) -> Page:
+    """Page one of a keyed plan: a count that stops after DRIVE_LIMIT entries tells whether
+    the total is given; the page is the range's first entries that pass."""
+    few = total_mode != "none" and _few(conn, plan, bounds_)
+    if few:
+        keys = _keyed_candidates(conn, plan, None, bounds_, DRIVE_LIMIT + 1)
+        return _counted_page(conn, plan, list(keys), count, keys)
+    found, keys = _keyed_driven(conn, plan, None, bounds_, [f.c.rid, f.c.json], count + 1)
+    total = count_matches(conn, plan, bounds_, total_mode) if total_mode == "accurate" else None
+    return _page(conn, found, count, total, keys)
+
+
+def _keyed_candidates(conn: Connection, plan: SqlPlan, after: list | None, bounds_: tuple[int, int],
+                      limit: int) -> dict[int, str]:
+    """The next `limit` candidates of a keyed plan after `after` ([key, rid]), in (key, id)
+    order: {id: key}, the dict keeping that order."""
+    assert plan.driver is not None
+    branch, key = plan.driver.branches[0], plan.driver.key
+    values = {"lo": bounds_[0], "hi": bounds_[1], "limit": limit}
+    if after is not None:
+        values.update(after_key=after[0], after=after[1])
+    found = run(conn, f"keyed after={after is not None}", (branch,),
+                partial(_keyed_ids, branch, key, after is not None), values, memo=plan.keys)
+    return {r[0]: r[1] for r in found}
+
+
+def _keyed_ids(branch: Any, key: Any, after: bool) -> Any:
+    """The statement of `_keyed_candidates`: the lookup's range in its index order. After a
+    position, the range restarts at its key; the ids of that key up to it are left out."""
+    c = branch.add_columns(key.label("k")).subquery("c")
+    cid, ck = list(c.c)
+    where = and_(cid >= _id("lo"), cid <= _id("hi"))
+    if after:
+        k = bindparam("after_key", type_=key.type)
+        where = and_(where, ck >= k, or_(ck > k, cid > _id("after")))
+    return select(cid, ck).where(where).order_by(ck, cid).limit(_id("limit"))
+
+
+def _keyed_driven(conn: Connection, plan: SqlPlan, after: list | None, bounds_: tuple[int, int], columns: list,
+                  limit: int) -> tuple[list, dict[int, str]]:
+    """Rows of a keyed plan from `after` on, batch after batch until `limit`, and the keys of their ids."""
+    out: list = []
+    keys: dict[int, str] = {}
+    batch = max(2 * limit, 64)
+    while True:
+        candidates = _keyed_candidates(conn, plan, after, bounds_, batch)
+        if not candidates:
+            return out, keys
+        keys.update(candidates)
+        out += _filtered(conn, plan, list(candidates), columns, limit - len(out), ordered=True)
+        if len(out) >= limit or len(candidates) < batch:
+            return out, keys
+        last = next(reversed(candidates))
+        after, batch = [candidates[last], last], min(batch * 4, 20_000)
 
 
 def plan_kind(plan: SqlPlan) -> str:
@@ -741,7 +844,7 @@ _BOUNDS_SQL = {m: _BOUNDS.format(m) for m in ("?", "%s")}  # by placeholder (`ma
 def bounds(conn: Connection, kind: str) -> tuple[int, int]:
     """The snapshot of a walk: rids existing now (new records sort outside)."""
     # two subqueries: each is one index probe (min and max in one select would scan)
-    lo, hi = conn.exec_driver_sql(_BOUNDS_SQL[mark(conn)], (kind, kind)).one()
+    lo, hi = sql_rows(conn, _BOUNDS_SQL[mark(conn)], (kind, kind))[0]
     return (lo or 0, hi or 0)
 
 

@@ -61,8 +61,6 @@ def run(conn: Connection, tag: str, parts: Sequence[ClauseElement], build: Calla
 
     `tag` must name everything `build()` varies on besides the parts' structure;
     `memo` keeps the parts' cache keys for the statements of one search."""
-    if not conn.in_transaction():  # the driver's cursor skips SQLAlchemy's autobegin: one snapshot per search
-        conn.begin()
     keys = [_key(part, memo) for part in parts]
     shape = None
     if all(k is not None for k in keys):
@@ -81,7 +79,18 @@ def run(conn: Connection, tag: str, parts: Sequence[ClauseElement], build: Calla
              for kind, a, b in shape.slots]
     sql = shape.sql if listed is None else shape.sql.replace(RIDS, listed)
     params: Any = tuple(found) if shape.names is None else dict(zip(shape.names, found, strict=True))
+    return sql_rows(conn, sql, params)
+
+
+def sql_rows(conn: Connection, sql: str, params: Any = ()) -> list[tuple]:
+    """All rows of a statement written in SQL, on the driver's cursor, in the search's transaction."""
+    _begun(conn)
     return fetch(conn, sql, params)
+
+
+def _begun(conn: Connection) -> None:
+    if not conn.in_transaction():  # the driver's cursor skips SQLAlchemy's autobegin: one snapshot per search
+        conn.begin()
 
 
 def _listing(stmt: Select, listed: str) -> Select:

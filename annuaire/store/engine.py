@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
@@ -16,6 +17,9 @@ from annuaire.store import revisions
 from annuaire.store.url import default_url, normalise_url
 
 BUSY_TIMEOUT_MS = 60_000
+# Seconds to reach a PostgreSQL server (primary or replica): one that never answers (a host gone
+# behind a firewall, a stuck proxy) fails the check or request that connects, rather than holding it.
+CONNECT_TIMEOUT = 5
 # The indexes of a first national import are built once its rows are in: sorted in memory, and the
 # trigram GIN indexes of names built in one pass each (the default 64 MB: 5.3 s instead of 2.6 s
 # for the last names' index, with psql).
@@ -185,7 +189,10 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+        # on the driver's connection: through exec_driver_sql, a BEGIN cost more than most searches' queries
+        raw = conn.connection.driver_connection
+        assert raw is not None  # (an open connection)
+        raw.execute(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
 
     return engine
 
@@ -208,7 +215,7 @@ def create_store_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=connect_args(url))
 
     @event.listens_for(engine, "checkout")
     def _default_access_mode(dbapi_conn, _record, _proxy) -> None:
@@ -220,6 +227,14 @@ def create_store_engine(url: str) -> Engine:
             dbapi_conn.read_only = None
 
     return engine
+
+
+def connect_args(url: str) -> dict[str, Any]:
+    """The connection arguments of a PostgreSQL `url`: `CONNECT_TIMEOUT`, unless the URL sets
+    its own (`?connect_timeout=N`, then read by libpq)."""
+    from sqlalchemy.engine import make_url
+
+    return {} if "connect_timeout" in make_url(url).query else {"connect_timeout": CONNECT_TIMEOUT}
 
 
 # (tests building a store at an older revision use Alembic's configuration directly)

@@ -25,12 +25,11 @@ from collections import deque
 from sqlalchemy import Engine
 
 from annuaire.errors import DirectoryError, InvalidInput
-from annuaire.store.engine import Store, open_store
+from annuaire.store.engine import CONNECT_TIMEOUT, Store, connect_args, open_store
 from annuaire.store.url import normalise_url
 
 LAG_BOUND = 5.0  # seconds a replica may be behind the primary before a front stops serving from it
 CHECK_EVERY = 0.5  # seconds between two looks at the replica
-CONNECT_TIMEOUT = 5  # seconds to reach either server at start
 
 
 def check(primary_url: str, read_url: str) -> None:
@@ -69,8 +68,9 @@ def _facts(url: str, option: str, shown: str) -> dict:
     import psycopg
 
     conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    args = connect_args(url)
     try:
-        with psycopg.connect(conninfo, connect_timeout=CONNECT_TIMEOUT) as conn:
+        with psycopg.connect(conninfo, **args) as conn:
             row = conn.execute("SELECT pg_is_in_recovery(), current_database()").fetchone()
             assert row is not None  # (one row)
             in_recovery, database = row
@@ -78,6 +78,10 @@ def _facts(url: str, option: str, shown: str) -> dict:
                 system = conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()
             except psycopg.Error:  # not allowed to this role: the other checks remain
                 system = None
+    except psycopg.errors.ConnectionTimeout:
+        within = f"{CONNECT_TIMEOUT} s" if args else "the URL's connect_timeout"
+        raise DirectoryError(f"cannot reach {option} {shown}: no answer within {within} (connection timeout); "
+                             "nothing was started") from None
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise DirectoryError(f"cannot reach {option} {shown}: {reason}; nothing was started") from None

@@ -145,8 +145,9 @@ person = Table(
     Column("first_name_key", Key(200)),
     *_record_columns(),
     Index(None, "id_nat", unique=True),
-    Index(None, "last_name_key"),
-    Index(None, "first_name_key"),
+    # (PostgreSQL: with the ids, so that name ranges are read from the index alone: migration 0014)
+    Index(None, "last_name_key", postgresql_include=["id"]),
+    Index(None, "first_name_key", postgresql_include=["id"]),
     # the people of one profession in name order (web search, migration 0005)
     Index("ix_person_profession_code_last_name_key", "profession_code", "last_name_key", "first_name_key"),
     Index(None, "last_updated"),
@@ -190,8 +191,8 @@ structure = Table(
     Index(None, "finess"),
     Index(None, "siret"),
     Index(None, "finess_ej"),
-    Index(None, "name_key"),
-    Index(None, "city_key"),
+    Index(None, "name_key", postgresql_include=["id"]),
+    Index(None, "city_key", postgresql_include=["id"]),
     Index(None, "postcode"),
     Index(None, "dept_code"),
     Index(None, "last_updated"),

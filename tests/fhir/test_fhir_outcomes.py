@@ -12,6 +12,8 @@ import httpx
 import orjson
 import pytest
 
+from annuaire.config import Settings
+
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
@@ -52,6 +54,7 @@ def raw(api: Any, target: bytes, method: bytes = b"GET", body: bytes = b"") -> t
 
 @pytest.mark.parametrize("path", [
     "/Practitioner/003-1-1/extra", "/Practitioner/a/b/c/d", "/", "/Practitioner/003-1-1/$everything/x",
+    pytest.param("/Practitioner/003-1-1%0A", id="an-id-with-a-newline"),
 ])
 def test_unknown_paths(api, path):
     assert "does not know how to handle GET" in outcome(api.get(path), 404)
@@ -80,6 +83,24 @@ def test_history_errors_are_operation_outcomes(api, path, status):
     outcome(api.get(path), status)
 
 
+@pytest.mark.parametrize("query", [
+    "_count=abc", "_count=-1", "_count=1234567890", f"_count={Settings().fhir_max_count + 1}", "_format=xml",
+])
+def test_history_refuses_a_result_parameter_as_a_search_does(api, query):
+    """`_count` and `_format` of history follow the search's rules: the same values refused, the same message."""
+    said = outcome(api.get(f"/Practitioner?{query}"), 400)
+    bene = api.data["bene"]
+    for path in ("/Practitioner/_history", f"/Practitioner/003-{bene}-{bene}/_history"):
+        assert outcome(api.get(f"{path}?{query}"), 400) == said, path
+
+
+def test_history_takes_the_counts_a_search_takes(api):
+    bene, most = api.data["bene"], Settings().fhir_max_count
+    versions = api.json(f"/Practitioner/003-{bene}-{bene}/_history", params={"_count": "0"})
+    assert versions["total"] >= 1 and versions["entry"] == []  # the total only, as a search's _count=0
+    assert api.json("/Practitioner/_history", params={"_count": str(most)})["type"] == "history"  # the bound: taken
+
+
 @pytest.mark.parametrize(("rtype", "rid"), [
     *[("Practitioner", rid) for rid in ("abc", "003-1-2", "003-1", "003-x-x", "001-01-1", "005-1-1", "%00",
                                         "%FF%FE", "003-99999999999999999999-1", "003-1-1;x", "003-1-1%20")],
@@ -88,10 +109,6 @@ def test_history_errors_are_operation_outcomes(api, path, status):
 ])
 def test_bad_ids_are_404s(api, rtype, rid):
     assert "Resource not found with id" in outcome(api.get(f"/{rtype}/{rid}"), 404)
-
-
-def test_an_id_with_a_newline_is_a_404_too(api):
-    assert "does not know how to handle" in outcome(api.get("/Practitioner/003-1-1%0A"), 404)
 
 
 def test_raw_bytes_outside_ascii_in_the_request_line(api):

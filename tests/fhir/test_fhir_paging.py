@@ -92,3 +92,39 @@ def test_fhirpy_searches_and_pages(api):
     assert role["organization"]["reference"] == f"Organization/001-01-{api.data['s1']}"
     bene = client.reference("Practitioner", f"003-{api.data['bene']}-{api.data['bene']}").to_resource()
     assert bene["identifier"][1]["value"] == "10000000017"
+
+
+def walk_resources(api, path, params):
+    found = []
+    with api.client() as c:
+        r = c.get(path, params=params)
+        while True:
+            assert r.status_code == 200, r.text
+            b = r.json()
+            found += [e["resource"] for e in b["entry"]]
+            nxt = [link["url"] for link in b["link"] if link["relation"] == "next"]
+            if not nxt:
+                return found, b.get("total")
+            r = c.get(nxt[0])
+
+
+def test_a_name_search_pages_in_name_order_each_match_once(api):
+    """A family prefix is read in its index's order, (name, id): page after page, whether the
+    total is counted (at most 500 matches) or not, each match once, names never going back."""
+    expected = {f"003-{pid}-{pid}" for pid in api.data["pageurs"]}
+    for total in ("estimate", "none"):
+        for count in ("3", "7", "50"):
+            found, _ = walk_resources(api, "/Practitioner", {"family": "pageur", "_count": count, "_total": total})
+            ids = [r["id"] for r in found]
+            assert len(ids) == len(set(ids)) and set(ids) == expected, (total, count)
+            order = [(r["name"][0]["family"], int(r["id"].split("-")[1])) for r in found]
+            assert order == sorted(order), (total, count)
+    first = api.json("/Practitioner", params={"family": "pageurc", "_count": "2"})
+    assert first["total"] == len([n for n in range(120) if n % 26 == 2])
+
+
+def test_other_searches_page_in_id_order(api):
+    """Searches not driven by one name range keep the id order, page after page."""
+    found, total = walk_resources(api, "/PractitionerRole", {"organization": f"001-01-{api.data['s2']}", "_count": "7"})
+    activity_ids = [int(r["id"].rsplit("-", 1)[1]) for r in found]
+    assert activity_ids == sorted(activity_ids) and len(set(activity_ids)) == len(activity_ids) == total == 121
