@@ -54,7 +54,7 @@ from annuaire.fhir.tables import (
     token_param,
     token_system,
 )
-from annuaire.store import contains
+from annuaire.store import contains, dialect
 from annuaire.store.keys import search_key
 from annuaire.store.prefix import starts_with
 from annuaire.store.schema import activity, person, skill, structure
@@ -579,6 +579,24 @@ def _candidates(conn: Connection, plan: SqlPlan, after: int | None, bounds_: tup
     return out
 
 
+def _listed(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], limit: int) -> list[int]:
+    """Every candidate id in id order, or more than `limit` of them (then not all)."""
+    assert plan.driver is not None
+    found: set[int] = set()
+    for branch in plan.driver.branches:
+        values = {"lo": bounds_[0], "hi": bounds_[1], "limit": limit + 1}
+        found.update(r[0] for r in run(conn, "listed", (branch,), partial(_ids_within, branch), values, memo=plan.keys))
+        if len(found) > limit:
+            break
+    return sorted(found)
+
+
+def _ids_within(branch: Any) -> Any:
+    """The statement of `_listed` for one lookup: its ids within the bounds, up to `limit`, unsorted."""
+    cid = list(branch.subquery("c").c)[0]
+    return select(cid).where(and_(cid >= _id("lo"), cid <= _id("hi"))).limit(_id("limit"))
+
+
 def _sorted_ids(branch: Any, natural: bool, after: bool) -> Any:
     """The statement of `_candidates` for one lookup (lo, hi, after, limit bound at run time)."""
     cid = list(branch.subquery("c").c)[0]
@@ -737,10 +755,17 @@ def first_page(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], count:
     if plan.keyed:
         return _keyed_first_page(conn, plan, bounds_, count, total_mode)
     natural = plan.tiny or len(plan.driver.natural) == len(plan.driver.branches)
+    complete = False  # `candidates` holds all of them
     if natural:  # few or already sorted ids: reading the first ones is the count probe
         candidates = _candidates(conn, plan, None, bounds_, DRIVE_LIMIT + 1)
         few = len(candidates) <= DRIVE_LIMIT
         dense = not few and _dense(conn, plan, bounds_)
+    elif dialect.is_postgresql(conn) and plan.driver.plain is None:
+        # One read of every candidate, counted and sorted here: PostgreSQL reads a trigram match
+        # from the table itself (the index is lossy), and a count, then a top-k, read it twice.
+        candidates = _listed(conn, plan, bounds_, WALK_THRESHOLD)
+        few, dense = len(candidates) <= DRIVE_LIMIT, len(candidates) > WALK_THRESHOLD
+        natural = complete = not dense
     else:
         few, dense = _size(conn, plan, bounds_)  # a count that stops early: cheaper than sorting many
     if few and total_mode != "none":
@@ -751,7 +776,7 @@ def first_page(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], count:
         found = rows(conn, _walk(plan, [f.c.rid, f.c.json], None, bounds_).order_by(f.c.rid).limit(count + 1))
     elif natural:
         found = _filtered(conn, plan, candidates, [f.c.rid, f.c.json], count + 1)
-        if len(found) <= count and not few:
+        if len(found) <= count and not few and not complete:
             found += _driven(conn, plan, candidates[-1], bounds_, [f.c.rid, f.c.json], count + 1 - len(found))
     else:
         found = _driven(conn, plan, None, bounds_, [f.c.rid, f.c.json], count + 1)

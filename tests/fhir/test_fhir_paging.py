@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 from fhir_data import World
 
+from annuaire.fhir import query
 from annuaire.fhir.cache import refresh
 from annuaire.store.schema import mailbox, person
 
@@ -128,3 +130,28 @@ def test_other_searches_page_in_id_order(api):
     found, total = walk_resources(api, "/PractitionerRole", {"organization": f"001-01-{api.data['s2']}", "_count": "7"})
     activity_ids = [int(r["id"].rsplit("-", 1)[1]) for r in found]
     assert activity_ids == sorted(activity_ids) and len(set(activity_ids)) == len(activity_ids) == total == 121
+
+
+STRATEGIES = [
+    ("/Practitioner", {"name:contains": "ageur"}),  # trigram lookup (FTS5 in id order; PostgreSQL: listed once)
+    ("/Practitioner", {"name": "pageur"}),  # two name ranges, merged in id order
+    ("/Practitioner", {"family": "pageur"}),  # one name range, in its own order
+    ("/PractitionerRole", {"organization": "s2"}),  # an id lookup
+]
+
+
+@pytest.mark.parametrize("path,params", STRATEGIES, ids=[next(iter(p)) for _, p in STRATEGIES])
+def test_every_way_of_reading_candidates_finds_the_same_matches(api, monkeypatch, path, params):
+    """The thresholds that choose how candidates are read (few: counted; more: driven; many:
+    the cache walked) lowered so that each way is taken: the same matches each time, each once."""
+    params = {k: f"001-01-{api.data[v]}" if k == "organization" else v for k, v in params.items()}
+    expected, total = walk_resources(api, path, {**params, "_count": "9", "_total": "accurate"})
+    ids = sorted(r["id"] for r in expected)
+    assert total == len(ids) > 100
+    for drive, walk in ((5, 40), (5, 1000), (1000, 5000)):
+        monkeypatch.setattr(query, "DRIVE_LIMIT", drive)
+        monkeypatch.setattr(query, "WALK_THRESHOLD", walk)
+        for mode in ("estimate", "accurate"):
+            found, counted = walk_resources(api, path, {**params, "_count": "9", "_total": mode})
+            assert sorted(r["id"] for r in found) == ids, (drive, walk, mode)
+            assert counted == (len(ids) if mode == "accurate" or drive >= len(ids) else None), (drive, walk, mode)
