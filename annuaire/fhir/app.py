@@ -39,7 +39,6 @@ from annuaire.fhir.patchwrite import MailboxPatcher
 from annuaire.fhir.tables import (
     ORGANIZATION,
     PRACTITIONER,
-    ROLE,
     fhir_resource,
     fhir_sync,
 )
@@ -260,11 +259,8 @@ class FhirApi:
                 column = activity.c.structure_id
             if column is not None:
                 owners = [rid for rid, _ in rows if rid > 0]
-                pairs = query.roles_of(conn, column, owners, MAX_INCLUDED)
-                bodies = query.resources(conn, ROLE, [a for _, a in pairs])
-                for owner, aid in pairs:
-                    if aid in bodies:
-                        rev.setdefault(owner, []).append(bodies[aid])
+                for owner, body in query.roles_of(conn, column, owners, MAX_INCLUDED):
+                    rev.setdefault(owner, []).append(body)
         for rid, body in rows:
             out.append(entry(rtype, body, filtered=True))
             out.extend(entry("PractitionerRole", b) for b in rev.get(rid, ()))

@@ -47,6 +47,7 @@ from annuaire.fhir.params import Clause, DateRange, Search
 from annuaire.fhir.statements import rid_in, rows, run, sql_rows
 from annuaire.fhir.tables import (
     ORGANIZATION,
+    ROLE,
     fhir_legal_entity,
     fhir_resource,
     fhir_telecom,
@@ -905,10 +906,15 @@ def resources(conn: Connection, kind: str, rids: list[int], active_only: bool = 
     return out
 
 
-def roles_of(conn: Connection, column: Any, owners: list[int], limit: int) -> list[tuple[int, int]]:
-    """(owner, activity id) of active roles pointing to these practitioners/sites."""
+def roles_of(conn: Connection, column: Any, owners: list[int], limit: int) -> list[tuple[int, bytes]]:
+    """(owner, served body) of the active roles pointing to these practitioners/sites, in the
+    order of their owners and ids: one statement (`_revinclude`)."""
     if not owners:
         return []
-    found = rows(conn, select(column, activity.c.id).where(rid_in(f"{column.table.name}.{column.name}") & (activity.c.active == true()))
+    # the body as a scalar subquery: a join let SQLite's planner drive from the cache (every role)
+    body = (select(f.c.json).where((f.c.kind == ROLE) & (f.c.rid == activity.c.id) & (f.c.active == true()))
+            .scalar_subquery())
+    found = rows(conn, select(column, body)
+                 .where(rid_in(f"{column.table.name}.{column.name}") & (activity.c.active == true()))
                  .order_by(column, activity.c.id).limit(limit), owners)
-    return [(r[0], r[1]) for r in found]
+    return [(row[0], packing.unpack(conn, row[1])) for row in found if row[1] is not None]
