@@ -30,7 +30,7 @@ from annuaire.errors import (
     Unauthorized,
     Unavailable,
 )
-from annuaire.fhir import ids, packing, paging, params, query
+from annuaire.fhir import ids, packing, paging, params, query, statements
 from annuaire.fhir.auth import KeyRing, RateLimiter
 from annuaire.fhir.cache import BackgroundRenderer
 from annuaire.fhir.capability import capability_statement
@@ -170,15 +170,12 @@ class FhirApi:
         except ValueError:
             raise NotFound(f"Resource not found with id: {public_id}") from None
         with self.store.read() as conn:
-            row = conn.execute(
-                select(fhir_resource.c.active, fhir_resource.c.json).where(
-                    (fhir_resource.c.kind == ids.TYPES[rtype]) & (fhir_resource.c.rid == rid)
-                )
-            ).first()
-            body = packing.unpack(conn, row.json) if row else b""
-        if not row or ids.of_body(body) != public_id:
+            found = statements.rows(conn, select(fhir_resource.c.active, fhir_resource.c.json).where(
+                (fhir_resource.c.kind == ids.TYPES[rtype]) & (fhir_resource.c.rid == rid)))
+            active, body = (found[0][0], packing.unpack(conn, found[0][1])) if found else (False, b"")
+        if not found or ids.of_body(body) != public_id:
             raise NotFound(f"Resource not found with id: {public_id}")
-        if not row.active:
+        if not active:
             raise Gone(f"Resource {rtype}/{public_id} no longer exists (inactive); its last state is in "
                        f"{rtype}?_id={public_id}")
         return body
