@@ -121,6 +121,10 @@ DRIVER_RANK = {
 }
 
 
+# The conditions every search has, built once (and their statement cache keys with them).
+OF_KIND = {kind: f.c.kind == kind for kind in ids.TYPES.values()}
+ACTIVE = f.c.active == true()
+
 # Parameters that also find inactive resources (the others are about content they no longer have).
 NOT_CONTENT = ("_id", "_lastUpdated", "_profile", "active", "identifier", "identifier-type")
 
@@ -171,10 +175,10 @@ class Compiler:
             content = content or clause.name not in NOT_CONTENT
         drivers = sorted((rank, i) for i, (rank, item) in enumerate(items) if isinstance(item, Sel))
         driver = items[drivers[0][1]][1] if drivers else None
-        conditions: list[ColumnElement] = [f.c.kind == kind]
+        conditions: list[ColumnElement] = [OF_KIND[kind]]
         conditions += [_expr(item) for _, item in items if item is not driver]
         if content:
-            conditions.append(f.c.active == true())
+            conditions.append(ACTIVE)
         tiny = bool(drivers) and drivers[0][0] <= DRIVER_RANK["identifier"]
         return SqlPlan(conditions, driver, tiny)
 
