@@ -2,6 +2,7 @@
 
     python bench/web_relevance.py [--db URL] [--professionals 1950000] [--per-form 300]
                                   [--concurrency 4] [--workers 2] [--seed 7] [--json FILE]
+                                  [--in-process]
 
 Serves the real app (`annuaire serve --http-workers N`) over a store holding the
 national dataset (imported once into bench/out/, as bench/web_load.py does), draws
@@ -29,6 +30,11 @@ city and publish a box of that service, and more do ("officine norel": every pha
 of Norel has one), or are of the city and named exactly by the words ("centre dentaire
 jalin": the CENTRE DENTAIRE DE JALIN of Jalin).
 
+`--in-process` asks the app in the benchmark's own process, one question at a time
+(no server, no socket), and prints each form's CPU time beside its latency: for
+comparing two versions of the code on a shared machine. The p95 target is the
+served one's.
+
 Smaller stores for iterating (the national one is for the final figures):
 `--professionals 60000` generates and imports one in a few seconds.
 Targets: recall >= 99 % for exact forms, >= 90 % with a typo; p95 <= 150 ms with
@@ -49,6 +55,7 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -78,6 +85,7 @@ class Ask:
     box: str = ""  # for the service form: the address that must be shown
     rivals: frozenset[str] = frozenset()  # service form: the structures of the city with such a box
     latency: float = 0.0
+    cpu: float = 0.0  # --in-process only: the process's CPU seconds for this request
     found: bool = False
     status: int = 0
 
@@ -134,7 +142,7 @@ def draw(url: str, n: int, seed: int) -> Sample:
     from annuaire.store import open_store
 
     rng = random.Random(seed)
-    store = open_store(url)
+    store = open_store(url, upgrade=False)  # (the national store is read-only here: never migrated)
     out = Sample()
     with store.read() as conn:
         def sample(sql: str, table: str, k: int) -> list:
@@ -336,6 +344,26 @@ def run(base: str, todo: list[Ask], concurrency: int) -> float:
     return time.perf_counter() - start
 
 
+def run_in_process(url: str, todo: list[Ask]) -> float:
+    """The questions asked one at a time of the app in this process (no server, no HTTP socket:
+    less sensitive to a shared machine), with each answer's CPU time."""
+    from starlette.testclient import TestClient
+
+    from annuaire.config import Settings
+    from annuaire.http.app import create_app
+    from annuaire.store import open_store
+
+    client = TestClient(create_app(open_store(url, upgrade=False), Settings()), follow_redirects=False)
+    start = time.perf_counter()
+    for ask in todo:
+        began, cpu = time.perf_counter(), time.process_time()
+        response = client.get("/?" + urlencode({"q": ask.query}))
+        ask.latency, ask.cpu = time.perf_counter() - began, time.process_time() - cpu
+        ask.status = response.status_code
+        ask.found = judge(ask, response.status_code, response.headers.get("location", ""), response.text)
+    return time.perf_counter() - start
+
+
 def report(todo: list[Ask], wall: float, concurrency: int, workers: int) -> dict:
     by: dict[tuple[str, bool], list[Ask]] = defaultdict(list)
     for a in todo:
@@ -343,31 +371,57 @@ def report(todo: list[Ask], wall: float, concurrency: int, workers: int) -> dict
     lat = [a.latency for a in todo]
     exact = [a for a in todo if not a.typo]
     typos = [a for a in todo if a.typo]
-    summary = {
+    summary: dict[str, Any] = {
         "requests": len(todo), "wall_s": round(wall, 1), "rps": round(len(todo) / wall, 1),
         "p50_ms": round(pct(lat, 50)), "p95_ms": round(pct(lat, 95)), "p99_ms": round(pct(lat, 99)),
         "recall_exact": round(100 * sum(a.found for a in exact) / max(1, len(exact)), 2),
         "recall_typo": round(100 * sum(a.found for a in typos) / max(1, len(typos)), 2),
         "errors": sum(a.status not in (200, 303) for a in todo),
         "load_average": os.getloadavg()[0],
-        "forms": {},
     }
-    print(f"\n### {concurrency} concurrent clients, {workers} server processes\n")
+    forms: dict[str, dict[str, float]] = {}
+    summary["forms"] = forms
+    cpu = [a.cpu for a in todo]
+    if any(cpu):
+        summary.update(cpu_p50_ms=round(pct(cpu, 50)), cpu_p95_ms=round(pct(cpu, 95)))
+    title = "in process, one client" if workers == 0 else f"{concurrency} concurrent clients, {workers} server processes"
+    print(f"\n### {title}\n")
     print(f"{len(todo)} requests in {wall:.1f} s ({summary['rps']} requests/s); p50 {summary['p50_ms']} ms, "
           f"**p95 {summary['p95_ms']} ms**, p99 {summary['p99_ms']} ms; errors {summary['errors']}; "
           f"load average {summary['load_average']:.1f}")
+    if any(cpu):
+        print(f"CPU per request: p50 {summary['cpu_p50_ms']} ms, p95 {summary['cpu_p95_ms']} ms")
     print(f"recall@10: exact forms **{summary['recall_exact']} %**, one typo **{summary['recall_typo']} %**\n")
-    print("| way of asking | typo | asked | recall@10 | p50 ms | p95 ms |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| way of asking | typo | asked | recall@10 | p50 ms | p95 ms |" + (" CPU p50 ms | CPU p95 ms |" if any(cpu) else ""))
+    print("|---|---|---:|---:|---:|---:|" + ("---:|---:|" if any(cpu) else ""))
     for (form, wrong), items in sorted(by.items()):
         found = 100 * sum(a.found for a in items) / len(items)
         values = [a.latency for a in items]
-        summary["forms"][f"{form}{' (typo)' if wrong else ''}"] = {
+        figures = forms[f"{form}{' (typo)' if wrong else ''}"] = {
             "asked": len(items), "recall": round(found, 2), "p50_ms": round(pct(values, 50)),
             "p95_ms": round(pct(values, 95))}
-        print(f"| {form} | {'yes' if wrong else ''} | {len(items)} | {found:.1f} % | {pct(values, 50):.0f} | "
-              f"{pct(values, 95):.0f} |")
+        line = (f"| {form} | {'yes' if wrong else ''} | {len(items)} | {found:.1f} % | {pct(values, 50):.0f} | "
+                f"{pct(values, 95):.0f} |")
+        if any(cpu):
+            spent = [a.cpu for a in items]
+            figures.update(cpu_p50_ms=round(pct(spent, 50)), cpu_p95_ms=round(pct(spent, 95)))
+            line += f" {pct(spent, 50):.0f} | {pct(spent, 95):.0f} |"
+        print(line)
     return summary
+
+
+def served(url: str, todo: list[Ask], warmup: list[Ask], concurrency: int, workers: int) -> float:
+    """The questions asked over HTTP of `annuaire serve`, by `concurrency` clients."""
+    port = free_port()
+    proc = serve_http(url, port, workers)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/aide", proc)
+        run(base, warmup, concurrency)
+        return run(base, todo, concurrency)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def main() -> None:
@@ -380,6 +434,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", default="", help="write the figures (and the misses) to this file")
     parser.add_argument("--misses", type=int, default=15, help="misses printed per way of asking")
+    parser.add_argument("--in-process", action="store_true",
+                        help="ask the app in this process, one question at a time (latency and CPU per form)")
     args = parser.parse_args()
     url = args.db or national_store(args.professionals)
     print(machine())
@@ -388,18 +444,14 @@ def main() -> None:
     todo = asks(sample, args.seed)
     random.Random(args.seed).shuffle(todo)
     warm(url)
-    port = free_port()
-    proc = serve_http(url, port, args.workers)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(base + "/aide", proc)
-        warmup = [Ask(a.form, a.typo, a.query, a.kind, a.targets, a.same, a.box, a.rivals) for a in todo[:200]]
-        run(base, warmup, args.concurrency)
-        wall = run(base, todo, args.concurrency)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    summary = report(todo, wall, args.concurrency, args.workers)
+    warmup = [Ask(a.form, a.typo, a.query, a.kind, a.targets, a.same, a.box, a.rivals) for a in todo[:200]]
+    if args.in_process:
+        run_in_process(url, warmup)
+        wall = run_in_process(url, todo)
+        summary = report(todo, wall, 1, 0)
+    else:
+        wall = served(url, todo, warmup, args.concurrency, args.workers)
+        summary = report(todo, wall, args.concurrency, args.workers)
     misses: dict[str, list[str]] = defaultdict(list)
     for a in todo:
         if not a.found:

@@ -12,11 +12,15 @@
    so named first, then those of the city.
 4. Nothing (or very little) found: the corrections of `suggest`; the first one
    that finds something is shown, said so, and the others that find something
-   offered as links (never a correction known to find nothing).
+   offered as links (never a correction known to find nothing; none tried after
+   one that finds a whole page). A word held nowhere, not even inside a name
+   (`suggest.absent`: "cabient"): the box would find nothing, its corrections
+   are searched first, and the box itself only when none finds anything.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
@@ -24,7 +28,7 @@ from sqlalchemy import Connection, select
 
 from annuaire.store.keys import search_key
 from annuaire.store.schema import person, structure
-from annuaire.web import identifiers, search, suggest, words
+from annuaire.web import identifiers, memo, search, suggest, words
 from annuaire.web.interpret import Criteria, interpret, with_filters
 from annuaire.web.params import SearchParams
 from annuaire.web.vocab import departement_code, vocabulary
@@ -64,16 +68,29 @@ class Answer:
 
 
 def answer(conn: Connection, params: SearchParams) -> Answer:
-    """The results page's content for these parameters (see the module docstring)."""
+    """The results page's content for these parameters (see the module docstring); the
+    lookups its readings share are made once (`memo`)."""
+    with memo.answering():
+        return _answer(conn, params)
+
+
+def _answer(conn: Connection, params: SearchParams) -> Answer:
     if params.q and params.comme != "nom" and not params.type:
         value = identifiers.compact(params.q)
         if value is not None:
             found = by_identifier(conn, params, value)
             if found is not None:
                 return found
+    tried: list[str] = []
+    if params.page == 1 and params.q and "@" not in params.q and identifiers.compact(params.q) is None:
+        # a word held nowhere ("cabient"): the box would find nothing, its corrections are searched first
+        tried = suggest.corrections(conn, params.q, if_absent=True)
+        finding = _found(conn, params, tried)
+        if finding:
+            return _shown(params, finding)
     result = read(conn, params, as_name=params.comme == "nom")
     if params.page == 1 and result.count <= FEW and params.q and not result.box.address:
-        result = corrected(conn, params, result)
+        result = corrected(conn, params, result, tried)
     return result
 
 
@@ -254,25 +271,40 @@ def structure_words(text: str, box: Criteria) -> list[str]:
     return typed
 
 
-def corrected(conn: Connection, params: SearchParams, result: Answer) -> Answer:
+def corrected(conn: Connection, params: SearchParams, result: Answer, tried: Sequence[str] = ()) -> Answer:
     """When the box found nothing: the results of its corrections (up to three, merged when
-    several find something: "isabelle lamolex" may be Lamoleix or Lamolel, both shown). When
-    it found little: the corrections as suggestions."""
-    if identifiers.compact(params.q) is not None:
-        return result
+    several find something: "isabelle lamolex" may be Lamoleix or Lamolel, both shown; the
+    first to find a whole page is the last tried). When it found little: the corrections as
+    suggestions."""
+    if identifiers.compact(params.q) is not None or tried:
+        return result  # (the corrections tried before the box all found nothing)
     options = suggest.corrections(conn, params.q, any_word=result.empty)
     if not options:
         return result
     if not result.empty:
         result.suggestions = options
         return result
+    found = _found(conn, params, options)
+    if not found:
+        return result  # every correction was tried and finds nothing: a link to an empty page helps nobody
+    return _shown(params, found)
+
+
+def _found(conn: Connection, params: SearchParams, options: list[str]) -> list[tuple[str, Answer]]:
+    """The corrections that find something, with what they find (in order, up to the first
+    that finds a whole page: the others' results would come after it)."""
     found: list[tuple[str, Answer]] = []
     for option in options:
         again = read(conn, replace(params, q=option), as_name=params.comme == "nom")
         if not again.empty:
             found.append((option, again))
-    if not found:
-        return result  # every correction was tried and finds nothing: a link to an empty page helps nobody
+            if _full(again):
+                break
+    return found
+
+
+def _shown(params: SearchParams, found: list[tuple[str, Answer]]) -> Answer:
+    """The first correction's results, said so, the others' merged and offered as links."""
     best = found[0][1]
     best.typed, best.shown = params.q, found[0][0]
     best.suggestions = [option for option, _ in found[1:]]  # (those that find nothing are not offered)
@@ -281,6 +313,13 @@ def corrected(conn: Connection, params: SearchParams, result: Answer) -> Answer:
         for _, other in found[1:]:
             _merge(best, other)
     return best
+
+
+def _full(result: Answer) -> bool:
+    """A whole page of people or of structures: another correction's results, merged, would
+    only come after them, and are not looked for (nor offered)."""
+    return any(page is not None and (page.has_next or len(page.items) >= search.PAGE_SIZE)
+               for page in (result.people, result.structures))
 
 
 def _merge(into: Answer, other: Answer) -> None:

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from annuaire.store.prefix import starts_with
 from annuaire.store.schema import person
 from annuaire.web import plan
+from annuaire.web.memo import remembered
 
 CAP = 5000
 BUDGET = 10000
@@ -76,9 +77,11 @@ def readings(conn: Connection, words: Sequence[str]) -> list[Reading]:
         ranges = []
         for column, key in split:
             if (column, key) not in sizes:
-                sizes[(column, key)] = _count(conn, column, key)
+                sizes[(column, key)] = 0 if _emptied(sizes, column, key) else _count(conn, column, key)
             ranges.append(Range(column, key, sizes[(column, key)]))
-        if all(r.size > 0 for r in ranges):
+            if not ranges[-1].size:
+                break  # (an empty range empties the reading: its other range is not counted)
+        else:
             out.append(Reading(tuple(sorted(ranges, key=lambda r: r.size))))
     if len(out) > 1:
         affordable = [r for r in out if r.size <= BUDGET]
@@ -87,7 +90,18 @@ def readings(conn: Connection, words: Sequence[str]) -> list[Reading]:
     return out
 
 
+def _emptied(sizes: dict[tuple[str, str], int], column: str, key: str) -> bool:
+    """A range surely empty: nothing begins with its first words ("cabinet infirmier" when no
+    family name begins with "cabinet")."""
+    words = key.split()
+    return any(sizes.get((column, " ".join(words[:n]))) == 0 for n in range(1, len(words)))
+
+
 def _count(conn: Connection, column: str, key: str) -> int:
+    return remembered(("name range", column, key), lambda: _count_range(conn, column, key))
+
+
+def _count_range(conn: Connection, column: str, key: str) -> int:
     col = person.c[column]
     if len(key) <= EXACT_UP_TO:
         query = select(col).where(starts_with(col, key)).limit(EXACT_CAP)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -40,6 +41,7 @@ from annuaire.store.schema import activity, mailbox, person, skill, structure
 from annuaire.store.visibility import visible
 from annuaire.web import display, names, plan
 from annuaire.web.interpret import Criteria
+from annuaire.web.memo import remembered
 from annuaire.web.sql import Columns, bare
 
 PAGE_SIZE = 20
@@ -115,6 +117,13 @@ class Page:
 
 def published(types: Sequence[str]) -> ColumnElement[bool]:
     """Publicly visible boxes of these types (the directory's one rule, `store.visibility`)."""
+    return _published(tuple(types))
+
+
+@lru_cache(maxsize=16)
+def _published(types: tuple[str, ...]) -> ColumnElement[bool]:
+    """(Built once per types: an expression is immutable, and building this one costs more
+    than running the small queries it is part of.)"""
     return and_(visible(), mailbox.c.type.in_(types))
 
 
@@ -526,6 +535,10 @@ def structure_boxes(conn: Connection, idnats: list[str], types: Sequence[str]) -
 
 def city_label(conn: Connection, key: str) -> str | None:
     """The label of the city whose key is `key` (or of its districts), if any structure is there."""
+    return remembered(("city", key), lambda: _city_label(conn, key))
+
+
+def _city_label(conn: Connection, key: str) -> str | None:
     row = conn.execute(
         select(structure.c.commune_label, structure.c.city_key)
         .where(city_condition(key), structure.c.active == true())
@@ -538,6 +551,10 @@ def city_label(conn: Connection, key: str) -> str | None:
 
 
 def is_family_name(conn: Connection, key: str) -> bool:
+    return remembered(("family name", key), lambda: _is_family_name(conn, key))
+
+
+def _is_family_name(conn: Connection, key: str) -> bool:
     return conn.execute(
         select(person.c.id).where(person.c.last_name_key == key, person.c.active == true()).limit(1)
     ).first() is not None

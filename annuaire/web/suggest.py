@@ -29,14 +29,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, exists, or_, select
 
 from annuaire.store import contains
 from annuaire.store.keys import search_key
 from annuaire.store.prefix import starts_with
 from annuaire.store.schema import person, structure
+from annuaire.store.select import select_in
 from annuaire.web import words as structure_words
-from annuaire.web.vocab import DERIVATIONS, SYNONYMS, departement_code, vocabulary
+from annuaire.web.memo import remembered
+from annuaire.web.vocab import DERIVATIONS, ENDINGS, SYNONYMS, departement_code, vocabulary
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 MAX_WORDS = 10  # a structure's name and city typed whole ("cabinet dentarie dr emmanuel pere sainte leval")
@@ -75,8 +77,8 @@ def edits1(word: str) -> set[str]:
 
 def distance(a: str, b: str, limit: int = 2) -> int:
     """Damerau-Levenshtein (optimal string alignment) distance, or limit + 1 beyond `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
+    if abs(len(a) - len(b)) > limit or len(set(a) ^ set(b)) > 2 * limit:
+        return limit + 1  # (an edit changes the letters used by two at most)
     previous2: list[int] = []
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
@@ -121,6 +123,30 @@ def known(conn: Connection, word: str, services: list[str]) -> bool:
     return _in_structure_names(conn, word)
 
 
+def _begins(conn: Connection, prefixes: Sequence[tuple[Any, str]]) -> bool:
+    """Does some value of a column begin with its prefix? (One statement, a b-tree probe each.)"""
+    probes = [exists(select(col).where(starts_with(col, prefix))) for col, prefix in prefixes]
+    return any(conn.execute(select(*probes)).one())
+
+
+def absent(conn: Connection, words: Sequence[str], i: int) -> bool:
+    """An unknown word (`known`) held nowhere, not even inside a name, a city, a structure's
+    name or a box's address: a box holding it finds nothing, and its corrections may be
+    searched first. (An unknown word may be found otherwise: "verotoy" ends the family name
+    TESNIOL VEROTOY, "cardiologues" is "cardiologue" in the plural.)"""
+    word = words[i]
+    if len(word) < MIN_LENGTH or not _WORD.match(word):
+        return False
+    stems = [word[: -len(e)] for e in ENDINGS if word.endswith(e) and len(word) - len(e) >= MIN_LENGTH]
+    if any(w.startswith(stem) for stem in stems for w in trade_words()):
+        return False
+    phrases = [" ".join(words[j : i + 1]) for j in range(max(0, i - 2), i)]  # the end of a name of 2 or 3 words
+    names = (person.c.last_name_key, person.c.first_name_key)
+    if phrases and _begins(conn, [(col, phrase) for phrase in phrases for col in names]):
+        return False
+    return not structure_words.held(conn, word)
+
+
 def _in_structure_names(conn: Connection, word: str) -> bool:
     """A word of a structure's name or city begins so (trigram index, then checked)."""
     pattern = re.compile(r"(?:^| )" + re.escape(word))
@@ -139,14 +165,10 @@ def _in_structure_names(conn: Connection, word: str) -> bool:
 
 def _probe(conn: Connection, column: Any, values: Sequence[str]) -> dict[str, int]:
     """How many rows bear each of these exact values (from the column's index alone: inactive
-    records count too, a frequency is all that is asked)."""
-    counts: dict[str, int] = {}
-    ordered = sorted(set(values))
-    for i in range(0, len(ordered), 900):
-        chunk = ordered[i : i + 900]
-        for value, n in conn.execute(select(column, func.count()).where(column.in_(chunk)).group_by(column)).all():
-            counts[value] = counts.get(value, 0) + n
-    return counts
+    records count too, a frequency is all that is asked). The values are one parameter
+    (`select_in`): a statement of a thousand placeholders costs more to build than to run."""
+    sql = f"SELECT {column.name}, count(*) FROM {column.table.name} WHERE {{in}} GROUP BY {column.name}"
+    return {row[0]: row[1] for row in select_in(conn, sql, column.name, values)}
 
 
 def _structure_words(conn: Connection, word: str, limit: int) -> dict[str, int]:
@@ -251,18 +273,23 @@ def corrections(
     limit: int = 3,
     is_known: Callable[[str], bool] | None = None,
     any_word: bool = False,
+    if_absent: bool = False,
 ) -> list[str]:
     """Corrected forms of the box (search keys), best first; [] when every word is known.
 
     `any_word` (the box found nothing): when every word is known, each word of 4 letters or
     more may be the wrong one ("ludivine bers": BERS* exists, but not with that first name).
+    `if_absent` (the box is not searched yet): [] unless some unknown word is `absent`, the
+    box then surely finding nothing.
     """
     typed = search_key(box).split()
     if not typed or len(typed) > MAX_WORDS or "@" in box:
         return []
     services = structure_words.SERVICES.get(conn)
-    check = is_known or (lambda w: known(conn, w, services))
+    check = is_known or (lambda w: remembered(("known", w), lambda: known(conn, w, services)))
     unknown = [i for i, w in enumerate(typed) if not check(w)]
+    if if_absent and not any(absent(conn, typed, i) for i in unknown):
+        return []
     if not unknown and any_word and len(typed) <= EACH_WORD_MAX:
         return _each_word(conn, typed, services, limit)
     if not unknown:

@@ -16,9 +16,10 @@ kept by every writer, at no cost to the imports):
 - a term that is a word of the boxes' services or descriptions (the vocabulary
   of the published ORG/APP boxes: a few hundred words, read once an hour) may be
   meant for a box: the boxes holding the service words of the structures the
-  other terms name (one join: trigram index of structures, then the mailbox
-  index of structure ids), and with no other term, the owners of the boxes
-  whose local part holds the service words (trigram index of local parts).
+  other terms name (trigram index of structures; which structures show such boxes
+  at all, and their boxes' ids, are read with the vocabulary), and with no other
+  term, the owners of the boxes whose local part holds the service words (trigram
+  index of local parts).
   Beside people too ("cardiologie jalmont": the cardiologists of Jalmont, and
   the cardiology secretariats of its hospitals beside them).
 Candidates are read up to CAP rows, ranked in Python (below), and paged. A
@@ -59,6 +60,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
+    exists,
     func,
     literal_column,
     or_,
@@ -69,6 +71,8 @@ from sqlalchemy import (
 from annuaire.store import contains
 from annuaire.store.keys import prefix_upper_bound, search_key
 from annuaire.store.schema import activity, mailbox, structure
+from annuaire.store.select import fetch
+from annuaire.web.memo import remembered
 from annuaire.web.search import (
     STRUCTURE_BOX_TYPES,
     legal_idnat,
@@ -281,20 +285,51 @@ def _unnamed(text: str, q: Query) -> int:
 # --- the vocabulary of the boxes' services --------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Boxes:
+    """What the service words are searched with (`_Vocabulary`)."""
+
+    read: float  # time.monotonic() when read
+    marks: tuple[int, int]  # the largest structure and mailbox ids then
+    words: list[str]  # sorted
+    showing: frozenset[int]  # ids of the structures showing ORG/APP boxes
+    owned: dict[str, list[int]]  # national id of an owner -> ids of its ORG/APP boxes
+
+
 class _Vocabulary:
-    """Words of the services and descriptions of the published ORG/APP boxes, per store, for an hour."""
+    """Per store: the words of the services and descriptions of the published ORG/APP boxes, and
+    the structures that show such boxes (their site's or their legal entity's, in whatever state:
+    a box un-hidden shows again), read again when a structure or a box is added (their largest
+    ids) and at least once an hour."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._values: dict[str, tuple[float, list[str]]] = {}
+        self._values: dict[str, _Boxes] = {}
 
     def get(self, conn: Connection) -> list[str]:
+        return self._boxes(conn).words
+
+    def showing(self, conn: Connection) -> frozenset[int]:
+        """Ids of the structures that show ORG/APP boxes: the only ones a service word may name."""
+        return self._boxes(conn).showing
+
+    def owned(self, conn: Connection, owners: Iterable[str]) -> list[int]:
+        """Ids of the ORG/APP boxes of these owners (national ids): read by id, the many
+        personal boxes of a hospital's structure id are not read with them."""
+        owned = self._boxes(conn).owned
+        return [i for owner in owners for i in owned.get(owner, ())]
+
+    def _boxes(self, conn: Connection) -> _Boxes:
         key = conn.engine.url.render_as_string()
+        marks = remembered(("largest ids", key), lambda: (
+            conn.execute(select(func.max(structure.c.id))).scalar() or 0,
+            conn.execute(select(func.max(mailbox.c.id))).scalar() or 0,
+        ))
         now = time.monotonic()
         with self._lock:
             hit = self._values.get(key)
-            if hit is not None and now - hit[0] < VOCABULARY_TTL:
-                return hit[1]
+            if hit is not None and hit.marks == marks and now - hit.read < VOCABULARY_TTL:
+                return hit
         query = (
             select(mailbox.c.service, mailbox.c.description)
             .where(published(STRUCTURE_BOX_TYPES), or_(mailbox.c.service.is_not(None), mailbox.c.description.is_not(None)))
@@ -304,9 +339,19 @@ class _Vocabulary:
         for r in conn.execute(query):
             words.update(search_key(r.service).split())
             words.update(search_key(r.description).split())
-        value = sorted(w for w in words if w not in STOP_WORDS)
+        owned: dict[str, list[int]] = {}
+        for box_id, owner in conn.execute(
+            select(mailbox.c.id, mailbox.c.structure_idnat).where(mailbox.c.type.in_(STRUCTURE_BOX_TYPES))
+        ):
+            if owner:
+                owned.setdefault(owner, []).append(box_id)
+        owners = select(mailbox.c.structure_idnat).where(mailbox.c.type.in_(STRUCTURE_BOX_TYPES))
+        showing = frozenset(
+            conn.execute(select(structure.c.id).where(or_(structure.c.idnat.in_(owners), legal_idnat().in_(owners)))).scalars()
+        )
+        value = _Boxes(now, marks, sorted(w for w in words if w not in STOP_WORDS), showing, owned)
         with self._lock:
-            self._values[key] = (now, value)
+            self._values[key] = value
         return value
 
     def clear(self) -> None:
@@ -429,15 +474,9 @@ def _box_owners(
     long = [w for w in words if len(w) >= MIN_TRIGRAM]
     if not long:
         return []
-    if contains.fts_tables(conn):
-        match = " AND ".join(f'"{w}"' for w in long)
-        in_local: ColumnElement[bool] = mailbox.c.id.in_(contains.fts_rowids("mailbox.address", match))
-    else:
-        local = func.split_part(mailbox.c.address, "@", 1)
-        in_local = and_(*(local.like(f"%{w}%") for w in long))
     boxes = conn.execute(
         select(mailbox.c.structure_idnat, mailbox.c.address, mailbox.c.service, mailbox.c.description)
-        .where(in_local, published(types))
+        .where(_in_local_part(conn, long), published(types))
         .limit(BOX_CAP)
     ).all()
     by_owner: dict[str, list[tuple[str, str]]] = {}
@@ -459,6 +498,15 @@ def _box_owners(
     return list(out.values())
 
 
+def _in_local_part(conn: Connection, words: Sequence[str]) -> ColumnElement[bool]:
+    """The box's local part holds every word (of 3 letters or more: the trigram index)."""
+    if contains.fts_tables(conn):
+        match = " AND ".join(f'"{w}"' for w in words)
+        return mailbox.c.id.in_(contains.fts_rowids("mailbox.address", match))
+    local = func.split_part(mailbox.c.address, "@", 1)
+    return and_(*(local.like(f"%{w}%") for w in words))
+
+
 def _named_boxes(
     conn: Connection,
     others: Sequence[Term],
@@ -470,40 +518,60 @@ def _named_boxes(
     that holds every service word (local part, service or description), each with those boxes;
     None when no other term narrows.
 
-    One join, whatever the number of structures named ("cardiologie beauval": ten thousand
-    structures in Beauval at national scale): the named structures' boxes are read through the
-    mailbox index of structure ids (their site's and their legal entity's, one probe each),
-    filtered on the words, 2 * BOX_CAP boxes at most.
+    Of the structures named ("cardiologie beauval": ten thousand in Beauval at national scale),
+    only those that show ORG/APP boxes at all (`SERVICES.showing`: about a tenth) are read, then
+    their owners' ORG/APP boxes (their site's and their legal entity's, each owner once: a legal
+    entity's boxes are shown by each of its sites) by their ids (`SERVICES.owned`: a hospital's
+    personal boxes, under the same structure id, are not read), filtered on the words, 2 * BOX_CAP
+    boxes at most.
     """
     if contains.fts_tables(conn):
         fts = _fts_ids(others, NAME_OR_CITY)
         if fts is None:
             return None
-        named: ColumnElement[bool] = structure.c.id.in_(fts)
     else:
         like = _like_condition(others, NAME_OR_CITY)
         if like is None:
             return None
-        named = like
+        fts = select(structure.c.id).where(like)
+    # only the structures showing such boxes are read (a tenth of those named)
+    showing = SERVICES.showing(conn)
+    ids = [i for i in _first_column(conn, fts) if i in showing]
+    if not ids:
+        return []
     holds = [
         or_(mailbox.c.address.like(f"%{w}%"), mailbox.c.service.ilike(_loose(w)), mailbox.c.description.ilike(_loose(w)))
         for w in words
     ]
-    out: dict[int, Candidate] = {}
-    # the site's boxes and its legal entity's in one statement: the named structures are read once
-    owner = mailbox.c.structure_idnat.in_([structure.c.idnat, legal_idnat()])
-    rows = conn.execute(
-        select(*_COLUMNS, mailbox.c.address, mailbox.c.service, mailbox.c.description)
-        .select_from(structure.join(mailbox, owner))
-        .where(named, *filters, published(types), *holds)
+    sites = conn.execute(select(*_COLUMNS).where(structure.c.id.in_(ids), *filters)).all()
+    by_owner: dict[str, list[Candidate]] = {}
+    for sid, n, c, idnat, ej in sites:
+        cand = Candidate(sid, n or "", c or "", idnat, ej)
+        for key in owner_idnats(idnat, ej):
+            by_owner.setdefault(key, []).append(cand)
+    # each owner's boxes read once (a legal entity's boxes are shown by each of its sites)
+    boxes = conn.execute(
+        select(mailbox.c.structure_idnat, mailbox.c.address, mailbox.c.service, mailbox.c.description)
+        .where(mailbox.c.id.in_(SERVICES.owned(conn, by_owner)), published(types), *holds)
         .limit(2 * BOX_CAP)
     ).all()
-    for sid, n, c, idnat, ej, address, service, description in rows:
-        cand = out.setdefault(sid, Candidate(sid, n or "", c or "", idnat, ej))
+    out: dict[int, Candidate] = {}
+    for owner, address, service, description in boxes:
         box = (address, box_words(address, service, description))
-        if box not in cand.boxes:
-            cand.boxes.append(box)
+        for cand in by_owner.get(owner, ()):  # (a box given to another owner since the ids were read)
+            if box not in cand.boxes:
+                cand.boxes.append(box)
+            out[cand.id] = cand
     return list(out.values())
+
+
+def _first_column(conn: Connection, stmt: Any) -> list[Any]:
+    """The first column of a SELECT's rows, straight from the driver: for thousands of ids,
+    SQLAlchemy's rows cost more than the query."""
+    compiled = stmt.compile(conn)
+    params = compiled.params
+    args = tuple(params[k] for k in compiled.positiontup) if compiled.positiontup is not None else params
+    return [row[0] for row in fetch(conn, str(compiled), args)]
 
 
 def _loose(word: str) -> str:
@@ -541,6 +609,25 @@ def _sizes(conn: Connection, candidates: Sequence[Candidate]) -> None:
             .group_by(activity.c.structure_id)
         ).all():
             by_id[sid].size = n
+
+
+def held(conn: Connection, word: str) -> bool:
+    """Does some structure's name or city, or some box's local part, hold `word`, even inside
+    a word (trigram indexes)?"""
+    query = terms([word])
+    if contains.fts_tables(conn):
+        ids = _fts_ids(query)
+        if ids is None:
+            return True
+        in_names: ColumnElement[bool] = structure.c.id.in_(ids.limit(1))
+    else:
+        cond = _like_condition(query)
+        if cond is None:
+            return True
+        in_names = cond
+    named = exists(select(structure.c.id).where(in_names))
+    boxed = exists(select(mailbox.c.id).where(_in_local_part(conn, [word])))
+    return any(conn.execute(select(named, boxed)).one())
 
 
 def named_together(conn: Connection, near: dict[str, int], others: Sequence[str], checked: int) -> set[str]:

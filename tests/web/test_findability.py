@@ -160,3 +160,47 @@ def test_a_name_the_words_say_entirely_comes_before_a_box_of_the_city(site) -> N
     words.SERVICES.clear()
     found = structures(site.get("/", q="centre dentaire norval").text)
     assert found == [dental, health_centre, other], found
+
+
+def test_a_word_held_nowhere_has_its_corrections_searched_first(site) -> None:  # type: ignore[no-untyped-def]
+    """A typo'd word held nowhere, not even inside a name, is corrected before the box is searched
+    (which would find nothing); an unknown word that ends a family name of two words, a trade in
+    the plural, a piece of a structure's name are held somewhere: the box is searched as typed."""
+    from annuaire.store.schema import activity, person
+    from annuaire.web import suggest
+
+    common = {"version": 1, "last_updated": world.NOW, "digest": 0, "active": True}
+    anne = "810000000103"
+    with site.store.write() as conn:
+        conn.execute(insert(person), {
+            **common, "id": 51, "id_nat": anne, "id_type": "8", "id_pp": anne[1:], "first_name": "ANNE",
+            "last_name": "TESNIOL-VEROTOY", "first_name_key": "anne", "last_name_key": "tesniol verotoy",
+            "profession_code": "60", "profession_label": "Infirmier", "category_code": "C", "category_label": "Civil",
+        })
+        conn.execute(insert(activity), {
+            **common, "id": 51, "key": f"{anne}|{world.STRUCTURES[2][0]}|1", "person_id": 51,
+            "structure_id": 3, "profession_code": "60", "profession_label": "Infirmier", "mode_label": "Salarié",
+        })
+    with site.store.read() as conn:
+        assert not suggest.absent(conn, ["anne", "tesniol", "verotoy"], 2)  # ("verotoy" begins no name)
+        assert not suggest.absent(conn, ["cardiologues"], 0)
+        assert not suggest.absent(conn, ["exemple"], 0)  # CENTRE HOSPITALIER D'EXEMPLEVILLE
+        assert suggest.absent(conn, ["anne", "tesniol", "verotoz"], 2)
+    html = site.get("/", q="anne tesniol verotoy").text
+    assert people(html) == [anne] and "Aucun résultat" not in read(html).text
+    html = site.get("/", q="anne tesniol verotoz").text
+    assert people(html) == [anne]
+    assert "Aucun résultat pour « anne tesniol verotoz »" in read(html).text
+
+
+def test_a_box_published_after_a_search_is_found_by_the_next(site) -> None:  # type: ignore[no-untyped-def]
+    """The structures showing ORG/APP boxes are read with the boxes' vocabulary (once an hour),
+    and again as soon as a structure or a box is added: a new clinic's box is found at once."""
+    with site.store.write() as conn:
+        first = _hospital(conn, 1, "CENTRE HOSPITALIER DU PORT", "Norval", "Pédiatrie")
+    words.SERVICES.clear()
+    assert first in structures(site.get("/", q="pediatrie norval").text)
+    with site.store.write() as conn:
+        second = _hospital(conn, 2, "CLINIQUE DES PINS", "Norval", "Pédiatrie")
+    found = structures(site.get("/", q="pediatrie norval").text)
+    assert first in found and second in found, found
