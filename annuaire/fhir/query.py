@@ -729,11 +729,11 @@ Position = int | list
 
 def run_page(conn: Connection, plan: SqlPlan, after: Position | None, bounds_: tuple[int, int], count: int) -> Page:
     columns = [f.c.rid, f.c.json]
-    if plan.keyed:
-        found, keys = _keyed_driven(conn, plan, after if isinstance(after, list) else None, bounds_, columns, count + 1)
-        return _page(conn, found, count, None, keys)
+    if plan.keyed != isinstance(after, list):  # (a link issued by another version of the server)
+        raise InvalidInput("Invalid page id: not a link of this search; start the search again")
     if isinstance(after, list):
-        raise InvalidInput("Invalid page id: not a link of this search")
+        found, keys = _keyed_driven(conn, plan, after, bounds_, columns, count + 1)
+        return _page(conn, found, count, None, keys)
     if _walks(conn, plan, bounds_, after):
         found = rows(conn, _walk(plan, columns, after, bounds_).order_by(f.c.rid).limit(count + 1))
     else:
@@ -744,10 +744,15 @@ def run_page(conn: Connection, plan: SqlPlan, after: Position | None, bounds_: t
 def _page(conn: Connection, found: list, count: int, total: int | None, keys: dict[int, str] | None = None) -> Page:
     """A page of `count` of the rows found (one more tells that more follow), bodies unpacked."""
     page = [(r[0], packing.unpack(conn, r[1])) for r in found[:count]]
-    last: Position | None = None
-    if page:
-        last = [keys[page[-1][0]], page[-1][0]] if keys is not None else page[-1][0]
-    return Page(page, len(found) > count, total, last)
+    return Page(page, len(found) > count, total, _position(page, keys))
+
+
+def _position(page: list[tuple[int, bytes]], keys: dict[int, str] | None) -> Position | None:
+    """Where the next page starts: after the last row's rid, or its (key, rid) in a keyed plan."""
+    if not page:
+        return None
+    rid = page[-1][0]
+    return [keys[rid], rid] if keys is not None else rid
 
 
 def first_page(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], count: int, total_mode: str) -> Page:
@@ -799,10 +804,7 @@ def _counted_page(conn: Connection, plan: SqlPlan, candidates: list[int], count:
     page = matched[:count]
     bodies = resources(conn, plan_kind(plan), page, active_only=False) if page else {}
     found = [(rid, bodies[rid]) for rid in page if rid in bodies]
-    last: Position | None = None
-    if found:
-        last = [keys[found[-1][0]], found[-1][0]] if keys is not None else found[-1][0]
-    return Page(found, len(matched) > count, len(matched), last)
+    return Page(found, len(matched) > count, len(matched), _position(found, keys))
 
 
 def _keyed_first_page(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], count: int, total_mode: str) -> Page:

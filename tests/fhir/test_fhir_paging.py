@@ -7,16 +7,18 @@ import base64
 
 import pytest
 from fhir_data import World
+from sqlalchemy import select
 
-from annuaire.fhir import query
+from annuaire.fhir import paging, params, query
 from annuaire.fhir.cache import refresh
+from annuaire.fhir.tables import fhir_sync
 from annuaire.store.schema import mailbox, person
 
 
-def walk(api, path, params):
+def walk(api, path, query_params):
     seen, pages = [], 0
     with api.client() as c:
-        r = c.get(path, params=params)
+        r = c.get(path, params=query_params)
         while True:
             assert r.status_code == 200, r.text
             b = r.json()
@@ -96,10 +98,10 @@ def test_fhirpy_searches_and_pages(api):
     assert bene["identifier"][1]["value"] == "10000000017"
 
 
-def walk_resources(api, path, params):
+def walk_resources(api, path, query_params):
     found = []
     with api.client() as c:
-        r = c.get(path, params=params)
+        r = c.get(path, params=query_params)
         while True:
             assert r.status_code == 200, r.text
             b = r.json()
@@ -140,18 +142,30 @@ STRATEGIES = [
 ]
 
 
-@pytest.mark.parametrize("path,params", STRATEGIES, ids=[next(iter(p)) for _, p in STRATEGIES])
-def test_every_way_of_reading_candidates_finds_the_same_matches(api, monkeypatch, path, params):
+@pytest.mark.parametrize("path,asked", STRATEGIES, ids=[next(iter(p)) for _, p in STRATEGIES])
+def test_every_way_of_reading_candidates_finds_the_same_matches(api, monkeypatch, path, asked):
     """The thresholds that choose how candidates are read (few: counted; more: driven; many:
     the cache walked) lowered so that each way is taken: the same matches each time, each once."""
-    params = {k: f"001-01-{api.data[v]}" if k == "organization" else v for k, v in params.items()}
-    expected, total = walk_resources(api, path, {**params, "_count": "9", "_total": "accurate"})
+    asked = {k: f"001-01-{api.data[v]}" if k == "organization" else v for k, v in asked.items()}
+    expected, total = walk_resources(api, path, {**asked, "_count": "9", "_total": "accurate"})
     ids = sorted(r["id"] for r in expected)
     assert total == len(ids) > 100
     for drive, walk in ((5, 40), (5, 1000), (1000, 5000)):
         monkeypatch.setattr(query, "DRIVE_LIMIT", drive)
         monkeypatch.setattr(query, "WALK_THRESHOLD", walk)
         for mode in ("estimate", "accurate"):
-            found, counted = walk_resources(api, path, {**params, "_count": "9", "_total": mode})
+            found, counted = walk_resources(api, path, {**asked, "_count": "9", "_total": mode})
             assert sorted(r["id"] for r in found) == ids, (drive, walk, mode)
             assert counted == (len(ids) if mode == "accurate" or drive >= len(ids) else None), (drive, walk, mode)
+
+
+def test_a_link_of_the_other_order_is_refused(api):
+    """A link whose position is of the other order (issued by a server version that paged this
+    search the other way) is refused with a clear error, never followed from the start again."""
+    with api.store.read() as conn:
+        secret = conn.execute(select(fhir_sync.c.secret)).scalar_one().encode()
+    for pairs, after in (([("family", "pageur")], 5), ([("organization", f"001-01-{api.data['s2']}")], ["x", 5])):
+        search = params.parse("Practitioner" if pairs[0][0] == "family" else "PractitionerRole", pairs, 3, 1000)
+        token = paging.encode(secret, paging.Cursor(search, after, (0, 10**9), None))
+        r = api.get("/_page", params={"id": token})
+        assert r.status_code == 400 and "start the search again" in r.text, r.text
