@@ -770,7 +770,7 @@ def first_page(conn: Connection, plan: SqlPlan, bounds_: tuple[int, int], count:
         candidates = _candidates(conn, plan, None, bounds_, DRIVE_LIMIT + 1)
         few = len(candidates) <= DRIVE_LIMIT
         dense = not few and _dense(conn, plan, bounds_)
-    elif dialect.is_postgresql(conn) and plan.driver.plain is None:
+    elif dialect.rereads_lookups(conn) and plan.driver.plain is None:
         # One read of every candidate, counted and sorted here: PostgreSQL reads a trigram match
         # from the table itself (the index is lossy), and a count, then a top-k, read it twice.
         candidates = _listed(conn, plan, bounds_, WALK_THRESHOLD)

@@ -99,6 +99,13 @@ def steers_indexes(bind: Any) -> bool:
     return not is_postgresql(bind)
 
 
+def rereads_lookups(bind: Any) -> bool:
+    """Whether reading a lookup's matches costs a visit of the table per match, so that a count
+    then a sorted read would pay it twice: PostgreSQL (pg_trgm's GIN index is lossy, each match
+    is checked in the table). SQLite answers from FTS5 and covering indexes."""
+    return is_postgresql(bind)
+
+
 def unindexed(conn: Connection, column: str) -> str:
     """`column` in raw SQL, kept off its index on SQLite (`+column`: see `steers_indexes`)."""
     return f"+{column}" if steers_indexes(conn) else column
