@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import ColumnElement, Connection, String, bindparam, func, literal_column, select
 
 BATCH = 100_000
 LONG_ARRAY = 1_000  # PostgreSQL: from this many values on, join with the array instead of `= ANY`
@@ -64,3 +64,14 @@ def fetch(conn: Connection, sql: str, params: tuple = ()) -> list[tuple]:
         return cast(list[tuple], cursor.fetchall())  # a list with the DB-API drivers in use
     finally:
         cursor.close()
+
+
+def among(conn: Connection, col: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """`col IN values` for a statement built with SQLAlchemy: on SQLite the values are one
+    parameter (a JSON array read by `json_each`, as `select_in` does): a statement of thousands
+    of placeholders costs more to compile than to run. PostgreSQL gets a plain IN."""
+    values = list(values)
+    if conn.dialect.name == "postgresql":
+        return col.in_(values)
+    array = bindparam("values", orjson.dumps(values).decode(), type_=String, unique=True)
+    return col.in_(select(literal_column("value")).select_from(func.json_each(array)))

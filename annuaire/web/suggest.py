@@ -23,6 +23,7 @@ The suggestions are the box with each unknown word replaced (best first).
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -109,11 +110,31 @@ def trade_words() -> frozenset[str]:
     return frozenset(out)
 
 
+@lru_cache(maxsize=1)
+def _trade_words_sorted() -> tuple[str, ...]:
+    return tuple(sorted(trade_words()))
+
+
+def _begins_a_trade_word(word: str) -> bool:
+    words = _trade_words_sorted()
+    i = bisect.bisect_left(words, word)
+    return i < len(words) and words[i].startswith(word)
+
+
+@lru_cache(maxsize=1)
+def _trade_words_by_length() -> dict[int, tuple[str, ...]]:
+    """The trade words by length: a word is compared with those of a length near its own only."""
+    out: dict[int, list[str]] = {}
+    for w in trade_words():
+        out.setdefault(len(w), []).append(w)
+    return {n: tuple(sorted(ws)) for n, ws in out.items()}
+
+
 def known(conn: Connection, word: str, services: list[str]) -> bool:
     """Does something of the directory begin with this word (see the module docstring)?"""
     if len(word) < MIN_LENGTH or not _WORD.match(word) or word in structure_words.STOP_WORDS:
         return True
-    if departement_code(word) or any(w.startswith(word) for w in trade_words()):
+    if departement_code(word) or _begins_a_trade_word(word):
         return True
     if structure_words.is_service_word(services, word):
         return True
@@ -234,7 +255,8 @@ def candidates(conn: Connection, words: Sequence[str], i: int, services: list[st
             out[key] = c
 
     limit = 2 if len(word) >= 8 else 1
-    for w in trade_words():
+    by_length = _trade_words_by_length()
+    for w in (w for n in range(len(word) - limit, len(word) + limit + 1) for w in by_length.get(n, ())):
         d = distance(word, w, limit)
         if d <= limit:
             offer(Correction(w, d, VOCABULARY_WEIGHT))

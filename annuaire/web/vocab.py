@@ -11,7 +11,7 @@ discipline ("Cardiologie et Maladies vasculaires", "Masseur-Kinésithérapeute",
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from annuaire.referential import nomenclatures
 from annuaire.store.keys import search_key
@@ -86,8 +86,9 @@ class Vocabulary:
                 return term
         return None
 
-    @property
+    @cached_property
     def longest_phrase(self) -> int:
+        """(Read for every word of every box: computed once.)"""
         return max(len(p.split()) for p in self.phrases)
 
 

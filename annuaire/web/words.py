@@ -71,7 +71,7 @@ from sqlalchemy import (
 from annuaire.store import contains
 from annuaire.store.keys import prefix_upper_bound, search_key
 from annuaire.store.schema import activity, mailbox, structure
-from annuaire.store.select import fetch
+from annuaire.store.select import among
 from annuaire.web.memo import remembered
 from annuaire.web.search import (
     STRUCTURE_BOX_TYPES,
@@ -290,17 +290,75 @@ class _Boxes:
     """What the service words are searched with (`_Vocabulary`)."""
 
     read: float  # time.monotonic() when read
-    marks: tuple[int, int]  # the largest structure and mailbox ids then
+    marks: tuple[int, str, int]  # the largest structure id and last change, the largest mailbox id then
     words: list[str]  # sorted
     showing: frozenset[int]  # ids of the structures showing ORG/APP boxes
     owned: dict[str, list[int]]  # national id of an owner -> ids of its ORG/APP boxes
+    texts: _Texts  # the names and cities of the structures showing ORG/APP boxes
+
+
+class _Texts:
+    """The names and cities of some structures, searched as the trigram index is (a word anywhere
+    inside a word of the name or the city): the distinct words, one line each, by the C string
+    search, then the structures bearing the words found. A town's structures showing boxes are
+    found in a millisecond, where the trigram index lists every structure of the town first
+    (ten thousand for "beauval")."""
+
+    def __init__(self, rows: Iterable[tuple[int, str | None, str | None]]) -> None:
+        self.ids: list[int] = []
+        bearing: dict[str, set[int]] = {}
+        for sid, name, city in rows:
+            line = len(self.ids)
+            self.ids.append(sid)
+            for w in f"{name or ''} {city or ''}".split():
+                bearing.setdefault(w, set()).add(line)
+        self.words = list(bearing)
+        self.bearing = [bearing[w] for w in self.words]
+        self.starts = []
+        at = 0
+        for w in self.words:
+            self.starts.append(at)
+            at += len(w) + 1
+        self.text = "\n".join(self.words)
+
+    def holding(self, word: str) -> set[int]:
+        """Positions (in `ids`) of the structures a word of which holds `word` (one word)."""
+        out: set[int] = set()
+        text, starts = self.text, self.starts
+        i = text.find(word)
+        while i >= 0:
+            n = bisect.bisect_right(starts, i) - 1
+            out |= self.bearing[n]
+            end = starts[n + 1] if n + 1 < len(starts) else len(text)
+            i = text.find(word, end)
+        return out
+
+    def named(self, query: Sequence[Term]) -> list[int] | None:
+        """Ids whose name or city holds every searchable term (`_fts_match`'s rule); None when no
+        term is searchable."""
+        found: set[int] | None = None
+        for term in query:
+            alts = term.searchable()
+            if alts is None:
+                continue
+            either: set[int] = set()
+            for alt in alts:
+                every: set[int] | None = None
+                for w in alt:
+                    every = self.holding(w) if every is None else every & self.holding(w)
+                either |= every or set()
+            found = either if found is None else found & either
+        if found is None:
+            return None
+        return [self.ids[i] for i in sorted(found)]
 
 
 class _Vocabulary:
     """Per store: the words of the services and descriptions of the published ORG/APP boxes, and
     the structures that show such boxes (their site's or their legal entity's, in whatever state:
-    a box un-hidden shows again), read again when a structure or a box is added (their largest
-    ids) and at least once an hour."""
+    a box un-hidden shows again) with their names and cities, read again when a structure or a
+    box is added (their largest ids), when a structure changes (its last change: a name or a city
+    searched here is never older than the store's) and at least once an hour."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -309,20 +367,22 @@ class _Vocabulary:
     def get(self, conn: Connection) -> list[str]:
         return self._boxes(conn).words
 
-    def showing(self, conn: Connection) -> frozenset[int]:
-        """Ids of the structures that show ORG/APP boxes: the only ones a service word may name."""
-        return self._boxes(conn).showing
-
     def owned(self, conn: Connection, owners: Iterable[str]) -> list[int]:
         """Ids of the ORG/APP boxes of these owners (national ids): read by id, the many
         personal boxes of a hospital's structure id are not read with them."""
         owned = self._boxes(conn).owned
         return [i for owner in owners for i in owned.get(owner, ())]
 
+    def named(self, conn: Connection, query: Sequence[Term]) -> list[int] | None:
+        """Ids of the structures showing ORG/APP boxes whose name or city holds every searchable
+        term (as the trigram index would find them); None when no term is searchable."""
+        return self._boxes(conn).texts.named(query)
+
     def _boxes(self, conn: Connection) -> _Boxes:
         key = conn.engine.url.render_as_string()
         marks = remembered(("largest ids", key), lambda: (
             conn.execute(select(func.max(structure.c.id))).scalar() or 0,
+            conn.execute(select(func.max(structure.c.last_updated))).scalar() or "",
             conn.execute(select(func.max(mailbox.c.id))).scalar() or 0,
         ))
         now = time.monotonic()
@@ -346,10 +406,13 @@ class _Vocabulary:
             if owner:
                 owned.setdefault(owner, []).append(box_id)
         owners = select(mailbox.c.structure_idnat).where(mailbox.c.type.in_(STRUCTURE_BOX_TYPES))
-        showing = frozenset(
-            conn.execute(select(structure.c.id).where(or_(structure.c.idnat.in_(owners), legal_idnat().in_(owners)))).scalars()
-        )
-        value = _Boxes(now, marks, sorted(w for w in words if w not in STOP_WORDS), showing, owned)
+        rows = conn.execute(
+            select(structure.c.id, structure.c.name_key, structure.c.city_key)
+            .where(or_(structure.c.idnat.in_(owners), legal_idnat().in_(owners)))
+            .order_by(structure.c.id)
+        ).all()
+        showing = frozenset(r[0] for r in rows)
+        value = _Boxes(now, marks, sorted(w for w in words if w not in STOP_WORDS), showing, owned, _Texts(rows))
         with self._lock:
             self._values[key] = value
         return value
@@ -417,6 +480,17 @@ def _fts_ids(query: Sequence[Term], where: tuple[str, ...] = NAME_OR_CITY) -> An
     return contains.fts_rowids("structure.name_key", match)
 
 
+def _in_name(name: str, query: Sequence[Term], city: str | None = None) -> bool:
+    """Would the trigram index find this name (and city) for these terms (`_fts_match` on the
+    name alone, or on the name and the city)?"""
+    texts = (name,) if city is None else (name, city)
+    for term in query:
+        alts = term.searchable()
+        if alts is not None and not any(all(any(w in t for t in texts) for w in alt) for alt in alts):
+            return False
+    return True
+
+
 _COLUMNS = (structure.c.id, structure.c.name_key, structure.c.city_key, structure.c.idnat, structure.c.finess_ej)
 
 
@@ -451,7 +525,7 @@ def _named(
         ids = list(conn.execute(fts.limit(cap + 1)).scalars())
         if len(ids) > cap:
             return _TooMany([None] * (cap + 1))
-        stmt = select(*_COLUMNS).where(structure.c.id.in_(ids), *filters)
+        stmt = select(*_COLUMNS).where(among(conn, structure.c.id, ids), *filters)
     else:
         cond = _like_condition(query, where)
         if cond is None:
@@ -514,36 +588,28 @@ def _named_boxes(
     types: Sequence[str],
     filters: list[ColumnElement[bool]],
 ) -> list[Candidate] | None:
-    """Structures named by the other terms (name or city: the trigram index) publishing a box
+    """Structures named by the other terms (name or city, as the trigram index finds them) publishing a box
     that holds every service word (local part, service or description), each with those boxes;
     None when no other term narrows.
 
     Of the structures named ("cardiologie beauval": ten thousand in Beauval at national scale),
-    only those that show ORG/APP boxes at all (`SERVICES.showing`: about a tenth) are read, then
+    only those that show ORG/APP boxes at all (about a tenth: `SERVICES.named` finds them in
+    memory, the trigram index would list all ten thousand first) are read, then
     their owners' ORG/APP boxes (their site's and their legal entity's, each owner once: a legal
     entity's boxes are shown by each of its sites) by their ids (`SERVICES.owned`: a hospital's
     personal boxes, under the same structure id, are not read), filtered on the words, 2 * BOX_CAP
     boxes at most.
     """
-    if contains.fts_tables(conn):
-        fts = _fts_ids(others, NAME_OR_CITY)
-        if fts is None:
-            return None
-    else:
-        like = _like_condition(others, NAME_OR_CITY)
-        if like is None:
-            return None
-        fts = select(structure.c.id).where(like)
-    # only the structures showing such boxes are read (a tenth of those named)
-    showing = SERVICES.showing(conn)
-    ids = [i for i in _first_column(conn, fts) if i in showing]
+    ids = SERVICES.named(conn, others)
+    if ids is None:
+        return None
     if not ids:
         return []
     holds = [
         or_(mailbox.c.address.like(f"%{w}%"), mailbox.c.service.ilike(_loose(w)), mailbox.c.description.ilike(_loose(w)))
         for w in words
     ]
-    sites = conn.execute(select(*_COLUMNS).where(structure.c.id.in_(ids), *filters)).all()
+    sites = conn.execute(select(*_COLUMNS).where(among(conn, structure.c.id, ids), *filters)).all()
     by_owner: dict[str, list[Candidate]] = {}
     for sid, n, c, idnat, ej in sites:
         cand = Candidate(sid, n or "", c or "", idnat, ej)
@@ -552,7 +618,7 @@ def _named_boxes(
     # each owner's boxes read once (a legal entity's boxes are shown by each of its sites)
     boxes = conn.execute(
         select(mailbox.c.structure_idnat, mailbox.c.address, mailbox.c.service, mailbox.c.description)
-        .where(mailbox.c.id.in_(SERVICES.owned(conn, by_owner)), published(types), *holds)
+        .where(among(conn, mailbox.c.id, SERVICES.owned(conn, by_owner)), published(types), *holds)
         .limit(2 * BOX_CAP)
     ).all()
     out: dict[int, Candidate] = {}
@@ -563,15 +629,6 @@ def _named_boxes(
                 cand.boxes.append(box)
             out[cand.id] = cand
     return list(out.values())
-
-
-def _first_column(conn: Connection, stmt: Any) -> list[Any]:
-    """The first column of a SELECT's rows, straight from the driver: for thousands of ids,
-    SQLAlchemy's rows cost more than the query."""
-    compiled = stmt.compile(conn)
-    params = compiled.params
-    args = tuple(params[k] for k in compiled.positiontup) if compiled.positiontup is not None else params
-    return [row[0] for row in fetch(conn, str(compiled), args)]
 
 
 def _loose(word: str) -> str:
@@ -586,29 +643,29 @@ def load_boxes(conn: Connection, candidates: Sequence[Candidate], types: Sequenc
     for c in candidates:
         for idnat in owner_idnats(c.idnat, c.finess_ej):
             owners.setdefault(idnat, []).append(c)
-    keys = list(owners)
-    for i in range(0, len(keys), 2000):
-        rows = conn.execute(
-            select(mailbox.c.structure_idnat, mailbox.c.address, mailbox.c.service, mailbox.c.description)
-            .where(mailbox.c.structure_idnat.in_(keys[i : i + 2000]), published(types))
-        ).all()
-        for idnat, address, service, description in rows:
-            box = (address, box_words(address, service, description))
-            for c in owners[idnat]:
-                c.boxes.append(box)
+    if not owners:
+        return
+    rows = conn.execute(
+        select(mailbox.c.structure_idnat, mailbox.c.address, mailbox.c.service, mailbox.c.description)
+        .where(among(conn, mailbox.c.structure_idnat, owners), published(types))
+    ).all()
+    for idnat, address, service, description in rows:
+        box = (address, box_words(address, service, description))
+        for c in owners[idnat]:
+            c.boxes.append(box)
 
 
 def _sizes(conn: Connection, candidates: Sequence[Candidate]) -> None:
     """Each candidate's number of active activities (the (structure, active, person) index alone)."""
     by_id = {c.id: c for c in candidates}
-    ids = list(by_id)
-    for i in range(0, len(ids), 2000):
-        for sid, n in conn.execute(
-            select(activity.c.structure_id, func.count())
-            .where(activity.c.structure_id.in_(ids[i : i + 2000]), activity.c.active == true())
-            .group_by(activity.c.structure_id)
-        ).all():
-            by_id[sid].size = n
+    if not by_id:
+        return
+    for sid, n in conn.execute(
+        select(activity.c.structure_id, func.count())
+        .where(among(conn, activity.c.structure_id, by_id), activity.c.active == true())
+        .group_by(activity.c.structure_id)
+    ).all():
+        by_id[sid].size = n
 
 
 def held(conn: Connection, word: str) -> bool:
@@ -632,13 +689,20 @@ def held(conn: Connection, word: str) -> bool:
 
 def named_together(conn: Connection, near: dict[str, int], others: Sequence[str], checked: int) -> set[str]:
     """The words of `near` (the `checked` most frequent) that some structure's name or city
-    holds with every other word of the box (trigram index, one probe each): corrections of a
-    typed structure name that make the whole box name something."""
+    holds with every other word of the box (trigram index: the structures the other words name,
+    read once when they are few, else one probe per word): corrections of a typed structure name
+    that make the whole box name something."""
     rest = [t for t in terms(others) if t.searchable() is not None]
     if not rest:
         return set()
+    checking = sorted(near, key=lambda w: -near[w])[:checked]
+    if not checking:
+        return set()
+    named = _named(conn, rest, [], NAME_OR_CITY, SIDE_CAP) or []
+    if len(named) <= SIDE_CAP:  # the structures the other words name, all read: each word checked on them
+        return {w for w in checking if any(_in_name(c.name_key, terms([w]), c.city_key) for c in named)}
     out = set()
-    for word in sorted(near, key=lambda w: -near[w])[:checked]:
+    for word in checking:
         query = [*terms([word]), *rest]
         if contains.fts_tables(conn):
             ids = _fts_ids(query)
@@ -688,12 +752,18 @@ def search(
     cap = SIDE_CAP if side else CAP
     filters = _filters(departement, postcode)
     wanted = page * size + 1
-    # 1. Structures named by every term (the name's trigrams alone).
-    named = _named(conn, query, filters, NAME_ONLY, cap)
-    if named is None:
+    # 1. Structures named by every term (in their names alone), read with those of the town the
+    # query names (step 3) when they are not too many: one search of the trigram index.
+    located = _named(conn, query, filters, NAME_OR_CITY, cap)
+    if located is None:
         return None
-    if len(named) > cap:
-        return _big(conn, query, q, words, page, size, filters, types, require_boxes)
+    if len(located) > cap:
+        named = _named(conn, query, filters, NAME_ONLY, cap) or []
+        if len(named) > cap:
+            return _big(conn, query, q, words, page, size, filters, types, require_boxes)
+        located = []  # (more than cap: the town's structures are none in particular)
+    else:
+        named = [c for c in located if _in_name(c.name_key, query)]
     candidates = {c.id: c for c in named}
     ranked = _rank(conn, candidates.values(), q, types, require_boxes, wanted)
     # 2. Terms that may be meant for a box's service ("secretariat cardio jalmont"): the boxes so
@@ -711,8 +781,7 @@ def search(
         ranked = _rank(conn, candidates.values(), q, types, require_boxes, wanted)
     # 3. Structures of the town the query names, when the page is not full yet.
     if len(ranked) < wanted:
-        located = _named(conn, query, filters, NAME_OR_CITY, cap) or []
-        fresh = {c.id: c for c in located if c is not None and c.id not in candidates}
+        fresh = {c.id: c for c in located if c.id not in candidates}
         if fresh:
             candidates.update(fresh)
             ranked = _rank(conn, candidates.values(), q, types, require_boxes, wanted)
@@ -806,7 +875,7 @@ def _big(
             if not chunk:
                 break
             last, read = chunk[-1], read + len(chunk)
-            rows = conn.execute(select(*_COLUMNS).where(structure.c.id.in_(chunk), *conds).order_by(structure.c.id)).all()
+            rows = conn.execute(select(*_COLUMNS).where(among(conn, structure.c.id, chunk), *conds).order_by(structure.c.id)).all()
         else:
             cond = _like_condition(query)
             rows = conn.execute(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from annuaire.store.keys import search_key
 from annuaire.store.schema import mailbox, structure
@@ -204,3 +204,18 @@ def test_a_box_published_after_a_search_is_found_by_the_next(site) -> None:  # t
         second = _hospital(conn, 2, "CLINIQUE DES PINS", "Norval", "Pédiatrie")
     found = structures(site.get("/", q="pediatrie norval").text)
     assert first in found and second in found, found
+
+
+def test_a_structure_moved_after_a_search_is_found_in_its_new_town(site) -> None:  # type: ignore[no-untyped-def]
+    """The names and cities searched with a service word are kept in memory with the boxes'
+    vocabulary, and read again as soon as a structure changes: never a town it has left."""
+    with site.store.write() as conn:
+        moved = _hospital(conn, 1, "CENTRE HOSPITALIER DU PORT", "Norval", "Pédiatrie")
+    words.SERVICES.clear()
+    assert moved in structures(site.get("/", q="pediatrie norval").text)
+    with site.store.write() as conn:
+        conn.execute(update(structure).where(structure.c.tech_id == moved).values(
+            commune_label="Quintel", city_key="quintel", version=2, last_updated="2026-02-01T00:00:00.000000Z",
+        ))
+    assert moved in structures(site.get("/", q="pediatrie quintel").text)
+    assert moved not in structures(site.get("/", q="pediatrie norval").text)
