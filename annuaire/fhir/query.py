@@ -36,7 +36,6 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    union,
 )
 from sqlalchemy.sql.elements import False_
 
@@ -91,9 +90,6 @@ class Sel:
     plain: Any = None  # an equivalent predicate on the cache row, if any
     natural: tuple = ()  # indexes of branches that already yield ids in ascending order
     key: Any = None  # one branch reading a range of this indexed key column: pages follow (key, id)
-
-    def ids(self) -> Any:
-        return self.branches[0] if len(self.branches) == 1 else union(*self.branches)
 
     def expr(self) -> ColumnElement:
         if self.plain is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
 
 from annuaire.errors import DirectoryError
 from annuaire.store import revisions
@@ -232,8 +233,6 @@ def create_store_engine(url: str) -> Engine:
 def connect_args(url: str) -> dict[str, Any]:
     """The connection arguments of a PostgreSQL `url`: `CONNECT_TIMEOUT`, unless the URL sets
     its own (`?connect_timeout=N`, then read by libpq)."""
-    from sqlalchemy.engine import make_url
-
     return {} if "connect_timeout" in make_url(url).query else {"connect_timeout": CONNECT_TIMEOUT}
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import wraps
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -38,3 +39,13 @@ def remembered(key: Hashable, lookup: Callable[[], T]) -> T:
     if key not in memo:
         memo[key] = lookup()
     return memo[key]
+
+
+def per_answer(lookup: Callable[..., T]) -> Callable[..., T]:
+    """`lookup(conn, *keys)` made once per answer for the same keys (`remembered`)."""
+
+    @wraps(lookup)
+    def once(conn: Any, *keys: Hashable) -> T:
+        return remembered((lookup.__qualname__, *keys), lambda: lookup(conn, *keys))
+
+    return once

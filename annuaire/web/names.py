@@ -32,7 +32,7 @@ from sqlalchemy import (
 from annuaire.store.prefix import starts_with
 from annuaire.store.schema import person
 from annuaire.web import plan
-from annuaire.web.memo import remembered
+from annuaire.web.memo import per_answer
 
 CAP = 5000
 BUDGET = 10000
@@ -97,11 +97,8 @@ def _emptied(sizes: dict[tuple[str, str], int], column: str, key: str) -> bool:
     return any(sizes.get((column, " ".join(words[:n]))) == 0 for n in range(1, len(words)))
 
 
+@per_answer
 def _count(conn: Connection, column: str, key: str) -> int:
-    return remembered(("name range", column, key), lambda: _count_range(conn, column, key))
-
-
-def _count_range(conn: Connection, column: str, key: str) -> int:
     col = person.c[column]
     if len(key) <= EXACT_UP_TO:
         query = select(col).where(starts_with(col, key)).limit(EXACT_CAP)

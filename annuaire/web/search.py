@@ -41,7 +41,7 @@ from annuaire.store.schema import activity, mailbox, person, skill, structure
 from annuaire.store.visibility import visible
 from annuaire.web import display, names, plan
 from annuaire.web.interpret import Criteria
-from annuaire.web.memo import remembered
+from annuaire.web.memo import per_answer
 from annuaire.web.sql import Columns, bare
 
 PAGE_SIZE = 20
@@ -533,12 +533,9 @@ def structure_boxes(conn: Connection, idnats: list[str], types: Sequence[str]) -
 # --- lookups the interpretation of the box needs ----------------------------------
 
 
+@per_answer
 def city_label(conn: Connection, key: str) -> str | None:
     """The label of the city whose key is `key` (or of its districts), if any structure is there."""
-    return remembered(("city", key), lambda: _city_label(conn, key))
-
-
-def _city_label(conn: Connection, key: str) -> str | None:
     row = conn.execute(
         select(structure.c.commune_label, structure.c.city_key)
         .where(city_condition(key), structure.c.active == true())
@@ -550,11 +547,8 @@ def _city_label(conn: Connection, key: str) -> str | None:
     return label if row.city_key == key else label.rsplit(" ", 2)[0]
 
 
+@per_answer
 def is_family_name(conn: Connection, key: str) -> bool:
-    return remembered(("family name", key), lambda: _is_family_name(conn, key))
-
-
-def _is_family_name(conn: Connection, key: str) -> bool:
     return conn.execute(
         select(person.c.id).where(person.c.last_name_key == key, person.c.active == true()).limit(1)
     ).first() is not None

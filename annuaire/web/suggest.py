@@ -159,7 +159,7 @@ def absent(conn: Connection, words: Sequence[str], i: int) -> bool:
     if len(word) < MIN_LENGTH or not _WORD.match(word):
         return False
     stems = [word[: -len(e)] for e in ENDINGS if word.endswith(e) and len(word) - len(e) >= MIN_LENGTH]
-    if any(w.startswith(stem) for stem in stems for w in trade_words()):
+    if any(_begins_a_trade_word(stem) for stem in stems):
         return False
     phrases = [" ".join(words[j : i + 1]) for j in range(max(0, i - 2), i)]  # the end of a name of 2 or 3 words
     names = (person.c.last_name_key, person.c.first_name_key)

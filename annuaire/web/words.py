@@ -353,6 +353,14 @@ class _Texts:
         return [self.ids[i] for i in sorted(found)]
 
 
+def _marks(conn: Connection) -> tuple[int, str, int]:
+    """The largest structure id and last change of a structure, the largest mailbox id: three
+    index probes in one statement (each is the last entry of an index)."""
+    largest = [select(func.max(c)).scalar_subquery() for c in (structure.c.id, structure.c.last_updated, mailbox.c.id)]
+    sid, changed, mid = conn.execute(select(*largest)).one()
+    return sid or 0, changed or "", mid or 0
+
+
 class _Vocabulary:
     """Per store: the words of the services and descriptions of the published ORG/APP boxes, and
     the structures that show such boxes (their site's or their legal entity's, in whatever state:
@@ -380,11 +388,7 @@ class _Vocabulary:
 
     def _boxes(self, conn: Connection) -> _Boxes:
         key = conn.engine.url.render_as_string()
-        marks = remembered(("largest ids", key), lambda: (
-            conn.execute(select(func.max(structure.c.id))).scalar() or 0,
-            conn.execute(select(func.max(structure.c.last_updated))).scalar() or "",
-            conn.execute(select(func.max(mailbox.c.id))).scalar() or 0,
-        ))
+        marks = remembered(("largest ids", key), lambda: _marks(conn))
         now = time.monotonic()
         with self._lock:
             hit = self._values.get(key)
@@ -668,20 +672,21 @@ def _sizes(conn: Connection, candidates: Sequence[Candidate]) -> None:
         by_id[sid].size = n
 
 
+def _one_named(conn: Connection, query: Sequence[Term]) -> ColumnElement[bool] | None:
+    """A condition on `structure` that some structure whose name or city holds every term meets
+    (the trigram index: on SQLite its first match only); None when no term narrows."""
+    if contains.fts_tables(conn):
+        ids = _fts_ids(query)
+        return None if ids is None else structure.c.id.in_(ids.limit(1))
+    return _like_condition(query)
+
+
 def held(conn: Connection, word: str) -> bool:
     """Does some structure's name or city, or some box's local part, hold `word`, even inside
     a word (trigram indexes)?"""
-    query = terms([word])
-    if contains.fts_tables(conn):
-        ids = _fts_ids(query)
-        if ids is None:
-            return True
-        in_names: ColumnElement[bool] = structure.c.id.in_(ids.limit(1))
-    else:
-        cond = _like_condition(query)
-        if cond is None:
-            return True
-        in_names = cond
+    in_names = _one_named(conn, terms([word]))
+    if in_names is None:
+        return True
     named = exists(select(structure.c.id).where(in_names))
     boxed = exists(select(mailbox.c.id).where(_in_local_part(conn, [word])))
     return any(conn.execute(select(named, boxed)).one())
@@ -703,14 +708,8 @@ def named_together(conn: Connection, near: dict[str, int], others: Sequence[str]
         return {w for w in checking if any(_in_name(c.name_key, terms([w]), c.city_key) for c in named)}
     out = set()
     for word in checking:
-        query = [*terms([word]), *rest]
-        if contains.fts_tables(conn):
-            ids = _fts_ids(query)
-            stmt = select(structure.c.id).where(structure.c.id.in_(ids.limit(1))) if ids is not None else None
-        else:
-            cond = _like_condition(query)
-            stmt = select(structure.c.id).where(cond).limit(1) if cond is not None else None
-        if stmt is not None and conn.execute(stmt).first() is not None:
+        cond = _one_named(conn, [*terms([word]), *rest])
+        if cond is not None and conn.execute(select(structure.c.id).where(cond).limit(1)).first() is not None:
             out.add(word)
     return out
 
