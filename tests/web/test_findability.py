@@ -219,3 +219,24 @@ def test_a_structure_moved_after_a_search_is_found_in_its_new_town(site) -> None
         ))
     assert moved in structures(site.get("/", q="pediatrie quintel").text)
     assert moved not in structures(site.get("/", q="pediatrie norval").text)
+
+
+def test_the_structures_showing_boxes_are_named_in_memory_as_the_trigram_index_names_them(site) -> None:  # type: ignore[no-untyped-def]
+    """Service + town questions search the names and cities of the structures showing ORG/APP
+    boxes in memory (`words.SERVICES.named`): the same structures as the trigram index finds,
+    for whole words, pieces inside words, several terms, a structure showing no box left out."""
+    with site.store.write() as conn:
+        _hospital(conn, 1, "CENTRE HOSPITALIER DU PORT", "Norval", "Pédiatrie")
+        _hospital(conn, 2, "CLINIQUE DES PINS", "Norval", "Cardiologie")
+        _hospital(conn, 3, "CLINIQUE DU PORT", "Quintel", "Radiologie")
+        _hospital(conn, 4, "CENTRE HOSPITALIER DE NORVAL", "Quintel", "")
+    words.SERVICES.clear()
+    with site.store.read() as conn:
+        showing = words.SERVICES._boxes(conn).showing
+        for question in (["norval"], ["orva"], ["port"], ["hospit", "norval"], ["clinique", "quintel"],
+                         ["pins", "port"], ["exempleville"], ["nulle", "part"]):
+            query = words.terms(question)
+            in_memory = words.SERVICES.named(conn, query)
+            indexed = words._named(conn, query, [], words.NAME_OR_CITY) or []
+            assert in_memory is not None, question
+            assert sorted(in_memory) == sorted(c.id for c in indexed if c.id in showing), question
