@@ -88,7 +88,7 @@ from annuaire.fhir.tables import (
     fhir_token,
 )
 from annuaire.gcpause import gc_paused
-from annuaire.store import Store, open_store
+from annuaire.store import Store, open_store, sqlitedriver
 from annuaire.store.bulkload import loading_empty
 from annuaire.store.clock import utc_now
 from annuaire.store.diff import bulk_inserts
@@ -212,10 +212,8 @@ def snapshot(store: Store, path: Path) -> None:
     renderer's queries use, so that `INSERT INTO t SELECT * FROM store.t` is SQLite's
     transfer optimisation: rows and index entries copied as stored, nothing decoded or
     sorted (national: ~2 GB in ~N s)."""
-    import sqlite3
-
     database = store.engine.url.database
-    db = sqlite3.connect(path, isolation_level=None)
+    db = sqlitedriver.connect(str(path), isolation_level=None)
     try:
         db.execute("PRAGMA journal_mode=OFF")  # (a scratch file: thrown away if anything fails)
         db.execute("PRAGMA synchronous=OFF")

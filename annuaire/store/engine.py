@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from annuaire.errors import DirectoryError
 from annuaire.store import revisions
+from annuaire.store.sqlitedriver import MMAP_BYTES, driver
 from annuaire.store.url import default_url, normalise_url
 
 BUSY_TIMEOUT_MS = 60_000
@@ -171,7 +171,7 @@ class Store:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
+    engine = create_engine(url, module=driver, connect_args={"check_same_thread": False, "timeout": 60})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:
@@ -183,6 +183,7 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA cache_size=-200000")
+        cur.execute(f"PRAGMA mmap_size={MMAP_BYTES}")  # (annuaire.store.sqlitedriver)
         cur.execute("PRAGMA temp_store=MEMORY")
         # Helper threads for SQLite's sorter: index builds of a national import use both cores.
         cur.execute(f"PRAGMA threads={min(4, os.cpu_count() or 1)}")
@@ -206,7 +207,7 @@ def _journal_mode(conn: Connection, mode: str, *, wait: bool = True) -> bool:
         raw.execute("PRAGMA busy_timeout=0")
     try:
         return raw.execute(f"PRAGMA journal_mode={mode}").fetchone()[0] == mode
-    except sqlite3.OperationalError:  # "database is locked": in use elsewhere
+    except driver.OperationalError:  # "database is locked": in use elsewhere
         return False
     finally:
         raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from annuaire.errors import Conflict, DirectoryError, InvalidInput, NotFound
-from annuaire.store import revisions
+from annuaire.store import revisions, sqlitedriver
 from annuaire.store.engine import Store, _safe, open_store
 from annuaire.store.url import default_url, normalise_url
 
@@ -65,12 +65,11 @@ def _sqlite_state(path: Path) -> revisions.SchemaState | None:
     """The state of an SQLite file read through a read-only connection: a file that is not a
     store is left exactly as it was (the store's engine would switch it to WAL). None when
     SQLite cannot open it read-only (the store's engine then reads it)."""
-    import sqlite3
     from urllib.parse import quote
 
     from sqlalchemy import create_engine
 
-    engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True))
+    engine = create_engine("sqlite://", creator=lambda: sqlitedriver.connect(f"file:{quote(str(path))}?mode=ro", uri=True))
     try:
         with engine.connect() as conn:
             return revisions.state(conn)
