@@ -68,3 +68,28 @@ def test_text_lines_quote_what_needs_it() -> None:
                                 "base": "o=annuaire-sante,c=fr", "filter": '(cn=a "b")', "entries": 3, "dn": ""})
     assert line == 'T ldap client=192.0.2.1 op=search base="o=annuaire-sante,c=fr" filter="(cn=a \\"b\\")" ' \
                    'entries=3 dn=""'
+
+
+def test_a_burst_of_lines_goes_out_in_a_few_writes() -> None:
+    """A busy server's lines are gathered: not one write (one writer wake-up) per request."""
+
+    class Counting:
+        def __init__(self) -> None:
+            self.writes: list[str] = []
+
+        def write(self, text: str) -> None:
+            self.writes.append(text)
+
+        def flush(self) -> None:
+            pass
+
+    stream = Counting()
+    writer = LineWriter(stream, lambda n: f"{n} dropped")  # type: ignore[arg-type]  # a stream without a descriptor
+    for i in range(100):  # a request every millisecond, for a tenth of a second
+        writer.put(f"line {i}")
+        time.sleep(0.001)
+    deadline = time.monotonic() + 5
+    while "".join(stream.writes).count("\n") < 100 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "".join(stream.writes).splitlines() == [f"line {i}" for i in range(100)]
+    assert len(stream.writes) <= 10
