@@ -8,11 +8,13 @@ thousands of placeholders to compile.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import orjson
 from sqlalchemy import ColumnElement, Connection, String, bindparam, func, literal_column, select
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 BATCH = 100_000
 LONG_ARRAY = 1_000  # PostgreSQL: from this many values on, join with the array instead of `= ANY`
@@ -75,3 +77,37 @@ def among(conn: Connection, col: Any, values: Iterable[Any]) -> ColumnElement[bo
         return col.in_(values)
     array = bindparam("values", orjson.dumps(values).decode(), type_=String, unique=True)
     return col.in_(select(literal_column("value")).select_from(func.json_each(array)))
+
+
+_PREPARED: dict[tuple[str, str], tuple[str, tuple[str, ...], dict[str, Any], bool]] = {}
+
+
+def prepared(conn: Connection, key: str, build: Callable[[], ClauseElement], values: Mapping[str, Any]) -> list[tuple]:
+    """All rows (plain tuples) of `build()`, a statement whose run-time values are `bindparam(name)`s
+    given in `values`, and whose shape `key` names (everything `build` varies on): compiled once per
+    engine, then run on the driver's cursor (`fetch`) in the connection's transaction. A lookup
+    made through `Connection.execute` costs more in SQLAlchemy (the statement built, its cache key,
+    the execution context, Row objects) than the engine spends answering it. Any other value in
+    `build()` (a LIMIT) is kept as compiled the first time: what varies must be a placeholder."""
+    slot = (conn.dialect.name, key)
+    shape = _PREPARED.get(slot)
+    if shape is None:
+        shape = _PREPARED[slot] = _prepare(conn, build())
+    sql, names, constants, positional = shape
+    if not conn.in_transaction():
+        conn.begin()  # (as `Connection.execute` would: the statements of a page read one snapshot)
+    given = [values[n] if n in values else constants[n] for n in names]
+    params: Any = tuple(given) if positional else dict(zip(names, given, strict=True))  # (named: PostgreSQL's)
+    return fetch(conn, sql, params)
+
+
+def _prepare(conn: Connection, stmt: ClauseElement) -> tuple[str, tuple[str, ...], dict[str, Any], bool]:
+    """The SQL of a statement, its placeholders' names in order, the values it holds itself
+    (a LIMIT), and whether its placeholders are positional."""
+    compiled = cast(SQLCompiler, stmt.compile(dialect=conn.dialect))
+    if compiled._bind_processors or compiled.post_compile_params or compiled.literal_execute_params:
+        raise ValueError("prepared: a value the driver cannot take as is (a list to expand, a type to convert)")
+    constants = dict(compiled.construct_params(_check=False))
+    if compiled.positiontup is not None:
+        return compiled.string, tuple(compiled.positiontup), constants, True
+    return compiled.string, tuple(constants), constants, False

@@ -29,7 +29,7 @@ from sqlalchemy import Connection, select
 from annuaire.store.keys import search_key
 from annuaire.store.schema import person, structure
 from annuaire.web import identifiers, memo, search, suggest, words
-from annuaire.web.interpret import Criteria, interpret, with_filters
+from annuaire.web.interpret import MAX_CITY_WORDS, Criteria, interpret, with_filters
 from annuaire.web.params import SearchParams
 from annuaire.web.vocab import departement_code, vocabulary
 
@@ -171,6 +171,8 @@ def detail_url(kind: str, key: str) -> str:
 
 def run(conn: Connection, params: SearchParams, as_name: bool) -> Answer:
     """One reading of the box and its results."""
+    if not as_name and "@" not in params.q:
+        search.read_cities(conn, _phrases(params.q))  # the cities `interpret` may ask, at once
     box = interpret(
         params.q,
         city=lambda key: search.city_label(conn, key),
@@ -212,6 +214,13 @@ def run(conn: Connection, params: SearchParams, as_name: bool) -> Answer:
         if out.structures.items:
             out.people = None
     return out
+
+
+def _phrases(text: str) -> list[str]:
+    """The runs of words of the box that may name a city (`interpret` asks about some of them)."""
+    words = search_key(text).split()
+    runs = (" ".join(words[i : i + n]) for n in range(1, MAX_CITY_WORDS + 1) for i in range(len(words) - n + 1))
+    return [run for run in runs if not run.replace(" ", "").isdigit()]
 
 
 def structures_page(

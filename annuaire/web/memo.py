@@ -10,7 +10,7 @@ reads the store as it is then.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import wraps
@@ -49,3 +49,16 @@ def per_answer(lookup: Callable[..., T]) -> Callable[..., T]:
         return remembered((lookup.__qualname__, *keys), lambda: lookup(conn, *keys))
 
     return once
+
+
+def prefetch(lookup: Callable[..., Any], keys: Iterable[Hashable], read: Callable[[list], Mapping[Any, Any]]) -> None:
+    """Inside `answering()`: what a `per_answer` lookup of one key gives for each of these keys, read
+    at once (`read(keys not remembered yet)` -> each one's value) where the lookups would each run
+    a statement; outside, nothing (every lookup goes to the store)."""
+    memo = _memo.get()
+    if memo is None:
+        return
+    missing = [k for k in dict.fromkeys(keys) if (lookup.__qualname__, k) not in memo]
+    if missing:
+        for key, value in read(missing).items():
+            memo[(lookup.__qualname__, key)] = value

@@ -31,8 +31,10 @@ from sqlalchemy import (
 
 from annuaire.store.prefix import starts_with
 from annuaire.store.schema import person
+from annuaire.store.select import prepared
 from annuaire.web import plan
 from annuaire.web.memo import per_answer
+from annuaire.web.sql import placeholder
 
 CAP = 5000
 BUDGET = 10000
@@ -103,8 +105,12 @@ def _count(conn: Connection, column: str, key: str) -> int:
     if len(key) <= EXACT_UP_TO:
         query = select(col).where(starts_with(col, key)).limit(EXACT_CAP)
         return plan.COUNTS.get(conn, ("name-range", column, key), query)
-    inner = select(col).where(starts_with(col, key)).limit(CAP).subquery()
-    return conn.execute(select(func.count()).select_from(inner)).scalar_one()
+
+    def build() -> Select:
+        inner = select(col).where(starts_with(col, placeholder("key"))).limit(CAP).subquery()
+        return select(func.count()).select_from(inner)
+
+    return int(prepared(conn, f"name range size {column}", build, {"key": key})[0][0])
 
 
 def condition(found: Sequence[Reading], ix: Any, walked: bool = False) -> ColumnElement[bool]:

@@ -13,13 +13,14 @@ exists) so that no search ever counts millions of rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Connection,
     Select,
     and_,
@@ -28,21 +29,24 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     or_,
     select,
     true,
     union,
+    union_all,
 )
 
 from annuaire.errors import InvalidInput
 from annuaire.store import contains
 from annuaire.store.prefix import starts_with
 from annuaire.store.schema import activity, mailbox, person, skill, structure
+from annuaire.store.select import prepared
 from annuaire.store.visibility import visible
-from annuaire.web import display, names, plan
+from annuaire.web import display, memo, names, plan
 from annuaire.web.interpret import Criteria
 from annuaire.web.memo import per_answer
-from annuaire.web.sql import Columns, bare
+from annuaire.web.sql import Columns, bare, placeholder
 
 PAGE_SIZE = 20
 MAX_PAGE = 50  # deeper than 1,000 results: refine the search instead
@@ -536,19 +540,46 @@ def structure_boxes(conn: Connection, idnats: list[str], types: Sequence[str]) -
 @per_answer
 def city_label(conn: Connection, key: str) -> str | None:
     """The label of the city whose key is `key` (or of its districts), if any structure is there."""
-    row = conn.execute(
-        select(structure.c.commune_label, structure.c.city_key)
-        .where(city_condition(key), structure.c.active == true())
+    return _city_labels(conn, [key])[key]
+
+
+def read_cities(conn: Connection, keys: Iterable[str]) -> None:
+    """`city_label` of each key read at once (a statement per CITIES_AT_ONCE keys) for the lookups
+    of this answer to find (`memo.prefetch`)."""
+    memo.prefetch(city_label, keys, lambda missing: _city_labels(conn, missing))
+
+
+CITIES_AT_ONCE = 16
+
+
+def _city_labels(conn: Connection, keys: list[str]) -> dict[str, str | None]:
+    out: dict[str, str | None] = dict.fromkeys(keys)
+    for start in range(0, len(keys), CITIES_AT_ONCE):
+        chunk = keys[start : start + CITIES_AT_ONCE]
+        values = {f"k{i}": key for i, key in enumerate(chunk)}
+        for i, label, city in prepared(conn, f"city labels {len(chunk)}", partial(_cities, len(chunk)), values):
+            key = chunk[i]
+            label = label or key
+            out[key] = label if city == key else label.rsplit(" ", 2)[0]
+    return out
+
+
+def _cities(n: int) -> CompoundSelect:
+    """A structure of each of n cities (or of their districts), if any: `k0`… given when it runs."""
+    firsts = [
+        select(literal_column(str(i)).label("i"), structure.c.commune_label, structure.c.city_key)
+        .where(city_condition(placeholder(f"k{i}")), structure.c.active == true())
         .limit(1)
-    ).first()
-    if row is None:
-        return None
-    label = row.commune_label or key
-    return label if row.city_key == key else label.rsplit(" ", 2)[0]
+        .subquery()
+        for i in range(n)
+    ]
+    return union_all(*(select(first) for first in firsts))
 
 
 @per_answer
 def is_family_name(conn: Connection, key: str) -> bool:
-    return conn.execute(
-        select(person.c.id).where(person.c.last_name_key == key, person.c.active == true()).limit(1)
-    ).first() is not None
+    return bool(prepared(conn, "family name", _family_name, {"key": key}))
+
+
+def _family_name() -> Select:
+    return select(person.c.id).where(person.c.last_name_key == placeholder("key"), person.c.active == true()).limit(1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, String, bindparam
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
@@ -34,3 +34,9 @@ class Columns:
         if not self.steer:
             return col
         return UnaryExpression(col, operator=custom_op("+"), type_=col.type)
+
+
+def placeholder(name: str) -> Any:
+    """A text value given when a statement compiled once runs (`annuaire.store.select.prepared`),
+    where the code building it takes a str (`starts_with`, `city_condition`)."""
+    return bindparam(name, type_=String)

@@ -30,15 +30,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, exists, or_, select
+from sqlalchemy import Connection, Select, exists, or_, select
 
 from annuaire.store import contains
 from annuaire.store.keys import search_key
 from annuaire.store.prefix import starts_with
 from annuaire.store.schema import person, structure
-from annuaire.store.select import select_in
+from annuaire.store.select import prepared, select_in
 from annuaire.web import words as structure_words
 from annuaire.web.memo import remembered
+from annuaire.web.sql import placeholder
 from annuaire.web.vocab import DERIVATIONS, ENDINGS, SYNONYMS, departement_code, vocabulary
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
@@ -138,16 +139,20 @@ def known(conn: Connection, word: str, services: list[str]) -> bool:
         return True
     if structure_words.is_service_word(services, word):
         return True
-    for col in (person.c.last_name_key, person.c.first_name_key, structure.c.city_key):
-        if conn.execute(select(col).where(starts_with(col, word)).limit(1)).first() is not None:
-            return True
+    if _begins(conn, [(col, word) for col in (person.c.last_name_key, person.c.first_name_key, structure.c.city_key)]):
+        return True
     return _in_structure_names(conn, word)
 
 
 def _begins(conn: Connection, prefixes: Sequence[tuple[Any, str]]) -> bool:
     """Does some value of a column begin with its prefix? (One statement, a b-tree probe each.)"""
-    probes = [exists(select(col).where(starts_with(col, prefix))) for col, prefix in prefixes]
-    return any(conn.execute(select(*probes)).one())
+    columns = [col for col, _ in prefixes]
+
+    def build() -> Select:
+        return select(*(exists(select(col).where(starts_with(col, placeholder(f"p{i}")))) for i, col in enumerate(columns)))
+
+    shape = "begins " + " ".join(str(col) for col in columns)
+    return any(prepared(conn, shape, build, {f"p{i}": prefix for i, (_, prefix) in enumerate(prefixes)})[0])
 
 
 def absent(conn: Connection, words: Sequence[str], i: int) -> bool:
@@ -173,15 +178,22 @@ def _in_structure_names(conn: Connection, word: str) -> bool:
     pattern = re.compile(r"(?:^| )" + re.escape(word))
     if contains.fts_tables(conn):
         columns = " ".join(structure_words.NAME_OR_CITY)
-        ids = contains.fts_rowids("structure.name_key", f'{{{columns}}} : "{word}"').limit(50)
-        rows = conn.execute(select(structure.c.name_key, structure.c.city_key).where(structure.c.id.in_(ids))).all()
+        rows = prepared(conn, "structure names holding (fts)", _holding_fts, {"match": f'{{{columns}}} : "{word}"'})
     else:
-        rows = conn.execute(
-            select(structure.c.name_key, structure.c.city_key)
-            .where(structure.c.name_key.like(f"%{word}%") | structure.c.city_key.like(f"%{word}%"))
-            .limit(50)
-        ).all()
+        rows = prepared(conn, "structure names holding (like)", _holding_like, {"inside": f"%{word}%"})
     return any(pattern.search(n or "") or pattern.search(c or "") for n, c in rows)
+
+
+def _holding_fts() -> Select:
+    ids = contains.fts_rowids("structure.name_key", "").limit(50)  # (the match given when it runs)
+    return select(structure.c.name_key, structure.c.city_key).where(structure.c.id.in_(ids))
+
+
+def _holding_like() -> Select:
+    inside = placeholder("inside")
+    return select(structure.c.name_key, structure.c.city_key).where(
+        structure.c.name_key.like(inside) | structure.c.city_key.like(inside)
+    ).limit(50)
 
 
 def _probe(conn: Connection, column: Any, values: Sequence[str]) -> dict[str, int]:
@@ -210,13 +222,10 @@ def _structure_words(conn: Connection, word: str, limit: int) -> dict[str, int]:
     far: set[str] = set()  # words already compared and too far ("centre" comes in many names)
     for piece in sorted(pieces):
         if contains.fts_tables(conn):
-            ids = contains.fts_rowids("structure.name_key", f'{{name_key}} : "{piece}"').limit(SAMPLE)
-            names = conn.execute(select(structure.c.name_key).where(structure.c.id.in_(ids))).scalars().all()
+            rows = prepared(conn, "structure names sampled (fts)", _sample_fts, {"match": f'{{name_key}} : "{piece}"'})
         else:
-            names = conn.execute(
-                select(structure.c.name_key).where(structure.c.name_key.like(f"%{piece}%")).limit(SAMPLE)
-            ).scalars().all()
-        for name in names:
+            rows = prepared(conn, "structure names sampled (like)", _sample_like, {"inside": f"%{piece}%"})
+        for (name,) in rows:
             for w in set((name or "").split()):
                 if w in out:
                     out[w] += 1
@@ -228,6 +237,15 @@ def _structure_words(conn: Connection, word: str, limit: int) -> dict[str, int]:
     return out
 
 
+def _sample_fts() -> Select:
+    ids = contains.fts_rowids("structure.name_key", "").limit(SAMPLE)  # (the match given when it runs)
+    return select(structure.c.name_key).where(structure.c.id.in_(ids))
+
+
+def _sample_like() -> Select:
+    return select(structure.c.name_key).where(structure.c.name_key.like(placeholder("inside"))).limit(SAMPLE)
+
+
 def _together(conn: Connection, column: Any, found: dict[str, int], others: Sequence[str]) -> set[str]:
     """The names of `found` that somebody bears with another word of the box as the other name
     ("isabelle lamolex": Isabelle Lamoleix exists, Isabelle Lamolel does not): one index probe
@@ -235,12 +253,19 @@ def _together(conn: Connection, column: Any, found: dict[str, int], others: Sequ
     if not others or not found:
         return set()
     other = person.c.first_name_key if column is person.c.last_name_key else person.c.last_name_key
-    out = set()
-    for value in sorted(found, key=lambda v: -found[v])[:TOGETHER_CHECKED]:
-        query = select(person.c.id).where(column == value, or_(*(starts_with(other, w) for w in others))).limit(1)
-        if conn.execute(query).first() is not None:
-            out.add(value)
-    return out
+    checked = sorted(found, key=lambda v: -found[v])[:TOGETHER_CHECKED]
+
+    def build() -> Select:
+        return select(*(
+            exists(select(person.c.id).where(column == placeholder(f"v{i}"), or_(*(
+                starts_with(other, placeholder(f"w{j}")) for j in range(len(others))
+            ))))
+            for i in range(len(checked))
+        ))
+
+    values = {**{f"v{i}": v for i, v in enumerate(checked)}, **{f"w{j}": w for j, w in enumerate(others)}}
+    borne = prepared(conn, f"together {column} {len(checked)} {len(others)}", build, values)[0]
+    return {value for value, yes in zip(checked, borne, strict=True) if yes}
 
 
 def candidates(conn: Connection, words: Sequence[str], i: int, services: list[str]) -> list[Correction]:

@@ -59,6 +59,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     and_,
     exists,
     func,
@@ -71,7 +72,7 @@ from sqlalchemy import (
 from annuaire.store import contains
 from annuaire.store.keys import prefix_upper_bound, search_key
 from annuaire.store.schema import activity, mailbox, structure
-from annuaire.store.select import among
+from annuaire.store.select import among, prepared
 from annuaire.web.memo import remembered
 from annuaire.web.search import (
     STRUCTURE_BOX_TYPES,
@@ -79,6 +80,7 @@ from annuaire.web.search import (
     owner_idnats,
     published,
 )
+from annuaire.web.sql import placeholder
 
 CAP = 3000  # candidate structures ranked in Python; beyond, the query names nothing in particular
 WALK_CHUNK = 500
@@ -356,8 +358,10 @@ class _Texts:
 def _marks(conn: Connection) -> tuple[int, str, int]:
     """The largest structure id and last change of a structure, the largest mailbox id: three
     index probes in one statement (each is the last entry of an index)."""
-    largest = [select(func.max(c)).scalar_subquery() for c in (structure.c.id, structure.c.last_updated, mailbox.c.id)]
-    sid, changed, mid = conn.execute(select(*largest)).one()
+    def build() -> Select:
+        return select(*(select(func.max(c)).scalar_subquery() for c in (structure.c.id, structure.c.last_updated, mailbox.c.id)))
+
+    sid, changed, mid = prepared(conn, "largest ids", build, {})[0]
     return sid or 0, changed or "", mid or 0
 
 
@@ -523,12 +527,14 @@ def _named(
     More than `cap` of them: an empty `_TooMany` (its length is cap + 1), their rows unread.
     """
     if contains.fts_tables(conn):
-        fts = _fts_ids(query, where)
-        if fts is None:
+        match = _fts_match(query, where)
+        if match is None:
             return None
-        ids = list(conn.execute(fts.limit(cap + 1)).scalars())
+        ids = [r[0] for r in prepared(conn, f"structures holding ({cap})", lambda: _holding(cap), {"match": match})]
         if len(ids) > cap:
             return _TooMany([None] * (cap + 1))
+        if not ids:
+            return []
         stmt = select(*_COLUMNS).where(among(conn, structure.c.id, ids), *filters)
     else:
         cond = _like_condition(query, where)
@@ -539,6 +545,11 @@ def _named(
     if len(rows) > cap:
         return _TooMany([None] * (cap + 1))
     return [Candidate(i, n or "", c or "", idnat, ej) for i, n, c, idnat, ej in rows]
+
+
+def _holding(cap: int) -> Select:
+    """SQLite: the first cap + 1 structure ids the trigram index finds for a match given when it runs."""
+    return contains.fts_rowids("structure.name_key", "").limit(cap + 1)
 
 
 def _box_owners(
@@ -684,12 +695,30 @@ def _one_named(conn: Connection, query: Sequence[Term]) -> ColumnElement[bool] |
 def held(conn: Connection, word: str) -> bool:
     """Does some structure's name or city, or some box's local part, hold `word`, even inside
     a word (trigram indexes)?"""
-    in_names = _one_named(conn, terms([word]))
-    if in_names is None:
+    query = terms([word])
+    if query[0].searchable() is None:
         return True
-    named = exists(select(structure.c.id).where(in_names))
-    boxed = exists(select(mailbox.c.id).where(_in_local_part(conn, [word])))
-    return any(conn.execute(select(named, boxed)).one())
+    if len(query[0].alternatives) > 1:  # an abbreviation ("chu"): its words spelled out too
+        named = exists(select(structure.c.id).where(_one_named(conn, query)))  # type: ignore[arg-type]  # (searchable: not None)
+        boxed = exists(select(mailbox.c.id).where(_in_local_part(conn, [word])))
+        return any(conn.execute(select(named, boxed)).one())
+    if contains.fts_tables(conn):
+        # one match for both trigram tables: the word in any column of each (a structure's name or city)
+        return any(prepared(conn, "held (fts)", _held_fts, {"match": f'"{word}"'})[0])
+    return any(prepared(conn, "held (like)", _held_like, {"inside": f"%{word}%"})[0])
+
+
+def _held_fts() -> Select:
+    named = structure.c.id.in_(contains.fts_rowids("structure.name_key", "").limit(1))
+    boxed = mailbox.c.id.in_(contains.fts_rowids("mailbox.address", ""))
+    return select(exists(select(structure.c.id).where(named)), exists(select(mailbox.c.id).where(boxed)))
+
+
+def _held_like() -> Select:
+    inside = placeholder("inside")
+    named = or_(*(structure.c[col].like(inside) for col in NAME_OR_CITY))
+    boxed = func.split_part(mailbox.c.address, "@", 1).like(inside)
+    return select(exists(select(structure.c.id).where(named)), exists(select(mailbox.c.id).where(boxed)))
 
 
 def named_together(conn: Connection, near: dict[str, int], others: Sequence[str], checked: int) -> set[str]:

@@ -193,6 +193,25 @@ def test_a_word_held_nowhere_has_its_corrections_searched_first(site) -> None:  
     assert "Aucun résultat pour « anne tesniol verotoz »" in read(html).text
 
 
+def test_a_typo_in_a_family_name_is_corrected_to_the_one_borne_with_the_first_name(site) -> None:  # type: ignore[no-untyped-def]
+    """"helene duponr": DUPOND and DUPONT are both one letter away and borne once each (DUPOND
+    sorts first), but only DUPONT is borne by a Hélène: it is the first correction, its
+    page is shown; a city typed with it is read from the store in the same answer."""
+    from annuaire.web import memo, search, suggest
+
+    helene = world.PEOPLE[1][0]
+    with site.store.read() as conn:
+        assert suggest.corrections(conn, "helene duponr")[:2] == ["helene dupont", "helene dupond"]
+        with memo.answering():
+            search.read_cities(conn, ["lyon", "laval", "nulle part"])
+            assert [search.city_label(conn, k) for k in ("lyon", "laval", "nulle part")] == ["Lyon", "Laval", None]
+    html = site.get("/", q="helene duponr").text
+    assert people(html)[0] == helene
+    assert "Résultats pour « helene dupont »" in read(html).text
+    html = site.get("/", q="helene duponr lyon").text
+    assert people(html) == [helene]
+
+
 def test_a_box_published_after_a_search_is_found_by_the_next(site) -> None:  # type: ignore[no-untyped-def]
     """The structures showing ORG/APP boxes are read with the boxes' vocabulary (once an hour),
     and again as soon as a structure or a box is added: a new clinic's box is found at once."""
