@@ -527,10 +527,13 @@ def _named(
     More than `cap` of them: an empty `_TooMany` (its length is cap + 1), their rows unread.
     """
     if contains.fts_tables(conn):
-        match = _fts_match(query, where)
+        indexed, common = _split_common(conn, query)
+        match = _fts_match(indexed, where)
         if match is None:
             return None
-        ids = [r[0] for r in prepared(conn, f"structures holding ({cap})", lambda: _holding(cap), {"match": match})]
+        values = {"match": match, **{f"c{i}": f"%{w}%" for i, w in enumerate(common)}}
+        shape = f"structures holding ({cap}) {where} {len(common)} common"
+        ids = [r[0] for r in prepared(conn, shape, lambda: _holding(cap, where, len(common)), values)]
         if len(ids) > cap:
             return _TooMany([None] * (cap + 1))
         if not ids:
@@ -547,9 +550,54 @@ def _named(
     return [Candidate(i, n or "", c or "", idnat, ej) for i, n, c, idnat, ej in rows]
 
 
-def _holding(cap: int) -> Select:
-    """SQLite: the first cap + 1 structure ids the trigram index finds for a match given when it runs."""
-    return contains.fts_rowids("structure.name_key", "").limit(cap + 1)
+def _holding(cap: int, where: tuple[str, ...], common: int) -> Select:
+    """SQLite: the first cap + 1 structure ids the trigram index finds for a match given when it
+    runs, whose `where` columns also hold the `common` words `c0`… (LIKE patterns, checked on the
+    rows the index found)."""
+    ids = contains.fts_rowids("structure.name_key", "")
+    if not common:
+        return ids.limit(cap + 1)
+    held = [or_(*(structure.c[col].like(placeholder(f"c{i}")) for col in where)) for i in range(common)]
+    return select(structure.c.id).where(structure.c.id.in_(ids), *held).limit(cap + 1)
+
+
+COMMON = 2000  # a word in more structure names or cities than this is checked on the rows, not in the index
+_FREQUENCIES: dict[str, tuple[int, float]] = {}  # word -> (structures holding it, up to COMMON; when counted)
+FREQUENCY_SECONDS = 3600.0
+
+
+def _split_common(conn: Connection, query: Sequence[Term]) -> tuple[list[Term], list[str]]:
+    """(terms the trigram index searches, words checked on the rows it finds). The index intersects
+    the lists of every trigram of every word: a word in tens of thousands of names ("cabinet",
+    "infirmier") costs it ~10 ms, against ~0.3 ms to check it on the few hundred rows the other
+    words find. Plain words only (an abbreviation's alternatives stay in the index), and never
+    every term: the index must narrow."""
+    if len(query) < 2:
+        return list(query), []
+    plain = [t for t in query if t.alternatives == ((t.word,),) and len(t.word) >= MIN_TRIGRAM]
+    common = [t for t in plain if _frequency(conn, t.word) >= COMMON]
+    rest = [t for t in query if t not in common]
+    if not common or all(t.searchable() is None for t in rest):
+        return list(query), []
+    return rest, [t.word for t in common]
+
+
+def _frequency(conn: Connection, word: str) -> int:
+    """How many structures' names or cities hold `word` (up to COMMON): counted once an hour per
+    process; a plan choice only, the answer does not depend on it."""
+    now = time.monotonic()
+    known = _FREQUENCIES.get(word)
+    if known is None or now - known[1] > FREQUENCY_SECONDS:
+        if len(_FREQUENCIES) > 50_000:
+            _FREQUENCIES.clear()
+        columns = " ".join(NAME_OR_CITY)
+        count = prepared(conn, "structures holding a word", _counting, {"match": f'{{{columns}}} : "{word}"'})[0][0]
+        known = _FREQUENCIES[word] = (int(count), now)
+    return known[0]
+
+
+def _counting() -> Select:
+    return select(func.count()).select_from(contains.fts_rowids("structure.name_key", "").limit(COMMON).subquery())
 
 
 def _box_owners(

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import insert, update
 
+from annuaire.store import contains
 from annuaire.store.keys import search_key
 from annuaire.store.schema import mailbox, structure
 from annuaire.web import words
@@ -259,3 +261,30 @@ def test_the_structures_showing_boxes_are_named_in_memory_as_the_trigram_index_n
             indexed = words._named(conn, query, [], words.NAME_OR_CITY) or []
             assert in_memory is not None, question
             assert sorted(in_memory) == sorted(c.id for c in indexed if c.id in showing), question
+
+
+# typed -> found by name or city, found by name only
+COMMON_CASES = {"cabinet parc": (True, True), "cabinet parc laval": (True, False), "cabinet bordeaux": (True, False),
+                "cabinet lyon": (False, False), "cabinet exempleville": (False, False)}
+
+
+@pytest.mark.parametrize("typed", list(COMMON_CASES))
+@pytest.mark.parametrize("where", [words.NAME_OR_CITY, words.NAME_ONLY])
+def test_words_common_in_names_are_checked_on_the_rows_the_other_words_find(store, monkeypatch, typed, where) -> None:  # type: ignore[no-untyped-def]
+    """A word in many names ("cabinet": here in two, with COMMON lowered to two) is left out of
+    the trigram index's query and checked on the rows the other words find: the same structures."""
+    world.build(store)
+    query = words.terms(search_key(typed).split())
+    with store.read() as conn:
+        words._FREQUENCIES.clear()
+        monkeypatch.setattr(words, "COMMON", 10**9)
+        whole = words._named(conn, query, [], where)
+        monkeypatch.setattr(words, "COMMON", 2)
+        words._FREQUENCIES.clear()
+        split = words._named(conn, query, [], where)
+        if contains.fts_tables(conn):
+            assert words._split_common(conn, query)[1] == ["cabinet"]
+    words._FREQUENCIES.clear()
+    assert whole is not None and split is not None
+    assert sorted(c.id for c in split) == sorted(c.id for c in whole)
+    assert bool(whole) == COMMON_CASES[typed][where == words.NAME_ONLY]
