@@ -7,6 +7,12 @@ a FHIR search reads ~50 random rows of it: read through the map, a row costs
 a third of what a copy into SQLite's page cache costs (4 µs instead of 13,
 measured at national scale). Without sqlean.py (a platform it has no wheel
 for) the standard library's module serves, capped.
+
+Every connection of this process to a store's file goes through this module:
+two SQLite libraries in one process do not see each other's locks (SQLite
+tracks a process's own locks itself, per library: "How To Corrupt An SQLite
+Database File", §2.2.1), so one could take the file for itself under the
+other's feet.
 """
 
 from __future__ import annotations

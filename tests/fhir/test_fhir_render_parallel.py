@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from annuaire.fhir import cache, fullpass, packing, render
 from annuaire.fhir.cache import RefreshStats, refresh
-from annuaire.store import Store, open_store
+from annuaire.store import Store, open_store, sqlitedriver
 from annuaire.store.schema import journal
 from tests.pg import (
     PG_ADMIN_URL,
@@ -253,7 +253,8 @@ def test_with_the_file_open_elsewhere_the_rendering_stays_in_wal_mode(stores, mo
     if not store.is_sqlite:
         pytest.skip("SQLite's journal modes")
     monkeypatch.setattr(fullpass, "UNIT", 97)
-    other = sqlite3.connect(store.engine.url.database)  # (another process's connection, as a server's)
+    # (another process's connection, as a server's; by the store's own SQLite library: see sqlitedriver)
+    other = sqlitedriver.connect(store.engine.url.database)
     try:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         reads = []

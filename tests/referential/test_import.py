@@ -222,10 +222,9 @@ def journal_mode(store) -> str:
 def test_first_import_writes_straight_into_the_sqlite_file(world, tmp_path):
     """A first import writes straight into the SQLite file (rollback journal) when it has the file
     to itself, not through the WAL; while another connection has it open, it goes through the WAL
-    like any import. Either way the file is in WAL mode after."""
-    import sqlite3
-
-    from annuaire.store import open_store
+    like any import. Either way the file is in WAL mode after. (The other connection is made by the
+    store's own SQLite library: two libraries in one process do not see each other's locks.)"""
+    from annuaire.store import open_store, sqlitedriver
 
     def wal_bytes(s) -> int:
         wal = Path(s.url.removeprefix("sqlite:///") + "-wal")
@@ -236,7 +235,7 @@ def test_first_import_writes_straight_into_the_sqlite_file(world, tmp_path):
     assert wal_bytes(store) < 1_000_000 and journal_mode(store) == "wal"
     store.dispose()
     shared = open_store(f"sqlite:///{tmp_path / 'shared.sqlite'}")
-    other = sqlite3.connect(tmp_path / "shared.sqlite")
+    other = sqlitedriver.connect(str(tmp_path / "shared.sqlite"))
     try:
         assert other.execute("SELECT count(*) FROM person").fetchone() == (0,)
         [summary] = import_paths(shared, [ps_zip(world[0])])
