@@ -69,7 +69,8 @@ def _sqlite_state(path: Path) -> revisions.SchemaState | None:
 
     from sqlalchemy import create_engine
 
-    engine = create_engine("sqlite://", creator=lambda: sqlitedriver.connect(f"file:{quote(str(path))}?mode=ro", uri=True))
+    engine = create_engine("sqlite://", module=sqlitedriver.driver,
+                           creator=lambda: sqlitedriver.connect(f"file:{quote(str(path))}?mode=ro", uri=True))
     try:
         with engine.connect() as conn:
             return revisions.state(conn)

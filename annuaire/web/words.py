@@ -570,16 +570,15 @@ def _split_common(conn: Connection, query: Sequence[Term]) -> tuple[list[Term], 
     """(terms the trigram index searches, words checked on the rows it finds). The index intersects
     the lists of every trigram of every word: a word in tens of thousands of names ("cabinet",
     "infirmier") costs it ~10 ms, against ~0.3 ms to check it on the few hundred rows the other
-    words find. Plain words only (an abbreviation's alternatives stay in the index), and never
-    every term: the index must narrow."""
+    words find. Only when a plain word known to be rare stays in the index, so that the rows checked
+    are few (an abbreviation's alternatives, "kine" for "kinesitherapie", may be in as many names)."""
     if len(query) < 2:
         return list(query), []
-    plain = [t for t in query if t.alternatives == ((t.word,),) and len(t.word) >= MIN_TRIGRAM]
-    common = [t for t in plain if _frequency(conn, t.word) >= COMMON]
-    rest = [t for t in query if t not in common]
-    if not common or all(t.searchable() is None for t in rest):
+    plain = {t: _frequency(conn, t.word) for t in query if t.alternatives == ((t.word,),) and len(t.word) >= MIN_TRIGRAM}
+    common = [t for t, n in plain.items() if n >= COMMON]
+    if not common or len(common) == len(plain):
         return list(query), []
-    return rest, [t.word for t in common]
+    return [t for t in query if t not in common], [t.word for t in common]
 
 
 def _frequency(conn: Connection, word: str) -> int:

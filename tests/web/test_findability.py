@@ -288,3 +288,17 @@ def test_words_common_in_names_are_checked_on_the_rows_the_other_words_find(stor
     assert whole is not None and split is not None
     assert sorted(c.id for c in split) == sorted(c.id for c in whole)
     assert bool(whole) == COMMON_CASES[typed][where == words.NAME_ONLY]
+
+
+def test_a_common_word_stays_in_the_index_when_no_rare_word_would_narrow_it(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """"kine gramont" (a town of many structures): "kine" stands for "kinesitherapie", in as many names;
+    checking "gramont" on all their rows cost 670 ms at national scale. No plain rare word: no split."""
+    world.build(store)
+    monkeypatch.setattr(words, "COMMON", 2)
+    words._FREQUENCIES.clear()
+    with store.read() as conn:
+        if not contains.fts_tables(conn):
+            pytest.skip("the trigram index's query (SQLite's FTS5)")
+        assert words._split_common(conn, words.terms(["cabinet", "kine"])) == (words.terms(["cabinet", "kine"]), [])
+        assert words._split_common(conn, words.terms(["cabinet", "parc"]))[1] == ["cabinet"]
+    words._FREQUENCIES.clear()
