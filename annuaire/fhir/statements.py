@@ -26,7 +26,7 @@ from sqlalchemy import Connection, TextClause, text
 from sqlalchemy.sql import ClauseElement, Select
 from sqlalchemy.sql.visitors import replacement_traverse
 
-from annuaire.store.select import fetch, mark
+from annuaire.store.select import begun, fetch, mark
 
 RIDS = "<rids>"
 MAX_SHAPES = 4096  # a bound on memory: the shapes of the search parameters are far fewer
@@ -84,13 +84,8 @@ def run(conn: Connection, tag: str, parts: Sequence[ClauseElement], build: Calla
 
 def sql_rows(conn: Connection, sql: str, params: Any = ()) -> list[tuple]:
     """All rows of a statement written in SQL, on the driver's cursor, in the search's transaction."""
-    _begun(conn)
+    begun(conn)
     return fetch(conn, sql, params)
-
-
-def _begun(conn: Connection) -> None:
-    if not conn.in_transaction():  # the driver's cursor skips SQLAlchemy's autobegin: one snapshot per search
-        conn.begin()
 
 
 def _listing(stmt: Select, listed: str) -> Select:

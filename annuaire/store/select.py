@@ -68,6 +68,14 @@ def fetch(conn: Connection, sql: str, params: tuple = ()) -> list[tuple]:
         cursor.close()
 
 
+def begun(conn: Connection) -> None:
+    """Begin the connection's transaction if none is open, as `Connection.execute` would: the
+    driver's cursor (`fetch`) skips SQLAlchemy's autobegin, and the statements of one page read
+    one snapshot."""
+    if not conn.in_transaction():
+        conn.begin()
+
+
 def among(conn: Connection, col: Any, values: Iterable[Any]) -> ColumnElement[bool]:
     """`col IN values` for a statement built with SQLAlchemy: on SQLite the values are one
     parameter (a JSON array read by `json_each`, as `select_in` does): a statement of thousands
@@ -94,8 +102,7 @@ def prepared(conn: Connection, key: str, build: Callable[[], ClauseElement], val
     if shape is None:
         shape = _PREPARED[slot] = _prepare(conn, build())
     sql, names, constants, positional = shape
-    if not conn.in_transaction():
-        conn.begin()  # (as `Connection.execute` would: the statements of a page read one snapshot)
+    begun(conn)
     given = [values[n] if n in values else constants[n] for n in names]
     params: Any = tuple(given) if positional else dict(zip(names, given, strict=True))  # (named: PostgreSQL's)
     return fetch(conn, sql, params)

@@ -177,8 +177,7 @@ def _in_structure_names(conn: Connection, word: str) -> bool:
     """A word of a structure's name or city begins so (trigram index, then checked)."""
     pattern = re.compile(r"(?:^| )" + re.escape(word))
     if contains.fts_tables(conn):
-        columns = " ".join(structure_words.NAME_OR_CITY)
-        rows = prepared(conn, "structure names holding (fts)", _holding_fts, {"match": f'{{{columns}}} : "{word}"'})
+        rows = prepared(conn, "structure names holding (fts)", _holding_fts, {"match": structure_words.fts_phrase(word)})
     else:
         rows = prepared(conn, "structure names holding (like)", _holding_like, {"inside": f"%{word}%"})
     return any(pattern.search(n or "") or pattern.search(c or "") for n, c in rows)
@@ -222,7 +221,7 @@ def _structure_words(conn: Connection, word: str, limit: int) -> dict[str, int]:
     far: set[str] = set()  # words already compared and too far ("centre" comes in many names)
     for piece in sorted(pieces):
         if contains.fts_tables(conn):
-            rows = prepared(conn, "structure names sampled (fts)", _sample_fts, {"match": f'{{name_key}} : "{piece}"'})
+            rows = prepared(conn, "structure names sampled (fts)", _sample_fts, {"match": structure_words.fts_phrase(piece, structure_words.NAME_ONLY)})
         else:
             rows = prepared(conn, "structure names sampled (like)", _sample_like, {"inside": f"%{piece}%"})
         for (name,) in rows:

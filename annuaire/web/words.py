@@ -73,6 +73,7 @@ from annuaire.store import contains
 from annuaire.store.keys import prefix_upper_bound, search_key
 from annuaire.store.schema import activity, mailbox, structure
 from annuaire.store.select import among, prepared
+from annuaire.web import plan
 from annuaire.web.memo import remembered
 from annuaire.web.search import (
     STRUCTURE_BOX_TYPES,
@@ -455,15 +456,19 @@ NAME_ONLY = ("name_key",)
 NAME_OR_CITY = ("name_key", "city_key")
 
 
+def fts_phrase(word: str, where: tuple[str, ...] = NAME_OR_CITY) -> str:
+    """SQLite: the FTS5 query of the structure trigram index for one word inside these columns."""
+    return f'{{{" ".join(where)}}} : "{word}"'
+
+
 def _fts_match(query: Sequence[Term], where: tuple[str, ...] = NAME_OR_CITY) -> str | None:
     """SQLite: the FTS5 query of the structure trigram index for these terms (None: no term narrows)."""
-    columns = " ".join(where)
     parts = []
     for term in query:
         alts = term.searchable()
         if alts is None:
             continue
-        ors = [" AND ".join(f'{{{columns}}} : "{w}"' for w in alt) for alt in alts]
+        ors = [" AND ".join(fts_phrase(w, where) for w in alt) for alt in alts]
         parts.append("(" + " OR ".join(f"({o})" for o in ors) + ")")
     return " AND ".join(parts) if parts else None
 
@@ -562,8 +567,6 @@ def _holding(cap: int, where: tuple[str, ...], common: int) -> Select:
 
 
 COMMON = 2000  # a word in more structure names or cities than this is checked on the rows, not in the index
-_FREQUENCIES: dict[str, tuple[int, float]] = {}  # word -> (structures holding it, up to COMMON; when counted)
-FREQUENCY_SECONDS = 3600.0
 
 
 def _split_common(conn: Connection, query: Sequence[Term]) -> tuple[list[Term], list[str]]:
@@ -582,21 +585,10 @@ def _split_common(conn: Connection, query: Sequence[Term]) -> tuple[list[Term], 
 
 
 def _frequency(conn: Connection, word: str) -> int:
-    """How many structures' names or cities hold `word` (up to COMMON): counted once an hour per
-    process; a plan choice only, the answer does not depend on it."""
-    now = time.monotonic()
-    known = _FREQUENCIES.get(word)
-    if known is None or now - known[1] > FREQUENCY_SECONDS:
-        if len(_FREQUENCIES) > 50_000:
-            _FREQUENCIES.clear()
-        columns = " ".join(NAME_OR_CITY)
-        count = prepared(conn, "structures holding a word", _counting, {"match": f'{{{columns}}} : "{word}"'})[0][0]
-        known = _FREQUENCIES[word] = (int(count), now)
-    return known[0]
-
-
-def _counting() -> Select:
-    return select(func.count()).select_from(contains.fts_rowids("structure.name_key", "").limit(COMMON).subquery())
+    """How many structures' names or cities hold `word` (up to COMMON), cached as the plan's counts
+    are (`plan.COUNTS`): a plan choice only, the answer does not depend on it."""
+    holding = contains.fts_rowids("structure.name_key", fts_phrase(word)).limit(COMMON)
+    return plan.COUNTS.get(conn, ("structure word", word, COMMON), holding)
 
 
 def _box_owners(

@@ -276,15 +276,12 @@ def test_words_common_in_names_are_checked_on_the_rows_the_other_words_find(stor
     world.build(store)
     query = words.terms(search_key(typed).split())
     with store.read() as conn:
-        words._FREQUENCIES.clear()
         monkeypatch.setattr(words, "COMMON", 10**9)
         whole = words._named(conn, query, [], where)
         monkeypatch.setattr(words, "COMMON", 2)
-        words._FREQUENCIES.clear()
         split = words._named(conn, query, [], where)
         if contains.fts_tables(conn):
             assert words._split_common(conn, query)[1] == ["cabinet"]
-    words._FREQUENCIES.clear()
     assert whole is not None and split is not None
     assert sorted(c.id for c in split) == sorted(c.id for c in whole)
     assert bool(whole) == COMMON_CASES[typed][where == words.NAME_ONLY]
@@ -295,10 +292,8 @@ def test_a_common_word_stays_in_the_index_when_no_rare_word_would_narrow_it(stor
     checking "gramont" on all their rows cost 670 ms at national scale. No plain rare word: no split."""
     world.build(store)
     monkeypatch.setattr(words, "COMMON", 2)
-    words._FREQUENCIES.clear()
     with store.read() as conn:
         if not contains.fts_tables(conn):
             pytest.skip("the trigram index's query (SQLite's FTS5)")
         assert words._split_common(conn, words.terms(["cabinet", "kine"])) == (words.terms(["cabinet", "kine"]), [])
         assert words._split_common(conn, words.terms(["cabinet", "parc"]))[1] == ["cabinet"]
-    words._FREQUENCIES.clear()
