@@ -82,8 +82,13 @@ _ID_MARK = b'"id":"'
 
 def of_body(body: bytes) -> str:
     """The public id of a served resource, read from its bytes (`"id"` is its second key)."""
+    return id_bytes(body).decode()
+
+
+def id_bytes(body: bytes) -> bytes:
+    """`of_body`, as the bytes a Bundle entry's fullUrl is assembled from."""
     start = body.find(_ID_MARK) + len(_ID_MARK)
-    return body[start : body.index(b'"', start)].decode()
+    return body[start : body.index(b'"', start)]
 
 
 _PARTOF = b'"partOf":{"reference":"Organization/001-02-'

@@ -146,6 +146,13 @@ def _decoded(raw: bytes, name: str | None, where: str) -> str:
                            "(percent-encode the UTF-8 bytes of each character)") from None
 
 
+# What a client sending a parameter of another interaction meant (the error says where it works).
+HINTS = {
+    "_since": ": _since belongs to the history ({type}/_history?_since=<instant>); "
+              "a search asks _lastUpdated=ge<instant>",
+}
+
+
 def parse(resource_type: str, pairs: list[tuple[str, str]], default_count: int, max_count: int) -> Search:
     known = PARAMETERS[resource_type]
     search = Search(resource_type, count=default_count)
@@ -182,7 +189,8 @@ def parse(resource_type: str, pairs: list[tuple[str, str]], default_count: int, 
             continue
         kind = known.get(name)
         if kind is None:
-            raise InvalidInput(f"Parameter {name} not found for resource {resource_type}")
+            hint = HINTS.get(name, "").format(type=resource_type)
+            raise InvalidInput(f"Parameter {name} not found for resource {resource_type}{hint}")
         if modifier and modifier not in MODIFIERS[kind]:
             allowed = ", ".join(f":{m}" for m in MODIFIERS[kind]) or "none"
             raise InvalidInput(f"Modifier :{modifier} is not supported on parameter {name} (allowed: {allowed})")

@@ -105,8 +105,15 @@ def filter_text(text: str) -> str:
     return PASSWORD_ASSERTION.sub(lambda m: m.group(1) + HIDDEN, text)[:MAX_FIELD]
 
 
+_second: tuple[int, str] = (-1, "")  # the last second formatted: a busy server logs hundreds a second
+
+
 def _timestamp(now: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    global _second
+    whole = int(now)
+    if whole != _second[0]:
+        _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_second[1]}.{int(now % 1 * 1000):03d}Z"
 
 
 def text_line(fields: dict[str, Any]) -> str:

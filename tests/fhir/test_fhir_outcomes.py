@@ -166,6 +166,7 @@ def test_a_well_encoded_query_still_works(api):
     ("Practitioner", "_summary=text", "_summary parameter", "_count"),
     ("Practitioner", "_count=-1", "_count parameter", "_summary"),
     ("Practitioner", "partof=x", "Parameter partof not found for resource Practitioner", "Organization"),
+    ("Organization", "_since=2026-01-01", "Organization/_history?_since=", "Practitioner"),
 ])
 def test_search_errors_name_the_parameter_at_fault(api, rtype, query, said, not_said):
     diagnostics = outcome(api.get(f"/{rtype}?{query}"), 400)

@@ -197,3 +197,71 @@ def test_a_body_nobody_reads_closes_the_connection(sqlite_store: Store) -> None:
         sock.sendall(b"GET /aide HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n" + b"x" * 1000)
         closed, received = closed_within(sock, 2.0)
         assert closed and received.startswith(b"HTTP/1.1 200"), received[:60]
+
+
+class _Recorded:
+    """A transport that records each write (one system call each on a real one)."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info {name}"
+
+
+def test_a_response_head_leaves_with_its_first_body_bytes() -> None:
+    from annuaire.http.guard import JoinedTransport
+
+    real = _Recorded()
+    joined = JoinedTransport(real)
+    joined.write(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n")
+    assert real.writes == []  # held until the body
+    joined.write(b"hello")
+    assert real.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"]
+    joined.flush()
+    assert len(real.writes) == 1
+
+    # a head without a body (204, length 0, 100 Continue) leaves at once
+    for head in (b"HTTP/1.1 204 No Content\r\n\r\n", b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+                 b"HTTP/1.1 100 Continue\r\n\r\n"):
+        joined.write(head)
+        assert real.writes[-1] == head
+
+    # chunked: held until the first chunk; a HEAD's head (no body written) leaves at the response's end
+    joined.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+    joined.write(b"5\r\nhello\r\n")
+    assert real.writes[-1] == b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n"
+    joined.write(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n")
+    count = len(real.writes)
+    joined.flush()
+    assert real.writes[count:] == [b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n"]
+
+    # closing sends what is held first; other calls reach the real transport
+    joined.write(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 3\r\n\r\n")
+    joined.close()
+    assert real.closed and real.writes[-1].startswith(b"HTTP/1.1 500")
+    assert joined.get_extra_info("peername") == "info peername"
+
+
+@pytest.mark.parametrize("protocol", ["httptools", "h11"])
+def test_heads_and_bodies_arrive_whole_on_keep_alive(sqlite_store: Store, protocol: str) -> None:
+    """Through the joined transport, on both protocols: GET and HEAD answers on one connection, in order."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    base = H11Protocol if protocol == "h11" else HttpToolsProtocol
+    with serve(sqlite_store, base=base) as url, httpx.Client(base_url=url) as client:
+        for _ in range(3):
+            page = client.get("/aide")
+            assert page.status_code == 200 and "LDAP" in page.text
+            assert int(page.headers["content-length"]) == len(page.content)
+            head = client.head("/aide")
+            assert head.status_code == 200 and head.content == b""
+            assert client.get("/healthz").status_code == 200
