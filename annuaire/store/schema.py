@@ -194,7 +194,10 @@ structure = Table(
     Index(None, "name_key", postgresql_include=["id"]),
     Index(None, "city_key", postgresql_include=["id"]),
     Index(None, "postcode"),
-    Index(None, "dept_code"),
+    # the active structures of a place from the index alone (web search: migration 0015); city_key's own
+    # index stays: FHIR reads its ranges in (key, id) order
+    Index(None, "city_key", "active"),
+    Index(None, "dept_code", "active"),
     Index(None, "last_updated"),
 )
 
@@ -219,8 +222,9 @@ activity = Table(
     Column("registration_authority", String(100)),
     *_record_columns(),
     Index(None, "key", unique=True),
-    Index(None, "person_id"),
+    Index(None, "person_id"),  # (a person's roles in id order: FHIR _revinclude)
     Index(None, "structure_id", "active", "person_id"),  # the people of a place, from the index alone
+    Index(None, "person_id", "active", "structure_id"),  # whether a person works there, too (migration 0015)
     Index(None, "last_updated"),
 )
 

@@ -57,7 +57,7 @@ STRUCTURE_BOX_TYPES = ("ORG", "APP")
 # --- what a page shows --------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class Box:
     """A published mailbox, as the public may see it."""
 
@@ -204,19 +204,19 @@ def people_query(conn: Connection, c: Criteria, page: int, first_name: str | Non
         conds.append(person.c.id.in_(chosen.ids))
     elif ix.steer and not walked_name and not c.profession:
         conds.append(person.c.last_name_key >= "")  # walk the family-name index in order
-    if c.name and skip != "name":
+    if c.name and "name" not in skip:
         conds.append(names.condition(found, ix, walked_name))
-    if first_name and skip != "first_name":
+    if first_name and "first_name" not in skip:
         conds.append(starts_with(ix(person.c.first_name_key), first_name))
-    if c.profession and skip != "profession":
+    if c.profession and "profession" not in skip:
         # walking: the (profession, name) index gives the profession's people in name order
         profession_col = person.c.profession_code if walking else ix(person.c.profession_code)
         conds.append(profession_col == c.profession)
-    if c.savoir_faire and skip != "savoir_faire":
+    if c.savoir_faire and "savoir_faire" not in skip:
         conds.append(exists().where(skill.c.person_id == person.c.id, *skill_conditions(c, ix)))
-    if place_key(c) != (None, None, None) and skip != "place":
+    if place_key(c) != (None, None, None) and "place" not in skip:
         conds.append(exists().where(activity.c.person_id == person.c.id, *place_conditions(c, ix)))
-    if (c.address or c.mailbox_type in PERSON_BOX_TYPES) and skip != "box":
+    if (c.address or c.mailbox_type in PERSON_BOX_TYPES) and "box" not in skip:
         conds.append(exists().where(mailbox.c.holder == person.c.id_nat, *box_conditions(conn, c, ix)))
     return select(person.c.id).where(*conds).order_by(*name_order(person, walking))
 
@@ -445,12 +445,12 @@ def structures_query(
         name_ix = bare  # the walked index stays usable
         if not c.name and ix.steer:
             conds.append(structure.c.name_key >= "")  # walk the name index in order
-    if c.name and skip != "name":
+    if c.name and "name" not in skip:
         conds.append(starts_with(name_ix(structure.c.name_key), " ".join(c.name)))
     place = place_condition(c, ix)
-    if place is not None and skip != "place":
+    if place is not None and "place" not in skip:
         conds.append(place)
-    if needs_box and skip != "box":
+    if needs_box and "box" not in skip:
         box_conds = structure_box_conditions(conn, c, types, ix)
         conds.append(or_(exists().where(mailbox.c.structure_idnat == structure.c.idnat, *box_conds),
                          exists().where(mailbox.c.structure_idnat == legal_idnat(), *box_conds)))
@@ -507,9 +507,11 @@ def load_structures(conn: Connection, ids: list[int], types: Sequence[str]) -> l
     for r in rows:
         for idnat in owner_idnats(r.idnat, r.finess_ej):
             owners.setdefault(idnat, []).append(hits[r.id])
+    listed: dict[int, set[Box]] = {i: set() for i in hits}  # each hit's boxes once (a hospital has hundreds)
     for idnat, box in structure_boxes(conn, list(owners), types):
         for hit in owners[idnat]:
-            if box not in hit.boxes:
+            if box not in listed[hit.id]:
+                listed[hit.id].add(box)
                 hit.boxes.append(box)
     return [hits[i] for i in ids if i in hits]
 

@@ -12,7 +12,7 @@ from sqlalchemy import insert, update
 from annuaire.store import contains
 from annuaire.store.keys import search_key
 from annuaire.store.schema import mailbox, structure
-from annuaire.web import words
+from annuaire.web import plan, words
 from tests.web import world
 from tests.web.pagetools import people, read, structures
 
@@ -297,3 +297,28 @@ def test_a_common_word_stays_in_the_index_when_no_rare_word_would_narrow_it(stor
             pytest.skip("the trigram index's query (SQLite's FTS5)")
         assert words._split_common(conn, words.terms(["cabinet", "kine"])) == (words.terms(["cabinet", "kine"]), [])
         assert words._split_common(conn, words.terms(["cabinet", "parc"]))[1] == ["cabinet"]
+
+
+def test_when_every_word_is_common_the_most_common_are_checked_on_the_rows_a_narrower_one_finds(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """"cabinet infirmier centre orve" (every word in thousands of names): "cabinet" and "infirmier", in
+    tens of thousands, are checked on the rows the others find (26 -> 3 ms at national scale); the
+    same structures. Not when none of the others is narrow, nor for two words."""
+    world.build(store)
+    query = words.terms(["cabinet", "parc", "laval"])
+    with store.read() as conn:
+        if not contains.fts_tables(conn):
+            pytest.skip("the trigram index's query (SQLite's FTS5)")
+        whole = words._named(conn, query, [], words.NAME_OR_CITY)
+        counts = {t.word: words._frequency(conn, t.word, words.VERY_COMMON) for t in query}
+        assert counts["cabinet"] > max(counts["parc"], counts["laval"]) >= 1
+        monkeypatch.setattr(words, "COMMON", 1)  # every word common
+        monkeypatch.setattr(words, "VERY_COMMON", counts["cabinet"])
+        monkeypatch.setattr(plan, "COUNTS", plan.CountCache())
+        monkeypatch.setattr(words, "NARROW", min(counts.values()) + 1)
+        assert words._split_common(conn, query)[1] == ["cabinet"]
+        split = words._named(conn, query, [], words.NAME_OR_CITY)
+        assert words._split_common(conn, query[:2]) == (query[:2], [])  # two words: found together
+        monkeypatch.setattr(words, "NARROW", min(counts.values()))
+        assert words._split_common(conn, query) == (query, [])  # no narrow word: found together
+    assert whole is not None and split is not None
+    assert sorted(c.id for c in split) == sorted(c.id for c in whole)

@@ -21,3 +21,5 @@ def test_a_second_set_is_read_only_when_not_much_larger_than_the_driver(store, d
         chosen = plan.choose(conn, [skills, places], 2_000_000, 1, 20, walk=False)
     assert chosen.path == "drive" and chosen.driver is skills
     assert (chosen.ids is not skills.ids) == intersected
+    # the ids kept in the city's set are of the city: its condition is not checked again on each row
+    assert chosen.implied == (("savoir_faire", "place") if intersected else ("savoir_faire",))
