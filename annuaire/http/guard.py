@@ -116,47 +116,6 @@ def refusal_app(cap: int) -> Any:
     return app
 
 
-class JoinedTransport:
-    """A connection's transport that sends a response's head with its first body bytes, in one
-    write: uvicorn writes the head as soon as the app starts the response, then the body, and
-    each write is a system call and a TCP segment (on loopback, a wake-up of the client). Measured
-    at national scale: the head's write alone took 16 % of a small FHIR search's CPU. Only a head
-    that announces a body is held (a length above zero, or chunks), and anything else written,
-    the end of the response (`flush`) and closing send it first: bytes keep their order."""
-
-    __slots__ = ("_transport", "_head")
-
-    def __init__(self, transport: Any) -> None:
-        self._transport = transport
-        self._head: bytes | None = None
-
-    def write(self, data: bytes) -> None:
-        if self._head is not None:
-            data, self._head = self._head + data, None
-        elif data.startswith(b"HTTP/1.") and data.endswith(b"\r\n\r\n") and _announces_body(data):
-            self._head = data
-            return
-        self._transport.write(data)
-
-    def flush(self) -> None:
-        if self._head is not None:
-            head, self._head = self._head, None
-            self._transport.write(head)
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
-def _announces_body(head: bytes) -> bool:
-    lowered = head.lower()
-    return (b"\r\ncontent-length: " in lowered and b"\r\ncontent-length: 0\r\n" not in lowered) \
-        or b"\r\ntransfer-encoding: chunked\r\n" in lowered
-
-
 class _Guard:
     """The mixin: deadlines, header size, connection cap. Subclasses map their parser's events
     onto `_g_begin` (a request starts), `_g_headers_done`, `_g_body(n)` and `_g_done`."""
@@ -169,7 +128,6 @@ class _Guard:
     flow: Any
 
     def connection_made(self, transport: Any) -> None:
-        transport = JoinedTransport(transport)
         super().connection_made(transport)  # type: ignore[misc]  # the uvicorn protocol this mixin is combined with
         g = self.guard
         peer = transport.get_extra_info("peername")
@@ -296,7 +254,6 @@ class _Guard:
         self.transport.close()
 
     def on_response_complete(self) -> None:
-        self.transport.flush()  # (a JoinedTransport)
         body_pending = self._g_phase == BODY
         super().on_response_complete()  # type: ignore[misc]  # the uvicorn protocol this mixin is combined with
         if body_pending and not self.transport.is_closing():
