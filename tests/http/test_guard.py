@@ -197,4 +197,3 @@ def test_a_body_nobody_reads_closes_the_connection(sqlite_store: Store) -> None:
         sock.sendall(b"GET /aide HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n" + b"x" * 1000)
         closed, received = closed_within(sock, 2.0)
         assert closed and received.startswith(b"HTTP/1.1 200"), received[:60]
-
