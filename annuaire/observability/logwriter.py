@@ -9,7 +9,9 @@ once the writer catches up.
 
 Lines reach the file descriptor in writes of whole lines of at most
 `PIPE_BUF` bytes: atomic on a pipe and, with O_APPEND, on a file, so the
-lines of the server's processes (which share the descriptor) never mix. The
+lines of the server's processes (which share the descriptor) never mix. Each
+process's lines keep their order; two processes' lines may come out of order by
+up to GATHER_SECONDS (each line carries its time). The
 thread is started in each process at its first line (a forked LDAP worker
 has none of its parent's threads). The logging module is not involved: no
 record per line, and no logging set-up (uvicorn's) can close it.
