@@ -10,7 +10,7 @@ professionals, structures and organisational boxes from the store itself, and as
 for each of them the way people do:
 
 - name: "Prénom Nom" (the target professional among the first 10 people);
-- name + city: "Nom Ville" of one of their places;
+- name + city: "Nom Ville" of their first place (lowest activity id: the same question whatever the plan);
 - identifiers: RPPS (11 digits), national id (12), ADELI (9), each also typed with
   spaces; FINESS of a site and of its legal entity, SIRET, SIREN (the target
   opened directly, or among the records listed);
@@ -155,11 +155,13 @@ def draw(url: str, n: int, seed: int) -> Sample:
             return rows[:k]
 
         out.people = sample(
+            # the city of the person's first place (lowest activity id): the same question whatever the plan
             "SELECT p.id_nat, p.id_type, p.id_pp, p.first_name, p.last_name, s.commune_label "
-            "FROM person p JOIN activity a ON a.person_id = p.id AND a.active "
-            "JOIN structure s ON s.id = a.structure_id AND s.active "
-            "WHERE p.active AND p.first_name <> '' AND p.last_name <> '' AND s.commune_label <> '' AND p.id IN (IDS) "
-            "GROUP BY p.id", "person", n)
+            "FROM person p JOIN activity a ON a.id = (SELECT min(a2.id) FROM activity a2 "
+            "JOIN structure s2 ON s2.id = a2.structure_id AND s2.active AND s2.commune_label <> '' "
+            "WHERE a2.person_id = p.id AND a2.active) "
+            "JOIN structure s ON s.id = a.structure_id "
+            "WHERE p.active AND p.first_name <> '' AND p.last_name <> '' AND p.id IN (IDS)", "person", n)
         out.structures = sample(
             "SELECT tech_id, name, commune_label, finess, finess_ej, siret, siren, idnat, name_key, city_key "
             "FROM structure WHERE active AND name <> '' AND commune_label <> '' AND id IN (IDS)", "structure", n)
