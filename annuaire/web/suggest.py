@@ -32,7 +32,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, exists, or_, select
 
-from annuaire.store import contains
 from annuaire.store.keys import search_key
 from annuaire.store.prefix import starts_with
 from annuaire.store.schema import person, structure
@@ -176,23 +175,8 @@ def absent(conn: Connection, words: Sequence[str], i: int) -> bool:
 def _in_structure_names(conn: Connection, word: str) -> bool:
     """A word of a structure's name or city begins so (trigram index, then checked)."""
     pattern = re.compile(r"(?:^| )" + re.escape(word))
-    if contains.fts_tables(conn):
-        rows = prepared(conn, "structure names holding (fts)", _holding_fts, {"match": structure_words.fts_phrase(word)})
-    else:
-        rows = prepared(conn, "structure names holding (like)", _holding_like, {"inside": f"%{word}%"})
+    rows = structure_words.names_holding(conn, word, structure_words.NAME_OR_CITY, 50)
     return any(pattern.search(n or "") or pattern.search(c or "") for n, c in rows)
-
-
-def _holding_fts() -> Select:
-    ids = contains.fts_rowids("structure.name_key", "").limit(50)  # (the match given when it runs)
-    return select(structure.c.name_key, structure.c.city_key).where(structure.c.id.in_(ids))
-
-
-def _holding_like() -> Select:
-    inside = placeholder("inside")
-    return select(structure.c.name_key, structure.c.city_key).where(
-        structure.c.name_key.like(inside) | structure.c.city_key.like(inside)
-    ).limit(50)
 
 
 def _probe(conn: Connection, column: Any, values: Sequence[str]) -> dict[str, int]:
@@ -220,11 +204,7 @@ def _structure_words(conn: Connection, word: str, limit: int) -> dict[str, int]:
     out: dict[str, int] = {}
     far: set[str] = set()  # words already compared and too far ("centre" comes in many names)
     for piece in sorted(pieces):
-        if contains.fts_tables(conn):
-            rows = prepared(conn, "structure names sampled (fts)", _sample_fts, {"match": structure_words.fts_phrase(piece, structure_words.NAME_ONLY)})
-        else:
-            rows = prepared(conn, "structure names sampled (like)", _sample_like, {"inside": f"%{piece}%"})
-        for (name,) in rows:
+        for (name,) in structure_words.names_holding(conn, piece, structure_words.NAME_ONLY, SAMPLE):
             for w in set((name or "").split()):
                 if w in out:
                     out[w] += 1
@@ -234,15 +214,6 @@ def _structure_words(conn: Connection, word: str, limit: int) -> dict[str, int]:
                     else:
                         far.add(w)
     return out
-
-
-def _sample_fts() -> Select:
-    ids = contains.fts_rowids("structure.name_key", "").limit(SAMPLE)  # (the match given when it runs)
-    return select(structure.c.name_key).where(structure.c.id.in_(ids))
-
-
-def _sample_like() -> Select:
-    return select(structure.c.name_key).where(structure.c.name_key.like(placeholder("inside"))).limit(SAMPLE)
 
 
 def _together(conn: Connection, column: Any, found: dict[str, int], others: Sequence[str]) -> set[str]:

@@ -461,6 +461,32 @@ def fts_phrase(word: str, where: tuple[str, ...] = NAME_OR_CITY) -> str:
     return f'{{{" ".join(where)}}} : "{word}"'
 
 
+def like_in(where: tuple[str, ...], pattern: Any) -> ColumnElement[bool]:
+    """PostgreSQL (pg_trgm): one of a structure's `where` columns is LIKE `pattern` (text, or a placeholder)."""
+    return or_(*(structure.c[col].like(pattern) for col in where))
+
+
+def local_part() -> Any:
+    """PostgreSQL: a box address's local part, as its trigram index holds it."""
+    return func.split_part(mailbox.c.address, "@", 1)
+
+
+def names_holding(conn: Connection, word: str, where: tuple[str, ...], limit: int) -> list[tuple]:
+    """The `where` columns of up to `limit` structures whose `where` columns hold `word` (trigram
+    index): a statement compiled once per shape, the word given when it runs."""
+    fts = bool(contains.fts_tables(conn))
+    values = {"match": fts_phrase(word, where)} if fts else {"inside": f"%{word}%"}
+    return prepared(conn, f"names holding {fts} {where} {limit}", partial(_names_holding, fts, where, limit), values)
+
+
+def _names_holding(fts: bool, where: tuple[str, ...], limit: int) -> Select:
+    columns = [structure.c[col] for col in where]
+    if fts:
+        ids = contains.fts_rowids("structure.name_key", "").limit(limit)  # (the match given when it runs)
+        return select(*columns).where(structure.c.id.in_(ids))
+    return select(*columns).where(like_in(where, placeholder("inside"))).limit(limit)
+
+
 def _fts_match(query: Sequence[Term], where: tuple[str, ...] = NAME_OR_CITY) -> str | None:
     """SQLite: the FTS5 query of the structure trigram index for these terms (None: no term narrows)."""
     parts = []
@@ -480,7 +506,7 @@ def _like_condition(query: Sequence[Term], where: tuple[str, ...] = NAME_OR_CITY
         alts = term.searchable()
         if alts is None:
             continue
-        ors = [and_(*(or_(*(structure.c[col].like(f"%{w}%") for col in where)) for w in alt)) for alt in alts]
+        ors = [and_(*(like_in(where, f"%{w}%") for w in alt)) for alt in alts]
         parts.append(or_(*ors))
     return and_(*parts) if parts else None
 
@@ -562,7 +588,7 @@ def _holding(cap: int, where: tuple[str, ...], common: int) -> Select:
     ids = contains.fts_rowids("structure.name_key", "")
     if not common:
         return ids.limit(cap + 1)
-    held = [or_(*(structure.c[col].like(placeholder(f"c{i}")) for col in where)) for i in range(common)]
+    held = [like_in(where, placeholder(f"c{i}")) for i in range(common)]
     return select(structure.c.id).where(structure.c.id.in_(ids), *held).limit(cap + 1)
 
 
@@ -655,8 +681,7 @@ def _in_local_part(conn: Connection, words: Sequence[str]) -> ColumnElement[bool
     if contains.fts_tables(conn):
         match = " AND ".join(f'"{w}"' for w in words)
         return mailbox.c.id.in_(contains.fts_rowids("mailbox.address", match))
-    local = func.split_part(mailbox.c.address, "@", 1)
-    return and_(*(local.like(f"%{w}%") for w in words))
+    return and_(*(local_part().like(f"%{w}%") for w in words))
 
 
 def _named_boxes(
@@ -779,8 +804,7 @@ def _held_fts() -> Select:
 
 def _held_like() -> Select:
     inside = placeholder("inside")
-    named = or_(*(structure.c[col].like(inside) for col in NAME_OR_CITY))
-    boxed = func.split_part(mailbox.c.address, "@", 1).like(inside)
+    named, boxed = like_in(NAME_OR_CITY, inside), local_part().like(inside)
     return select(exists(select(structure.c.id).where(named)), exists(select(mailbox.c.id).where(boxed)))
 
 
