@@ -79,6 +79,7 @@ class FhirApi:
         self.compiler = query.Compiler(store)
         self.inline = store.in_process
         self._secret: bytes | None = settings.secret.encode() if settings.secret else None
+        self._bases: dict[tuple, str] = {}  # base URLs by what makes them (`base`)
 
     @property
     def secret(self) -> bytes:
@@ -98,8 +99,18 @@ class FhirApi:
         return func(*args)
 
     def base(self, request: Request) -> str:
-        root = self.settings.public_url.rstrip("/") if self.settings.public_url else str(request.base_url).rstrip("/")
-        return root + PREFIX
+        """The API's base URL: the configured public URL, else the one the request was sent to."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/") + PREFIX
+        scope = request.scope
+        where = (scope.get("scheme"), scope.get("server"), scope.get("app_root_path", scope.get("root_path", "")),
+                 next((v for k, v in scope["headers"] if k == b"host"), None))
+        base = self._bases.get(where)
+        if base is None:  # (starlette's URL building took longer than parsing the query)
+            if len(self._bases) >= 64:  # a bound: clients choose their Host header
+                self._bases.clear()
+            base = self._bases[where] = str(request.base_url).rstrip("/") + PREFIX
+        return base
 
     # --- guard: key, rate, freshness ------------------------------------------
 
@@ -182,9 +193,11 @@ class FhirApi:
 
     async def search_get(self, request: Request) -> Response:
         rtype = ids.resource_type(request.path_params["type"])
-        pairs = _query(request)
-        self_url = f"{self.base(request)}/{rtype}" + (f"?{request.url.query}" if request.url.query else "")
-        return await self._search(rtype, pairs, self_url, self.base(request))
+        pairs = _query(request)  # (strictly decoded: the query string is UTF-8)
+        base, query_text = self.base(request), request.scope.get("query_string", b"").decode()
+        if "#" in query_text:  # (what starlette's URL would keep of it)
+            query_text = request.url.query
+        return await self._search(rtype, pairs, f"{base}/{rtype}" + (f"?{query_text}" if query_text else ""), base)
 
     async def search_post(self, request: Request) -> Response:
         rtype = ids.resource_type(request.path_params["type"])
@@ -337,12 +350,13 @@ def routes(store: Store, settings: Settings) -> list[BaseRoute]:
         Route("/metadata", g(api.metadata, needs_key=False, cached=False), methods=["GET"]),
         Route("/_page", g(api.page), methods=["GET"]),
         Route("/_history", no_history, methods=["GET"]),
+        Route("/{type}", g(api.search_get), methods=["GET"]),  # (one segment: after the three above; the
+        # most frequent request, matched before the longer paths)
         Route("/{type}/_history", g(versions.type), methods=["GET"]),
         Route("/{type}/{id}/_history", g(versions.instance), methods=["GET"]),
         Route("/{type}/{id}/_history/{vid}", g(versions.vread), methods=["GET"]),
         Route("/{type}/_search", g(api.search_post), methods=["POST"]),
         Route("/{type}/{id}", g(api.read), methods=["GET"]),
-        Route("/{type}", g(api.search_get), methods=["GET"]),
         # operators' per-mailbox writes: their own credentials, not an API key (annuaire.fhir.patchwrite)
         *(Route(f"/{rtype}", g(patcher.patch, needs_key=False, cached=False), methods=["PATCH"]) for rtype in ids.TYPES),
     ])

@@ -105,6 +105,9 @@ class KeyRing:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._keys: dict[str, Match] = {}
+        # The digests of the keys seen since the last reload: a digest costs more than the rest
+        # of the check (a SHA-256 and an HMAC); dropped with the ring every CACHE_SECONDS.
+        self._digests: dict[str, str] = {}
         self._secret = b""
         self._loaded = 0.0
         self._lock = threading.Lock()
@@ -125,8 +128,14 @@ class KeyRing:
             with self._lock:
                 self._keys = {r.key_hash: Match(r.id, r.rate_limit, r.expires_at) for r in rows}
                 self._secret = secret
+                self._digests = {}
                 self._loaded = now
-        found = self._keys.get(credentials.digest(self._secret, key))
+        digest = self._digests.get(key)
+        if digest is None:
+            digest = credentials.digest(self._secret, key)
+            if digest in self._keys:  # (only known keys: a flood of wrong ones cannot grow it)
+                self._digests[key] = digest
+        found = self._keys.get(digest)
         if found is not None and not found.expired and self._last_use.due("api_key", found.id):
             stamp = utc_now()
             credentials.writer.submit(self.store.engine, lambda conn: conn.execute(

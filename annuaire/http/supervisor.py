@@ -28,6 +28,7 @@ def serve(store: Store, settings: Settings, ldap: LdapConfig | None) -> None:
     import uvicorn
 
     from annuaire.extractions.scheduler import make_scheduler
+    from annuaire.gcpause import settle
     from annuaire.http.app import create_app
     from annuaire.mailboxes.tlsident import uvicorn_tls_options
     from annuaire.observability import ldapstatus, process, rundir
@@ -56,7 +57,9 @@ def serve(store: Store, settings: Settings, ldap: LdapConfig | None) -> None:
 
             # Slow clients, header size, connections per address (annuaire.http.guard).
             options.update(server_options(settings, base=options.get("http")))
-            uvicorn.run(create_app(store, settings), host=settings.host, port=settings.http_port, **options)
+            app = create_app(store, settings)
+            settle()
+            uvicorn.run(app, host=settings.host, port=settings.http_port, **options)
         else:
             from annuaire.http import workers
 

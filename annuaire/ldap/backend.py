@@ -17,7 +17,6 @@ The same queries run on SQLite and on PostgreSQL (read replicas welcome).
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -27,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
+from annuaire.gcpause import freeze_long_lived
 from annuaire.ldap.index import DirectoryIndex
 from annuaire.store import Store
 from annuaire.store.follow import Cursor, Follower, snapshot, start
@@ -211,8 +211,7 @@ class Refresher:
         directory = self.directory
         if changes.full is not None:
             directory.index = changes.full
-            gc.collect()
-            gc.freeze()
+            freeze_long_lived()
         else:
             index = directory.index
             for address in changes.removed:

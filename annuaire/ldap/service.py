@@ -16,7 +16,6 @@ A worker that dies is replaced.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import TYPE_CHECKING, Any
 
+from annuaire.gcpause import freeze_long_lived, settle
 from annuaire.ldap import messages as m
 from annuaire.ldap.accounts import load_accounts
 from annuaire.ldap.backend import Refresher, load_index
@@ -162,8 +162,7 @@ def _directory(config: LdapConfig) -> tuple[Directory, Cursor]:
     # The index is millions of long-lived objects: keep them out of the cyclic GC's generations,
     # so that collections stay short (no pause proportional to the directory) and forked
     # workers do not touch (copy) the shared pages.
-    gc.collect()
-    gc.freeze()
+    freeze_long_lived()
     return directory, cursor
 
 
@@ -213,7 +212,7 @@ def run_ldap(config: LdapConfig) -> None:
     directory, cursor = _directory(config)
     # Fewer, larger young-generation collections: full collections (which walk every tracked
     # object outside the frozen index) become rare instead of following the plan cache's churn.
-    gc.set_threshold(50_000, 50, 100)
+    settle()
     workers = max(1, config.workers)
     plain, secure = _sockets(config, workers)
     counters = SharedCounters(limits=config.limits, published=directory.index.live)
