@@ -20,11 +20,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Select,
+    String,
     column,
     literal_column,
     or_,
@@ -35,9 +37,11 @@ from sqlalchemy import (
     union,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import Label
 
 from annuaire.errors import InvalidInput
-from annuaire.store import dialect
+from annuaire.store import bound, dialect
 from annuaire.store.keys import search_key
 from annuaire.store.prefix import starts_with
 
@@ -157,11 +161,14 @@ def ids_ascending(bind: object) -> bool:
 def _matching(spec: Trigram, value: str) -> Select:
     """SQLite: the rowids of the FTS5 table having `value` in the searched columns."""
     quoted = '"' + value.replace('"', '""') + '"'
-    fts = table(spec.fts, column("rowid"))
     searched = " ".join(spec.fts_columns if spec.local_part else spec.columns)
-    return select(literal_column("rowid").label("id")).select_from(fts).where(
-        text(f"{spec.fts} MATCH :q").bindparams(q=f"{{{searched}}} : {quoted}")
+    fts = literal_column(spec.fts, String())
+    return select(_ROWID_AS_ID).select_from(table(spec.fts)).where(
+        bound.compare(fts, operators.match_op, f"{{{searched}}} : {quoted}")  # `<fts> MATCH ?`
     )
+
+
+_ROWID_AS_ID: Label[Any] = literal_column("rowid").label("id")
 
 
 def _escape(value: str) -> str:
