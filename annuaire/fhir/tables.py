@@ -34,6 +34,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from annuaire.store.schema import BigId, Key, metadata
@@ -57,6 +58,8 @@ fhir_resource = Table(
     Index(None, "kind", "recorded_at"),
     # covering index: checking candidates (active, _lastUpdated) never reads the JSON rows
     Index(None, "kind", "rid", "active", "last_updated"),
+    # the few inactive ones: which of a search's candidates are not active (query.active_among)
+    Index("ix_fhir_resource_inactive", "kind", "rid", sqlite_where=text("active = 0"), postgresql_where=text("NOT active")),
 )
 
 fhir_telecom = Table(

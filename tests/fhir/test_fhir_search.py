@@ -213,3 +213,18 @@ def test_post_search_is_the_same_as_get(api):
     with api.client() as c:
         r = c.post("/Practitioner/_search", data={"nope": "x"})
     assert r.status_code == 400
+
+
+def test_a_best_effort_total_leaves_inactive_records_out(api):
+    """`given=p`: the 120 active "Prenom…" and the inactive Paul ANCIEN are candidates; the total
+    counts the active ones (found by leaving out the inactive ones), every page agrees."""
+    d = api.data
+    bundle = api.json("/Practitioner", params={"given": "p", "_count": "7"})
+    assert bundle["total"] == 120 and len(bundle["entry"]) == 7
+    seen = [e["resource"]["id"] for e in bundle["entry"]]
+    with api.client() as c:
+        while (nxt := [link["url"] for link in bundle["link"] if link["relation"] == "next"]):
+            bundle = c.get(nxt[0]).json()
+            seen += [e["resource"]["id"] for e in bundle["entry"]]
+    assert len(seen) == len(set(seen)) == 120 and pract(d["ancien"]) not in seen
+    assert ids_of(api, "/Practitioner", given="paul") == []  # (content parameters: active records only)
