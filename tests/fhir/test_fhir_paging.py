@@ -83,6 +83,24 @@ def test_next_links_cannot_be_forged(api):
     assert api.get("/_page", params={"id": token}).status_code == 200
 
 
+def test_a_link_issued_compressed_by_an_earlier_version_still_works() -> None:
+    """Links issued before tokens were plain JSON held zlib-compressed JSON: valid for a day."""
+    import hashlib
+    import hmac
+    import zlib
+
+    secret = b"s" * 32
+    cursor = paging.Cursor(params.parse("Practitioner", [("family", "pageur")], 5, 1000), ["pageurb", 42], (1, 99), 120)
+    token = paging.encode(secret, cursor)
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    body = zlib.compress(raw[16:], 6)  # (the MAC is its first 16 bytes)
+    old = base64.urlsafe_b64encode(hmac.new(secret, body, hashlib.sha256).digest()[:16] + body).rstrip(b"=").decode()
+    for given in (token, old):
+        decoded = paging.decode(secret, given)
+        assert (decoded.after, decoded.bounds, decoded.total) == (["pageurb", 42], (1, 99), 120)
+        assert decoded.search.canonical() == cursor.search.canonical()
+
+
 def test_fhirpy_searches_and_pages(api):
     from fhirpy import SyncFHIRClient
 
