@@ -161,10 +161,12 @@ def ids_ascending(bind: object) -> bool:
 def _matching(spec: Trigram, value: str) -> Select:
     """SQLite: the rowids of the FTS5 table having `value` in the searched columns."""
     quoted = '"' + value.replace('"', '""') + '"'
-    searched = " ".join(spec.fts_columns if spec.local_part else spec.columns)
+    searched = spec.fts_columns if spec.local_part else spec.columns
+    if set(searched) != set(spec.fts_columns):  # (a column filter over them all cost FTS5 ~12 %)
+        quoted = f"{{{' '.join(searched)}}} : {quoted}"
     fts = literal_column(spec.fts, String())
     return select(_ROWID_AS_ID).select_from(table(spec.fts)).where(
-        bound.compare(fts, operators.match_op, f"{{{searched}}} : {quoted}")  # `<fts> MATCH ?`
+        bound.compare(fts, operators.match_op, quoted)  # `<fts> MATCH ?`
     )
 
 
