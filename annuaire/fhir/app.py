@@ -193,10 +193,8 @@ class FhirApi:
 
     async def search_get(self, request: Request) -> Response:
         rtype = ids.resource_type(request.path_params["type"])
-        pairs = _query(request)  # (strictly decoded: the query string is UTF-8)
-        base, query_text = self.base(request), request.scope.get("query_string", b"").decode()
-        if "#" in query_text:  # (what starlette's URL would keep of it)
-            query_text = request.url.query
+        pairs = _query(request)
+        base, query_text = self.base(request), _query_text(request)
         return await self._search(rtype, pairs, f"{base}/{rtype}" + (f"?{query_text}" if query_text else ""), base)
 
     async def search_post(self, request: Request) -> Response:
@@ -207,7 +205,7 @@ class FhirApi:
         raw = await read_body(request, self.settings.fhir_max_body_bytes)
         pairs = _query(request) + params.query_pairs(raw, "form body")
         body = raw.decode("utf-8", "backslashreplace")  # for the self link only: the pairs are checked
-        query_text = "&".join(p for p in (request.url.query, body) if p)
+        query_text = "&".join(p for p in (_query_text(request), body) if p)
         self_url = f"{self.base(request)}/{rtype}" + (f"?{query_text}" if query_text else "")
         return await self._search(rtype, pairs, self_url, self.base(request))
 
@@ -216,7 +214,7 @@ class FhirApi:
         if [n for n, _ in pairs] != ["id"]:
             raise InvalidInput("A page link has exactly one parameter, id: follow the next link as given")
         cursor = paging.decode(self.secret, pairs[0][1])
-        self_url = f"{self.base(request)}/_page?{request.url.query}"
+        self_url = f"{self.base(request)}/_page?{_query_text(request)}"
         body = await self._call(self._run, cursor.search, cursor, self_url, self.base(request))
         return Response(body, media_type=CONTENT_TYPE)
 
@@ -331,6 +329,12 @@ def _subset(body: bytes, elements: tuple[str, ...]) -> bytes:
 def _query(request: Request) -> list[tuple[str, str]]:
     """The query string's pairs, strictly decoded (params.query_pairs)."""
     return params.query_pairs(request.scope.get("query_string", b""))
+
+
+def _query_text(request: Request) -> str:
+    """The query string as sent, for self links: UTF-8, which `_query` has checked before (read
+    from the scope: starlette's URL took longer to build than the query to parse)."""
+    return request.scope.get("query_string", b"").decode()
 
 
 async def no_history(request: Request) -> Response:

@@ -16,7 +16,6 @@ store's dictionaries apart.
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Callable, Iterable
 from threading import get_ident
 
@@ -33,7 +32,11 @@ MIN_SAMPLES = 200  # below this, zstd cannot train: bodies are compressed withou
 Pack = Callable[[bytes], bytes]
 
 _dictionaries: dict[int, zstandard.ZstdCompressionDict] = {}
-_local = threading.local()  # zstd contexts are not thread-safe: one set per thread
+# zstd contexts are not thread-safe: one per (thread, dictionary). (A search unpacks ~50 bodies of
+# ~1 µs each: finding its thread's own through a threading.local cost a third of that. A thread's
+# ident may be reused once it has ended: its contexts with it.)
+_compressors: dict[tuple[int, int], zstandard.ZstdCompressor] = {}
+_decompressors: dict[tuple[int, int], zstandard.ZstdDecompressor] = {}
 
 
 def _dictionary(conn: Connection, dict_id: int) -> zstandard.ZstdCompressionDict:
@@ -48,19 +51,6 @@ def _dictionary(conn: Connection, dict_id: int) -> zstandard.ZstdCompressionDict
     return known
 
 
-def _contexts(name: str) -> dict[int, object]:
-    contexts = getattr(_local, name, None)
-    if contexts is None:
-        contexts = {}
-        setattr(_local, name, contexts)
-    return contexts
-
-
-# Decompressors by (thread, dictionary): a search unpacks ~50 bodies of ~1 µs each, and finding
-# the thread's own through a threading.local cost a third of that.
-_decompressors: dict[tuple[int, int], zstandard.ZstdDecompressor] = {}
-
-
 def unpack(conn: Connection, stored: bytes | memoryview) -> bytes:
     """The JSON of a stored body."""
     blob = bytes(stored)
@@ -68,7 +58,7 @@ def unpack(conn: Connection, stored: bytes | memoryview) -> bytes:
         return blob
     dict_id = zstandard.get_frame_parameters(blob).dict_id
     decompressor = _decompressors.get((get_ident(), dict_id))
-    if decompressor is None:  # (a thread's ident may be reused after it ends: its decompressor with it)
+    if decompressor is None:
         decompressor = _decompressors[get_ident(), dict_id] = zstandard.ZstdDecompressor(
             dict_data=_dictionary(conn, dict_id) if dict_id else None)
     return decompressor.decompress(blob)
@@ -79,12 +69,11 @@ def packer(conn: Connection) -> Pack:
     dict_id = conn.execute(
         select(fhir_dictionary.c.id).order_by(fhir_dictionary.c.trained_at.desc(), fhir_dictionary.c.id.desc()).limit(1)
     ).scalar() or 0
-    compressors = _contexts("compressors")
-    compressor = compressors.get(dict_id)
+    compressor = _compressors.get((get_ident(), dict_id))
     if compressor is None:
-        compressor = compressors[dict_id] = zstandard.ZstdCompressor(
+        compressor = _compressors[get_ident(), dict_id] = zstandard.ZstdCompressor(
             level=LEVEL, dict_data=_dictionary(conn, dict_id) if dict_id else None, write_checksum=False)
-    return compressor.compress  # type: ignore[attr-defined]  # a ZstdCompressor
+    return compressor.compress
 
 
 def ensure_dictionary(conn: Connection, samples: Callable[[], Iterable[bytes]]) -> int:

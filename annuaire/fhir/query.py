@@ -45,8 +45,9 @@ from annuaire.errors import InvalidInput
 from annuaire.fhir import codes as cs
 from annuaire.fhir import ids, packing
 from annuaire.fhir.params import Clause, DateRange, Search
-from annuaire.fhir.statements import RIDS, rid_in, rows, run, sql_rows
+from annuaire.fhir.statements import RIDS, listing, rid_in, rows, run, sql_rows
 from annuaire.fhir.tables import (
+    INACTIVE_INDEX,
     ORGANIZATION,
     ROLE,
     fhir_legal_entity,
@@ -871,8 +872,7 @@ def _keyed_driven(conn: Connection, plan: SqlPlan, after: list | None, bounds_: 
 # The inactive resources among ids, from their partial index (SQLite's planner, without statistics,
 # preferred the covering index of every resource: named).
 _INACTIVE_SQL = {
-    "?": f"SELECT rid FROM fhir_resource INDEXED BY ix_fhir_resource_inactive WHERE kind = ? AND active = 0 "
-         f"AND rid IN ({RIDS})",
+    "?": f"SELECT rid FROM fhir_resource INDEXED BY {INACTIVE_INDEX} WHERE kind = ? AND active = 0 AND rid IN ({RIDS})",
     "%s": f"SELECT rid FROM fhir_resource WHERE kind = %s AND NOT active AND rid IN ({RIDS})",
 }
 
@@ -889,12 +889,9 @@ def active_among(conn: Connection, plan: SqlPlan, candidates: list[int]) -> list
         return None
     if not candidates:
         return []
-    inactive: set[int] = set()
-    sql = _INACTIVE_SQL[mark(conn)]
-    for i in range(0, len(candidates), 900):
-        listed = ",".join(str(int(rid)) for rid in candidates[i : i + 900])
-        inactive.update(r[0] for r in sql_rows(conn, sql.replace(RIDS, listed), (plan_kind(plan),)))
-    return [rid for rid in candidates if rid not in inactive] if inactive else list(candidates)
+    sql = _INACTIVE_SQL[mark(conn)].replace(RIDS, listing(candidates))  # (≤ DRIVE_LIMIT + 1 of them)
+    inactive = {r[0] for r in sql_rows(conn, sql, (plan_kind(plan),))}
+    return [rid for rid in candidates if rid not in inactive]
 
 
 def plan_kind(plan: SqlPlan) -> str:

@@ -68,7 +68,7 @@ def run(conn: Connection, tag: str, parts: Sequence[ClauseElement], build: Calla
         shape = _SHAPES.get(slot, _UNSEEN)
         if shape is _UNSEEN:
             shape = _compile(conn, slot, build(), keys)
-    listed = None if rids is None else ",".join(str(int(r)) for r in rids) or "NULL"
+    listed = None if rids is None else listing(rids)
     if shape is None:
         stmt = build()
         if listed is not None:
@@ -80,6 +80,11 @@ def run(conn: Connection, tag: str, parts: Sequence[ClauseElement], build: Calla
     sql = shape.sql if listed is None else shape.sql.replace(RIDS, listed)
     params: Any = tuple(found) if shape.names is None else dict(zip(shape.names, found, strict=True))
     return sql_rows(conn, sql, params)
+
+
+def listing(rids: list[int]) -> str:
+    """The ids as written into the SQL of `rid_in()` (integers only)."""
+    return ",".join(str(int(r)) for r in rids) or "NULL"
 
 
 def sql_rows(conn: Connection, sql: str, params: Any = ()) -> list[tuple]:

@@ -43,6 +43,8 @@ PRACTITIONER = "P"
 ROLE = "R"
 ORGANIZATION = "O"
 
+INACTIVE_INDEX = "ix_fhir_resource_inactive"  # the inactive resources only (migration 0016)
+
 fhir_resource = Table(
     "fhir_resource",
     metadata,
@@ -59,7 +61,7 @@ fhir_resource = Table(
     # covering index: checking candidates (active, _lastUpdated) never reads the JSON rows
     Index(None, "kind", "rid", "active", "last_updated"),
     # the few inactive ones: which of a search's candidates are not active (query.active_among)
-    Index("ix_fhir_resource_inactive", "kind", "rid", sqlite_where=text("active = 0"), postgresql_where=text("NOT active")),
+    Index(INACTIVE_INDEX, "kind", "rid", sqlite_where=text("active = 0"), postgresql_where=text("NOT active")),
 )
 
 fhir_telecom = Table(

@@ -158,15 +158,22 @@ def ids_ascending(bind: object) -> bool:
     return not dialect.is_postgresql(bind)
 
 
+def fts_phrase(target: str, value: str, columns: tuple[str, ...] | None = None) -> str:
+    """SQLite: the FTS5 query of `target`'s trigram table for `value` as one phrase, inside
+    `columns` (default: the columns `target` searches). No column filter when they are all of the
+    table's: it cost FTS5 ~12 % of the read."""
+    spec = _spec(target)
+    quoted = '"' + value.replace('"', '""') + '"'
+    searched = columns or (spec.fts_columns if spec.local_part else spec.columns)
+    return quoted if set(searched) == set(spec.fts_columns) else f"{{{' '.join(searched)}}} : {quoted}"
+
+
 def _matching(spec: Trigram, value: str) -> Select:
     """SQLite: the rowids of the FTS5 table having `value` in the searched columns."""
-    quoted = '"' + value.replace('"', '""') + '"'
-    searched = spec.fts_columns if spec.local_part else spec.columns
-    if set(searched) != set(spec.fts_columns):  # (a column filter over them all cost FTS5 ~12 %)
-        quoted = f"{{{' '.join(searched)}}} : {quoted}"
     fts = literal_column(spec.fts, String())
+    match = fts_phrase(f"{spec.table}.{spec.column}", value)
     return select(_ROWID_AS_ID).select_from(table(spec.fts)).where(
-        bound.compare(fts, operators.match_op, quoted)  # `<fts> MATCH ?`
+        bound.compare(fts, operators.match_op, match)  # `<fts> MATCH ?`
     )
 
 

@@ -222,7 +222,7 @@ activity = Table(
     Column("registration_authority", String(100)),
     *_record_columns(),
     Index(None, "key", unique=True),
-    Index(None, "person_id"),  # (a person's roles in id order: FHIR _revinclude)
+    Index(None, "person_id"),  # (a person's activities in id order, without a sort)
     Index(None, "structure_id", "active", "person_id"),  # the people of a place, from the index alone
     Index(None, "person_id", "active", "structure_id"),  # whether a person works there, too (migration 0015)
     Index(None, "last_updated"),

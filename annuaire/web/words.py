@@ -458,7 +458,7 @@ NAME_OR_CITY = ("name_key", "city_key")
 
 def fts_phrase(word: str, where: tuple[str, ...] = NAME_OR_CITY) -> str:
     """SQLite: the FTS5 query of the structure trigram index for one word inside these columns."""
-    return f'{{{" ".join(where)}}} : "{word}"'
+    return contains.fts_phrase("structure.name_key", word, where)
 
 
 def like_in(where: tuple[str, ...], pattern: Any) -> ColumnElement[bool]:
